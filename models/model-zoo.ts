@@ -1,0 +1,71 @@
+import { OnnxGraphBuilder, OnnxType } from './onnx-builder.js';
+import { heUniform, seededRandom } from './seeded-random.js';
+
+/** The seed every generated model starts from; changing it changes every weight. */
+export const MODEL_SEED = 20261128;
+
+function dense(g: OnnxGraphBuilder, rand: () => number, x: string, name: string, inDim: number, outDim: number): string {
+  const w = g.floats(`${name}.weight`, [inDim, outDim], heUniform(rand, inDim * outDim, inDim));
+  const b = g.floats(`${name}.bias`, [outDim], heUniform(rand, outDim, inDim).map((v) => v * 0.1));
+  return g.node('Gemm', [x, w, b]);
+}
+
+/** MLP: float32 [N,784] → 784×512 → ReLU → 512×512 → ReLU → 512×10 → [N,10]. */
+export function buildMlp(seed = MODEL_SEED): Uint8Array {
+  const rand = seededRandom(seed);
+  const g = new OnnxGraphBuilder('mlp');
+  const x = g.input('input', OnnxType.FLOAT, ['batch', 784]);
+  const h1 = g.node('Relu', [dense(g, rand, x, 'fc1', 784, 512)]);
+  const h2 = g.node('Relu', [dense(g, rand, h1, 'fc2', 512, 512)]);
+  const w = g.floats('fc3.weight', [512, 10], heUniform(rand, 5120, 512));
+  const b = g.floats('fc3.bias', [10], heUniform(rand, 10, 512));
+  g.node('Gemm', [h2, w, b], {}, { output: 'logits' });
+  g.output('logits', OnnxType.FLOAT, ['batch', 10]);
+  return g.toBytes();
+}
+
+function convBlock(g: OnnxGraphBuilder, rand: () => number, x: string, name: string, cin: number, cout: number): string {
+  const fanIn = cin * 9;
+  const w = g.floats(`${name}.weight`, [cout, cin, 3, 3], heUniform(rand, cout * fanIn, fanIn));
+  const b = g.floats(`${name}.bias`, [cout], heUniform(rand, cout, fanIn).map((v) => v * 0.1));
+  const conv = g.node('Conv', [x, w, b], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
+  return g.node('MaxPool', [g.node('Relu', [conv])], { kernel_shape: [2, 2], strides: [2, 2] });
+}
+
+/** MNIST-style CNN: float32 [N,1,28,28] → 2 × (conv3×3 + ReLU + maxpool2) → dense → [N,10]. */
+export function buildMnistCnn(seed = MODEL_SEED + 1): Uint8Array {
+  const rand = seededRandom(seed);
+  const g = new OnnxGraphBuilder('mnist_cnn');
+  const x = g.input('image', OnnxType.FLOAT, ['batch', 1, 28, 28]);
+  const c1 = convBlock(g, rand, x, 'conv1', 1, 8);
+  const c2 = convBlock(g, rand, c1, 'conv2', 8, 16);
+  const flat = g.node('Flatten', [c2], { axis: 1 });
+  const w = g.floats('fc.weight', [16 * 7 * 7, 10], heUniform(rand, 784 * 10, 784));
+  const b = g.floats('fc.bias', [10], heUniform(rand, 10, 784));
+  g.node('Gemm', [flat, w, b], {}, { output: 'logits' });
+  g.output('logits', OnnxType.FLOAT, ['batch', 10]);
+  return g.toBytes();
+}
+
+/**
+ * Two inputs of different dtypes and two outputs:
+ * x float32 [N,4], k int64 [N,1] → scaled = x·k (float32 [N,4]), next = k+1 (int64 [N,1]).
+ */
+export function buildMixedInputs(): Uint8Array {
+  const g = new OnnxGraphBuilder('mixed_inputs');
+  const x = g.input('x', OnnxType.FLOAT, ['batch', 4]);
+  const k = g.input('k', OnnxType.INT64, ['batch', 1]);
+  const kf = g.node('Cast', [k], { to: OnnxType.FLOAT });
+  g.node('Mul', [x, kf], {}, { output: 'scaled' });
+  g.node('Add', [k, g.int64s('one', [1], [1])], {}, { output: 'next' });
+  g.output('scaled', OnnxType.FLOAT, ['batch', 4]);
+  g.output('next', OnnxType.INT64, ['batch', 1]);
+  return g.toBytes();
+}
+
+/** Every model Ferry generates, by file name. */
+export const MODEL_BUILDERS: Readonly<Record<string, () => Uint8Array>> = Object.freeze({
+  'mlp.onnx': () => buildMlp(),
+  'mnist-cnn.onnx': () => buildMnistCnn(),
+  'mixed-inputs.onnx': () => buildMixedInputs(),
+});
