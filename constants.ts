@@ -1,0 +1,27 @@
+/*
+ * Tunables read from the environment. This is the only file that reads
+ * process.env; each value has a default that suits a single machine.
+ */
+
+function intFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer (got ${JSON.stringify(raw)})`);
+  return n;
+}
+
+/** Log level for the gateway's pino logger (FERRY_LOG_LEVEL). */
+export const LOG_LEVEL: string = process.env.FERRY_LOG_LEVEL ?? 'info';
+
+/** How long a replica may take to load its model before it counts as failed (FERRY_REPLICA_START_TIMEOUT_MS). */
+export const REPLICA_START_TIMEOUT_MS: number = intFromEnv('FERRY_REPLICA_START_TIMEOUT_MS', 60_000);
+
+/** How long shutdown waits for in-flight requests before stopping replicas anyway (FERRY_SHUTDOWN_GRACE_MS). */
+export const SHUTDOWN_GRACE_MS: number = intFromEnv('FERRY_SHUTDOWN_GRACE_MS', 30_000);
+
+/** Seconds a 503 tells the client to wait in Retry-After (FERRY_RETRY_AFTER_SECONDS). */
+export const RETRY_AFTER_SECONDS: number = intFromEnv('FERRY_RETRY_AFTER_SECONDS', 1);
+
+/** Pause before replacing a replica that failed to start, doubled per failure up to 30 s (FERRY_RESTART_BACKOFF_MS). */
+export const RESTART_BACKOFF_MS: number = intFromEnv('FERRY_RESTART_BACKOFF_MS', 250);

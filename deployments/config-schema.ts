@@ -1,0 +1,47 @@
+import { Type } from '@sinclair/typebox';
+
+const positiveInt = Type.Integer({ minimum: 1 });
+const strict = { additionalProperties: false } as const;
+
+/** JSON Schema of a Ferry config; unknown keys are errors. */
+export const ferryConfigSchema = Type.Object(
+  {
+    http: Type.Optional(
+      Type.Object(
+        {
+          host: Type.Optional(Type.String({ minLength: 1 })),
+          port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+          bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 1024 })),
+        },
+        strict,
+      ),
+    ),
+    deployments: Type.Array(
+      Type.Object(
+        {
+          name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', maxLength: 128 }),
+          model: Type.String({ minLength: 1 }),
+          routePrefix: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9_.~/-]*[A-Za-z0-9_.~-]$' })),
+          device: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('cuda')])),
+          host: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('process')])),
+          numReplicas: Type.Optional(positiveInt),
+          intraOpThreads: Type.Optional(positiveInt),
+          batching: Type.Optional(
+            Type.Object(
+              {
+                maxBatchSize: Type.Optional(positiveInt),
+                batchWaitTimeoutMs: Type.Optional(Type.Number({ minimum: 0, maximum: 60_000 })),
+              },
+              strict,
+            ),
+          ),
+          maxOngoingRequests: Type.Optional(positiveInt),
+          maxQueuedRequests: Type.Optional(Type.Integer({ minimum: 0 })),
+        },
+        strict,
+      ),
+      { minItems: 1 },
+    ),
+  },
+  strict,
+);

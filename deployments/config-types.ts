@@ -1,0 +1,79 @@
+/** Where a replica runs its model. */
+export type Device = 'cpu' | 'cuda';
+
+/** What hosts a replica actor. */
+export type HostKind = 'thread' | 'process';
+
+/** How a replica groups calls into one onnxruntime run. */
+export interface BatchingConfig {
+  /** Most rows in one batch; a single call with more rows runs as a batch of its own. @default 32 */
+  maxBatchSize?: number;
+  /** How long the oldest call may wait for the batch to fill; 0 sends whatever is queued at once. @default 0 */
+  batchWaitTimeoutMs?: number;
+}
+
+/** One model served behind its own routes by a pool of replicas. */
+export interface DeploymentConfig {
+  /** Name used in `/v2/models/{name}`; letters, digits, `_`, `-`, `.`. */
+  name: string;
+  /** Path of the ONNX file, relative to the config file. */
+  model: string;
+  /** Extra route prefix for the same endpoints, e.g. `/mnist` serves `POST /mnist/infer`. @default none */
+  routePrefix?: string;
+  /** Execution provider: `cuda` needs onnxruntime-node's CUDA binaries. @default 'cpu' */
+  device?: Device;
+  /** `thread` (a worker thread, fastest) or `process` (a child process, isolates native crashes). @default 'thread' */
+  host?: HostKind;
+  /** Number of replicas. @default 1 */
+  numReplicas?: number;
+  /** onnxruntime intra-op threads per replica. @default 1 */
+  intraOpThreads?: number;
+  /** Batching per replica. */
+  batching?: BatchingConfig;
+  /** Calls a replica holds at once (running + waiting in its mailbox); beyond, calls wait in the deployment queue. @default 64 */
+  maxOngoingRequests?: number;
+  /** Calls the deployment queue holds; beyond, requests get 503. @default 1000 */
+  maxQueuedRequests?: number;
+}
+
+/** The HTTP listener. */
+export interface HttpConfig {
+  /** Interface to bind. @default '127.0.0.1' */
+  host?: string;
+  /** Port to bind; 0 picks a free one. @default 8000 */
+  port?: number;
+  /** Largest request body in bytes. @default sized from the largest model input × maxBatchSize, at least 1 MiB */
+  bodyLimitBytes?: number;
+}
+
+/** A Ferry config, as written in `ferry.config.ts`. */
+export interface FerryConfig {
+  /** The HTTP listener. */
+  http?: HttpConfig;
+  /** The models to serve. */
+  deployments: DeploymentConfig[];
+}
+
+/** A deployment with every default applied and the model path made absolute. */
+export interface ResolvedDeployment {
+  name: string;
+  model: string;
+  routePrefix: string | null;
+  device: Device;
+  host: HostKind;
+  numReplicas: number;
+  intraOpThreads: number;
+  batching: Required<BatchingConfig>;
+  maxOngoingRequests: number;
+  maxQueuedRequests: number;
+}
+
+/** A config with every default applied. */
+export interface ResolvedConfig {
+  http: { host: string; port: number; bodyLimitBytes: number | null };
+  deployments: ResolvedDeployment[];
+  /** Where the config came from; relative model paths were resolved against its folder. */
+  source: string;
+  /** Problems that do not stop serving but deserve the user's attention. */
+  warnings: string[];
+}

@@ -1,0 +1,19 @@
+/** Defaults applied to every deployment field the user leaves out. */
+export const DEPLOYMENT_DEFAULTS = Object.freeze({
+  device: 'cpu' as const,
+  host: 'thread' as const,
+  numReplicas: 1,
+  intraOpThreads: 1,
+  // Triton's default: no waiting; calls that arrive while the replica is busy batch anyway.
+  batching: Object.freeze({ maxBatchSize: 32, batchWaitTimeoutMs: 0 }),
+  // Twice maxBatchSize: one full batch running and one filling. Ray Serve's 5 would cap batches at 5.
+  maxOngoingRequests: 64,
+  maxQueuedRequests: 1000,
+});
+
+/** Defaults for the HTTP listener. */
+export const HTTP_DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  port: 8000,
+  bodyLimitBytes: null as number | null,
+});

@@ -1,0 +1,15 @@
+export type {
+  BatchingConfig,
+  DeploymentConfig,
+  Device,
+  FerryConfig,
+  HostKind,
+  HttpConfig,
+  ResolvedConfig,
+  ResolvedDeployment,
+} from './config-types.js';
+export { ferryConfigSchema } from './config-schema.js';
+export { DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS } from './defaults.js';
+export { defineConfig } from './define-config.js';
+export { loadConfig } from './load-config.js';
+export { validateConfig, type ValidateOptions } from './validate-config.js';

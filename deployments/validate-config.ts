@@ -1,0 +1,138 @@
+import { existsSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { Value, type ValueError } from '@sinclair/typebox/value';
+import { ValueErrorType } from '@sinclair/typebox/errors';
+import type { TSchema } from '@sinclair/typebox';
+import { ConfigInvalidError } from '../errors.js';
+import { ferryConfigSchema } from './config-schema.js';
+import type { DeploymentConfig, FerryConfig, ResolvedConfig, ResolvedDeployment } from './config-types.js';
+import { DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS } from './defaults.js';
+
+/** Options for {@link validateConfig}. */
+export interface ValidateOptions {
+  /** Returns why a device cannot be used here, or null when it can. @default every device accepted */
+  checkDevice?: (device: 'cpu' | 'cuda') => string | null;
+}
+
+const RESERVED_PREFIXES = ['/v2', '/-', '/metrics'];
+
+/** `/deployments/0/batching/maxBatchSize` → `deployments[0].batching.maxBatchSize`. */
+function toDotted(pointer: string): string {
+  const parts = pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let out = '';
+  for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out === '' ? p : `.${p}`;
+  return out === '' ? '(config)' : out;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const s = JSON.stringify(value);
+  return s === undefined ? String(value) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+function explain(e: ValueError): string {
+  const where = toDotted(e.path);
+  const s = e.schema as TSchema & Record<string, unknown>;
+  switch (e.type) {
+    case ValueErrorType.ObjectAdditionalProperties:
+      return `${where} is not a known key`;
+    case ValueErrorType.ObjectRequiredProperty:
+      return `${where} is required`;
+    case ValueErrorType.Union: {
+      const options = (s.anyOf as { const?: unknown }[] | undefined)?.map((o) => JSON.stringify(o.const));
+      return `${where} must be one of ${options?.join(', ') ?? 'the allowed values'} (got ${describe(e.value)})`;
+    }
+    case ValueErrorType.IntegerMinimum:
+    case ValueErrorType.NumberMinimum:
+      return `${where} must be ${s.type === 'integer' ? 'an integer' : 'a number'} >= ${s.minimum} (got ${describe(e.value)})`;
+    case ValueErrorType.IntegerMaximum:
+    case ValueErrorType.NumberMaximum:
+      return `${where} must be <= ${s.maximum} (got ${describe(e.value)})`;
+    case ValueErrorType.StringPattern:
+      return `${where} must match ${s.pattern} (got ${describe(e.value)})`;
+    case ValueErrorType.ArrayMinItems:
+      return `${where} must list at least ${s.minItems} item (got ${describe(e.value)})`;
+    default:
+      return `${where}: ${e.message.toLowerCase()} (got ${describe(e.value)})`;
+  }
+}
+
+function schemaProblems(raw: unknown): string[] {
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const e of Value.Errors(ferryConfigSchema, raw)) {
+    // A union reports one error per branch too; the union line says it all.
+    if (e.path && [...seen].some((p) => e.path === p)) continue;
+    seen.add(e.path);
+    problems.push(explain(e));
+  }
+  return problems;
+}
+
+function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeployment {
+  return {
+    name: d.name,
+    model: isAbsolute(d.model) ? d.model : resolve(baseDir, d.model),
+    routePrefix: d.routePrefix ?? null,
+    device: d.device ?? DEPLOYMENT_DEFAULTS.device,
+    host: d.host ?? DEPLOYMENT_DEFAULTS.host,
+    numReplicas: d.numReplicas ?? DEPLOYMENT_DEFAULTS.numReplicas,
+    intraOpThreads: d.intraOpThreads ?? DEPLOYMENT_DEFAULTS.intraOpThreads,
+    batching: { ...DEPLOYMENT_DEFAULTS.batching, ...d.batching },
+    maxOngoingRequests: d.maxOngoingRequests ?? DEPLOYMENT_DEFAULTS.maxOngoingRequests,
+    maxQueuedRequests: d.maxQueuedRequests ?? DEPLOYMENT_DEFAULTS.maxQueuedRequests,
+  };
+}
+
+function semanticProblems(deployments: ResolvedDeployment[], opts: ValidateOptions): { problems: string[]; warnings: string[] } {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const names = new Map<string, number>();
+  const prefixes = new Map<string, number>();
+  deployments.forEach((d, i) => {
+    const at = `deployments[${i}]`;
+    if (!existsSync(d.model)) problems.push(`${at}.model: file not found: ${d.model}`);
+    else if (!statSync(d.model).isFile()) problems.push(`${at}.model: not a file: ${d.model}`);
+    const sameName = names.get(d.name);
+    if (sameName !== undefined) problems.push(`${at}.name ${JSON.stringify(d.name)} is already used by deployments[${sameName}]`);
+    else names.set(d.name, i);
+    if (d.routePrefix !== null) {
+      const samePrefix = prefixes.get(d.routePrefix);
+      if (samePrefix !== undefined) problems.push(`${at}.routePrefix ${d.routePrefix} is already used by deployments[${samePrefix}]`);
+      else prefixes.set(d.routePrefix, i);
+      const reserved = RESERVED_PREFIXES.find((p) => d.routePrefix === p || d.routePrefix!.startsWith(`${p}/`));
+      if (reserved) problems.push(`${at}.routePrefix ${d.routePrefix} is inside Ferry's own ${reserved} routes`);
+    }
+    const deviceProblem = opts.checkDevice?.(d.device);
+    if (deviceProblem) problems.push(`${at}.device: ${deviceProblem}`);
+    if (d.maxOngoingRequests < d.batching.maxBatchSize) {
+      warnings.push(
+        `${at} (${d.name}): maxOngoingRequests ${d.maxOngoingRequests} is below batching.maxBatchSize ${d.batching.maxBatchSize}, ` +
+          `so a replica never holds enough calls to fill a batch`,
+      );
+    }
+  });
+  return { problems, warnings };
+}
+
+/**
+ * Checks a config against the schema and the machine (model files, devices),
+ * applies defaults, and returns it resolved. Throws one ConfigInvalidError
+ * listing every problem, each with its path.
+ */
+export function validateConfig(raw: unknown, source: string, opts: ValidateOptions = {}): ResolvedConfig {
+  const problems = schemaProblems(raw);
+  if (problems.length > 0) throw new ConfigInvalidError(source, problems.map((p) => `  - ${p}`).join('\n'));
+  const config = raw as FerryConfig;
+  const deployments = config.deployments.map((d) => resolveDeployment(d, dirname(source)));
+  const semantic = semanticProblems(deployments, opts);
+  if (semantic.problems.length > 0) {
+    throw new ConfigInvalidError(source, semantic.problems.map((p) => `  - ${p}`).join('\n'));
+  }
+  return {
+    http: { ...HTTP_DEFAULTS, ...config.http },
+    deployments,
+    source,
+    warnings: semantic.warnings,
+  };
+}

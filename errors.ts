@@ -1,0 +1,58 @@
+import createError from '@fastify/error';
+
+/*
+ * Ferry's error registry. Every error a user can see has a stable code,
+ * `FERRY_ERR_<AREA>_<WHAT>`, that is never renamed or reused; docs/errors.md
+ * lists them and a test keeps the two in step. Messages take `%s` arguments.
+ */
+
+/** The config file failed validation; the message lists every problem. */
+export const ConfigInvalidError = createError('FERRY_ERR_CONFIG_INVALID', 'invalid Ferry config %s:\n%s', 500);
+/** The config file could not be read or imported. */
+export const ConfigLoadError = createError('FERRY_ERR_CONFIG_LOAD', 'cannot load Ferry config %s: %s', 500);
+/** A deployment asked for an execution provider this machine does not have. */
+export const DeviceUnavailableError = createError('FERRY_ERR_DEVICE_UNAVAILABLE', '%s', 500);
+/** A replica could not load its model. */
+export const ReplicaStartError = createError('FERRY_ERR_REPLICA_START', 'replica of %s failed to start: %s', 503);
+
+/** No deployment has that name. */
+export const ModelNotFoundError = createError('FERRY_ERR_MODEL_NOT_FOUND', "model '%s' is not served here", 404);
+/** No route matches the method and URL. */
+export const RouteNotFoundError = createError('FERRY_ERR_ROUTE_NOT_FOUND', 'no route for %s %s', 404);
+/** The deployment has no ready replica yet. */
+export const ModelNotReadyError = createError('FERRY_ERR_MODEL_NOT_READY', "model '%s' has no ready replica", 503);
+
+/** The request body is not valid JSON, or not the JSON an endpoint takes. */
+export const BodyInvalidError = createError('FERRY_ERR_BODY_INVALID', '%s', 400);
+/** The request body is larger than the configured limit. */
+export const BodyTooLargeError = createError('FERRY_ERR_BODY_TOO_LARGE', 'request body is larger than %s bytes', 413);
+/** The request's content type is not one Ferry reads. */
+export const ContentTypeError = createError('FERRY_ERR_CONTENT_TYPE', 'unsupported content type %s', 415);
+/** An input is missing, unknown or repeated. */
+export const InputNameError = createError('FERRY_ERR_INPUT_NAME', '%s', 400);
+/** An input's shape does not fit the model. */
+export const InputShapeError = createError('FERRY_ERR_INPUT_SHAPE', '%s', 400);
+/** An input's datatype is not the model's. */
+export const InputDatatypeError = createError('FERRY_ERR_INPUT_DATATYPE', '%s', 400);
+/** An input's data does not match its shape or datatype. */
+export const InputDataError = createError('FERRY_ERR_INPUT_DATA', '%s', 400);
+
+/** The deployment's queue is full; the client should retry later. */
+export const QueueFullError = createError('FERRY_ERR_QUEUE_FULL', "model '%s' is overloaded: %s requests queued (limit %s)", 503);
+/** The server is shutting down and takes no new requests. */
+export const ShuttingDownError = createError('FERRY_ERR_SHUTTING_DOWN', 'Ferry is shutting down', 503);
+/** A replica died twice while holding the same request. */
+export const ReplicaCrashedError = createError('FERRY_ERR_REPLICA_CRASHED', 'replica of %s crashed while running the request: %s', 500);
+/** onnxruntime rejected the batch. */
+export const InferenceFailedError = createError('FERRY_ERR_INFERENCE_FAILED', 'inference failed in %s: %s', 500);
+/** Anything unexpected. */
+export const InternalError = createError('FERRY_ERR_INTERNAL', 'internal error: %s', 500);
+
+/** Every registered code, for documentation checks. */
+export const ERROR_CODES: readonly string[] = Object.freeze([
+  ConfigInvalidError, ConfigLoadError, DeviceUnavailableError, ReplicaStartError,
+  ModelNotFoundError, RouteNotFoundError, ModelNotReadyError,
+  BodyInvalidError, BodyTooLargeError, ContentTypeError,
+  InputNameError, InputShapeError, InputDatatypeError, InputDataError,
+  QueueFullError, ShuttingDownError, ReplicaCrashedError, InferenceFailedError, InternalError,
+].map((E) => new E().code));

@@ -1,0 +1,26 @@
+export { BatchQueue, type Batchable, type BatchQueueOptions } from './batch-queue.js';
+export { deviceUnavailableReason, executionProviders } from './device.js';
+export { defaultHostFactory } from './host-factory.js';
+export {
+  BackPressureError,
+  InferenceError,
+  PoolClosedError,
+  ReplicaCrashedError,
+  ReplicaStartFailedError,
+} from './pool-errors.js';
+export type { FromReplica, ReplicaSpec, ToReplica } from './protocol.js';
+export type { HostEvents, HostFactory, ReplicaHost } from './replica-host.js';
+export { ReplicaPool, type PoolStats } from './replica-pool.js';
+export type { ReplicaState, ReplicaStats } from './replica.js';
+export { pickReplica } from './router.js';
+export { batchKeyOf, concatInputs, splitOutputs } from './tensor-batch.js';
+export {
+  allocate,
+  TYPED_ARRAYS,
+  type ModelMetadata,
+  type TensorDtype,
+  type TensorMap,
+  type TensorSpec,
+  type TypedArray,
+  type WireTensor,
+} from './tensor.js';

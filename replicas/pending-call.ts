@@ -1,0 +1,11 @@
+import type { Batchable } from './batch-queue.js';
+import type { TensorMap } from './tensor.js';
+
+/** One caller's request as it travels through queue, mailbox and batch. */
+export interface PendingCall extends Batchable {
+  readonly inputs: TensorMap;
+  /** Times the call was handed back after its replica died. */
+  retries: number;
+  resolve(outputs: TensorMap): void;
+  reject(err: Error): void;
+}

@@ -1,0 +1,58 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import type { FromReplica, ToReplica } from './protocol.js';
+import { REPLICA_ENTRY, type HostEvents, type ReplicaHost } from './replica-host.js';
+
+/**
+ * A replica in a child process: a native crash in onnxruntime takes down only
+ * this replica. Messages use V8 serialisation, so typed arrays cross intact
+ * (copied, as processes share no memory).
+ */
+export class ProcessHost implements ReplicaHost {
+  readonly kind = 'process' as const;
+  private readonly child: ChildProcess;
+  private ending = false;
+  private readonly exited: Promise<void>;
+
+  constructor(events: HostEvents) {
+    this.child = fork(REPLICA_ENTRY, [], {
+      serialization: 'advanced',
+      execArgv: process.execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    let failure: Error | null = null;
+    this.child.on('message', (msg) => events.message(msg as FromReplica));
+    this.child.on('error', (err) => {
+      failure = err;
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        resolve();
+        if (this.ending) return;
+        const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
+        events.exit(failure ? `process failed: ${failure.message}` : `process ${how}`);
+      });
+    });
+  }
+
+  get id(): number {
+    return this.child.pid ?? -1;
+  }
+
+  post(msg: ToReplica): void {
+    if (this.child.connected) this.child.send(msg);
+  }
+
+  async terminate(): Promise<void> {
+    this.ending = true;
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+  }
+
+  kill(): void {
+    this.child.kill('SIGKILL');
+  }
+}

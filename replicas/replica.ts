@@ -1,0 +1,196 @@
+import { REPLICA_START_TIMEOUT_MS } from '../constants.js';
+import { BatchQueue, type BatchQueueOptions } from './batch-queue.js';
+import type { PendingCall } from './pending-call.js';
+import { InferenceError, ReplicaStartFailedError } from './pool-errors.js';
+import type { FromReplica, ReplicaSpec } from './protocol.js';
+import type { HostFactory, ReplicaHost } from './replica-host.js';
+import type { HostKind } from '../deployments/index.js';
+import { concatInputs, splitOutputs } from './tensor-batch.js';
+import type { ModelMetadata } from './tensor.js';
+
+/** Lifecycle of a replica: pending → starting → ready → stopping → stopped, or dead at any point. */
+export type ReplicaState = 'starting' | 'ready' | 'stopping' | 'stopped' | 'dead';
+
+/** Options for {@link Replica}. */
+export interface ReplicaOptions {
+  spec: ReplicaSpec;
+  host: HostKind;
+  hostFactory: HostFactory;
+  batching: BatchQueueOptions;
+  /** A batch finished: the pool may hand this replica more calls. */
+  onIdle(replica: Replica): void;
+  /** The host died; `orphans` are the calls it held, not yet answered. */
+  onDeath(replica: Replica, orphans: PendingCall[], reason: string): void;
+}
+
+/** A replica's counters, as `ferry status` and the tests read them. */
+export interface ReplicaStats {
+  id: string;
+  state: ReplicaState;
+  host: HostKind;
+  hostId: number;
+  ongoing: number;
+  batches: number;
+  rows: number;
+  maxBatchRows: number;
+  loadMs: number;
+}
+
+/**
+ * The pool's handle on one replica actor: its host, its mailbox, and the
+ * batch it is running. One batch is in flight at a time.
+ */
+export class Replica {
+  readonly id: string;
+  private host: ReplicaHost | null = null;
+  private readonly mailbox: BatchQueue<PendingCall>;
+  private running: PendingCall[] = [];
+  private batchSeq = 0;
+  private startWaiter: { resolve(m: ModelMetadata): void; reject(e: Error): void } | null = null;
+  private stopWaiter: (() => void) | null = null;
+  private _state: ReplicaState = 'starting';
+  private batches = 0;
+  private rows = 0;
+  private maxBatchRows = 0;
+  private loadMs = 0;
+
+  constructor(private readonly opts: ReplicaOptions) {
+    this.id = opts.spec.replicaId;
+    this.mailbox = new BatchQueue(opts.batching, (batch) => this.runBatch(batch));
+  }
+
+  get state(): ReplicaState {
+    return this._state;
+  }
+
+  /** Calls held: waiting in the mailbox plus running. */
+  get ongoing(): number {
+    return this.mailbox.length + this.running.length;
+  }
+
+  /** Starts the host and loads the model; resolves with the model's metadata. */
+  start(): Promise<ModelMetadata> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.fail(`model did not load within ${REPLICA_START_TIMEOUT_MS} ms`);
+      }, REPLICA_START_TIMEOUT_MS);
+      this.startWaiter = {
+        resolve: (m) => (clearTimeout(timer), resolve(m)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      };
+      this.host = this.opts.hostFactory(this.opts.host, {
+        message: (msg) => this.onMessage(msg),
+        exit: (reason) => this.onExit(reason),
+      });
+      this.host.post({ type: 'init', spec: this.opts.spec }, []);
+    });
+  }
+
+  private fail(reason: string, code?: string): void {
+    const waiter = this.startWaiter;
+    this.startWaiter = null;
+    this._state = 'dead';
+    void this.host?.terminate();
+    waiter?.reject(new ReplicaStartFailedError(this.opts.spec.deployment, reason, code));
+  }
+
+  /** Hands the replica a call; it joins the next batch. */
+  assign(call: PendingCall): void {
+    this.mailbox.put(call);
+  }
+
+  /** Withdraws a call still waiting in the mailbox; false once it is running. */
+  withdraw(call: PendingCall): boolean {
+    return this.mailbox.remove(call);
+  }
+
+  private runBatch(batch: PendingCall[]): void {
+    if (!this.host || this._state === 'dead') return;
+    this.running = batch;
+    const { inputs, transfer } = concatInputs(batch);
+    this.host.post({ type: 'run', batchId: ++this.batchSeq, inputs }, transfer);
+  }
+
+  private onMessage(msg: FromReplica): void {
+    switch (msg.type) {
+      case 'ready':
+        this.loadMs = msg.loadMs;
+        this._state = 'ready';
+        this.startWaiter?.resolve(msg.metadata);
+        this.startWaiter = null;
+        return;
+      case 'init-failed':
+        this.fail(msg.message, msg.code);
+        return;
+      case 'result':
+      case 'failed':
+        this.finishBatch(msg);
+    }
+  }
+
+  private finishBatch(msg: Extract<FromReplica, { type: 'result' | 'failed' }>): void {
+    if (msg.batchId !== this.batchSeq) return;
+    const batch = this.running;
+    this.running = [];
+    if (msg.type === 'failed') {
+      const err = new InferenceError(this.opts.spec.deployment, msg.message);
+      for (const call of batch) call.reject(err);
+    } else {
+      this.batches++;
+      this.rows += msg.rows;
+      this.maxBatchRows = Math.max(this.maxBatchRows, msg.rows);
+      try {
+        const parts = splitOutputs(msg.outputs, batch.map((c) => c.rows));
+        batch.forEach((call, i) => call.resolve(parts[i]));
+      } catch (err) {
+        const failure = new InferenceError(this.opts.spec.deployment, (err as Error).message);
+        for (const call of batch) call.reject(failure);
+      }
+    }
+    this.mailbox.markIdle();
+    if (this._state === 'stopping' && this.ongoing === 0) this.stopWaiter?.();
+    this.opts.onIdle(this);
+  }
+
+  private onExit(reason: string): void {
+    if (this._state === 'dead' || this._state === 'stopped') return;
+    if (this.startWaiter) {
+      this.fail(reason);
+      return;
+    }
+    this._state = 'dead';
+    const orphans = [...this.running, ...this.mailbox.drain()];
+    this.running = [];
+    this.stopWaiter?.();
+    this.opts.onDeath(this, orphans, reason);
+  }
+
+  /** Finishes the calls it holds, then ends the host. */
+  async stop(): Promise<void> {
+    if (this._state === 'dead' || this._state === 'stopped') return;
+    this._state = 'stopping';
+    if (this.ongoing > 0) await new Promise<void>((resolve) => (this.stopWaiter = resolve));
+    if (this._state === 'stopping') this._state = 'stopped';
+    await this.host?.terminate();
+  }
+
+  /** Ends the host at once, as a crash would; the pool sees a death. */
+  kill(): void {
+    this.host?.kill();
+  }
+
+  /** A snapshot of this replica's counters. */
+  stats(): ReplicaStats {
+    return {
+      id: this.id,
+      state: this._state,
+      host: this.opts.host,
+      hostId: this.host?.id ?? -1,
+      ongoing: this.ongoing,
+      batches: this.batches,
+      rows: this.rows,
+      maxBatchRows: this.maxBatchRows,
+      loadMs: Math.round(this.loadMs),
+    };
+  }
+}

@@ -1,0 +1,58 @@
+import { allocate, type TensorMap, type TypedArray } from './tensor.js';
+
+/** The key under which calls may share a batch: every input's dtype and trailing dims. */
+export function batchKeyOf(inputs: TensorMap): string {
+  let key = '';
+  for (const [name, t] of Object.entries(inputs)) key += `${name}:${t.dtype}:${t.dims.slice(1).join('x')};`;
+  return key;
+}
+
+/**
+ * Concatenates the calls' inputs along dimension 0 into one fresh buffer per
+ * input (the callers keep their own data, so a call can be retried), and
+ * lists the buffers to transfer.
+ */
+export function concatInputs(calls: readonly { inputs: TensorMap; rows: number }[]): {
+  inputs: TensorMap;
+  transfer: ArrayBuffer[];
+} {
+  const first = calls[0].inputs;
+  const totalRows = calls.reduce((n, c) => n + c.rows, 0);
+  const inputs: TensorMap = {};
+  const transfer: ArrayBuffer[] = [];
+  for (const [name, t] of Object.entries(first)) {
+    const rowElems = t.dims.slice(1).reduce((a, b) => a * b, 1);
+    const data = allocate(t.dtype, totalRows * rowElems);
+    let offset = 0;
+    for (const c of calls) {
+      const part = c.inputs[name].data;
+      (data as Float32Array).set(part as Float32Array, offset);
+      offset += part.length;
+    }
+    inputs[name] = { dtype: t.dtype, dims: [totalRows, ...t.dims.slice(1)], data };
+    transfer.push(data.buffer as ArrayBuffer);
+  }
+  return { inputs, transfer };
+}
+
+/**
+ * Splits batch outputs back per call, by rows, as views on the batch's
+ * buffers (no copy). Throws when an output is not batch-major.
+ */
+export function splitOutputs(outputs: TensorMap, rowsPerCall: readonly number[]): TensorMap[] {
+  const totalRows = rowsPerCall.reduce((a, b) => a + b, 0);
+  const perCall: TensorMap[] = rowsPerCall.map(() => ({}));
+  for (const [name, t] of Object.entries(outputs)) {
+    if (t.dims[0] !== totalRows) {
+      throw new Error(`output ${name} has dims [${t.dims}], whose first dimension is not the batch's ${totalRows} rows`);
+    }
+    const rowElems = totalRows === 0 ? 0 : t.data.length / totalRows;
+    let offset = 0;
+    rowsPerCall.forEach((rows, i) => {
+      const data = t.data.subarray(offset, offset + rows * rowElems) as TypedArray;
+      perCall[i][name] = { dtype: t.dtype, dims: [rows, ...t.dims.slice(1)], data };
+      offset += rows * rowElems;
+    });
+  }
+  return perCall;
+}

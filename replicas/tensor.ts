@@ -1,0 +1,62 @@
+/** Element types a replica exchanges, named as onnxruntime names them. */
+export type TensorDtype =
+  | 'float32' | 'float64' | 'float16'
+  | 'int8' | 'int16' | 'int32' | 'int64'
+  | 'uint8' | 'uint16' | 'uint32' | 'uint64'
+  | 'bool';
+
+/** Any typed array a tensor's data can live in. */
+export type TypedArray =
+  | Float32Array | Float64Array
+  | Int8Array | Int16Array | Int32Array | BigInt64Array
+  | Uint8Array | Uint16Array | Uint32Array | BigUint64Array;
+
+type TypedArrayConstructor = {
+  new (length: number): TypedArray;
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArray;
+  readonly BYTES_PER_ELEMENT: number;
+};
+
+/** The typed array that holds each dtype (bool as one byte, float16 as its raw bits). */
+export const TYPED_ARRAYS: Readonly<Record<TensorDtype, TypedArrayConstructor>> = Object.freeze({
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  uint8: Uint8Array,
+  uint16: Uint16Array,
+  uint32: Uint32Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+} as Record<TensorDtype, TypedArrayConstructor>);
+
+/** A tensor as it crosses between gateway and replica: dtype, dims, and flat row-major data. */
+export interface WireTensor {
+  dtype: TensorDtype;
+  dims: number[];
+  data: TypedArray;
+}
+
+/** Inputs or outputs of one call, by tensor name. */
+export type TensorMap = Record<string, WireTensor>;
+
+/** One input or output as the model declares it; -1 marks a dynamic dimension. */
+export interface TensorSpec {
+  name: string;
+  dtype: TensorDtype;
+  shape: number[];
+}
+
+/** What a replica reads from its loaded session. */
+export interface ModelMetadata {
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
+
+/** Allocates a zeroed typed array for `length` elements of `dtype`. */
+export function allocate(dtype: TensorDtype, length: number): TypedArray {
+  return new TYPED_ARRAYS[dtype](length);
+}
