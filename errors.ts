@@ -42,7 +42,7 @@ export const QueueFullError = createError('FERRY_ERR_QUEUE_FULL', "model '%s' is
 /** The server is shutting down and takes no new requests. */
 export const ShuttingDownError = createError('FERRY_ERR_SHUTTING_DOWN', 'Ferry is shutting down', 503);
 /** A replica died twice while holding the same request. */
-export const ReplicaCrashedError = createError('FERRY_ERR_REPLICA_CRASHED', 'replica of %s crashed while running the request: %s', 500);
+export const ReplicaLostError = createError('FERRY_ERR_REPLICA_CRASHED', 'replica of %s crashed while running the request: %s', 500);
 /** onnxruntime rejected the batch. */
 export const InferenceFailedError = createError('FERRY_ERR_INFERENCE_FAILED', 'inference failed in %s: %s', 500);
 /** Anything unexpected. */
@@ -54,5 +54,5 @@ export const ERROR_CODES: readonly string[] = Object.freeze([
   ModelNotFoundError, RouteNotFoundError, ModelNotReadyError,
   BodyInvalidError, BodyTooLargeError, ContentTypeError,
   InputNameError, InputShapeError, InputDatatypeError, InputDataError,
-  QueueFullError, ShuttingDownError, ReplicaCrashedError, InferenceFailedError, InternalError,
+  QueueFullError, ShuttingDownError, ReplicaLostError, InferenceFailedError, InternalError,
 ].map((E) => new E().code));

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+import { VERSION } from '../version.js';
+import { serveCommand, SERVE_HELP } from './serve-command.js';
+
+const HELP = `Usage: ferry <command> [options]
+
+Ferry serves ONNX models over HTTP from a TypeScript config, with replica
+actors that batch the calls arriving together.
+
+Commands:
+  serve [config]     serve the deployments in a config (see ferry serve --help)
+
+Options:
+  -h, --help         show this help
+  -v, --version      print Ferry's version
+
+${SERVE_HELP}`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(HELP);
+      return command === undefined ? 1 : 0;
+    case '-v':
+    case '--version':
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    case 'serve':
+      return serveCommand(rest);
+    default:
+      process.stderr.write(`ferry: unknown command '${command}'\n\n${HELP}`);
+      return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`ferry: ${err.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,93 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { LOG_LEVEL } from '../constants.js';
+import { loadConfig } from '../deployments/index.js';
+import { FerryServer } from '../ferry-server.js';
+import { ensureModels } from '../models/index.js';
+import { EXAMPLE_CONFIG } from '../paths.js';
+import { deviceUnavailableReason } from '../replicas/index.js';
+
+export const SERVE_HELP = `Usage: ferry serve [config] [options]
+
+Serves the deployments in a config file over HTTP, in this process.
+
+Arguments:
+  config             ferry.config.ts (or .js, .mjs, .json). Default: ./ferry.config.ts
+                     when it exists, else the example that serves 'mlp' and 'mnist-cnn'.
+
+Options:
+  --host <host>      interface to bind (overrides http.host; default 127.0.0.1)
+  --port <port>      port to bind, 0 for any free one (overrides http.port; default 8000)
+  -h, --help         show this help
+
+Environment:
+  FERRY_LOG_LEVEL    pino log level (default info)
+
+SIGINT or SIGTERM stops taking connections, lets in-flight requests finish,
+then stops the replicas. A second signal exits at once.
+`;
+
+function parsePort(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be an integer from 0 to 65535 (got ${raw})`);
+  return port;
+}
+
+/** `ferry serve`: load, validate, start, print where it listens, and stop cleanly on a signal. */
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  if (positionals.length > 1) throw new Error(`ferry serve takes one config file (got ${positionals.join(' ')})`);
+  const local = resolve('ferry.config.ts');
+  const file = positionals[0] ?? (existsSync(local) ? local : EXAMPLE_CONFIG);
+  if (file === EXAMPLE_CONFIG) ensureModels();
+  const port = parsePort(values.port);
+
+  const config = await loadConfig(file, { checkDevice: deviceUnavailableReason });
+  for (const w of config.warnings) process.stderr.write(`ferry: warning: ${w}\n`);
+  const server = await FerryServer.start(config, {
+    logger: { level: LOG_LEVEL },
+    listen: { host: values.host, port },
+  });
+  process.stdout.write(`Ferry serving ${config.source}\nlistening on ${server.url}\n`);
+  for (const stats of server.stats()) {
+    const d = config.deployments.find((x) => x.name === stats.deployment)!;
+    const ready = stats.replicas.filter((r) => r.state === 'ready').length;
+    const routes = [`${server.url}/v2/models/${d.name}/infer`, ...(d.routePrefix ? [`${server.url}${d.routePrefix}`] : [])];
+    process.stdout.write(`  ${d.name}: ${ready}/${d.numReplicas} replicas ready (${d.host}, ${d.device}) at ${routes.join(' and ')}\n`);
+  }
+
+  return new Promise((resolveExit) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        process.stderr.write(`ferry: ${signal} again, exiting now\n`);
+        process.exit(1);
+      }
+      stopping = true;
+      process.stdout.write(`ferry: ${signal}, finishing in-flight requests\n`);
+      server.close().then(
+        () => resolveExit(0),
+        (err: Error) => {
+          process.stderr.write(`ferry: shutdown failed: ${err.message}\n`);
+          resolveExit(1);
+        },
+      );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -1,0 +1,105 @@
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { ResolvedConfig } from './deployments/index.js';
+import { buildGateway, type InferenceTarget } from './gateway/index.js';
+import { defaultHostFactory, ReplicaPool, type HostFactory, type PoolStats } from './replicas/index.js';
+import { SHUTDOWN_GRACE_MS } from './constants.js';
+import { VERSION } from './version.js';
+
+/** Options for {@link FerryServer.start}. */
+export interface FerryServerOptions {
+  /** Creates replica hosts. @default threads or processes per deployment */
+  hostFactory?: HostFactory;
+  /** Fastify's logger option. @default false */
+  logger?: FastifyServerOptions['logger'];
+  /** Overrides `http.host` / `http.port` of the config (the CLI's flags). */
+  listen?: { host?: string; port?: number };
+}
+
+/** Bytes a JSON number takes at most, about: `-1.2345678e-12,`. */
+const JSON_BYTES_PER_ELEMENT = 24;
+
+/** The default body limit: the largest batch of JSON inputs any deployment takes, at least 1 MiB. */
+function defaultBodyLimit(pools: readonly ReplicaPool[], config: ResolvedConfig): number {
+  let largest = 0;
+  pools.forEach((pool, i) => {
+    const perRow = pool.metadata.inputs.reduce((n, s) => n + s.shape.slice(1).reduce((a, d) => a * Math.max(d, 1), 1), 0);
+    largest = Math.max(largest, perRow * config.deployments[i].batching.maxBatchSize * JSON_BYTES_PER_ELEMENT);
+  });
+  return Math.max(1024 * 1024, largest);
+}
+
+/**
+ * One Ferry: every deployment's replica pool behind one Fastify gateway,
+ * in this process. Start with {@link FerryServer.start}, stop with `close()`.
+ */
+export class FerryServer {
+  private closing: Promise<void> | null = null;
+
+  private constructor(
+    /** The Fastify app (for `inject()` in tests). */
+    readonly app: FastifyInstance,
+    /** Replica pools by deployment name. */
+    readonly pools: ReadonlyMap<string, ReplicaPool>,
+    /** The address it listens on, e.g. `http://127.0.0.1:8000`. */
+    readonly url: string,
+  ) {}
+
+  /** Starts every deployment's replicas, then listens. Fails (and cleans up) if any replica cannot load. */
+  static async start(config: ResolvedConfig, opts: FerryServerOptions = {}): Promise<FerryServer> {
+    const pools = config.deployments.map((d) => new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory));
+    const started = await Promise.allSettled(pools.map((p) => p.start()));
+    const failed = started.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (failed) {
+      await Promise.all(pools.map((p) => p.stop(0)));
+      throw failed.reason;
+    }
+    const targets = new Map<string, InferenceTarget>();
+    config.deployments.forEach((d, i) => {
+      const pool = pools[i];
+      targets.set(d.name, {
+        name: d.name,
+        routePrefix: d.routePrefix,
+        get ready() {
+          return pool.ready;
+        },
+        get metadata() {
+          return pool.metadata;
+        },
+        infer: (inputs, rows) => pool.infer(inputs, rows),
+      });
+    });
+    const app = buildGateway({
+      targets,
+      bodyLimitBytes: config.http.bodyLimitBytes ?? defaultBodyLimit(pools, config),
+      logger: opts.logger,
+      server: { name: 'ferry', version: VERSION },
+    });
+    try {
+      const url = await app.listen({
+        host: opts.listen?.host ?? config.http.host,
+        port: opts.listen?.port ?? config.http.port,
+      });
+      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url);
+    } catch (err) {
+      await Promise.all(pools.map((p) => p.stop(0)));
+      throw err;
+    }
+  }
+
+  /** Counters of every pool. */
+  stats(): PoolStats[] {
+    return [...this.pools.values()].map((p) => p.stats());
+  }
+
+  /**
+   * Stops taking connections, lets in-flight requests finish, then stops
+   * every replica. Safe to call more than once.
+   */
+  close(graceMs: number = SHUTDOWN_GRACE_MS): Promise<void> {
+    this.closing ??= (async () => {
+      await this.app.close();
+      await Promise.all([...this.pools.values()].map((p) => p.stop(graceMs)));
+    })();
+    return this.closing;
+  }
+}

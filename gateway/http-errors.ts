@@ -1,0 +1,72 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { RETRY_AFTER_SECONDS } from '../constants.js';
+import {
+  BodyInvalidError,
+  BodyTooLargeError,
+  ContentTypeError,
+  InferenceFailedError,
+  InternalError,
+  QueueFullError,
+  ReplicaLostError,
+  ReplicaStartError,
+  RouteNotFoundError,
+  ShuttingDownError,
+} from '../errors.js';
+import {
+  BackPressureError,
+  InferenceError,
+  PoolClosedError,
+  ReplicaCrashedError,
+  ReplicaStartFailedError,
+} from '../replicas/index.js';
+
+type Coded = Error & { code: string; statusCode: number };
+
+/** `/inputs/0/shape/1` → `inputs[0].shape[1]`. */
+function dotted(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .reduce((out, p) => (/^\d+$/.test(p) ? `${out}[${p}]` : out === '' ? p : `${out}.${p}`), '');
+}
+
+/** Maps any error to a registry error: control-flow classes, Fastify's own, and unknown ones. */
+export function toRegistryError(err: unknown): Coded {
+  if (err instanceof BackPressureError) return new QueueFullError(err.deployment, err.queued, err.maxQueued) as Coded;
+  if (err instanceof PoolClosedError) return new ShuttingDownError() as Coded;
+  if (err instanceof ReplicaCrashedError) return new ReplicaLostError(err.deployment, err.reason) as Coded;
+  if (err instanceof InferenceError) return new InferenceFailedError(err.deployment, err.reason) as Coded;
+  if (err instanceof ReplicaStartFailedError) return new ReplicaStartError(err.deployment, err.reason) as Coded;
+  const e = err as FastifyError & { validation?: { instancePath: string; message?: string }[] };
+  if (typeof e?.code === 'string' && e.code.startsWith('FERRY_ERR_')) return e as Coded;
+  if (e?.validation) {
+    const v = e.validation[0];
+    const where = dotted(v.instancePath) || 'body';
+    return new BodyInvalidError(`${where} ${v.message ?? 'is invalid'}`) as Coded;
+  }
+  if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new BodyTooLargeError(e.message.match(/\d+/)?.[0] ?? 'the limit') as Coded;
+  if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new ContentTypeError(e.message.split(': ').pop()) as Coded;
+  if (e?.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
+    const coded = new BodyInvalidError(`invalid request body: ${e.message}`) as Coded;
+    coded.statusCode = e.statusCode;
+    return coded;
+  }
+  return new InternalError((err as Error)?.message ?? String(err)) as Coded;
+}
+
+/**
+ * Fastify error handler: every error becomes `{"error": message, "code": FERRY_ERR_*}`
+ * with its status; 503s carry Retry-After.
+ */
+export function handleError(this: unknown, err: unknown, req: FastifyRequest, reply: FastifyReply): void {
+  const coded = toRegistryError(err);
+  if (coded.statusCode >= 500) req.log.error({ err }, coded.message);
+  if (coded.statusCode === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+  void reply.code(coded.statusCode).send({ error: coded.message, code: coded.code });
+}
+
+/** 404 for routes that do not exist. */
+export function handleNotFound(req: FastifyRequest, reply: FastifyReply): void {
+  const err = new RouteNotFoundError(req.method, req.url);
+  void reply.code(404).send({ error: err.message, code: err.code });
+}

@@ -1,0 +1,15 @@
+import type { ModelMetadata, TensorMap } from '../replicas/index.js';
+
+/** What the gateway serves for one deployment; the gateway never sees replicas. */
+export interface InferenceTarget {
+  /** The model name in `/v2/models/{name}`. */
+  readonly name: string;
+  /** Extra prefix the same endpoints answer under, or null. */
+  readonly routePrefix: string | null;
+  /** True while the deployment can take requests. */
+  readonly ready: boolean;
+  /** The model's inputs and outputs. */
+  readonly metadata: ModelMetadata;
+  /** Runs one request whose inputs share dimension 0 (`rows`). */
+  infer(inputs: TensorMap, rows: number): Promise<TensorMap>;
+}

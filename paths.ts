@@ -1,0 +1,16 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The package's root folder, whether running from source or from `dist/`. */
+export const PACKAGE_ROOT: string = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 3; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'examples'))) return dir;
+    dir = resolve(dir, '..');
+  }
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..');
+})();
+
+/** The example config that `ferry serve` uses when given none. */
+export const EXAMPLE_CONFIG: string = join(PACKAGE_ROOT, 'examples', 'ferry.config.ts');

@@ -1,0 +1,88 @@
+import t from 'tap';
+import { validateConfig, type FerryConfig } from '../deployments/index.js';
+import { modelPath } from '../models/index.js';
+import { deviceUnavailableReason } from '../replicas/index.js';
+
+const source = modelPath('ferry.config.ts');
+const mlp = { name: 'mlp', model: './mlp.onnx' };
+
+/** Validates and returns the error message ('' when valid). */
+function problems(config: unknown, opts = {}): string {
+  try {
+    validateConfig(config, source, opts);
+    return '';
+  } catch (err) {
+    t.equal((err as { code?: string }).code, 'FERRY_ERR_CONFIG_INVALID');
+    return (err as Error).message;
+  }
+}
+
+const rules: [string, unknown, RegExp][] = [
+  ['unknown top-level key', { deployments: [mlp], extra: 1 }, /extra is not a known key/],
+  ['unknown deployment key', { deployments: [{ ...mlp, replicas: 2 }] }, /deployments\[0\]\.replicas is not a known key/],
+  ['unknown batching key', { deployments: [{ ...mlp, batching: { size: 2 } }] }, /deployments\[0\]\.batching\.size is not a known key/],
+  ['deployments required', {}, /deployments is required/],
+  ['deployments not empty', { deployments: [] }, /deployments must list at least 1 item/],
+  ['name required', { deployments: [{ model: './mlp.onnx' }] }, /deployments\[0\]\.name is required/],
+  ['model required', { deployments: [{ name: 'x' }] }, /deployments\[0\]\.model is required/],
+  ['name pattern', { deployments: [{ ...mlp, name: 'has space' }] }, /deployments\[0\]\.name must match/],
+  ['port is an integer', { http: { port: '80' }, deployments: [mlp] }, /http\.port: expected integer \(got "80"\)/],
+  ['port range', { http: { port: 70000 }, deployments: [mlp] }, /http\.port must be <= 65535/],
+  ['maxBatchSize >= 1', { deployments: [{ ...mlp, batching: { maxBatchSize: 0 } }] }, /deployments\[0\]\.batching\.maxBatchSize must be an integer >= 1 \(got 0\)/],
+  ['maxBatchSize integer', { deployments: [{ ...mlp, batching: { maxBatchSize: 2.5 } }] }, /maxBatchSize: expected integer \(got 2\.5\)/],
+  ['batchWaitTimeoutMs >= 0', { deployments: [{ ...mlp, batching: { batchWaitTimeoutMs: -1 } }] }, /batchWaitTimeoutMs must be a number >= 0 \(got -1\)/],
+  ['numReplicas >= 1', { deployments: [{ ...mlp, numReplicas: 0 }] }, /numReplicas must be an integer >= 1 \(got 0\)/],
+  ['intraOpThreads >= 1', { deployments: [{ ...mlp, intraOpThreads: 0 }] }, /intraOpThreads must be an integer >= 1/],
+  ['maxOngoingRequests >= 1', { deployments: [{ ...mlp, maxOngoingRequests: 0 }] }, /maxOngoingRequests must be an integer >= 1/],
+  ['maxQueuedRequests >= 0', { deployments: [{ ...mlp, maxQueuedRequests: -5 }] }, /maxQueuedRequests must be an integer >= 0/],
+  ['device enum', { deployments: [{ ...mlp, device: 'tpu' }] }, /deployments\[0\]\.device must be one of "cpu", "cuda" \(got "tpu"\)/],
+  ['host enum', { deployments: [{ ...mlp, host: 'remote' }] }, /deployments\[0\]\.host must be one of "thread", "process"/],
+  ['routePrefix form', { deployments: [{ ...mlp, routePrefix: 'mlp/' }] }, /deployments\[0\]\.routePrefix must match/],
+  ['bodyLimitBytes minimum', { http: { bodyLimitBytes: 10 }, deployments: [mlp] }, /http\.bodyLimitBytes must be an integer >= 1024/],
+  ['model file exists', { deployments: [{ ...mlp, model: './missing.onnx' }] }, /deployments\[0\]\.model: file not found: .*missing\.onnx/],
+  ['model is a file', { deployments: [{ ...mlp, model: '.' }] }, /deployments\[0\]\.model: not a file/],
+  ['names unique', { deployments: [mlp, { ...mlp }] }, /deployments\[1\]\.name "mlp" is already used by deployments\[0\]/],
+  ['route prefixes unique', { deployments: [{ ...mlp, routePrefix: '/a' }, { ...mlp, name: 'b', routePrefix: '/a' }] }, /deployments\[1\]\.routePrefix \/a is already used/],
+  ['route prefix outside Ferry routes', { deployments: [{ ...mlp, routePrefix: '/v2/x' }] }, /inside Ferry's own \/v2 routes/],
+];
+
+for (const [rule, config, pattern] of rules) {
+  t.test(rule, async (t) => t.match(problems(config), pattern));
+}
+
+t.test('one error lists every problem', async (t) => {
+  const msg = problems({ http: { port: -1 }, deployments: [{ name: 'a', model: './mlp.onnx', numReplicas: 0, batching: { maxBatchSize: 0 } }] });
+  t.match(msg, /http\.port/);
+  t.match(msg, /numReplicas/);
+  t.match(msg, /maxBatchSize/);
+  t.equal(msg.split('\n  - ').length - 1, 3, 'three problems, one per line');
+});
+
+t.test('cuda is refused with the reason where this machine cannot run it', async (t) => {
+  const reason = deviceUnavailableReason('cuda');
+  const msg = problems({ deployments: [{ ...mlp, device: 'cuda' }] }, { checkDevice: deviceUnavailableReason });
+  if (reason === null) t.equal(msg, '', 'a CUDA machine accepts it');
+  else {
+    t.match(msg, /deployments\[0\]\.device: /);
+    t.match(msg, reason.includes('ONNXRUNTIME_NODE_INSTALL') ? /ONNXRUNTIME_NODE_INSTALL=cuda12 npm install/ : /NVIDIA/);
+  }
+});
+
+t.test('maxOngoingRequests below maxBatchSize is a warning, not an error', async (t) => {
+  const config = validateConfig({ deployments: [{ ...mlp, maxOngoingRequests: 5, batching: { maxBatchSize: 32 } }] }, source);
+  t.equal(config.warnings.length, 1);
+  t.match(config.warnings[0], /maxOngoingRequests 5 is below batching\.maxBatchSize 32/);
+});
+
+t.test('defaults are applied and model paths resolved against the config file', async (t) => {
+  const config = validateConfig({ deployments: [mlp] } satisfies FerryConfig, source);
+  const d = config.deployments[0];
+  t.equal(d.model, modelPath('mlp.onnx'));
+  t.same(d.batching, { maxBatchSize: 32, batchWaitTimeoutMs: 0 });
+  t.equal(d.maxOngoingRequests, 64);
+  t.equal(d.maxQueuedRequests, 1000);
+  t.equal(d.device, 'cpu');
+  t.equal(d.host, 'thread');
+  t.same(config.http, { host: '127.0.0.1', port: 8000, bodyLimitBytes: null });
+  t.same(config.warnings, []);
+});
