@@ -223,11 +223,11 @@ export class ReplicaPool {
     await Promise.all(this.replicas.map((r) => r.stop()));
   }
 
-  /** Kills one replica as a crash would (for failure drills and tests). */
-  killReplica(index = 0): Replica | undefined {
-    const replica = this.replicas.filter((r) => r.state === 'ready')[index];
+  /** Kills a replica as a crash would (for failure drills and tests); false if no replica has that id. */
+  killReplica(id: string): boolean {
+    const replica = this.replicas.find((r) => r.id === id);
     replica?.kill();
-    return replica;
+    return replica !== undefined;
   }
 
   /** A snapshot of the pool's counters. */
