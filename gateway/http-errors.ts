@@ -31,7 +31,7 @@ function dotted(pointer: string): string {
 }
 
 /** Maps any error to a registry error: control-flow classes, Fastify's own, and unknown ones. */
-export function toRegistryError(err: unknown): Coded {
+export function toRegistryError(err: unknown, bodyLimit?: number): Coded {
   if (err instanceof BackPressureError) return new QueueFullError(err.deployment, err.queued, err.maxQueued) as Coded;
   if (err instanceof PoolClosedError) return new ShuttingDownError() as Coded;
   if (err instanceof ReplicaCrashedError) return new ReplicaLostError(err.deployment, err.reason) as Coded;
@@ -44,7 +44,7 @@ export function toRegistryError(err: unknown): Coded {
     const where = dotted(v.instancePath) || 'body';
     return new BodyInvalidError(`${where} ${v.message ?? 'is invalid'}`) as Coded;
   }
-  if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new BodyTooLargeError(e.message.match(/\d+/)?.[0] ?? 'the limit') as Coded;
+  if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new BodyTooLargeError(bodyLimit ?? 'the limit') as Coded;
   if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new ContentTypeError(e.message.split(': ').pop()) as Coded;
   if (e?.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
     const coded = new BodyInvalidError(`invalid request body: ${e.message}`) as Coded;
@@ -59,7 +59,7 @@ export function toRegistryError(err: unknown): Coded {
  * with its status; 503s carry Retry-After.
  */
 export function handleError(this: unknown, err: unknown, req: FastifyRequest, reply: FastifyReply): void {
-  const coded = toRegistryError(err);
+  const coded = toRegistryError(err, req.routeOptions?.bodyLimit);
   if (coded.statusCode >= 500) req.log.error({ err }, coded.message);
   if (coded.statusCode === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   void reply.code(coded.statusCode).send({ error: coded.message, code: coded.code });
