@@ -14,6 +14,8 @@ export interface BatchQueueOptions {
   maxBatchSize: number;
   /** How long the oldest item may wait for the batch to fill. @default 0 */
   batchWaitTimeoutMs: number;
+  /** Clock in ms, the same one items' `enqueuedAt` comes from. @default performance.now */
+  now?: () => number;
 }
 
 /**
@@ -90,7 +92,7 @@ export class BatchQueue<T extends Batchable> {
       return;
     }
     if (this.timer) return;
-    const waited = performance.now() - this.items[0].enqueuedAt;
+    const waited = (this.opts.now ?? performance.now.bind(performance))() - this.items[0].enqueuedAt;
     this.timer = setTimeout(() => this.fire(), Math.max(0, wait - waited));
   }
 

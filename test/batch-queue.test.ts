@@ -1,0 +1,106 @@
+import { mock } from 'node:test';
+import t from 'tap';
+import { BatchQueue, type Batchable } from '../replicas/index.js';
+
+interface Item extends Batchable {
+  id: string;
+}
+
+let clock = 0;
+const item = (id: string, rows = 1, batchKey = 'a'): Item => ({ id, rows, batchKey, enqueuedAt: clock });
+
+function setup(maxBatchSize: number, batchWaitTimeoutMs: number) {
+  const flushed: string[][] = [];
+  const q = new BatchQueue<Item>({ maxBatchSize, batchWaitTimeoutMs, now: () => clock }, (batch) =>
+    flushed.push(batch.map((i) => i.id)),
+  );
+  return { q, flushed };
+}
+
+t.beforeEach(() => {
+  clock = 0;
+  mock.timers.enable({ apis: ['setTimeout', 'setImmediate'] });
+});
+t.afterEach(() => mock.timers.reset());
+
+const tick = (ms = 0) => {
+  clock += ms;
+  mock.timers.tick(ms);
+};
+
+t.test('items put in the same turn go out together on the next turn', async (t) => {
+  const { q, flushed } = setup(8, 0);
+  q.put(item('a'));
+  q.put(item('b'));
+  q.put(item('c'));
+  t.same(flushed, [], 'nothing flushed synchronously');
+  tick();
+  t.same(flushed, [['a', 'b', 'c']]);
+});
+
+t.test('while busy, items accumulate; markIdle flushes them as one batch', async (t) => {
+  const { q, flushed } = setup(8, 0);
+  q.put(item('a'));
+  tick();
+  q.put(item('b'));
+  q.put(item('c'));
+  tick(50);
+  t.same(flushed, [['a']], 'busy replica gets nothing new');
+  q.markIdle();
+  tick();
+  t.same(flushed, [['a'], ['b', 'c']]);
+});
+
+t.test('a batch stops at maxBatchSize rows; an oversized item goes alone', async (t) => {
+  const { q, flushed } = setup(4, 0);
+  for (const [id, rows] of [['a', 2], ['b', 2], ['c', 1], ['big', 9], ['d', 1]] as const) q.put(item(id, rows));
+  tick();
+  q.markIdle();
+  tick();
+  q.markIdle();
+  tick();
+  t.same(flushed, [['a', 'b'], ['c', 'd'], ['big']]);
+});
+
+t.test('items with different shapes do not share a batch', async (t) => {
+  const { q, flushed } = setup(8, 0);
+  q.put(item('a1', 1, 'a'));
+  q.put(item('b1', 1, 'b'));
+  q.put(item('a2', 1, 'a'));
+  tick();
+  q.markIdle();
+  tick();
+  t.same(flushed, [['a1', 'a2'], ['b1']]);
+});
+
+t.test('a wait timeout holds a partial batch until the oldest item has waited that long', async (t) => {
+  const { q, flushed } = setup(4, 10);
+  q.put(item('a'));
+  tick(4);
+  q.put(item('b'));
+  tick(5);
+  t.same(flushed, [], 'held at 9 ms');
+  tick(1);
+  t.same(flushed, [['a', 'b']], 'flushed at 10 ms after the oldest arrived');
+});
+
+t.test('a wait timeout ends early when the batch fills', async (t) => {
+  const { q, flushed } = setup(3, 1000);
+  q.put(item('a'));
+  q.put(item('b', 2));
+  tick();
+  t.same(flushed, [['a', 'b']]);
+});
+
+t.test('remove and drain take items out before they are flushed', async (t) => {
+  const { q, flushed } = setup(8, 5);
+  const a = item('a');
+  q.put(a);
+  q.put(item('b'));
+  t.ok(q.remove(a));
+  t.notOk(q.remove(a), 'gone already');
+  t.same(q.drain().map((i) => i.id), ['b']);
+  tick(10);
+  t.same(flushed, [], 'nothing left to flush');
+  t.equal(q.length, 0);
+});
