@@ -14,7 +14,8 @@ import type { PoolStats } from '../replicas/index.js';
 import { computeLimit } from './compute-limit.js';
 
 const CONNECTIONS = 64;
-const DURATION_S = Number(process.argv[2] ?? 10);
+const DURATION_S = Number(process.argv[2] ?? 15);
+const ROUNDS = 3;
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
@@ -41,11 +42,22 @@ async function load(url: string, seconds: number): Promise<Result> {
   });
 }
 
-async function measure(name: string, url: string): Promise<Result> {
-  await load(url, 2); // warm-up: JIT, connections, first batches
-  const r = await load(url, DURATION_S);
-  if (r.non2xx > 0 || r.errors > 0) console.warn(`${name}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
-  return r;
+/** One target's figures over every round: requests/s over the summed time, median p50/p99. */
+interface Figures {
+  rps: number;
+  p50: number;
+  p99: number;
+  failures: number;
+}
+
+function summarise(results: Result[]): Figures {
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return {
+    rps: results.reduce((n, r) => n + r.requests.total, 0) / results.reduce((n, r) => n + r.duration, 0),
+    p50: median(results.map((r) => r.latency.p50)),
+    p99: median(results.map((r) => r.latency.p99)),
+    failures: results.reduce((n, r) => n + r.non2xx + r.errors, 0),
+  };
 }
 
 function stop(child: ChildProcess): Promise<void> {
@@ -55,19 +67,30 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-function row(name: string, r: Result): string {
-  return `${name.padEnd(34)} ${r.requests.average.toFixed(0).padStart(8)} req/s   p50 ${String(r.latency.p50).padStart(4)} ms   p99 ${String(r.latency.p99).padStart(4)} ms`;
+function row(name: string, f: Figures): string {
+  const failures = f.failures > 0 ? `   (${f.failures} failed)` : '';
+  return `${name.padEnd(38)} ${f.rps.toFixed(0).padStart(8)} req/s   p50 ${String(f.p50).padStart(4)} ms   p99 ${String(f.p99).padStart(4)} ms${failures}`;
 }
 
+// Both servers run side by side; rounds alternate between them so that the
+// machine's drift (other tenants, thermal) falls on both alike.
 const bare = await startChild('bare-server');
-const bareResult = await measure('bare Fastify', `${bare.url}/infer`);
-await stop(bare.child);
-
 const ferry = await startChild('ferry-bench-server');
+const bareUrl = `${bare.url}/infer`;
+const ferryUrl = `${ferry.url}/v2/models/mlp/infer`;
+await load(bareUrl, 2);
+await load(ferryUrl, 2);
 const before = await poolStats(ferry.child);
-const ferryResult = await measure('Ferry', `${ferry.url}/v2/models/mlp/infer`);
+const bareRuns: Result[] = [];
+const ferryRuns: Result[] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  bareRuns.push(await load(bareUrl, DURATION_S / ROUNDS));
+  ferryRuns.push(await load(ferryUrl, DURATION_S / ROUNDS));
+}
 const after = await poolStats(ferry.child);
-await stop(ferry.child);
+await Promise.all([stop(bare.child), stop(ferry.child)]);
+const bareResult = summarise(bareRuns);
+const ferryResult = summarise(ferryRuns);
 
 const rowsPerSecond = await computeLimit(modelPath('mlp.onnx'), 2, 32, DURATION_S * 1000);
 
@@ -75,12 +98,12 @@ const sum = (s: PoolStats, k: 'batches' | 'rows') => s.replicas.reduce((n, r) =>
 const batches = sum(after, 'batches') - sum(before, 'batches');
 const rows = sum(after, 'rows') - sum(before, 'rows');
 
-console.log(`\nFerry bench — MLP 784→512→512→10, ${CONNECTIONS} connections, ${DURATION_S} s each, one run`);
+console.log(`\nFerry bench — MLP 784→512→512→10, ${CONNECTIONS} connections, ${DURATION_S} s per target in ${ROUNDS} alternating rounds`);
 console.log(row('bare Fastify (HTTP limit)', bareResult));
 console.log(row('Ferry /v2/models/mlp/infer', ferryResult));
-console.log(`${'raw onnxruntime, 2 threads, batch 32'.padEnd(34)} ${rowsPerSecond.toFixed(0).padStart(8)} rows/s (compute limit)`);
-console.log(`Ferry / bare Fastify:              ${(ferryResult.requests.average / bareResult.requests.average).toFixed(3)}`);
-console.log(`Ferry average batch size:          ${(rows / Math.max(1, batches)).toFixed(1)} rows (${batches} batches, warm-up included)`);
+console.log(`${'raw onnxruntime, 2 threads, batch 32'.padEnd(38)} ${rowsPerSecond.toFixed(0).padStart(8)} rows/s (compute limit)`);
+console.log(`Ferry / bare Fastify:                  ${(ferryResult.rps / bareResult.rps).toFixed(3)}`);
+console.log(`Ferry average batch size:              ${(rows / Math.max(1, batches)).toFixed(1)} rows (${batches} batches)`);
 
 async function poolStats(child: ChildProcess): Promise<PoolStats> {
   child.send('stats');
