@@ -1,0 +1,42 @@
+import t from 'tap';
+import { parseJsonInputs, toJsonOutputs } from '../gateway/index.js';
+import type { ModelMetadata, TensorDtype } from '../replicas/index.js';
+
+const meta = (dtype: TensorDtype): ModelMetadata => ({
+  inputs: [{ name: 'v', dtype, shape: [-1, 3] }],
+  outputs: [{ name: 'v', dtype, shape: [-1, 3] }],
+});
+const parse = (datatype: string, dtype: TensorDtype, data: unknown) =>
+  parseJsonInputs([{ name: 'v', shape: [1, 3], datatype, data }], meta(dtype), 'm');
+
+t.test('each numeric datatype lands in its typed array and round-trips to JSON', async (t) => {
+  const cases: [string, TensorDtype, unknown[], string][] = [
+    ['FP32', 'float32', [0.5, -1, 3], 'Float32Array'],
+    ['FP64', 'float64', [0.1, -1e300, 3], 'Float64Array'],
+    ['INT32', 'int32', [-2147483648, 0, 2147483647], 'Int32Array'],
+    ['INT64', 'int64', [-(2 ** 53) + 1, 0, 2 ** 53 - 1], 'BigInt64Array'],
+    ['INT8', 'int8', [-128, 0, 127], 'Int8Array'],
+    ['INT16', 'int16', [-32768, 1, 32767], 'Int16Array'],
+    ['UINT8', 'uint8', [0, 1, 255], 'Uint8Array'],
+    ['UINT16', 'uint16', [0, 1, 65535], 'Uint16Array'],
+    ['UINT32', 'uint32', [0, 1, 4294967295], 'Uint32Array'],
+    ['UINT64', 'uint64', [0, 1, 2 ** 53 - 1], 'BigUint64Array'],
+    ['BOOL', 'bool', [true, false, true], 'Uint8Array'],
+  ];
+  for (const [datatype, dtype, data, arrayType] of cases) {
+    const { tensors, rows } = parse(datatype, dtype, data);
+    t.equal(rows, 1);
+    t.equal(tensors.v.data.constructor.name, arrayType, `${datatype} in ${arrayType}`);
+    const [out] = toJsonOutputs(tensors, meta(dtype).outputs, null);
+    t.same(out, { name: 'v', datatype, shape: [1, 3], data }, `${datatype} round-trips`);
+  }
+});
+
+t.test('integer datatypes refuse fractions and out-of-range values', async (t) => {
+  t.throws(() => parse('INT32', 'int32', [2147483648, 0, 0]), { code: 'FERRY_ERR_INPUT_DATA', message: /out of range for INT32/ });
+  t.throws(() => parse('UINT8', 'uint8', [-1, 0, 0]), { message: /out of range for UINT8/ });
+  t.throws(() => parse('INT64', 'int64', [2 ** 60, 0, 0]), { message: /out of range for INT64/ });
+  t.throws(() => parse('INT32', 'int32', [0.5, 0, 0]), { message: /must be an integer for INT32/ });
+  t.throws(() => parse('BOOL', 'bool', [1, 0, 0]), { message: /must be true or false/ });
+  t.throws(() => parse('FP32', 'float32', [null, 0, 0]), { message: /element 0 must be a number \(got null\)/ });
+});
