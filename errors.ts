@@ -19,8 +19,6 @@ export const ReplicaStartError = createError('FERRY_ERR_REPLICA_START', 'replica
 export const ModelNotFoundError = createError('FERRY_ERR_MODEL_NOT_FOUND', "model '%s' is not served here", 404);
 /** No route matches the method and URL. */
 export const RouteNotFoundError = createError('FERRY_ERR_ROUTE_NOT_FOUND', 'no route for %s %s', 404);
-/** The deployment has no ready replica yet. */
-export const ModelNotReadyError = createError('FERRY_ERR_MODEL_NOT_READY', "model '%s' has no ready replica", 503);
 
 /** The request body is not valid JSON, or not the JSON an endpoint takes. */
 export const BodyInvalidError = createError('FERRY_ERR_BODY_INVALID', '%s', 400);
@@ -51,7 +49,7 @@ export const InternalError = createError('FERRY_ERR_INTERNAL', 'internal error: 
 /** Every registered code, for documentation checks. */
 export const ERROR_CODES: readonly string[] = Object.freeze([
   ConfigInvalidError, ConfigLoadError, DeviceUnavailableError, ReplicaStartError,
-  ModelNotFoundError, RouteNotFoundError, ModelNotReadyError,
+  ModelNotFoundError, RouteNotFoundError,
   BodyInvalidError, BodyTooLargeError, ContentTypeError,
   InputNameError, InputShapeError, InputDatatypeError, InputDataError,
   QueueFullError, ShuttingDownError, ReplicaLostError, InferenceFailedError, InternalError,

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { InputNameError, ModelNotFoundError, ModelNotReadyError } from '../errors.js';
+import { InputNameError, ModelNotFoundError } from '../errors.js';
 import type { ModelMetadata } from '../replicas/index.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import type { InferenceTarget } from './inference-target.js';
@@ -38,7 +38,6 @@ function selectedOutputs(body: InferBody, target: InferenceTarget): string[] | n
 }
 
 async function infer(target: InferenceTarget, body: InferBody): Promise<Record<string, unknown>> {
-  if (!target.ready) throw new ModelNotReadyError(target.name);
   const only = selectedOutputs(body, target);
   const { tensors, rows } = parseJsonInputs(body.inputs, target.metadata, target.name);
   const outputs = await target.infer(tensors, rows);

@@ -52,3 +52,21 @@ t.test('a SIGKILLed replica process loses no request', async (t) => {
   });
   t.notOk(pool.stats().replicas.some((r) => r.hostId === killed), 'the killed process is gone from the pool');
 });
+
+t.test('requests that arrive while the only replica is being replaced wait for the new one', async (t) => {
+  const server = await startFerry(t, [{ name: 'mlp', model: modelPath('mlp.onnx') }]);
+  const pool = server.pools.get('mlp')!;
+  const [only] = pool.stats().replicas;
+  pool.killReplica(only.id);
+  t.ok(await waitFor(() => pool.stats().restarts === 1), 'the death was seen');
+  const row = randomRow(5, 784);
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, () =>
+      postJson(`${server.url}/v2/models/mlp/infer`, { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: row }] }),
+    ),
+  );
+  t.same(answers.map((a) => a.status), Array(20).fill(200), 'all served by the replacement');
+  const [replacement] = pool.stats().replicas;
+  t.not(replacement.id, only.id, 'by a new replica');
+  t.equal(replacement.rows, 20);
+});
