@@ -17,6 +17,8 @@ export const ReplicaStartError = createError('FERRY_ERR_REPLICA_START', 'replica
 
 /** No deployment has that name. */
 export const ModelNotFoundError = createError('FERRY_ERR_MODEL_NOT_FOUND', "model '%s' is not served here", 404);
+/** The model exists but not in that version. */
+export const ModelVersionNotFoundError = createError('FERRY_ERR_MODEL_VERSION_NOT_FOUND', "model '%s' has no version '%s'", 404);
 /** No route matches the method and URL. */
 export const RouteNotFoundError = createError('FERRY_ERR_ROUTE_NOT_FOUND', 'no route for %s %s', 404);
 
@@ -35,6 +37,12 @@ export const InputDatatypeError = createError('FERRY_ERR_INPUT_DATATYPE', '%s', 
 /** An input's data does not match its shape or datatype. */
 export const InputDataError = createError('FERRY_ERR_INPUT_DATA', '%s', 400);
 
+/** The request took longer than the deployment's requestTimeoutMs. */
+export const RequestTimeoutError = createError('FERRY_ERR_REQUEST_TIMEOUT', "request to model '%s' timed out after %s ms", 408);
+/** The client went away before its answer; the call was dropped. */
+export const ClientClosedError = createError('FERRY_ERR_CLIENT_CLOSED', 'the client closed the connection before the answer', 499);
+/** A WebSocket message could not be read. */
+export const MessageInvalidError = createError('FERRY_ERR_MESSAGE_INVALID', '%s', 400);
 /** The deployment's queue is full; the client should retry later. */
 export const QueueFullError = createError('FERRY_ERR_QUEUE_FULL', "model '%s' is overloaded: %s requests queued (limit %s)", 503);
 /** The server is shutting down and takes no new requests. */
@@ -49,8 +57,9 @@ export const InternalError = createError('FERRY_ERR_INTERNAL', 'internal error: 
 /** Every registered code, for documentation checks. */
 export const ERROR_CODES: readonly string[] = Object.freeze([
   ConfigInvalidError, ConfigLoadError, DeviceUnavailableError, ReplicaStartError,
-  ModelNotFoundError, RouteNotFoundError,
+  ModelNotFoundError, ModelVersionNotFoundError, RouteNotFoundError,
   BodyInvalidError, BodyTooLargeError, ContentTypeError,
   InputNameError, InputShapeError, InputDatatypeError, InputDataError,
+  RequestTimeoutError, ClientClosedError, MessageInvalidError,
   QueueFullError, ShuttingDownError, ReplicaLostError, InferenceFailedError, InternalError,
 ].map((E) => new E().code));

@@ -59,18 +59,24 @@ export class FerryServer {
       targets.set(d.name, {
         name: d.name,
         routePrefix: d.routePrefix,
+        version: d.version,
+        requestTimeoutMs: d.requestTimeoutMs,
         get ready() {
           return pool.ready;
+        },
+        get state() {
+          return pool.ready ? 'READY' : 'UNAVAILABLE';
         },
         get metadata() {
           return pool.metadata;
         },
-        infer: (inputs, rows) => pool.infer(inputs, rows),
+        infer: (inputs, rows, signal) => pool.infer(inputs, rows, signal),
       });
     });
     const app = buildGateway({
       targets,
       bodyLimitBytes: config.http.bodyLimitBytes ?? defaultBodyLimit(pools, config),
+      maxTensorElements: config.http.maxTensorElements,
       logger: opts.logger,
       server: { name: 'ferry', version: VERSION },
     });

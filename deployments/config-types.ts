@@ -20,6 +20,10 @@ export interface DeploymentConfig {
   model: string;
   /** Extra route prefix for the same endpoints, e.g. `/mnist` serves `POST /mnist/infer`. @default none */
   routePrefix?: string;
+  /** The model version served at `/v2/models/{name}/versions/{version}`. @default none (only the unversioned routes) */
+  version?: string;
+  /** How long a request may take, queue included, before it is answered 408. @default 60000 */
+  requestTimeoutMs?: number;
   /** Execution provider: `cuda` needs onnxruntime-node's CUDA binaries. @default 'cpu' */
   device?: Device;
   /** `thread` (a worker thread, fastest) or `process` (a child process, isolates native crashes). @default 'thread' */
@@ -42,8 +46,10 @@ export interface HttpConfig {
   host?: string;
   /** Port to bind; 0 picks a free one. @default 8000 */
   port?: number;
-  /** Largest request body in bytes. @default sized from the largest model input × maxBatchSize, at least 1 MiB */
+  /** Largest request body (and WebSocket message) in bytes. @default sized from the largest model input × maxBatchSize, at least 1 MiB */
   bodyLimitBytes?: number;
+  /** Most elements one input tensor may declare. @default 16777216 */
+  maxTensorElements?: number;
 }
 
 /** A Ferry config, as written in `ferry.config.ts`. */
@@ -59,6 +65,8 @@ export interface ResolvedDeployment {
   name: string;
   model: string;
   routePrefix: string | null;
+  version: string | null;
+  requestTimeoutMs: number;
   device: Device;
   host: HostKind;
   numReplicas: number;
@@ -70,7 +78,7 @@ export interface ResolvedDeployment {
 
 /** A config with every default applied. */
 export interface ResolvedConfig {
-  http: { host: string; port: number; bodyLimitBytes: number | null };
+  http: { host: string; port: number; bodyLimitBytes: number | null; maxTensorElements: number };
   deployments: ResolvedDeployment[];
   /** Where the config came from; relative model paths were resolved against its folder. */
   source: string;

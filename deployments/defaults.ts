@@ -9,6 +9,7 @@ export const DEPLOYMENT_DEFAULTS = Object.freeze({
   // Twice maxBatchSize: one full batch running and one filling. Ray Serve's 5 would cap batches at 5.
   maxOngoingRequests: 64,
   maxQueuedRequests: 1000,
+  requestTimeoutMs: 60_000,
 });
 
 /** Defaults for the HTTP listener. */
@@ -16,4 +17,5 @@ export const HTTP_DEFAULTS = Object.freeze({
   host: '127.0.0.1',
   port: 8000,
   bodyLimitBytes: null as number | null,
+  maxTensorElements: 16 * 1024 * 1024,
 });

@@ -74,6 +74,8 @@ function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeploy
     name: d.name,
     model: isAbsolute(d.model) ? d.model : resolve(baseDir, d.model),
     routePrefix: d.routePrefix ?? null,
+    version: d.version ?? null,
+    requestTimeoutMs: d.requestTimeoutMs ?? DEPLOYMENT_DEFAULTS.requestTimeoutMs,
     device: d.device ?? DEPLOYMENT_DEFAULTS.device,
     host: d.host ?? DEPLOYMENT_DEFAULTS.host,
     numReplicas: d.numReplicas ?? DEPLOYMENT_DEFAULTS.numReplicas,

@@ -1,14 +1,20 @@
+import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { registerBinaryBodies } from './binary-body.js';
+import { DEFAULT_MAX_TENSOR_ELEMENTS } from './input-checks.js';
 import { handleError, handleNotFound } from './http-errors.js';
 import type { InferenceTarget } from './inference-target.js';
 import { registerModelRoutes } from './model-routes.js';
+import { registerStreamRoutes } from './stream-routes.js';
 
 /** Options for {@link buildGateway}. */
 export interface GatewayOptions {
   /** The deployments to serve, by name. */
   targets: ReadonlyMap<string, InferenceTarget>;
-  /** Largest request body in bytes. @default 1 MiB */
+  /** Largest request body and WebSocket message in bytes. @default 1 MiB */
   bodyLimitBytes?: number;
+  /** Most elements one input tensor may declare. @default 16777216 */
+  maxTensorElements?: number;
   /** Fastify's logger option (pino). @default false */
   logger?: FastifyServerOptions['logger'];
   /** Server name and version for `/v2`. */
@@ -20,9 +26,11 @@ export interface GatewayOptions {
  * route prefixes. It runs no model; every inference goes to a target.
  */
 export function buildGateway(opts: GatewayOptions): FastifyInstance {
+  const bodyLimit = opts.bodyLimitBytes ?? 1024 * 1024;
+  const limits = { maxTensorElements: opts.maxTensorElements ?? DEFAULT_MAX_TENSOR_ELEMENTS };
   const app = Fastify({
     logger: opts.logger ?? false,
-    bodyLimit: opts.bodyLimitBytes ?? 1024 * 1024,
+    bodyLimit,
     // One log line per request would cost more than the inference; errors are logged by handleError.
     logController: new LogController({ disableRequestLogging: true }),
     // Request bodies are read field by field and never merged into other
@@ -55,8 +63,12 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   app.get('/v2', async () => ({
     name: opts.server?.name ?? 'ferry',
     version: opts.server?.version ?? '0.0.0',
-    extensions: [],
+    extensions: ['binary_tensor_data'],
   }));
-  registerModelRoutes(app, opts.targets);
+  registerBinaryBodies(app);
+  registerModelRoutes(app, opts.targets, limits);
+  void app.register(websocket, { options: { maxPayload: bodyLimit } });
+  // Routes with `websocket: true` must be declared once the plugin has loaded.
+  void app.register(async (scope) => registerStreamRoutes(scope, opts.targets, limits));
   return app;
 }

@@ -14,6 +14,7 @@ export const OIP_DATATYPE: Readonly<Record<TensorDtype, string>> = Object.freeze
   float16: 'FP16',
   float32: 'FP32',
   float64: 'FP64',
+  string: 'BYTES',
 });
 
 /** onnxruntime dtypes, by Open Inference Protocol datatype name. */

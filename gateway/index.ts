@@ -1,5 +1,7 @@
 export { buildGateway, type GatewayOptions } from './build-gateway.js';
 export { DTYPE_OF, OIP_DATATYPE } from './datatypes.js';
+export { fromHalf, toHalf } from './float16.js';
+export { decodeInferRequest, encodeInferResponse, type DecodedRequest, type EncodedResponse, type InferHeader } from './infer-codec.js';
 export type { InferenceTarget } from './inference-target.js';
-export { parseJsonInputs, toJsonOutputs, MAX_ELEMENTS, type JsonInput, type JsonOutput } from './json-tensors.js';
+export { DEFAULT_MAX_TENSOR_ELEMENTS, type RequestInput } from './input-checks.js';
 export { toRegistryError } from './http-errors.js';

@@ -1,32 +1,41 @@
-/** JSON Schema of an Open Inference Protocol inference request (structure only; data is checked against the model). */
-export const inferRequestSchema = {
-  type: 'object',
-  required: ['inputs'],
-  properties: {
-    id: { type: 'string' },
-    parameters: { type: 'object' },
-    inputs: {
-      type: 'array',
-      minItems: 1,
-      items: {
-        type: 'object',
-        required: ['name', 'shape', 'datatype', 'data'],
-        properties: {
-          name: { type: 'string' },
-          shape: { type: 'array', maxItems: 16, items: { type: 'integer', minimum: 0 } },
-          datatype: { type: 'string' },
-          parameters: { type: 'object' },
-          data: {},
-        },
-      },
-    },
-    outputs: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['name'],
-        properties: { name: { type: 'string' }, parameters: { type: 'object' } },
-      },
-    },
-  },
-} as const;
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+
+const parameters = Type.Optional(Type.Record(Type.String(), Type.Unknown()));
+
+/**
+ * JSON Schema of an Open Inference Protocol inference request: structure
+ * only; names, shapes and data are checked against the model afterwards.
+ */
+export const inferRequestSchema = Type.Object({
+  id: Type.Optional(Type.String()),
+  parameters,
+  inputs: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      shape: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 16 }),
+      datatype: Type.String(),
+      parameters,
+      data: Type.Optional(Type.Unknown()),
+    }),
+    { minItems: 1 },
+  ),
+  outputs: Type.Optional(Type.Array(Type.Object({ name: Type.String(), parameters }))),
+});
+
+/** A request header that passed {@link inferRequestSchema}. */
+export type InferRequestBody = Static<typeof inferRequestSchema>;
+
+const compiled = TypeCompiler.Compile(inferRequestSchema);
+
+/** Checks a header parsed outside Fastify (WebSocket messages); returns the first problem, or null. */
+export function inferRequestProblem(value: unknown): string | null {
+  if (compiled.Check(value)) return null;
+  const first = compiled.Errors(value).First();
+  if (!first) return 'the request is not an inference request';
+  const where = first.path
+    .split('/')
+    .slice(1)
+    .reduce((out, p) => (/^\d+$/.test(p) ? `${out}[${p}]` : out === '' ? p : `${out}.${p}`), '');
+  return `${where || 'request'}: ${first.message.toLowerCase()}`;
+}

@@ -6,10 +6,16 @@ export interface InferenceTarget {
   readonly name: string;
   /** Extra prefix the same endpoints answer under, or null. */
   readonly routePrefix: string | null;
+  /** The declared model version, or null. */
+  readonly version: string | null;
+  /** Milliseconds a request may take before it is answered 408. */
+  readonly requestTimeoutMs: number;
+  /** Lifecycle state for the repository index, e.g. READY or UNAVAILABLE. */
+  readonly state: string;
   /** True while the deployment can take requests. */
   readonly ready: boolean;
   /** The model's inputs and outputs. */
   readonly metadata: ModelMetadata;
-  /** Runs one request whose inputs share dimension 0 (`rows`). */
-  infer(inputs: TensorMap, rows: number): Promise<TensorMap>;
+  /** Runs one request whose inputs share dimension 0 (`rows`); aborting `signal` drops it if not yet running. */
+  infer(inputs: TensorMap, rows: number, signal?: AbortSignal): Promise<TensorMap>;
 }

@@ -1,17 +1,12 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { InputNameError, ModelNotFoundError } from '../errors.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ModelNotFoundError, ModelVersionNotFoundError } from '../errors.js';
 import type { ModelMetadata } from '../replicas/index.js';
+import { binaryPartOf } from './binary-body.js';
 import { OIP_DATATYPE } from './datatypes.js';
+import type { InferHeader } from './infer-codec.js';
 import type { InferenceTarget } from './inference-target.js';
 import { inferRequestSchema } from './infer-schema.js';
-import { parseJsonInputs, toJsonOutputs, type JsonInput } from './json-tensors.js';
-
-interface InferBody {
-  id?: string;
-  parameters?: Record<string, unknown>;
-  inputs: JsonInput[];
-  outputs?: { name: string }[];
-}
+import { runInference, type InferenceLimits } from './run-inference.js';
 
 /** Model metadata in the Open Inference Protocol's form. */
 export function metadataBody(target: InferenceTarget): Record<string, unknown> {
@@ -19,68 +14,73 @@ export function metadataBody(target: InferenceTarget): Record<string, unknown> {
   const describe = (s: ModelMetadata['inputs'][number]) => ({ name: s.name, datatype: OIP_DATATYPE[s.dtype], shape: s.shape });
   return {
     name: target.name,
-    versions: [],
+    versions: target.version === null ? [] : [target.version],
     platform: 'onnxruntime_onnx',
     inputs: meta.inputs.map(describe),
     outputs: meta.outputs.map(describe),
   };
 }
 
-function selectedOutputs(body: InferBody, target: InferenceTarget): string[] | null {
-  if (!body.outputs) return null;
-  const known = new Set(target.metadata.outputs.map((o) => o.name));
-  return body.outputs.map((o, i) => {
-    if (!known.has(o.name)) {
-      throw new InputNameError(`outputs[${i}].name: model '${target.name}' has no output '${o.name}' (its outputs: ${[...known].join(', ')})`);
-    }
-    return o.name;
-  });
-}
-
-async function infer(target: InferenceTarget, body: InferBody): Promise<Record<string, unknown>> {
-  const only = selectedOutputs(body, target);
-  const { tensors, rows } = parseJsonInputs(body.inputs, target.metadata, target.name);
-  const outputs = await target.infer(tensors, rows);
-  const response: Record<string, unknown> = { model_name: target.name };
-  if (body.id !== undefined) response.id = body.id;
-  response.outputs = toJsonOutputs(outputs, target.metadata.outputs, only);
-  return response;
-}
-
-function readyReply(target: InferenceTarget, reply: FastifyReply): { name: string; ready: boolean } {
+function readyBody(target: InferenceTarget, reply: FastifyReply): { name: string; ready: boolean } {
   if (!target.ready) reply.code(503);
   return { name: target.name, ready: target.ready };
 }
 
+/** Aborts when the client goes away before its answer is written. */
+function clientGone(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+async function infer(target: InferenceTarget, req: FastifyRequest, reply: FastifyReply, limits: InferenceLimits) {
+  const header = req.body as InferHeader;
+  const res = await runInference(target, header, binaryPartOf(header), limits, clientGone(reply));
+  if (!('binary' in res)) return res.json;
+  reply.header('inference-header-content-length', String(res.header.length)).type('application/octet-stream');
+  return Buffer.concat([res.header, ...res.binary]);
+}
+
+type ModelParams = { Params: { name: string; version?: string } };
+
 /**
- * Open Inference Protocol model routes under `/v2/models/{name}`, and the
- * same endpoints under each deployment's route prefix.
+ * Open Inference Protocol model routes: `/v2/models/{name}[/versions/{version}]`
+ * for metadata, readiness and inference (JSON or binary tensors), the
+ * repository index, and the same model endpoints under each route prefix.
  */
-export function registerModelRoutes(app: FastifyInstance, targets: ReadonlyMap<string, InferenceTarget>): void {
-  const find = (name: string): InferenceTarget => {
-    const target = targets.get(name);
-    if (!target) throw new ModelNotFoundError(name);
+export function registerModelRoutes(app: FastifyInstance, targets: ReadonlyMap<string, InferenceTarget>, limits: InferenceLimits): void {
+  const find = (params: { name: string; version?: string }): InferenceTarget => {
+    const target = targets.get(params.name);
+    if (!target) throw new ModelNotFoundError(params.name);
+    if (params.version !== undefined && params.version !== target.version) throw new ModelVersionNotFoundError(params.name, params.version);
     return target;
   };
-  type Named = { Params: { name: string } };
+  // An unknown model or version is a 404 before the body is even read.
+  const known = async (req: FastifyRequest) => void find(req.params as ModelParams['Params']);
+  const inferOptions = { schema: { body: inferRequestSchema }, onRequest: known };
 
-  app.get<Named>('/v2/models/:name', async (req) => metadataBody(find(req.params.name)));
-  app.get<Named>('/v2/models/:name/ready', async (req, reply) => readyReply(find(req.params.name), reply));
-  // Unknown model is a 404 before the body is even read.
-  const knownModel = async (req: { params: unknown }) => void find((req.params as { name: string }).name);
-  app.post<Named & { Body: InferBody }>(
-    '/v2/models/:name/infer',
-    { schema: { body: inferRequestSchema }, onRequest: knownModel },
-    async (req) => infer(find(req.params.name), req.body),
-  );
+  for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
+    app.get<ModelParams>(base, async (req) => metadataBody(find(req.params)));
+    app.get<ModelParams>(`${base}/ready`, async (req, reply) => readyBody(find(req.params), reply));
+    app.post<ModelParams>(`${base}/infer`, inferOptions, async (req, reply) => infer(find(req.params), req, reply, limits));
+  }
+
+  app.post<{ Body: { ready?: boolean } | undefined }>('/v2/repository/index', async (req) => {
+    const onlyReady = req.body?.ready === true;
+    return [...targets.values()]
+      .filter((t) => !onlyReady || t.ready)
+      .map((t) => ({ name: t.name, version: t.version ?? '', state: t.state, reason: t.ready ? '' : 'no ready replica' }));
+  });
 
   for (const target of targets.values()) {
     const prefix = target.routePrefix;
     if (!prefix) continue;
     app.get(prefix, async () => metadataBody(target));
-    app.get(`${prefix}/ready`, async (_req, reply) => readyReply(target, reply));
+    app.get(`${prefix}/ready`, async (_req, reply) => readyBody(target, reply));
     for (const url of [prefix, `${prefix}/infer`]) {
-      app.post<{ Body: InferBody }>(url, { schema: { body: inferRequestSchema } }, async (req) => infer(target, req.body));
+      app.post(url, { schema: { body: inferRequestSchema } }, async (req, reply) => infer(target, req, reply, limits));
     }
   }
 }

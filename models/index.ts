@@ -1,3 +1,3 @@
 export { ensureModels, modelPath, MODELS_DIR } from './generate.js';
-export { buildMixedInputs, buildMlp, buildMnistCnn, MODEL_BUILDERS, MODEL_SEED } from './model-zoo.js';
+export { buildIdentityAll, buildMixedInputs, buildMlp, buildMnistCnn, IDENTITY_TYPES, MODEL_BUILDERS, MODEL_SEED } from './model-zoo.js';
 export { OnnxGraphBuilder, OnnxType } from './onnx-builder.js';

@@ -63,9 +63,29 @@ export function buildMixedInputs(): Uint8Array {
   return g.toBytes();
 }
 
+/** The element types `identity-all.onnx` passes through, by the suffix of its tensor names. */
+export const IDENTITY_TYPES = Object.freeze({
+  bool: OnnxType.BOOL, uint8: OnnxType.UINT8, uint16: OnnxType.UINT16, uint32: OnnxType.UINT32,
+  uint64: OnnxType.UINT64, int8: OnnxType.INT8, int16: OnnxType.INT16, int32: OnnxType.INT32,
+  int64: OnnxType.INT64, float16: OnnxType.FLOAT16, float32: OnnxType.FLOAT, float64: OnnxType.DOUBLE,
+  string: OnnxType.STRING,
+});
+
+/** One Identity per element type: `in_<type>` [N,2] → `out_<type>` [N,2], for datatype conformance. */
+export function buildIdentityAll(): Uint8Array {
+  const g = new OnnxGraphBuilder('identity_all');
+  for (const [name, type] of Object.entries(IDENTITY_TYPES)) {
+    const x = g.input(`in_${name}`, type, ['batch', 2]);
+    g.node('Identity', [x], {}, { output: `out_${name}` });
+    g.output(`out_${name}`, type, ['batch', 2]);
+  }
+  return g.toBytes();
+}
+
 /** Every model Ferry generates, by file name. */
 export const MODEL_BUILDERS: Readonly<Record<string, () => Uint8Array>> = Object.freeze({
   'mlp.onnx': () => buildMlp(),
   'mnist-cnn.onnx': () => buildMnistCnn(),
   'mixed-inputs.onnx': () => buildMixedInputs(),
+  'identity-all.onnx': () => buildIdentityAll(),
 });

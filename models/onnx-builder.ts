@@ -1,7 +1,10 @@
 import { ProtobufWriter } from './protobuf-writer.js';
 
 /** ONNX TensorProto.DataType codes for the element types Ferry's models use. */
-export const OnnxType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, DOUBLE: 11 } as const;
+export const OnnxType = {
+  FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7,
+  STRING: 8, BOOL: 9, FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13,
+} as const;
 export type OnnxTypeCode = (typeof OnnxType)[keyof typeof OnnxType];
 
 /** A dimension: a fixed size, or a name for a dynamic one (e.g. 'batch'). */

@@ -16,7 +16,9 @@ export { pickReplica } from './router.js';
 export { batchKeyOf, concatInputs, splitOutputs } from './tensor-batch.js';
 export {
   allocate,
+  bytesPerElement,
   TYPED_ARRAYS,
+  type TensorData,
   type ModelMetadata,
   type TensorDtype,
   type TensorMap,

@@ -81,6 +81,10 @@ export class ReplicaActor {
     const outputs: TensorMap = {};
     const transfer: ArrayBuffer[] = [];
     for (const [name, value] of Object.entries(results)) {
+      if (value.type === 'string') {
+        outputs[name] = { dtype: 'string', dims: [...value.dims], data: value.data as string[] };
+        continue;
+      }
       let data = value.data as TypedArray;
       // Hand the buffer over only when the tensor owns all of it; otherwise copy its part.
       if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) data = data.slice();

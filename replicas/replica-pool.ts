@@ -22,6 +22,8 @@ export interface PoolStats {
   restarts: number;
   /** Calls handed to another replica after theirs died. */
   retried: number;
+  /** Calls given up on (timeout or client gone) before they were answered. */
+  cancelled: number;
 }
 
 /**
@@ -38,6 +40,7 @@ export class ReplicaPool {
   private closed = false;
   private restarts = 0;
   private retried = 0;
+  private cancelled = 0;
   private failedStarts = 0;
   private _metadata: ModelMetadata | null = null;
   private readonly idleWaiters = new Set<() => void>();
@@ -121,31 +124,62 @@ export class ReplicaPool {
   /**
    * Runs one call: `inputs` share dimension 0 (`rows`). Resolves with the
    * call's own outputs; rejects with BackPressureError when the queue is full.
+   * Aborting `signal` drops the call if it has not started running and
+   * rejects with the signal's reason.
    */
-  infer(inputs: TensorMap, rows: number): Promise<TensorMap> {
+  infer(inputs: TensorMap, rows: number, signal?: AbortSignal): Promise<TensorMap> {
     if (this.closed) return Promise.reject(new PoolClosedError(this.name));
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
+      const onAbort = () => this.cancel(call, signal!.reason);
+      const settle = () => {
+        call.settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        this.notifyIfIdle();
+      };
       const call: PendingCall = {
         inputs,
         rows,
         batchKey: batchKeyOf(inputs),
         enqueuedAt: performance.now(),
         retries: 0,
+        holder: null,
+        settled: false,
         resolve: (out) => {
+          if (call.settled) return;
+          settle();
           resolve(out);
-          this.notifyIfIdle();
         },
         reject: (err) => {
+          if (call.settled) return;
+          settle();
           reject(err);
-          this.notifyIfIdle();
         },
       };
       const replica = this.queue.length === 0 ? pickReplica(this.replicas, this.config.maxOngoingRequests) : null;
       if (replica) replica.assign(call);
       else if (this.queue.length >= this.config.maxQueuedRequests) {
         reject(new BackPressureError(this.name, this.queue.length, this.config.maxQueuedRequests));
+        return;
       } else this.queue.push(call);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /**
+   * Gives up on a call: out of the queue or its replica's mailbox if it is
+   * still waiting (a running batch cannot be stopped; its answer is dropped).
+   */
+  private cancel(call: PendingCall, reason: unknown): void {
+    if (call.settled) return;
+    if (call.holder === null) {
+      const i = this.queue.indexOf(call);
+      if (i >= 0) this.queue.splice(i, 1);
+    } else if (call.holder.withdraw(call)) {
+      this.dispatch();
+    }
+    this.cancelled++;
+    call.reject(reason instanceof Error ? reason : new Error(String(reason)));
   }
 
   /** Moves queued calls to replicas with spare capacity. */
@@ -153,7 +187,8 @@ export class ReplicaPool {
     while (this.queue.length > 0) {
       const replica = pickReplica(this.replicas, this.config.maxOngoingRequests);
       if (!replica) return;
-      replica.assign(this.queue.shift()!);
+      const call = this.queue.shift()!;
+      if (!call.settled) replica.assign(call);
     }
   }
 
@@ -161,6 +196,8 @@ export class ReplicaPool {
     this.remove(replica);
     const retry: PendingCall[] = [];
     for (const call of orphans) {
+      call.holder = null;
+      if (call.settled) continue;
       if (call.retries < MAX_RETRIES) {
         call.retries++;
         retry.push(call);
@@ -239,6 +276,7 @@ export class ReplicaPool {
       replicas: this.replicas.map((r) => r.stats()),
       restarts: this.restarts,
       retried: this.retried,
+      cancelled: this.cancelled,
     };
   }
 }

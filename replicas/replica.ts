@@ -96,6 +96,7 @@ export class Replica {
 
   /** Hands the replica a call; it joins the next batch. */
   assign(call: PendingCall): void {
+    call.holder = this;
     this.mailbox.put(call);
   }
 

@@ -1,4 +1,4 @@
-import { allocate, type TensorMap, type TypedArray } from './tensor.js';
+import { allocate, type TensorData, type TensorMap, type TypedArray } from './tensor.js';
 
 /** The key under which calls may share a batch: every input's dtype and trailing dims. */
 export function batchKeyOf(inputs: TensorMap): string {
@@ -26,11 +26,12 @@ export function concatInputs(calls: readonly { inputs: TensorMap; rows: number }
     let offset = 0;
     for (const c of calls) {
       const part = c.inputs[name].data;
-      (data as Float32Array).set(part as Float32Array, offset);
+      if (Array.isArray(data)) for (let i = 0; i < part.length; i++) data[offset + i] = (part as string[])[i];
+      else (data as Float32Array).set(part as Float32Array, offset);
       offset += part.length;
     }
     inputs[name] = { dtype: t.dtype, dims: [totalRows, ...t.dims.slice(1)], data };
-    transfer.push(data.buffer as ArrayBuffer);
+    if (!Array.isArray(data)) transfer.push(data.buffer as ArrayBuffer);
   }
   return { inputs, transfer };
 }
@@ -49,7 +50,8 @@ export function splitOutputs(outputs: TensorMap, rowsPerCall: readonly number[])
     const rowElems = totalRows === 0 ? 0 : t.data.length / totalRows;
     let offset = 0;
     rowsPerCall.forEach((rows, i) => {
-      const data = t.data.subarray(offset, offset + rows * rowElems) as TypedArray;
+      const end = offset + rows * rowElems;
+      const data: TensorData = Array.isArray(t.data) ? t.data.slice(offset, end) : (t.data.subarray(offset, end) as TypedArray);
       perCall[i][name] = { dtype: t.dtype, dims: [rows, ...t.dims.slice(1)], data };
       offset += rows * rowElems;
     });

@@ -3,7 +3,8 @@ export type TensorDtype =
   | 'float32' | 'float64' | 'float16'
   | 'int8' | 'int16' | 'int32' | 'int64'
   | 'uint8' | 'uint16' | 'uint32' | 'uint64'
-  | 'bool';
+  | 'bool'
+  | 'string';
 
 /** Any typed array a tensor's data can live in. */
 export type TypedArray =
@@ -11,14 +12,17 @@ export type TypedArray =
   | Int8Array | Int16Array | Int32Array | BigInt64Array
   | Uint8Array | Uint16Array | Uint32Array | BigUint64Array;
 
+/** A tensor's flat data: a typed array, or strings for `string` tensors. */
+export type TensorData = TypedArray | string[];
+
 type TypedArrayConstructor = {
   new (length: number): TypedArray;
   new (buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArray;
   readonly BYTES_PER_ELEMENT: number;
 };
 
-/** The typed array that holds each dtype (bool as one byte, float16 as its raw bits). */
-export const TYPED_ARRAYS: Readonly<Record<TensorDtype, TypedArrayConstructor>> = Object.freeze({
+/** The typed array that holds each numeric dtype (bool as one byte, float16 as its raw bits). */
+export const TYPED_ARRAYS: Readonly<Record<Exclude<TensorDtype, 'string'>, TypedArrayConstructor>> = Object.freeze({
   float32: Float32Array,
   float64: Float64Array,
   float16: Uint16Array,
@@ -31,13 +35,13 @@ export const TYPED_ARRAYS: Readonly<Record<TensorDtype, TypedArrayConstructor>> 
   uint32: Uint32Array,
   uint64: BigUint64Array,
   bool: Uint8Array,
-} as Record<TensorDtype, TypedArrayConstructor>);
+} as Record<Exclude<TensorDtype, 'string'>, TypedArrayConstructor>);
 
 /** A tensor as it crosses between gateway and replica: dtype, dims, and flat row-major data. */
 export interface WireTensor {
   dtype: TensorDtype;
   dims: number[];
-  data: TypedArray;
+  data: TensorData;
 }
 
 /** Inputs or outputs of one call, by tensor name. */
@@ -56,7 +60,13 @@ export interface ModelMetadata {
   outputs: TensorSpec[];
 }
 
-/** Allocates a zeroed typed array for `length` elements of `dtype`. */
-export function allocate(dtype: TensorDtype, length: number): TypedArray {
+/** Allocates zeroed data for `length` elements of `dtype` (empty strings for `string`). */
+export function allocate(dtype: TensorDtype, length: number): TensorData {
+  if (dtype === 'string') return new Array<string>(length).fill('');
   return new TYPED_ARRAYS[dtype](length);
+}
+
+/** Bytes one element of a numeric dtype takes; 0 for strings, whose size varies. */
+export function bytesPerElement(dtype: TensorDtype): number {
+  return dtype === 'string' ? 0 : TYPED_ARRAYS[dtype].BYTES_PER_ELEMENT;
 }

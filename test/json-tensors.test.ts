@@ -1,13 +1,15 @@
 import t from 'tap';
-import { parseJsonInputs, toJsonOutputs } from '../gateway/index.js';
+import { decodeInferRequest, encodeInferResponse, type InferenceTarget } from '../gateway/index.js';
 import type { ModelMetadata, TensorDtype } from '../replicas/index.js';
 
 const meta = (dtype: TensorDtype): ModelMetadata => ({
   inputs: [{ name: 'v', dtype, shape: [-1, 3] }],
   outputs: [{ name: 'v', dtype, shape: [-1, 3] }],
 });
+// The codec reads only a target's name, version and metadata.
+const target = (dtype: TensorDtype) => ({ name: 'm', version: null, metadata: meta(dtype) }) as unknown as InferenceTarget;
 const parse = (datatype: string, dtype: TensorDtype, data: unknown) =>
-  parseJsonInputs([{ name: 'v', shape: [1, 3], datatype, data }], meta(dtype), 'm');
+  decodeInferRequest({ inputs: [{ name: 'v', shape: [1, 3], datatype, data }] }, null, target(dtype), 1e6);
 
 t.test('each numeric datatype lands in its typed array and round-trips to JSON', async (t) => {
   const cases: [string, TensorDtype, unknown[], string][] = [
@@ -22,13 +24,15 @@ t.test('each numeric datatype lands in its typed array and round-trips to JSON',
     ['UINT32', 'uint32', [0, 1, 4294967295], 'Uint32Array'],
     ['UINT64', 'uint64', [0, 1, 2 ** 53 - 1], 'BigUint64Array'],
     ['BOOL', 'bool', [true, false, true], 'Uint8Array'],
+    ['FP16', 'float16', [0.5, -2, 65504], 'Uint16Array'],
+    ['BYTES', 'string', ['a', 'é', ''], 'Array'],
   ];
   for (const [datatype, dtype, data, arrayType] of cases) {
     const { tensors, rows } = parse(datatype, dtype, data);
     t.equal(rows, 1);
     t.equal(tensors.v.data.constructor.name, arrayType, `${datatype} in ${arrayType}`);
-    const [out] = toJsonOutputs(tensors, meta(dtype).outputs, null);
-    t.same(out, { name: 'v', datatype, shape: [1, 3], data }, `${datatype} round-trips`);
+    const encoded = encodeInferResponse(target(dtype), undefined, tensors, [{ name: 'v', binary: false }]);
+    t.same((encoded.json.outputs as unknown[])[0], { name: 'v', datatype, shape: [1, 3], data }, `${datatype} round-trips`);
   }
 });
 
@@ -39,4 +43,13 @@ t.test('integer datatypes refuse fractions and out-of-range values', async (t) =
   t.throws(() => parse('INT32', 'int32', [0.5, 0, 0]), { message: /must be an integer for INT32/ });
   t.throws(() => parse('BOOL', 'bool', [1, 0, 0]), { message: /must be true or false/ });
   t.throws(() => parse('FP32', 'float32', [null, 0, 0]), { message: /element 0 must be a number \(got null\)/ });
+});
+
+t.test('FP16 rounds to the nearest half-precision value', async (t) => {
+  const { tensors } = parse('FP16', 'float16', [0.1, 1e-8, 1e6]);
+  const encoded = encodeInferResponse(target('float16'), undefined, tensors, [{ name: 'v', binary: false }]);
+  const data = ((encoded.json.outputs as { data: number[] }[])[0]).data;
+  t.ok(Math.abs(data[0] - 0.1) < 1e-4, `0.1 → ${data[0]}`);
+  t.equal(data[1], 0, 'below the smallest subnormal → 0');
+  t.equal(data[2], Infinity, 'beyond 65504 → Infinity');
 });

@@ -1,0 +1,50 @@
+import { InputDataError } from '../errors.js';
+import { bytesPerElement, TYPED_ARRAYS, type TensorData, type TensorDtype, type WireTensor } from '../replicas/index.js';
+
+/**
+ * Reads a tensor from its binary section (little-endian, row-major; BYTES as
+ * 4-byte length + bytes per element). Numeric data is a view on the request
+ * buffer when aligned, a copy only when not.
+ */
+export function binaryToTensorData(at: string, dtype: TensorDtype, bytes: Buffer, count: number): TensorData {
+  if (dtype === 'string') {
+    const out: string[] = [];
+    let offset = 0;
+    while (offset < bytes.length) {
+      if (offset + 4 > bytes.length) throw new InputDataError(`${at}: BYTES element ${out.length} has a truncated length prefix`);
+      const len = bytes.readUInt32LE(offset);
+      offset += 4;
+      if (offset + len > bytes.length) throw new InputDataError(`${at}: BYTES element ${out.length} runs past its binary_data_size`);
+      out.push(bytes.toString('utf8', offset, offset + len));
+      offset += len;
+    }
+    if (out.length !== count) throw new InputDataError(`${at}: binary data holds ${out.length} BYTES elements but its shape declares ${count}`);
+    return out;
+  }
+  const size = bytesPerElement(dtype);
+  if (bytes.length !== count * size) {
+    throw new InputDataError(`${at}: binary_data_size is ${bytes.length} bytes but shape and datatype need ${count * size}`);
+  }
+  const Typed = TYPED_ARRAYS[dtype];
+  if (bytes.byteOffset % size === 0) return new Typed(bytes.buffer, bytes.byteOffset, count);
+  const copy = new Typed(count);
+  new Uint8Array(copy.buffer).set(bytes);
+  return copy;
+}
+
+/** A tensor's binary section, as a view on its data where possible. */
+export function tensorToBinary(t: WireTensor): Buffer {
+  if (t.dtype !== 'string') {
+    const d = t.data as Exclude<TensorData, string[]>;
+    return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+  }
+  const parts = (t.data as string[]).map((s) => Buffer.from(s, 'utf8'));
+  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.writeUInt32LE(p.length, offset);
+    p.copy(out, offset + 4);
+    offset += 4 + p.length;
+  }
+  return out;
+}

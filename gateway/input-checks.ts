@@ -1,0 +1,68 @@
+import { InputDatatypeError, InputNameError, InputShapeError } from '../errors.js';
+import type { ModelMetadata, TensorDtype, TensorSpec } from '../replicas/index.js';
+import { DTYPE_OF, OIP_DATATYPE } from './datatypes.js';
+
+/** One input of an inference request as the Open Inference Protocol writes it (data may be absent when binary). */
+export interface RequestInput {
+  name: string;
+  shape: number[];
+  datatype: string;
+  data?: unknown;
+  parameters?: { binary_data_size?: number; [key: string]: unknown };
+}
+
+/** What the checks learn of an input: its model spec, dtype, element count and rows. */
+export interface CheckedInput {
+  spec: TensorSpec;
+  dtype: TensorDtype;
+  count: number;
+  rows: number;
+}
+
+/** Largest number of elements one input may declare, checked before anything is allocated. */
+export const DEFAULT_MAX_TENSOR_ELEMENTS = 16 * 1024 * 1024;
+
+const shapeText = (shape: readonly number[]) => `[${shape.join(',')}]`;
+
+/**
+ * Checks an input's name, datatype and shape against the model, and its
+ * element count against `maxElements`, before any data is read.
+ */
+export function checkInput(
+  at: string,
+  input: RequestInput,
+  meta: ModelMetadata,
+  modelName: string,
+  maxElements: number,
+): CheckedInput {
+  const spec = meta.inputs.find((s) => s.name === input.name);
+  if (!spec) {
+    throw new InputNameError(
+      `${at}.name: model '${modelName}' has no input '${input.name}' (its inputs: ${meta.inputs.map((s) => s.name).join(', ')})`,
+    );
+  }
+  const dtype = DTYPE_OF.get(input.datatype);
+  if (!dtype) throw new InputDatatypeError(`${at}.datatype ${JSON.stringify(input.datatype)} is not a known datatype`);
+  if (dtype !== spec.dtype) {
+    throw new InputDatatypeError(`${at}.datatype is ${input.datatype} but input '${spec.name}' takes ${OIP_DATATYPE[spec.dtype]}`);
+  }
+  const { shape } = input;
+  if (shape.length !== spec.shape.length) {
+    throw new InputShapeError(
+      `${at}.shape ${shapeText(shape)} has ${shape.length} dimensions; input '${spec.name}' of model '${modelName}' takes ${spec.shape.length}: ${shapeText(spec.shape)}`,
+    );
+  }
+  let count = 1;
+  for (let d = 0; d < shape.length; d++) {
+    const want = spec.shape[d];
+    if (want >= 0 && shape[d] !== want) {
+      throw new InputShapeError(`${at}.shape ${shapeText(shape)} does not fit input '${spec.name}' ${shapeText(spec.shape)}: dimension ${d} must be ${want}`);
+    }
+    count *= shape[d];
+  }
+  if (shape.length > 0 && shape[0] < 1) throw new InputShapeError(`${at}.shape ${shapeText(shape)}: dimension 0 (rows) must be at least 1`);
+  if (count > maxElements) {
+    throw new InputShapeError(`${at}.shape ${shapeText(shape)} holds ${count} elements, more than the limit of ${maxElements}`);
+  }
+  return { spec, dtype, count, rows: shape.length === 0 ? 1 : shape[0] };
+}

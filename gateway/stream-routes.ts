@@ -1,0 +1,99 @@
+import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
+import { MessageInvalidError, ModelNotFoundError } from '../errors.js';
+import { splitBinaryBody } from './binary-body.js';
+import { toRegistryError } from './http-errors.js';
+import type { InferHeader } from './infer-codec.js';
+import type { InferenceTarget } from './inference-target.js';
+import { inferRequestProblem } from './infer-schema.js';
+import { runInference, type InferenceLimits } from './run-inference.js';
+
+/**
+ * Reads one message: text is a JSON inference request; a binary message is
+ * a 4-byte little-endian JSON header length, the JSON header, then tensors.
+ */
+function readMessage(data: Buffer, isBinary: boolean): { header: InferHeader; binary: Buffer | null } {
+  let header: unknown;
+  let binary: Buffer | null = null;
+  if (isBinary) {
+    if (data.length < 4) throw new MessageInvalidError('a binary message starts with a 4-byte header length');
+    const length = data.readUInt32LE(0);
+    if (4 + length > data.length) throw new MessageInvalidError(`the header length ${length} runs past the message's ${data.length - 4} bytes`);
+    header = splitBinaryBody(data.subarray(4), length, 'message header');
+    binary = data.subarray(4 + length);
+  } else {
+    try {
+      header = JSON.parse(data.toString('utf8'));
+    } catch (err) {
+      throw new MessageInvalidError(`the message is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const problem = inferRequestProblem(header);
+  if (problem) throw new MessageInvalidError(problem);
+  return { header: header as InferHeader, binary };
+}
+
+function idOf(data: Buffer, isBinary: boolean): string | undefined {
+  try {
+    const text = isBinary ? data.toString('utf8', 4, 4 + data.readUInt32LE(0)) : data.toString('utf8');
+    const id = (JSON.parse(text) as { id?: unknown }).id;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function serve(socket: WebSocket, target: InferenceTarget, limits: InferenceLimits): void {
+  const gone = new AbortController();
+  socket.on('close', () => gone.abort());
+  const sendError = (err: unknown, id: string | undefined) => {
+    const coded = toRegistryError(err);
+    if (socket.readyState === socket.OPEN) {
+      socket.send(JSON.stringify({ ...(id === undefined ? {} : { id }), error: coded.message, code: coded.code, status: coded.statusCode }));
+    }
+  };
+  socket.on('message', (data: Buffer, isBinary: boolean) => {
+    let message: ReturnType<typeof readMessage>;
+    try {
+      message = readMessage(data, isBinary);
+    } catch (err) {
+      sendError(err, idOf(data, isBinary));
+      return;
+    }
+    runInference(target, message.header, message.binary, limits, gone.signal).then(
+      (res) => {
+        if (socket.readyState !== socket.OPEN) return;
+        if (!('binary' in res)) {
+          socket.send(JSON.stringify(res.json));
+          return;
+        }
+        const length = Buffer.allocUnsafe(4);
+        length.writeUInt32LE(res.header.length);
+        socket.send(Buffer.concat([length, res.header, ...res.binary]));
+      },
+      (err) => sendError(err, message.header.id),
+    );
+  });
+}
+
+/**
+ * WebSocket streaming at `/v2/models/{name}/stream` (and `{routePrefix}/stream`):
+ * each message is one inference request, answered by one message carrying
+ * the same `id`, in completion order. Bad messages get an error message; the
+ * socket stays open.
+ */
+export function registerStreamRoutes(app: FastifyInstance, targets: ReadonlyMap<string, InferenceTarget>, limits: InferenceLimits): void {
+  app.get<{ Params: { name: string } }>(
+    '/v2/models/:name/stream',
+    {
+      websocket: true,
+      onRequest: async (req) => {
+        if (!targets.has(req.params.name)) throw new ModelNotFoundError(req.params.name);
+      },
+    },
+    (socket, req) => serve(socket, targets.get(req.params.name)!, limits),
+  );
+  for (const target of targets.values()) {
+    if (target.routePrefix) app.get(`${target.routePrefix}/stream`, { websocket: true }, (socket) => serve(socket, target, limits));
+  }
+}
