@@ -39,6 +39,9 @@ const rules: [string, unknown, RegExp][] = [
   ['host enum', { deployments: [{ ...mlp, host: 'remote' }] }, /deployments\[0\]\.host must be one of "thread", "process"/],
   ['routePrefix form', { deployments: [{ ...mlp, routePrefix: 'mlp/' }] }, /deployments\[0\]\.routePrefix must match/],
   ['bodyLimitBytes minimum', { http: { bodyLimitBytes: 10 }, deployments: [mlp] }, /http\.bodyLimitBytes must be an integer >= 1024/],
+  ['version form', { deployments: [{ ...mlp, version: 'v 1' }] }, /deployments\[0\]\.version must match/],
+  ['requestTimeoutMs >= 1', { deployments: [{ ...mlp, requestTimeoutMs: 0 }] }, /requestTimeoutMs must be an integer >= 1 \(got 0\)/],
+  ['maxTensorElements >= 1', { http: { maxTensorElements: 0 }, deployments: [mlp] }, /http\.maxTensorElements must be an integer >= 1/],
   ['model file exists', { deployments: [{ ...mlp, model: './missing.onnx' }] }, /deployments\[0\]\.model: file not found: .*missing\.onnx/],
   ['model is a file', { deployments: [{ ...mlp, model: '.' }] }, /deployments\[0\]\.model: not a file/],
   ['names unique', { deployments: [mlp, { ...mlp }] }, /deployments\[1\]\.name "mlp" is already used by deployments\[0\]/],
@@ -83,6 +86,8 @@ t.test('defaults are applied and model paths resolved against the config file', 
   t.equal(d.maxQueuedRequests, 1000);
   t.equal(d.device, 'cpu');
   t.equal(d.host, 'thread');
-  t.same(config.http, { host: '127.0.0.1', port: 8000, bodyLimitBytes: null });
+  t.same(config.http, { host: '127.0.0.1', port: 8000, bodyLimitBytes: null, maxTensorElements: 16777216 });
+  t.equal(d.requestTimeoutMs, 60000);
+  t.equal(d.version, null);
   t.same(config.warnings, []);
 });

@@ -1,6 +1,6 @@
 import ort from 'onnxruntime-node';
 import type { Test } from 'tap';
-import { FerryServer, validateConfig, type DeploymentConfig } from '../../index.js';
+import { FerryServer, validateConfig, type DeploymentConfig, type HttpConfig } from '../../index.js';
 import { modelPath } from '../../models/index.js';
 import type { TensorMap } from '../../replicas/index.js';
 
@@ -8,7 +8,7 @@ import type { TensorMap } from '../../replicas/index.js';
 export async function startFerry(
   t: Test,
   deployments: DeploymentConfig[],
-  http: { bodyLimitBytes?: number } = {},
+  http: Omit<HttpConfig, 'host' | 'port'> = {},
 ): Promise<FerryServer> {
   const config = validateConfig({ http: { port: 0, ...http }, deployments }, modelPath('ferry.config.ts'));
   const server = await FerryServer.start(config);
