@@ -98,7 +98,7 @@ t.test('2,000 malformed requests each get a 4xx with an error body; the server k
       const req = generators[kind]();
       const headers: Record<string, string> = { 'content-type': req.type };
       if (req.headerLength !== undefined) headers['inference-header-content-length'] = req.headerLength;
-      const payload = typeof req.body === 'string' ? req.body : new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.length);
+      const payload = typeof req.body === 'string' ? req.body : new Uint8Array(req.body);
       const res = await fetch(url, { method: 'POST', headers, body: payload });
       const text = await res.text();
       let body: { error?: unknown; code?: unknown } = {};

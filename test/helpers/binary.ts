@@ -18,7 +18,7 @@ export async function postBinary(
       'content-type': 'application/octet-stream',
       'inference-header-content-length': String(headerLength ?? built.headerLength),
     },
-    body: new Uint8Array(built.body.buffer, built.body.byteOffset, built.body.length),
+    body: new Uint8Array(built.body),
   });
   const all = Buffer.from(await res.arrayBuffer());
   const length = res.headers.get('inference-header-content-length');
