@@ -2,7 +2,7 @@ import createError from '@fastify/error';
 
 /*
  * Ferry's error registry. Every error a user can see has a stable code,
- * `FERRY_ERR_<AREA>_<WHAT>`, that is never renamed or reused; docs/errors.md
+ * `FERRY_ERR_<AREA>_<WHAT>`, that is never renamed or reused; docs/api.md
  * lists them and a test keeps the two in step. Messages take `%s` arguments.
  */
 

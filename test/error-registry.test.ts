@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import * as registry from '../errors.js';
 
-const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
+const doc = readFileSync(new URL('../docs/api.md', import.meta.url), 'utf8');
 const rows = new Map(
   [...doc.matchAll(/^\| `(FERRY_ERR_[A-Z_]+)` \| (\d{3}|—) \|/gm)].map((m) => [m[1], m[2]]),
 );
 
-t.test('docs/errors.md lists exactly the codes in the registry, with their statuses', async (t) => {
+t.test('docs/api.md lists exactly the codes in the registry, with their statuses', async (t) => {
   t.same([...rows.keys()].sort(), [...registry.ERROR_CODES].sort());
   for (const [name, value] of Object.entries(registry)) {
     if (typeof value !== 'function') continue;
