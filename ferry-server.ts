@@ -70,7 +70,7 @@ export class FerryServer {
         get metadata() {
           return pool.metadata;
         },
-        infer: (inputs, rows, signal) => pool.infer(inputs, rows, signal),
+        infer: (inputs, rows, control) => pool.infer(inputs, rows, control),
       });
     });
     const app = buildGateway({

@@ -1,119 +1,74 @@
 /*
- * `npm run bench`: in one run, on this machine, measures
- *   1. bare Fastify parsing the 784-float JSON body and replying (the HTTP limit),
- *   2. Ferry's POST /v2/models/mlp/infer with the same body,
- *   3. raw onnxruntime rows/s, 2 worker threads at batch 32 (the compute limit),
- * and prints req/s, p50/p99, Ferry / bare Fastify, and Ferry's average batch.
+ * `npm run bench [-- seconds]`: every figure measured in this one run, on
+ * this machine, with both servers in their own processes:
+ *   - single-row requests: bare Fastify vs Ferry, JSON and binary tensors;
+ *   - 64-row requests, JSON and binary, in rows/s;
+ *   - WebSocket throughput over 8 sockets, JSON messages and binary frames;
+ *   - raw onnxruntime rows/s with 2 worker threads (the compute limit).
  * Ratios are the figures to compare: absolute numbers depend on the machine.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import autocannon, { type Result } from 'autocannon';
 import { modelPath } from '../models/index.js';
-import type { PoolStats } from '../replicas/index.js';
+import { alternate, averageBatch, line, poolStats, startChild, stopChild, type HttpLoad } from './bench-kit.js';
 import { computeLimit } from './compute-limit.js';
+import { binaryHeaders, binaryMessage, binaryRequest, jsonRequest } from './payloads.js';
+import { wsLoad } from './ws-load.js';
 
-const CONNECTIONS = 64;
-const DURATION_S = Number(process.argv[2] ?? 15);
+const SECONDS = Number(process.argv[2] ?? 12);
 const ROUNDS = 3;
-const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
-const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const JSON_HEADERS = { 'content-type': 'application/json' };
 
-const body = JSON.stringify({
-  inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: Array.from({ length: 784 }, (_, i) => Math.abs(Math.sin(i))) }],
-});
-
-function startChild(script: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(here(script + ext), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('message', (m) => resolve({ child, url: (m as { url: string }).url }));
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
-}
-
-async function load(url: string, seconds: number): Promise<Result> {
-  return autocannon({
-    url,
-    connections: CONNECTIONS,
-    duration: seconds,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
-  });
-}
-
-/** One target's figures over every round: requests/s over the summed time, median p50/p99. */
-interface Figures {
-  rps: number;
-  p50: number;
-  p99: number;
-  failures: number;
-}
-
-function summarise(results: Result[]): Figures {
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  return {
-    rps: results.reduce((n, r) => n + r.requests.total, 0) / results.reduce((n, r) => n + r.duration, 0),
-    p50: median(results.map((r) => r.latency.p50)),
-    p99: median(results.map((r) => r.latency.p99)),
-    failures: results.reduce((n, r) => n + r.non2xx + r.errors, 0),
-  };
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.disconnect();
-  });
-}
-
-function row(name: string, f: Figures): string {
-  const failures = f.failures > 0 ? `   (${f.failures} failed)` : '';
-  return `${name.padEnd(38)} ${f.rps.toFixed(0).padStart(8)} req/s   p50 ${String(f.p50).padStart(4)} ms   p99 ${String(f.p99).padStart(4)} ms${failures}`;
-}
-
-// Both servers run side by side; rounds alternate between them so that the
-// machine's drift (other tenants, thermal) falls on both alike.
 const bare = await startChild('bare-server');
 const ferry = await startChild('ferry-bench-server');
-const bareUrl = `${bare.url}/infer`;
-const ferryUrl = `${ferry.url}/v2/models/mlp/infer`;
-await load(bareUrl, 2);
-await load(ferryUrl, 2);
-const before = await poolStats(ferry.child);
-const bareRuns: Result[] = [];
-const ferryRuns: Result[] = [];
-for (let round = 0; round < ROUNDS; round++) {
-  bareRuns.push(await load(bareUrl, DURATION_S / ROUNDS));
-  ferryRuns.push(await load(ferryUrl, DURATION_S / ROUNDS));
-}
-const after = await poolStats(ferry.child);
-await Promise.all([stop(bare.child), stop(ferry.child)]);
-const bareResult = summarise(bareRuns);
-const ferryResult = summarise(ferryRuns);
+const one = binaryRequest(1, true);
+const wide = binaryRequest(64, true);
+const loads: Record<string, HttpLoad> = {
+  bareJson: { url: `${bare.url}/infer`, body: jsonRequest(1), headers: JSON_HEADERS, connections: 64 },
+  ferryJson: { url: `${ferry.url}/v2/models/mlp/infer`, body: jsonRequest(1), headers: JSON_HEADERS, connections: 64 },
+  bareBinary: { url: `${bare.url}/binary`, body: one.body, headers: binaryHeaders(one.header.length), connections: 64 },
+  ferryBinary: { url: `${ferry.url}/v2/models/mlp/infer`, body: one.body, headers: binaryHeaders(one.header.length), connections: 64 },
+  wideJson: { url: `${ferry.url}/v2/models/mlp-wide/infer`, body: jsonRequest(64), headers: JSON_HEADERS, connections: 8 },
+  wideBinary: { url: `${ferry.url}/v2/models/mlp-wide/infer`, body: wide.body, headers: binaryHeaders(wide.header.length), connections: 8 },
+};
 
-const rowsPerSecond = await computeLimit(modelPath('mlp.onnx'), 2, 32, DURATION_S * 1000);
+const [s0] = await poolStats(ferry);
+const [bareJson, ferryJson, bareBinary, ferryBinary] = await alternate(
+  [loads.bareJson, loads.ferryJson, loads.bareBinary, loads.ferryBinary],
+  SECONDS,
+  ROUNDS,
+);
+const [s1] = await poolStats(ferry);
+const [wideJson, wideBinary] = await alternate([loads.wideJson, loads.wideBinary], SECONDS, ROUNDS);
 
-const sum = (s: PoolStats, k: 'batches' | 'rows') => s.replicas.reduce((n, r) => n + r[k], 0);
-const batches = sum(after, 'batches') - sum(before, 'batches');
-const rows = sum(after, 'rows') - sum(before, 'rows');
+const wsUrl = `${ferry.url.replace('http', 'ws')}/v2/models/mlp-wide/stream`;
+const wsJson = await wsLoad(wsUrl, jsonRequest(1), 8, 16, SECONDS / 2);
+const wsBinary = await wsLoad(wsUrl, binaryMessage(1), 8, 16, SECONDS / 2);
+const wsWide = await wsLoad(wsUrl, binaryMessage(64), 8, 2, SECONDS / 2);
+await Promise.all([stopChild(bare), stopChild(ferry)]);
 
-console.log(`\nFerry bench — MLP 784→512→512→10, ${CONNECTIONS} connections, ${DURATION_S} s per target in ${ROUNDS} alternating rounds`);
-console.log(row('bare Fastify (HTTP limit)', bareResult));
-console.log(row('Ferry /v2/models/mlp/infer', ferryResult));
-console.log(`${'raw onnxruntime, 2 threads, batch 32'.padEnd(38)} ${rowsPerSecond.toFixed(0).padStart(8)} rows/s (compute limit)`);
-console.log(`Ferry / bare Fastify:                  ${(ferryResult.rps / bareResult.rps).toFixed(3)}`);
-console.log(`Ferry average batch size:              ${(rows / Math.max(1, batches)).toFixed(1)} rows (${batches} batches)`);
+const limit32 = await computeLimit(modelPath('mlp.onnx'), 2, 32, (SECONDS / 2) * 1000);
+const limit64 = await computeLimit(modelPath('mlp.onnx'), 2, 64, (SECONDS / 2) * 1000);
 
-async function poolStats(child: ChildProcess): Promise<PoolStats> {
-  child.send('stats');
-  return new Promise((resolve) => {
-    const on = (m: unknown) => {
-      const msg = m as { stats?: PoolStats[] };
-      if (!msg.stats) return;
-      child.off('message', on);
-      resolve(msg.stats[0]);
-    };
-    child.on('message', on);
-  });
-}
+const ratio = (a: number, b: number) => (a / b).toFixed(3);
+console.log(`\nFerry bench — MLP 784→512→512→10, ${SECONDS} s per load in ${ROUNDS} alternating rounds, one run`);
+console.log('\nsingle-row requests, 64 connections');
+console.log(line('bare Fastify, JSON body (HTTP limit)', bareJson));
+console.log(line('Ferry /v2/models/mlp/infer, JSON', ferryJson));
+console.log(line('bare Fastify, binary body (HTTP limit)', bareBinary));
+console.log(line('Ferry /v2/models/mlp/infer, binary tensors', ferryBinary));
+console.log(`  Ferry JSON / bare Fastify JSON:        ${ratio(ferryJson.rps, bareJson.rps)}`);
+console.log(`  Ferry binary / bare Fastify binary:    ${ratio(ferryBinary.rps, bareBinary.rps)}   (target >= 0.95)`);
+console.log(`  Ferry binary / Ferry JSON:             ${ratio(ferryBinary.rps, ferryJson.rps)}`);
+console.log(`  average batch (mlp, 1 replica):        ${averageBatch(s0, s1).toFixed(1)} rows`);
+console.log('\n64-row requests, 8 connections, mlp-wide (2 replicas, maxBatchSize 64)');
+console.log(line('Ferry, JSON', wideJson, 64));
+console.log(line('Ferry, binary tensors', wideBinary, 64));
+console.log('\nWebSocket, 8 sockets, mlp-wide');
+console.log(`${'JSON messages, 1 row, 16 in flight per socket'.padEnd(50)} ${wsJson.mps.toFixed(0).padStart(7)} msg/s${wsJson.errors ? ` (${wsJson.errors} errors)` : ''}`);
+console.log(`${'binary frames, 1 row, 16 in flight per socket'.padEnd(50)} ${wsBinary.mps.toFixed(0).padStart(7)} msg/s${wsBinary.errors ? ` (${wsBinary.errors} errors)` : ''}`);
+console.log(`${'binary frames, 64 rows, 2 in flight per socket'.padEnd(50)} ${(wsWide.mps * 64).toFixed(0).padStart(7)} rows/s${wsWide.errors ? ` (${wsWide.errors} errors)` : ''}`);
+console.log('\ncompute limit: raw onnxruntime, 2 worker threads, no HTTP');
+console.log(`${'batch 32'.padEnd(50)} ${limit32.toFixed(0).padStart(7)} rows/s`);
+console.log(`${'batch 64'.padEnd(50)} ${limit64.toFixed(0).padStart(7)} rows/s`);
+console.log(`  64-row binary requests / compute limit:   ${ratio(wideBinary.rps * 64, limit64)}   (target >= 0.7)`);
+console.log(`  64-row binary WS frames / compute limit:  ${ratio(wsWide.mps * 64, limit64)}   (target >= 0.7)`);
+console.log(`  64-row JSON requests / compute limit:     ${ratio(wideJson.rps * 64, limit64)}`);

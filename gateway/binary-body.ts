@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { BodyInvalidError } from '../errors.js';
 
-/** Where a parsed binary request keeps its tensor bytes (not enumerable: schemas and logs skip it). */
-export const BINARY_PART = Symbol('ferry.binaryPart');
+/** Tensor bytes of parsed binary requests, by their JSON header; kept off the header so schemas and logs never see them. */
+const binaryParts = new WeakMap<object, Buffer>();
 
 /** The binary tensor bytes that followed a request's JSON header, or null for a JSON-only request. */
 export function binaryPartOf(body: unknown): Buffer | null {
-  return (body as { [BINARY_PART]?: Buffer })?.[BINARY_PART] ?? null;
+  return (typeof body === 'object' && body !== null && binaryParts.get(body)) || null;
 }
 
 /**
@@ -23,7 +23,7 @@ export function splitBinaryBody(body: Buffer, headerLength: number, what: string
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     throw new BodyInvalidError(`the ${what} must be a JSON object`);
   }
-  Object.defineProperty(header, BINARY_PART, { value: body.subarray(headerLength), enumerable: false });
+  binaryParts.set(header, body.subarray(headerLength));
   return header as Record<string, unknown>;
 }
 

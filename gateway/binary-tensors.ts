@@ -4,7 +4,8 @@ import { bytesPerElement, TYPED_ARRAYS, type TensorData, type TensorDtype, type 
 /**
  * Reads a tensor from its binary section (little-endian, row-major; BYTES as
  * 4-byte length + bytes per element). Numeric data is a view on the request
- * buffer when aligned, a copy only when not.
+ * buffer: a typed array of the dtype when aligned, else the raw bytes, which
+ * the batcher copies as bytes anyway (one copy, not two).
  */
 export function binaryToTensorData(at: string, dtype: TensorDtype, bytes: Buffer, count: number): TensorData {
   if (dtype === 'string') {
@@ -25,11 +26,8 @@ export function binaryToTensorData(at: string, dtype: TensorDtype, bytes: Buffer
   if (bytes.length !== count * size) {
     throw new InputDataError(`${at}: binary_data_size is ${bytes.length} bytes but shape and datatype need ${count * size}`);
   }
-  const Typed = TYPED_ARRAYS[dtype];
-  if (bytes.byteOffset % size === 0) return new Typed(bytes.buffer, bytes.byteOffset, count);
-  const copy = new Typed(count);
-  new Uint8Array(copy.buffer).set(bytes);
-  return copy;
+  if (bytes.byteOffset % size === 0) return new TYPED_ARRAYS[dtype](bytes.buffer, bytes.byteOffset, count);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
 /** A tensor's binary section, as a view on its data where possible. */

@@ -40,15 +40,11 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     onConstructorPoisoning: 'ignore',
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
-  // Once closing, answer in-flight requests with Connection: close, or their
-  // keep-alive sockets would hold shutdown open until the keep-alive timeout.
-  let closing = false;
+  // Once closing, keep-alive sockets must not hold shutdown open until their
+  // timeout: a socket whose last answer is written is closed at once.
   app.addHook('preClose', async () => {
-    closing = true;
-  });
-  app.addHook('onSend', (_req, reply, payload, done) => {
-    if (closing) reply.header('connection', 'close');
-    done(null, payload);
+    app.server.keepAliveTimeout = 1;
+    app.server.closeIdleConnections();
   });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);

@@ -1,4 +1,4 @@
-import type { ModelMetadata, TensorMap } from '../replicas/index.js';
+import type { CallControl, ModelMetadata, TensorMap } from '../replicas/index.js';
 
 /** What the gateway serves for one deployment; the gateway never sees replicas. */
 export interface InferenceTarget {
@@ -16,6 +16,6 @@ export interface InferenceTarget {
   readonly ready: boolean;
   /** The model's inputs and outputs. */
   readonly metadata: ModelMetadata;
-  /** Runs one request whose inputs share dimension 0 (`rows`); aborting `signal` drops it if not yet running. */
-  infer(inputs: TensorMap, rows: number, signal?: AbortSignal): Promise<TensorMap>;
+  /** Runs one request whose inputs share dimension 0 (`rows`); `control.cancel` drops it if not yet running. */
+  infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap>;
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ModelNotFoundError, ModelVersionNotFoundError } from '../errors.js';
-import type { ModelMetadata } from '../replicas/index.js';
+import { ClientClosedError, ModelNotFoundError, ModelVersionNotFoundError } from '../errors.js';
+import type { CallControl, ModelMetadata } from '../replicas/index.js';
 import { binaryPartOf } from './binary-body.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import type { InferHeader } from './infer-codec.js';
@@ -26,18 +26,18 @@ function readyBody(target: InferenceTarget, reply: FastifyReply): { name: string
   return { name: target.name, ready: target.ready };
 }
 
-/** Aborts when the client goes away before its answer is written. */
-function clientGone(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
+/** A call control that gives up on the call when the client goes away before its answer is written. */
+function cancelledOnClose(reply: FastifyReply): CallControl {
+  const control: CallControl = {};
   reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
+    if (!reply.raw.writableFinished) control.cancel?.(new ClientClosedError());
   });
-  return controller.signal;
+  return control;
 }
 
 async function infer(target: InferenceTarget, req: FastifyRequest, reply: FastifyReply, limits: InferenceLimits) {
   const header = req.body as InferHeader;
-  const res = await runInference(target, header, binaryPartOf(header), limits, clientGone(reply));
+  const res = await runInference(target, header, binaryPartOf(header), limits, cancelledOnClose(reply));
   if (!('binary' in res)) return res.json;
   reply.header('inference-header-content-length', String(res.header.length)).type('application/octet-stream');
   return Buffer.concat([res.header, ...res.binary]);

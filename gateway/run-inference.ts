@@ -1,4 +1,5 @@
-import { ClientClosedError, RequestTimeoutError } from '../errors.js';
+import { RequestTimeoutError } from '../errors.js';
+import type { CallControl } from '../replicas/index.js';
 import type { InferenceTarget } from './inference-target.js';
 import { decodeInferRequest, encodeInferResponse, type EncodedResponse, type InferHeader } from './infer-codec.js';
 
@@ -10,29 +11,23 @@ export interface InferenceLimits {
 
 /**
  * Decodes, runs and encodes one request. The call is given up after the
- * target's requestTimeoutMs (408), or when `gone` aborts (the client left);
- * either way it leaves the queue or mailbox if it has not started.
+ * target's requestTimeoutMs (408); `control.cancel` lets the caller give up
+ * too (the client left). Either way the call leaves the queue or mailbox if
+ * it has not started.
  */
 export async function runInference(
   target: InferenceTarget,
   header: InferHeader,
   binary: Buffer | null,
   limits: InferenceLimits,
-  gone?: AbortSignal,
+  control: CallControl = {},
 ): Promise<EncodedResponse> {
   const request = decodeInferRequest(header, binary, target, limits.maxTensorElements);
-  const controller = new AbortController();
-  const timer = setTimeout(
-    () => controller.abort(new RequestTimeoutError(target.name, target.requestTimeoutMs)),
-    target.requestTimeoutMs,
-  );
-  const onGone = () => controller.abort(new ClientClosedError());
-  gone?.addEventListener('abort', onGone, { once: true });
+  const timer = setTimeout(() => control.cancel?.(new RequestTimeoutError(target.name, target.requestTimeoutMs)), target.requestTimeoutMs);
   try {
-    const outputs = await target.infer(request.tensors, request.rows, controller.signal);
+    const outputs = await target.infer(request.tensors, request.rows, control);
     return encodeInferResponse(target, header.id, outputs, request.outputs);
   } finally {
     clearTimeout(timer);
-    gone?.removeEventListener('abort', onGone);
   }
 }

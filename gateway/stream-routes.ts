@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import { MessageInvalidError, ModelNotFoundError } from '../errors.js';
+import { ClientClosedError, MessageInvalidError, ModelNotFoundError } from '../errors.js';
+import type { CallControl } from '../replicas/index.js';
 import { splitBinaryBody } from './binary-body.js';
 import { toRegistryError } from './http-errors.js';
 import type { InferHeader } from './infer-codec.js';
@@ -44,8 +45,11 @@ function idOf(data: Buffer, isBinary: boolean): string | undefined {
 }
 
 function serve(socket: WebSocket, target: InferenceTarget, limits: InferenceLimits): void {
-  const gone = new AbortController();
-  socket.on('close', () => gone.abort());
+  // Calls in flight on this socket, given up on if it closes.
+  const pending = new Set<CallControl>();
+  socket.on('close', () => {
+    for (const control of pending) control.cancel?.(new ClientClosedError());
+  });
   const sendError = (err: unknown, id: string | undefined) => {
     const coded = toRegistryError(err);
     if (socket.readyState === socket.OPEN) {
@@ -60,8 +64,11 @@ function serve(socket: WebSocket, target: InferenceTarget, limits: InferenceLimi
       sendError(err, idOf(data, isBinary));
       return;
     }
-    runInference(target, message.header, message.binary, limits, gone.signal).then(
+    const control: CallControl = {};
+    pending.add(control);
+    runInference(target, message.header, message.binary, limits, control).then(
       (res) => {
+        pending.delete(control);
         if (socket.readyState !== socket.OPEN) return;
         if (!('binary' in res)) {
           socket.send(JSON.stringify(res.json));
@@ -71,7 +78,10 @@ function serve(socket: WebSocket, target: InferenceTarget, limits: InferenceLimi
         length.writeUInt32LE(res.header.length);
         socket.send(Buffer.concat([length, res.header, ...res.binary]));
       },
-      (err) => sendError(err, message.header.id),
+      (err) => {
+        pending.delete(control);
+        sendError(err, message.header.id);
+      },
     );
   });
 }

@@ -55,10 +55,18 @@ export class BatchQueue<T extends Batchable> {
     return true;
   }
 
-  /** The replica finished its batch: flush what has accumulated. */
+  /**
+   * The replica finished its batch. What accumulated meanwhile goes out at
+   * once, synchronously: those calls have already waited a whole batch, and
+   * the replica should not sit idle while the finished batch's answers are
+   * written. A wait window still holds a partial batch.
+   */
   markIdle(): void {
     this.busy = false;
-    this.schedule();
+    if (this.items.length === 0) return;
+    const waited = (this.opts.now ?? performance.now.bind(performance))() - this.items[0].enqueuedAt;
+    if (this.opts.batchWaitTimeoutMs <= 0 || waited >= this.opts.batchWaitTimeoutMs || this.queuedRows() >= this.opts.maxBatchSize) this.fire();
+    else this.schedule();
   }
 
   /** Takes every waiting item out (the replica died or is stopping) and cancels pending flushes. */

@@ -29,7 +29,7 @@ export class ReplicaActor {
   /** Handles one message from the pool. */
   async handle(msg: ToReplica): Promise<void> {
     if (msg.type === 'init') await this.init(msg.spec);
-    else await this.run(msg.batchId, msg.inputs);
+    else await this.run(msg.batchId, msg.inputs, msg.recycle);
   }
 
   private async init(spec: ReplicaSpec): Promise<void> {
@@ -58,9 +58,11 @@ export class ReplicaActor {
     this.reply({ type: 'ready', metadata, loadMs: performance.now() - started }, []);
   }
 
-  private async run(batchId: number, inputs: TensorMap): Promise<void> {
+  private async run(batchId: number, inputs: TensorMap, recycle: boolean): Promise<void> {
+    const recycled: ArrayBuffer[] = [];
+    if (recycle) for (const t of Object.values(inputs)) if (!Array.isArray(t.data)) recycled.push(t.data.buffer as ArrayBuffer);
     if (!this.session) {
-      this.reply({ type: 'failed', batchId, message: 'replica has no loaded model' }, []);
+      this.reply({ type: 'failed', batchId, message: 'replica has no loaded model', recycled }, recycled);
       return;
     }
     const feeds: Record<string, ort.Tensor> = {};
@@ -74,7 +76,7 @@ export class ReplicaActor {
     try {
       results = await this.session.run(feeds);
     } catch (err) {
-      this.reply({ type: 'failed', batchId, message: (err as Error).message }, []);
+      this.reply({ type: 'failed', batchId, message: (err as Error).message, recycled }, recycled);
       return;
     }
     const inferenceMs = performance.now() - started;
@@ -91,7 +93,8 @@ export class ReplicaActor {
       outputs[name] = { dtype: value.type as TensorDtype, dims: [...value.dims], data };
       transfer.push(data.buffer as ArrayBuffer);
     }
-    this.reply({ type: 'result', batchId, outputs, rows, inferenceMs }, transfer);
+    for (const b of recycled) if (!transfer.includes(b)) transfer.push(b);
+    this.reply({ type: 'result', batchId, outputs, rows, inferenceMs, recycled }, transfer);
   }
 
   /** The deployment this actor serves, for log lines. */

@@ -1,5 +1,6 @@
 import { RESTART_BACKOFF_MS, SHUTDOWN_GRACE_MS } from '../constants.js';
 import type { ResolvedDeployment } from '../deployments/index.js';
+import { BufferPool } from './buffer-pool.js';
 import { defaultHostFactory } from './host-factory.js';
 import type { PendingCall } from './pending-call.js';
 import { BackPressureError, PoolClosedError, ReplicaCrashedError, ReplicaStartFailedError } from './pool-errors.js';
@@ -11,6 +12,15 @@ import type { ModelMetadata, TensorMap } from './tensor.js';
 
 /** A call is handed back after its replica dies at most this many times. */
 const MAX_RETRIES = 1;
+
+/**
+ * A caller's hold on a pending call, lighter than an AbortSignal on a path
+ * taken thousands of times a second: the pool sets `cancel` while the call
+ * is pending and clears it once the call is settled.
+ */
+export interface CallControl {
+  cancel?: (reason: Error) => void;
+}
 
 /** A pool's counters, as `ferry status` and the tests read them. */
 export interface PoolStats {
@@ -44,6 +54,7 @@ export class ReplicaPool {
   private failedStarts = 0;
   private _metadata: ModelMetadata | null = null;
   private readonly idleWaiters = new Set<() => void>();
+  private readonly buffers = new BufferPool();
 
   constructor(
     private readonly config: ResolvedDeployment,
@@ -97,6 +108,7 @@ export class ReplicaPool {
       batching: this.config.batching,
       onIdle: () => this.dispatch(),
       onDeath: (r, orphans, reason) => this.onDeath(r, orphans, reason),
+      buffers: this.buffers,
     });
     this.replicas.push(replica);
     try {
@@ -124,17 +136,16 @@ export class ReplicaPool {
   /**
    * Runs one call: `inputs` share dimension 0 (`rows`). Resolves with the
    * call's own outputs; rejects with BackPressureError when the queue is full.
-   * Aborting `signal` drops the call if it has not started running and
-   * rejects with the signal's reason.
+   * `control.cancel`, set while the call is pending, gives up on it: the
+   * call leaves the queue or mailbox if it has not started running, and the
+   * promise rejects with the given reason.
    */
-  infer(inputs: TensorMap, rows: number, signal?: AbortSignal): Promise<TensorMap> {
+  infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap> {
     if (this.closed) return Promise.reject(new PoolClosedError(this.name));
-    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
-      const onAbort = () => this.cancel(call, signal!.reason);
       const settle = () => {
         call.settled = true;
-        signal?.removeEventListener('abort', onAbort);
+        if (control) control.cancel = undefined;
         this.notifyIfIdle();
       };
       const call: PendingCall = {
@@ -162,7 +173,7 @@ export class ReplicaPool {
         reject(new BackPressureError(this.name, this.queue.length, this.config.maxQueuedRequests));
         return;
       } else this.queue.push(call);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (control) control.cancel = (reason) => this.cancel(call, reason);
     });
   }
 
@@ -170,7 +181,7 @@ export class ReplicaPool {
    * Gives up on a call: out of the queue or its replica's mailbox if it is
    * still waiting (a running batch cannot be stopped; its answer is dropped).
    */
-  private cancel(call: PendingCall, reason: unknown): void {
+  private cancel(call: PendingCall, reason: Error): void {
     if (call.settled) return;
     if (call.holder === null) {
       const i = this.queue.indexOf(call);
@@ -179,7 +190,7 @@ export class ReplicaPool {
       this.dispatch();
     }
     this.cancelled++;
-    call.reject(reason instanceof Error ? reason : new Error(String(reason)));
+    call.reject(reason);
   }
 
   /** Moves queued calls to replicas with spare capacity. */

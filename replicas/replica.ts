@@ -1,5 +1,6 @@
 import { REPLICA_START_TIMEOUT_MS } from '../constants.js';
 import { BatchQueue, type BatchQueueOptions } from './batch-queue.js';
+import type { BufferPool } from './buffer-pool.js';
 import type { PendingCall } from './pending-call.js';
 import { InferenceError, ReplicaStartFailedError } from './pool-errors.js';
 import type { FromReplica, ReplicaSpec } from './protocol.js';
@@ -21,6 +22,8 @@ export interface ReplicaOptions {
   onIdle(replica: Replica): void;
   /** The host died; `orphans` are the calls it held, not yet answered. */
   onDeath(replica: Replica, orphans: PendingCall[], reason: string): void;
+  /** Where batch buffers come from and go back to (thread hosts hand them back). */
+  buffers: BufferPool;
 }
 
 /** A replica's counters, as `ferry status` and the tests read them. */
@@ -108,8 +111,10 @@ export class Replica {
   private runBatch(batch: PendingCall[]): void {
     if (!this.host || this._state === 'dead') return;
     this.running = batch;
-    const { inputs, transfer } = concatInputs(batch);
-    this.host.post({ type: 'run', batchId: ++this.batchSeq, inputs }, transfer);
+    // Only a thread can hand buffers back without copying them.
+    const recycle = this.opts.host === 'thread';
+    const { inputs, transfer } = concatInputs(batch, recycle ? this.opts.buffers : undefined);
+    this.host.post({ type: 'run', batchId: ++this.batchSeq, inputs, recycle }, transfer);
   }
 
   private onMessage(msg: FromReplica): void {
@@ -130,9 +135,13 @@ export class Replica {
   }
 
   private finishBatch(msg: Extract<FromReplica, { type: 'result' | 'failed' }>): void {
+    for (const b of msg.recycled) this.opts.buffers.give(b);
     if (msg.batchId !== this.batchSeq) return;
     const batch = this.running;
     this.running = [];
+    // The next batch goes to the actor before this one's callers are answered,
+    // so the replica computes while the gateway writes responses.
+    this.mailbox.markIdle();
     if (msg.type === 'failed') {
       const err = new InferenceError(this.opts.spec.deployment, msg.message);
       for (const call of batch) call.reject(err);
@@ -148,7 +157,6 @@ export class Replica {
         for (const call of batch) call.reject(failure);
       }
     }
-    this.mailbox.markIdle();
     if (this._state === 'stopping' && this.ongoing === 0) this.stopWaiter?.();
     this.opts.onIdle(this);
   }

@@ -1,3 +1,4 @@
+import type { BufferPool } from './buffer-pool.js';
 import { allocate, type TensorData, type TensorMap, type TypedArray } from './tensor.js';
 
 /** The key under which calls may share a batch: every input's dtype and trailing dims. */
@@ -8,30 +9,39 @@ export function batchKeyOf(inputs: TensorMap): string {
 }
 
 /**
- * Concatenates the calls' inputs along dimension 0 into one fresh buffer per
- * input (the callers keep their own data, so a call can be retried), and
- * lists the buffers to transfer.
+ * Concatenates the calls' inputs along dimension 0 into one buffer per input
+ * (the callers keep their own data, so a call can be retried), and lists the
+ * buffers to transfer. Numeric parts are copied as bytes, so a part may be a
+ * raw little-endian byte view (an unaligned binary request) as well as a
+ * typed array of its dtype. Buffers come from `pool` when one is given.
  */
-export function concatInputs(calls: readonly { inputs: TensorMap; rows: number }[]): {
-  inputs: TensorMap;
-  transfer: ArrayBuffer[];
-} {
+export function concatInputs(
+  calls: readonly { inputs: TensorMap; rows: number }[],
+  pool?: BufferPool,
+): { inputs: TensorMap; transfer: ArrayBuffer[] } {
   const first = calls[0].inputs;
   const totalRows = calls.reduce((n, c) => n + c.rows, 0);
   const inputs: TensorMap = {};
   const transfer: ArrayBuffer[] = [];
   for (const [name, t] of Object.entries(first)) {
     const rowElems = t.dims.slice(1).reduce((a, b) => a * b, 1);
-    const data = allocate(t.dtype, totalRows * rowElems);
+    const dims = [totalRows, ...t.dims.slice(1)];
+    if (t.dtype === 'string') {
+      const data: string[] = [];
+      for (const c of calls) for (const s of c.inputs[name].data as string[]) data.push(s);
+      inputs[name] = { dtype: t.dtype, dims, data };
+      continue;
+    }
+    const data = pool ? pool.take(t.dtype, totalRows * rowElems) : (allocate(t.dtype, totalRows * rowElems) as TypedArray);
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     let offset = 0;
     for (const c of calls) {
-      const part = c.inputs[name].data;
-      if (Array.isArray(data)) for (let i = 0; i < part.length; i++) data[offset + i] = (part as string[])[i];
-      else (data as Float32Array).set(part as Float32Array, offset);
-      offset += part.length;
+      const part = c.inputs[name].data as TypedArray;
+      bytes.set(new Uint8Array(part.buffer, part.byteOffset, part.byteLength), offset);
+      offset += part.byteLength;
     }
-    inputs[name] = { dtype: t.dtype, dims: [totalRows, ...t.dims.slice(1)], data };
-    if (!Array.isArray(data)) transfer.push(data.buffer as ArrayBuffer);
+    inputs[name] = { dtype: t.dtype, dims, data };
+    transfer.push(data.buffer as ArrayBuffer);
   }
   return { inputs, transfer };
 }

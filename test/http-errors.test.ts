@@ -63,8 +63,9 @@ t.test('a full queue is 503 with Retry-After, and admitted requests still finish
     {
       name: 'mlp',
       model: modelPath('mlp.onnx'),
-      // One call per replica, held 300 ms waiting for a second row; two more may queue.
-      batching: { maxBatchSize: 2, batchWaitTimeoutMs: 300 },
+      // One call per replica, held 1.5 s waiting for a second row (longer than
+      // the eight requests take to arrive, even on a busy machine); two more may queue.
+      batching: { maxBatchSize: 2, batchWaitTimeoutMs: 1500 },
       maxOngoingRequests: 1,
       maxQueuedRequests: 2,
     },

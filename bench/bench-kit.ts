@@ -1,0 +1,101 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import autocannon, { type Result } from 'autocannon';
+import type { PoolStats } from '../replicas/index.js';
+
+const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+
+/** A server under test, in its own process so the load generator does not share its event loop. */
+export interface Child {
+  child: ChildProcess;
+  url: string;
+}
+
+/** Forks `bench/<script>` and waits for the URL it listens on. */
+export function startChild(script: string): Promise<Child> {
+  const child = fork(fileURLToPath(new URL(`./${script}${ext}`, import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve({ child, url: (m as { url: string }).url }));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+/** Ends a server started by {@link startChild}. */
+export function stopChild(c: Child): Promise<void> {
+  return new Promise((resolve) => {
+    c.child.once('exit', () => resolve());
+    c.child.disconnect();
+  });
+}
+
+/** An HTTP load: where, what, and how many connections. */
+export interface HttpLoad {
+  url: string;
+  body: string | Buffer;
+  headers: Record<string, string>;
+  connections: number;
+}
+
+/** Runs autocannon for `seconds`. */
+export function runLoad(load: HttpLoad, seconds: number): Promise<Result> {
+  return autocannon({ url: load.url, connections: load.connections, duration: seconds, method: 'POST', headers: load.headers, body: load.body });
+}
+
+/** A target's figures over its rounds: requests/s over the summed time, median p50/p99. */
+export interface Figures {
+  rps: number;
+  p50: number;
+  p99: number;
+  failures: number;
+}
+
+/** Summarises autocannon rounds. */
+export function summarise(results: Result[]): Figures {
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return {
+    rps: results.reduce((n, r) => n + r.requests.total, 0) / results.reduce((n, r) => n + r.duration, 0),
+    p50: median(results.map((r) => r.latency.p50)),
+    p99: median(results.map((r) => r.latency.p99)),
+    failures: results.reduce((n, r) => n + r.non2xx + r.errors, 0),
+  };
+}
+
+/**
+ * Warms every load up, then runs `rounds` rounds that alternate between them,
+ * so that drift on a shared machine falls on all alike.
+ */
+export async function alternate(loads: HttpLoad[], seconds: number, rounds: number): Promise<Figures[]> {
+  for (const l of loads) await runLoad(l, 2);
+  const results: Result[][] = loads.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < loads.length; i++) results[i].push(await runLoad(loads[i], seconds / rounds));
+  }
+  return results.map(summarise);
+}
+
+/** One printed line of figures; `rows` > 1 adds rows/s. */
+export function line(name: string, f: Figures, rows = 1): string {
+  const failures = f.failures > 0 ? `   (${f.failures} failed)` : '';
+  const perRow = rows > 1 ? `  = ${(f.rps * rows).toFixed(0).padStart(7)} rows/s` : '';
+  return `${name.padEnd(44)} ${f.rps.toFixed(0).padStart(7)} req/s${perRow}   p50 ${String(f.p50).padStart(4)} ms   p99 ${String(f.p99).padStart(4)} ms${failures}`;
+}
+
+/** Asks a Ferry bench server for its pools' counters. */
+export function poolStats(c: Child): Promise<PoolStats[]> {
+  c.child.send('stats');
+  return new Promise((resolve) => {
+    const on = (m: unknown) => {
+      const msg = m as { stats?: PoolStats[] };
+      if (!msg.stats) return;
+      c.child.off('message', on);
+      resolve(msg.stats);
+    };
+    c.child.on('message', on);
+  });
+}
+
+/** Average rows per batch between two snapshots of a pool. */
+export function averageBatch(before: PoolStats, after: PoolStats): number {
+  const sum = (s: PoolStats, k: 'batches' | 'rows') => s.replicas.reduce((n, r) => n + r[k], 0);
+  return (sum(after, 'rows') - sum(before, 'rows')) / Math.max(1, sum(after, 'batches') - sum(before, 'batches'));
+}
