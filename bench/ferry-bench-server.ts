@@ -1,7 +1,7 @@
 /*
  * Ferry in its own process, as `ferry serve` runs it, answering the bench's
  * requests for pool counters over IPC. `mlp` is the single-row deployment of
- * the first comparison; `mlp-wide` has two replicas for the many-row loads.
+ * the first comparison; `mlp-wide` has two replicas and batches of up to 128 rows for the many-row loads.
  */
 import { FerryServer, validateConfig } from '../index.js';
 import { modelPath } from '../models/index.js';
@@ -11,7 +11,7 @@ const config = validateConfig(
     http: { port: 0, bodyLimitBytes: 64 * 1024 * 1024 },
     deployments: [
       { name: 'mlp', model: './mlp.onnx', batching: { maxBatchSize: 32 }, maxOngoingRequests: 64 },
-      { name: 'mlp-wide', model: './mlp.onnx', numReplicas: 2, batching: { maxBatchSize: 64 }, maxOngoingRequests: 128, maxQueuedRequests: 4096 },
+      { name: 'mlp-wide', model: './mlp.onnx', numReplicas: 2, batching: { maxBatchSize: 128 }, maxOngoingRequests: 128, maxQueuedRequests: 4096 },
     ],
   },
   modelPath('bench.config.ts'),

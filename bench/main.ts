@@ -26,8 +26,8 @@ const loads: Record<string, HttpLoad> = {
   ferryJson: { url: `${ferry.url}/v2/models/mlp/infer`, body: jsonRequest(1), headers: JSON_HEADERS, connections: 64 },
   bareBinary: { url: `${bare.url}/binary`, body: one.body, headers: binaryHeaders(one.header.length), connections: 64 },
   ferryBinary: { url: `${ferry.url}/v2/models/mlp/infer`, body: one.body, headers: binaryHeaders(one.header.length), connections: 64 },
-  wideJson: { url: `${ferry.url}/v2/models/mlp-wide/infer`, body: jsonRequest(64), headers: JSON_HEADERS, connections: 8 },
-  wideBinary: { url: `${ferry.url}/v2/models/mlp-wide/infer`, body: wide.body, headers: binaryHeaders(wide.header.length), connections: 8 },
+  wideJson: { url: `${ferry.url}/v2/models/mlp-wide/infer`, body: jsonRequest(64), headers: JSON_HEADERS, connections: 32 },
+  wideBinary: { url: `${ferry.url}/v2/models/mlp-wide/infer`, body: wide.body, headers: binaryHeaders(wide.header.length), connections: 32 },
 };
 
 const [s0] = await poolStats(ferry);
@@ -42,7 +42,7 @@ const [wideJson, wideBinary] = await alternate([loads.wideJson, loads.wideBinary
 const wsUrl = `${ferry.url.replace('http', 'ws')}/v2/models/mlp-wide/stream`;
 const wsJson = await wsLoad(wsUrl, jsonRequest(1), 8, 16, SECONDS / 2);
 const wsBinary = await wsLoad(wsUrl, binaryMessage(1), 8, 16, SECONDS / 2);
-const wsWide = await wsLoad(wsUrl, binaryMessage(64), 8, 2, SECONDS / 2);
+const wsWide = await wsLoad(wsUrl, binaryMessage(64), 8, 4, SECONDS / 2);
 await Promise.all([stopChild(bare), stopChild(ferry)]);
 
 const limit32 = await computeLimit(modelPath('mlp.onnx'), 2, 32, (SECONDS / 2) * 1000);
@@ -59,13 +59,13 @@ console.log(`  Ferry JSON / bare Fastify JSON:        ${ratio(ferryJson.rps, bar
 console.log(`  Ferry binary / bare Fastify binary:    ${ratio(ferryBinary.rps, bareBinary.rps)}   (target >= 0.95)`);
 console.log(`  Ferry binary / Ferry JSON:             ${ratio(ferryBinary.rps, ferryJson.rps)}`);
 console.log(`  average batch (mlp, 1 replica):        ${averageBatch(s0, s1).toFixed(1)} rows`);
-console.log('\n64-row requests, 8 connections, mlp-wide (2 replicas, maxBatchSize 64)');
+console.log('\n64-row requests, 32 connections, mlp-wide (2 replicas, maxBatchSize 128)');
 console.log(line('Ferry, JSON', wideJson, 64));
 console.log(line('Ferry, binary tensors', wideBinary, 64));
 console.log('\nWebSocket, 8 sockets, mlp-wide');
 console.log(`${'JSON messages, 1 row, 16 in flight per socket'.padEnd(50)} ${wsJson.mps.toFixed(0).padStart(7)} msg/s${wsJson.errors ? ` (${wsJson.errors} errors)` : ''}`);
 console.log(`${'binary frames, 1 row, 16 in flight per socket'.padEnd(50)} ${wsBinary.mps.toFixed(0).padStart(7)} msg/s${wsBinary.errors ? ` (${wsBinary.errors} errors)` : ''}`);
-console.log(`${'binary frames, 64 rows, 2 in flight per socket'.padEnd(50)} ${(wsWide.mps * 64).toFixed(0).padStart(7)} rows/s${wsWide.errors ? ` (${wsWide.errors} errors)` : ''}`);
+console.log(`${'binary frames, 64 rows, 4 in flight per socket'.padEnd(50)} ${(wsWide.mps * 64).toFixed(0).padStart(7)} rows/s${wsWide.errors ? ` (${wsWide.errors} errors)` : ''}`);
 console.log('\ncompute limit: raw onnxruntime, 2 worker threads, no HTTP');
 console.log(`${'batch 32'.padEnd(50)} ${limit32.toFixed(0).padStart(7)} rows/s`);
 console.log(`${'batch 64'.padEnd(50)} ${limit64.toFixed(0).padStart(7)} rows/s`);

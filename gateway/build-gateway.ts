@@ -61,7 +61,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     version: opts.server?.version ?? '0.0.0',
     extensions: ['binary_tensor_data'],
   }));
-  registerBinaryBodies(app);
+  registerBinaryBodies(app, bodyLimit);
   registerModelRoutes(app, opts.targets, limits);
   void app.register(websocket, { options: { maxPayload: bodyLimit } });
   // Routes with `websocket: true` must be declared once the plugin has loaded.

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ClientClosedError, ModelNotFoundError, ModelVersionNotFoundError } from '../errors.js';
 import type { CallControl, ModelMetadata } from '../replicas/index.js';
-import { binaryPartOf } from './binary-body.js';
+import { binaryPartOf, releaseBody } from './binary-body.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import type { InferHeader } from './infer-codec.js';
 import type { InferenceTarget } from './inference-target.js';
@@ -37,7 +37,12 @@ function cancelledOnClose(reply: FastifyReply): CallControl {
 
 async function infer(target: InferenceTarget, req: FastifyRequest, reply: FastifyReply, limits: InferenceLimits) {
   const header = req.body as InferHeader;
-  const res = await runInference(target, header, binaryPartOf(header), limits, cancelledOnClose(reply));
+  let res;
+  try {
+    res = await runInference(target, header, binaryPartOf(header), limits, cancelledOnClose(reply));
+  } finally {
+    releaseBody(header);
+  }
   if (!('binary' in res)) return res.json;
   reply.header('inference-header-content-length', String(res.header.length)).type('application/octet-stream');
   return Buffer.concat([res.header, ...res.binary]);

@@ -29,6 +29,13 @@ export class BufferPool {
     return new Typed(buffer, 0, length);
   }
 
+  /** A Buffer of exactly `bytes` bytes over a pooled buffer when large enough to be worth it (contents are garbage). */
+  takeBytes(bytes: number): Buffer {
+    if (bytes < MIN_POOLED) return Buffer.allocUnsafe(bytes);
+    const size = BufferPool.sizeClass(bytes);
+    return Buffer.from(this.free.get(size)?.pop() ?? new ArrayBuffer(size), 0, bytes);
+  }
+
   /** Gives a buffer back for reuse. */
   give(buffer: ArrayBuffer): void {
     const size = buffer.byteLength;

@@ -1,4 +1,5 @@
 export { BatchQueue, type Batchable, type BatchQueueOptions } from './batch-queue.js';
+export { BufferPool } from './buffer-pool.js';
 export { deviceUnavailableReason, executionProviders } from './device.js';
 export { defaultHostFactory } from './host-factory.js';
 export {
