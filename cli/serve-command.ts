@@ -62,13 +62,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
     logger: { level: LOG_LEVEL },
     listen: { host: values.host, port },
   });
-  process.stdout.write(`Ferry serving ${config.source}\nlistening on ${server.url}\n`);
+  // One write, so a reader that sees the URL sees the deployments too.
+  let banner = `Ferry serving ${config.source}\nlistening on ${server.url}\n`;
   for (const stats of server.stats()) {
     const d = config.deployments.find((x) => x.name === stats.deployment)!;
     const ready = stats.replicas.filter((r) => r.state === 'ready').length;
     const routes = [`${server.url}/v2/models/${d.name}/infer`, ...(d.routePrefix ? [`${server.url}${d.routePrefix}`] : [])];
-    process.stdout.write(`  ${d.name}: ${ready}/${d.numReplicas} replicas ready (${d.host}, ${d.device}) at ${routes.join(' and ')}\n`);
+    banner += `  ${d.name}: ${ready}/${d.numReplicas} replicas ready (${d.host}, ${d.device}) at ${routes.join(' and ')}\n`;
   }
+  process.stdout.write(banner);
 
   return new Promise((resolveExit) => {
     let stopping = false;
