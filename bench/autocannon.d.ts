@@ -23,6 +23,7 @@ declare module 'autocannon' {
     headers?: Record<string, string>;
     body?: string | Buffer;
     pipelining?: number;
+    overallRate?: number;
   }
   function autocannon(opts: Options): Promise<Result>;
   export default autocannon;

@@ -36,9 +36,17 @@ export interface HttpLoad {
   connections: number;
 }
 
-/** Runs autocannon for `seconds`. */
-export function runLoad(load: HttpLoad, seconds: number): Promise<Result> {
-  return autocannon({ url: load.url, connections: load.connections, duration: seconds, method: 'POST', headers: load.headers, body: load.body });
+/** Runs autocannon for `seconds`, flat out or at `rate` requests per second. */
+export function runLoad(load: HttpLoad, seconds: number, rate?: number): Promise<Result> {
+  return autocannon({
+    url: load.url,
+    connections: load.connections,
+    duration: seconds,
+    method: 'POST',
+    headers: load.headers,
+    body: load.body,
+    ...(rate ? { overallRate: rate } : {}),
+  });
 }
 
 /** A target's figures over its rounds: requests/s over the summed time, median p50/p99. */

@@ -8,9 +8,10 @@
  * Ratios are the figures to compare: absolute numbers depend on the machine.
  */
 import { modelPath } from '../models/index.js';
-import { alternate, averageBatch, line, poolStats, startChild, stopChild, type HttpLoad } from './bench-kit.js';
+import { alternate, averageBatch, line, poolStats, runLoad, startChild, stopChild, type Child, type HttpLoad } from './bench-kit.js';
 import { computeLimit } from './compute-limit.js';
 import { binaryHeaders, binaryMessage, binaryRequest, jsonRequest } from './payloads.js';
+import { cpuPerRequest, threadCpu } from './thread-cpu.js';
 import { wsLoad } from './ws-load.js';
 
 const SECONDS = Number(process.argv[2] ?? 12);
@@ -37,6 +38,16 @@ const [bareJson, ferryJson, bareBinary, ferryBinary] = await alternate(
   ROUNDS,
 );
 const [s1] = await poolStats(ferry);
+
+// Where the CPU goes: both servers at the same fixed rate of binary requests.
+const FIXED_RATE = 3000;
+async function cpuAtFixedRate(c: Child, load: HttpLoad) {
+  const before = threadCpu(c.child.pid!);
+  const r = await runLoad(load, SECONDS / 2, FIXED_RATE);
+  return cpuPerRequest(c.child.pid!, before, threadCpu(c.child.pid!), r.requests.total);
+}
+const bareCpu = await cpuAtFixedRate(bare, loads.bareBinary);
+const ferryCpu = await cpuAtFixedRate(ferry, loads.ferryBinary);
 const [wideJson, wideBinary] = await alternate([loads.wideJson, loads.wideBinary], SECONDS, ROUNDS);
 
 const wsUrl = `${ferry.url.replace('http', 'ws')}/v2/models/mlp-wide/stream`;
@@ -59,6 +70,8 @@ console.log(`  Ferry JSON / bare Fastify JSON:        ${ratio(ferryJson.rps, bar
 console.log(`  Ferry binary / bare Fastify binary:    ${ratio(ferryBinary.rps, bareBinary.rps)}   (target >= 0.95)`);
 console.log(`  Ferry binary / Ferry JSON:             ${ratio(ferryBinary.rps, ferryJson.rps)}`);
 console.log(`  average batch (mlp, 1 replica):        ${averageBatch(s0, s1).toFixed(1)} rows`);
+console.log(`  CPU per binary request at ${FIXED_RATE} req/s:  bare Fastify ${bareCpu.main.toFixed(0)} µs event loop + ${bareCpu.others.toFixed(0)} µs other threads;` +
+  ` Ferry ${ferryCpu.main.toFixed(0)} µs event loop + ${ferryCpu.others.toFixed(0)} µs other threads (replica, GC)`);
 console.log('\n64-row requests, 32 connections, mlp-wide (2 replicas, maxBatchSize 128)');
 console.log(line('Ferry, JSON', wideJson, 64));
 console.log(line('Ferry, binary tensors', wideBinary, 64));
