@@ -4,6 +4,7 @@ import { buildGateway, type InferenceTarget } from './gateway/index.js';
 import { defaultHostFactory, ReplicaPool, type HostFactory, type PoolStats } from './replicas/index.js';
 import { SHUTDOWN_GRACE_MS } from './constants.js';
 import { VERSION } from './version.js';
+import { FerryMetrics } from './metrics/index.js';
 
 /** Options for {@link FerryServer.start}. */
 export interface FerryServerOptions {
@@ -46,7 +47,17 @@ export class FerryServer {
 
   /** Starts every deployment's replicas, then listens. Fails (and cleans up) if any replica cannot load. */
   static async start(config: ResolvedConfig, opts: FerryServerOptions = {}): Promise<FerryServer> {
-    const pools = config.deployments.map((d) => new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory));
+    const metrics = new FerryMetrics();
+    const observer = { batch: metrics.observeBatch.bind(metrics) };
+    const pools = config.deployments.map((d) => new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory, observer));
+    metrics.readFrom(() =>
+      pools.map((p) => {
+        const s = p.stats();
+        const replicas: Record<string, number> = {};
+        for (const r of s.replicas) replicas[r.state] = (replicas[r.state] ?? 0) + 1;
+        return { deployment: p.name, queueDepth: s.queueDepth, ongoing: s.ongoing, replicas };
+      }),
+    );
     const started = await Promise.allSettled(pools.map((p) => p.start()));
     const failed = started.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
     if (failed) {
@@ -79,6 +90,7 @@ export class FerryServer {
       maxTensorElements: config.http.maxTensorElements,
       logger: opts.logger,
       server: { name: 'ferry', version: VERSION },
+      metrics,
     });
     try {
       const url = await app.listen({

@@ -19,6 +19,16 @@ export interface GatewayOptions {
   logger?: FastifyServerOptions['logger'];
   /** Server name and version for `/v2`. */
   server?: { name: string; version: string };
+  /** Where request figures go, and what `/metrics` serves. @default no metrics */
+  metrics?: GatewayMetrics;
+}
+
+/** What the gateway needs of a metrics registry. */
+export interface GatewayMetrics {
+  /** Records one answered inference request (HTTP or WebSocket message). */
+  observeRequest(deployment: string, code: number, seconds: number): void;
+  /** The Prometheus exposition text. */
+  expose(): Promise<{ contentType: string; text: string }>;
 }
 
 /**
@@ -61,10 +71,17 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     version: opts.server?.version ?? '0.0.0',
     extensions: ['binary_tensor_data'],
   }));
+  if (opts.metrics) {
+    const metrics = opts.metrics;
+    app.get('/metrics', async (_req, reply) => {
+      const { contentType, text } = await metrics.expose();
+      return reply.type(contentType).send(text);
+    });
+  }
   registerBinaryBodies(app, bodyLimit);
-  registerModelRoutes(app, opts.targets, limits);
+  registerModelRoutes(app, opts.targets, limits, opts.metrics);
   void app.register(websocket, { options: { maxPayload: bodyLimit } });
   // Routes with `websocket: true` must be declared once the plugin has loaded.
-  void app.register(async (scope) => registerStreamRoutes(scope, opts.targets, limits));
+  void app.register(async (scope) => registerStreamRoutes(scope, opts.targets, limits, opts.metrics));
   return app;
 }

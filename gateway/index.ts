@@ -1,4 +1,4 @@
-export { buildGateway, type GatewayOptions } from './build-gateway.js';
+export { buildGateway, type GatewayMetrics, type GatewayOptions } from './build-gateway.js';
 export { DTYPE_OF, OIP_DATATYPE } from './datatypes.js';
 export { fromHalf, toHalf } from './float16.js';
 export { decodeInferRequest, encodeInferResponse, type DecodedRequest, type EncodedResponse, type InferHeader } from './infer-codec.js';

@@ -6,6 +6,7 @@ import { OIP_DATATYPE } from './datatypes.js';
 import type { InferHeader } from './infer-codec.js';
 import type { InferenceTarget } from './inference-target.js';
 import { inferRequestSchema } from './infer-schema.js';
+import type { GatewayMetrics } from './build-gateway.js';
 import { runInference, type InferenceLimits } from './run-inference.js';
 
 /** Model metadata in the Open Inference Protocol's form. */
@@ -55,7 +56,12 @@ type ModelParams = { Params: { name: string; version?: string } };
  * for metadata, readiness and inference (JSON or binary tensors), the
  * repository index, and the same model endpoints under each route prefix.
  */
-export function registerModelRoutes(app: FastifyInstance, targets: ReadonlyMap<string, InferenceTarget>, limits: InferenceLimits): void {
+export function registerModelRoutes(
+  app: FastifyInstance,
+  targets: ReadonlyMap<string, InferenceTarget>,
+  limits: InferenceLimits,
+  metrics?: GatewayMetrics,
+): void {
   const find = (params: { name: string; version?: string }): InferenceTarget => {
     const target = targets.get(params.name);
     if (!target) throw new ModelNotFoundError(params.name);
@@ -64,7 +70,12 @@ export function registerModelRoutes(app: FastifyInstance, targets: ReadonlyMap<s
   };
   // An unknown model or version is a 404 before the body is even read.
   const known = async (req: FastifyRequest) => void find(req.params as ModelParams['Params']);
-  const inferOptions = { schema: { body: inferRequestSchema }, onRequest: known };
+  // Counted per known deployment only: an unknown name must not become a label.
+  const count = (name: string | undefined) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const deployment = name ?? (req.params as { name?: string }).name;
+    if (metrics && deployment !== undefined && targets.has(deployment)) metrics.observeRequest(deployment, reply.statusCode, reply.elapsedTime / 1000);
+  };
+  const inferOptions = { schema: { body: inferRequestSchema }, onRequest: known, ...(metrics ? { onResponse: count(undefined) } : {}) };
 
   for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
     app.get<ModelParams>(base, async (req) => metadataBody(find(req.params)));
@@ -85,7 +96,9 @@ export function registerModelRoutes(app: FastifyInstance, targets: ReadonlyMap<s
     app.get(prefix, async () => metadataBody(target));
     app.get(`${prefix}/ready`, async (_req, reply) => readyBody(target, reply));
     for (const url of [prefix, `${prefix}/infer`]) {
-      app.post(url, { schema: { body: inferRequestSchema } }, async (req, reply) => infer(target, req, reply, limits));
+      app.post(url, { schema: { body: inferRequestSchema }, ...(metrics ? { onResponse: count(target.name) } : {}) }, async (req, reply) =>
+        infer(target, req, reply, limits),
+      );
     }
   }
 }

@@ -5,6 +5,7 @@ import type { CallControl } from '../replicas/index.js';
 import { splitBinaryBody } from './binary-body.js';
 import { toRegistryError } from './http-errors.js';
 import type { InferHeader } from './infer-codec.js';
+import type { GatewayMetrics } from './build-gateway.js';
 import type { InferenceTarget } from './inference-target.js';
 import { inferRequestProblem } from './infer-schema.js';
 import { runInference, type InferenceLimits } from './run-inference.js';
@@ -44,14 +45,15 @@ function idOf(data: Buffer, isBinary: boolean): string | undefined {
   }
 }
 
-function serve(socket: WebSocket, target: InferenceTarget, limits: InferenceLimits): void {
+function serve(socket: WebSocket, target: InferenceTarget, limits: InferenceLimits, metrics?: GatewayMetrics): void {
   // Calls in flight on this socket, given up on if it closes.
   const pending = new Set<CallControl>();
   socket.on('close', () => {
     for (const control of pending) control.cancel?.(new ClientClosedError());
   });
-  const sendError = (err: unknown, id: string | undefined) => {
+  const sendError = (err: unknown, id: string | undefined, started = performance.now()) => {
     const coded = toRegistryError(err);
+    metrics?.observeRequest(target.name, coded.statusCode, (performance.now() - started) / 1000);
     if (socket.readyState === socket.OPEN) {
       socket.send(JSON.stringify({ ...(id === undefined ? {} : { id }), error: coded.message, code: coded.code, status: coded.statusCode }));
     }
@@ -65,10 +67,12 @@ function serve(socket: WebSocket, target: InferenceTarget, limits: InferenceLimi
       return;
     }
     const control: CallControl = {};
+    const started = performance.now();
     pending.add(control);
     runInference(target, message.header, message.binary, limits, control).then(
       (res) => {
         pending.delete(control);
+        metrics?.observeRequest(target.name, 200, (performance.now() - started) / 1000);
         if (socket.readyState !== socket.OPEN) return;
         if (!('binary' in res)) {
           socket.send(JSON.stringify(res.json));
@@ -80,7 +84,7 @@ function serve(socket: WebSocket, target: InferenceTarget, limits: InferenceLimi
       },
       (err) => {
         pending.delete(control);
-        sendError(err, message.header.id);
+        sendError(err, message.header.id, started);
       },
     );
   });
@@ -92,7 +96,12 @@ function serve(socket: WebSocket, target: InferenceTarget, limits: InferenceLimi
  * the same `id`, in completion order. Bad messages get an error message; the
  * socket stays open.
  */
-export function registerStreamRoutes(app: FastifyInstance, targets: ReadonlyMap<string, InferenceTarget>, limits: InferenceLimits): void {
+export function registerStreamRoutes(
+  app: FastifyInstance,
+  targets: ReadonlyMap<string, InferenceTarget>,
+  limits: InferenceLimits,
+  metrics?: GatewayMetrics,
+): void {
   app.get<{ Params: { name: string } }>(
     '/v2/models/:name/stream',
     {
@@ -101,9 +110,9 @@ export function registerStreamRoutes(app: FastifyInstance, targets: ReadonlyMap<
         if (!targets.has(req.params.name)) throw new ModelNotFoundError(req.params.name);
       },
     },
-    (socket, req) => serve(socket, targets.get(req.params.name)!, limits),
+    (socket, req) => serve(socket, targets.get(req.params.name)!, limits, metrics),
   );
   for (const target of targets.values()) {
-    if (target.routePrefix) app.get(`${target.routePrefix}/stream`, { websocket: true }, (socket) => serve(socket, target, limits));
+    if (target.routePrefix) app.get(`${target.routePrefix}/stream`, { websocket: true }, (socket) => serve(socket, target, limits, metrics));
   }
 }

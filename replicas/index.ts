@@ -12,7 +12,7 @@ export {
 export type { FromReplica, ReplicaSpec, ToReplica } from './protocol.js';
 export type { HostEvents, HostFactory, ReplicaHost } from './replica-host.js';
 export { ReplicaPool, type CallControl, type PoolStats } from './replica-pool.js';
-export type { ReplicaState, ReplicaStats } from './replica.js';
+export type { BatchObserver, ReplicaState, ReplicaStats } from './replica.js';
 export { pickReplica } from './router.js';
 export { batchKeyOf, concatInputs, splitOutputs } from './tensor-batch.js';
 export {

@@ -4,7 +4,7 @@ import { BufferPool } from './buffer-pool.js';
 import { defaultHostFactory } from './host-factory.js';
 import type { PendingCall } from './pending-call.js';
 import { BackPressureError, PoolClosedError, ReplicaCrashedError, ReplicaStartFailedError } from './pool-errors.js';
-import { Replica, type ReplicaStats } from './replica.js';
+import { Replica, type BatchObserver, type ReplicaStats } from './replica.js';
 import type { HostFactory } from './replica-host.js';
 import { pickReplica } from './router.js';
 import { batchKeyOf } from './tensor-batch.js';
@@ -59,6 +59,7 @@ export class ReplicaPool {
   constructor(
     private readonly config: ResolvedDeployment,
     private readonly hostFactory: HostFactory = defaultHostFactory,
+    private readonly observer?: BatchObserver,
   ) {
     this.name = config.name;
   }
@@ -109,6 +110,7 @@ export class ReplicaPool {
       onIdle: () => this.dispatch(),
       onDeath: (r, orphans, reason) => this.onDeath(r, orphans, reason),
       buffers: this.buffers,
+      observer: this.observer,
     });
     this.replicas.push(replica);
     try {

@@ -24,6 +24,13 @@ export interface ReplicaOptions {
   onDeath(replica: Replica, orphans: PendingCall[], reason: string): void;
   /** Where batch buffers come from and go back to (thread hosts hand them back). */
   buffers: BufferPool;
+  /** Told of every batch run, for metrics. */
+  observer?: BatchObserver;
+}
+
+/** Receives replica-side figures as each batch completes. */
+export interface BatchObserver {
+  batch(deployment: string, rows: number, inferenceMs: number, queueWaitsMs: readonly number[]): void;
 }
 
 /** A replica's counters, as `ferry status` and the tests read them. */
@@ -48,6 +55,7 @@ export class Replica {
   private host: ReplicaHost | null = null;
   private readonly mailbox: BatchQueue<PendingCall>;
   private running: PendingCall[] = [];
+  private runningWaitsMs: number[] = [];
   private batchSeq = 0;
   private startWaiter: { resolve(m: ModelMetadata): void; reject(e: Error): void } | null = null;
   private stopWaiter: (() => void) | null = null;
@@ -111,6 +119,10 @@ export class Replica {
   private runBatch(batch: PendingCall[]): void {
     if (!this.host || this._state === 'dead') return;
     this.running = batch;
+    if (this.opts.observer) {
+      const now = performance.now();
+      this.runningWaitsMs = batch.map((c) => now - c.enqueuedAt);
+    }
     // Only a thread can hand buffers back without copying them.
     const recycle = this.opts.host === 'thread';
     const { inputs, transfer } = concatInputs(batch, recycle ? this.opts.buffers : undefined);
@@ -138,6 +150,7 @@ export class Replica {
     for (const b of msg.recycled) this.opts.buffers.give(b);
     if (msg.batchId !== this.batchSeq) return;
     const batch = this.running;
+    const waits = this.runningWaitsMs;
     this.running = [];
     // The next batch goes to the actor before this one's callers are answered,
     // so the replica computes while the gateway writes responses.
@@ -149,6 +162,7 @@ export class Replica {
       this.batches++;
       this.rows += msg.rows;
       this.maxBatchRows = Math.max(this.maxBatchRows, msg.rows);
+      this.opts.observer?.batch(this.opts.spec.deployment, msg.rows, msg.inferenceMs, waits);
       try {
         const parts = splitOutputs(msg.outputs, batch.map((c) => c.rows));
         batch.forEach((call, i) => call.resolve(parts[i]));

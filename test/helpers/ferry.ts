@@ -60,12 +60,13 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst;
 }
 
-/** Polls `check` until it is true or `ms` passes. */
-export async function waitFor(check: () => boolean, ms = 10_000): Promise<boolean> {
+/** Polls `check` until it is true or `ms` passes; `poll` runs before each check (e.g. a fetch). */
+export async function waitFor(check: () => boolean, ms = 10_000, poll?: () => Promise<void>): Promise<boolean> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
+    await poll?.();
     if (check()) return true;
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, poll ? 250 : 5));
   }
   return check();
 }

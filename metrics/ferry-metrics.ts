@@ -1,0 +1,135 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Live figures of one deployment, read when Prometheus scrapes. */
+export interface DeploymentGauges {
+  deployment: string;
+  queueDepth: number;
+  ongoing: number;
+  /** Replica counts by state (pending, starting, ready, stopping, ...). */
+  replicas: Record<string, number>;
+}
+
+/** Buckets for latencies from 1 ms to 30 s. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Buckets for batch sizes in rows. */
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+
+/**
+ * Ferry's Prometheus metrics in one registry. Gauges are read from the
+ * pools at scrape time (`collect`), so they are never stale; counters and
+ * histograms are fed as things happen, replica-side figures included.
+ */
+export class FerryMetrics {
+  readonly registry = new Registry();
+  private sources: () => DeploymentGauges[] = () => [];
+
+  readonly requests = new Counter({
+    name: 'ferry_requests_total',
+    help: 'Inference requests answered, by deployment and HTTP status code.',
+    labelNames: ['deployment', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: 'ferry_request_duration_seconds',
+    help: 'Time from request received to answer sent, by deployment.',
+    labelNames: ['deployment'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly batchSize = new Histogram({
+    name: 'ferry_batch_size',
+    help: 'Rows in each batch a replica ran, by deployment.',
+    labelNames: ['deployment'] as const,
+    buckets: BATCH_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly inference = new Histogram({
+    name: 'ferry_model_inference_seconds',
+    help: 'Time onnxruntime spent on each batch, measured inside the replica, by deployment.',
+    labelNames: ['deployment'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly queueWait = new Histogram({
+    name: 'ferry_queue_wait_seconds',
+    help: 'Time a call waited (deployment queue and replica mailbox) before its batch was sent to a replica.',
+    labelNames: ['deployment'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly decisions = new Counter({
+    name: 'ferry_autoscaler_decisions_total',
+    help: 'Autoscaler decisions that changed the replica target, by deployment and direction.',
+    labelNames: ['deployment', 'direction'] as const,
+    registers: [this.registry],
+  });
+  readonly desiredReplicas = new Gauge({
+    name: 'ferry_autoscaler_desired_replicas',
+    help: 'Replicas the autoscaler wants for each deployment.',
+    labelNames: ['deployment'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    const self = this;
+    new Gauge({
+      name: 'ferry_queue_depth',
+      help: 'Calls waiting in the deployment queue for a replica with room.',
+      labelNames: ['deployment'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const d of self.sources()) this.set({ deployment: d.deployment }, d.queueDepth);
+      },
+    });
+    new Gauge({
+      name: 'ferry_ongoing_requests',
+      help: 'Calls held by replicas (running or in their mailboxes).',
+      labelNames: ['deployment'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const d of self.sources()) this.set({ deployment: d.deployment }, d.ongoing);
+      },
+    });
+    new Gauge({
+      name: 'ferry_replicas',
+      help: 'Replicas by deployment and state.',
+      labelNames: ['deployment', 'state'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const d of self.sources()) for (const [state, n] of Object.entries(d.replicas)) this.set({ deployment: d.deployment, state }, n);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry });
+    // prom-client names these gauges *_total, which Prometheus reserves for
+    // counters (promtool rejects them); the per-type gauges without the suffix stay.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      this.registry.removeSingleMetric(name);
+    }
+  }
+
+  /** Where the scrape-time gauges read from. */
+  readFrom(sources: () => DeploymentGauges[]): void {
+    this.sources = sources;
+  }
+
+  /** Records one batch a replica ran. */
+  observeBatch(deployment: string, rows: number, inferenceMs: number, queueWaitsMs: readonly number[]): void {
+    this.batchSize.observe({ deployment }, rows);
+    this.inference.observe({ deployment }, inferenceMs / 1000);
+    for (const w of queueWaitsMs) this.queueWait.observe({ deployment }, w / 1000);
+  }
+
+  /** Records one answered inference request. */
+  observeRequest(deployment: string, code: number, seconds: number): void {
+    this.requests.inc({ deployment, code: String(code) });
+    this.requestDuration.observe({ deployment }, seconds);
+  }
+
+  /** The exposition text and its content type. */
+  async expose(): Promise<{ contentType: string; text: string }> {
+    return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+  }
+}

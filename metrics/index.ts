@@ -1,0 +1,1 @@
+export { FerryMetrics, type DeploymentGauges } from './ferry-metrics.js';
