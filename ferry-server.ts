@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { ResolvedConfig } from './deployments/index.js';
 import { buildGateway, type InferenceTarget } from './gateway/index.js';
-import { defaultHostFactory, ReplicaPool, type HostFactory, type PoolStats } from './replicas/index.js';
+import { defaultHostFactory, NodeResources, ReplicaPool, type HostFactory, type PoolStats } from './replicas/index.js';
 import { SHUTDOWN_GRACE_MS } from './constants.js';
 import { VERSION } from './version.js';
 import { FerryMetrics } from './metrics/index.js';
@@ -49,7 +49,8 @@ export class FerryServer {
   static async start(config: ResolvedConfig, opts: FerryServerOptions = {}): Promise<FerryServer> {
     const metrics = new FerryMetrics();
     const observer = { batch: metrics.observeBatch.bind(metrics) };
-    const pools = config.deployments.map((d) => new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory, observer));
+    const node = new NodeResources(config.node.cpus, config.node.gpus);
+    const pools = config.deployments.map((d) => new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory, observer, node));
     metrics.readFrom(() =>
       pools.map((p) => {
         const s = p.stats();

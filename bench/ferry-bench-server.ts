@@ -9,6 +9,8 @@ import { modelPath } from '../models/index.js';
 const config = validateConfig(
   {
     http: { port: 0, bodyLimitBytes: 64 * 1024 * 1024 },
+    // Three replicas on two cores, declared: the comparisons run one deployment at a time.
+    node: { cpus: 3 },
     deployments: [
       { name: 'mlp', model: './mlp.onnx', batching: { maxBatchSize: 32 }, maxOngoingRequests: 64 },
       { name: 'mlp-wide', model: './mlp.onnx', numReplicas: 2, batching: { maxBatchSize: 128 }, maxOngoingRequests: 128, maxQueuedRequests: 4096 },

@@ -1,6 +1,9 @@
 import { Type } from '@sinclair/typebox';
 
 const positiveInt = Type.Integer({ minimum: 1 });
+const nonNegativeInt = Type.Integer({ minimum: 0 });
+const ms = Type.Integer({ minimum: 0 });
+const factor = Type.Number({ exclusiveMinimum: 0 });
 const strict = { additionalProperties: false } as const;
 
 /** JSON Schema of a Ferry config; unknown keys are errors. */
@@ -17,6 +20,9 @@ export const ferryConfigSchema = Type.Object(
         strict,
       ),
     ),
+    node: Type.Optional(
+      Type.Object({ cpus: Type.Optional(Type.Number({ minimum: 0 })), gpus: Type.Optional(Type.Number({ minimum: 0 })) }, strict),
+    ),
     deployments: Type.Array(
       Type.Object(
         {
@@ -28,6 +34,27 @@ export const ferryConfigSchema = Type.Object(
           device: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('cuda')])),
           host: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('process')])),
           numReplicas: Type.Optional(positiveInt),
+          autoscaling: Type.Optional(
+            Type.Object(
+              {
+                minReplicas: Type.Optional(nonNegativeInt),
+                maxReplicas: Type.Optional(positiveInt),
+                initialReplicas: Type.Optional(nonNegativeInt),
+                targetOngoingRequests: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+                metricsIntervalMs: Type.Optional(Type.Integer({ minimum: 10 })),
+                lookBackPeriodMs: Type.Optional(Type.Integer({ minimum: 10 })),
+                upscaleDelayMs: Type.Optional(ms),
+                downscaleDelayMs: Type.Optional(ms),
+                downscaleToZeroDelayMs: Type.Optional(ms),
+                upscalingFactor: Type.Optional(factor),
+                downscalingFactor: Type.Optional(factor),
+              },
+              strict,
+            ),
+          ),
+          resources: Type.Optional(
+            Type.Object({ cpus: Type.Optional(Type.Number({ minimum: 0 })), gpus: Type.Optional(Type.Number({ minimum: 0 })) }, strict),
+          ),
           intraOpThreads: Type.Optional(positiveInt),
           batching: Type.Optional(
             Type.Object(

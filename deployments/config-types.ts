@@ -1,3 +1,13 @@
+import type { AutoscalingConfig, ResolvedAutoscaling } from '../autoscaler/index.js';
+
+/** What one replica reserves on a node. */
+export interface ResourcesConfig {
+  /** CPU cores. @default 1 */
+  cpus?: number;
+  /** GPUs. @default 0 */
+  gpus?: number;
+}
+
 /** Where a replica runs its model. */
 export type Device = 'cpu' | 'cuda';
 
@@ -28,8 +38,12 @@ export interface DeploymentConfig {
   device?: Device;
   /** `thread` (a worker thread, fastest) or `process` (a child process, isolates native crashes). @default 'thread' */
   host?: HostKind;
-  /** Number of replicas. @default 1 */
+  /** Number of replicas, when not autoscaling. @default 1 */
   numReplicas?: number;
+  /** Grow and shrink the pool from its load (Ray Serve's rule); excludes numReplicas. @default fixed numReplicas */
+  autoscaling?: AutoscalingConfig;
+  /** What each replica reserves on the node; replicas that do not fit wait as pending. @default { cpus: 1, gpus: 0 } */
+  resources?: ResourcesConfig;
   /** onnxruntime intra-op threads per replica. @default 1 */
   intraOpThreads?: number;
   /** Batching per replica. */
@@ -52,10 +66,20 @@ export interface HttpConfig {
   maxTensorElements?: number;
 }
 
+/** What this machine offers to replicas. */
+export interface NodeConfig {
+  /** CPU cores replicas may reserve. @default the machine's core count */
+  cpus?: number;
+  /** GPUs replicas may reserve. @default 0 */
+  gpus?: number;
+}
+
 /** A Ferry config, as written in `ferry.config.ts`. */
 export interface FerryConfig {
   /** The HTTP listener. */
   http?: HttpConfig;
+  /** The local node's capacity. */
+  node?: NodeConfig;
   /** The models to serve. */
   deployments: DeploymentConfig[];
 }
@@ -70,6 +94,8 @@ export interface ResolvedDeployment {
   device: Device;
   host: HostKind;
   numReplicas: number;
+  autoscaling: ResolvedAutoscaling | null;
+  resources: Required<ResourcesConfig>;
   intraOpThreads: number;
   batching: Required<BatchingConfig>;
   maxOngoingRequests: number;
@@ -79,6 +105,7 @@ export interface ResolvedDeployment {
 /** A config with every default applied. */
 export interface ResolvedConfig {
   http: { host: string; port: number; bodyLimitBytes: number | null; maxTensorElements: number };
+  node: Required<NodeConfig>;
   deployments: ResolvedDeployment[];
   /** Where the config came from; relative model paths were resolved against its folder. */
   source: string;

@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 /** Defaults applied to every deployment field the user leaves out. */
 export const DEPLOYMENT_DEFAULTS = Object.freeze({
   device: 'cpu' as const,
@@ -10,6 +12,13 @@ export const DEPLOYMENT_DEFAULTS = Object.freeze({
   maxOngoingRequests: 64,
   maxQueuedRequests: 1000,
   requestTimeoutMs: 60_000,
+  resources: Object.freeze({ cpus: 1, gpus: 0 }),
+});
+
+/** The local node's capacity: every core, no GPU unless declared. */
+export const NODE_DEFAULTS = Object.freeze({
+  cpus: availableParallelism(),
+  gpus: 0,
 });
 
 /** Defaults for the HTTP listener. */

@@ -5,11 +5,13 @@ export type {
   FerryConfig,
   HostKind,
   HttpConfig,
+  NodeConfig,
+  ResourcesConfig,
   ResolvedConfig,
   ResolvedDeployment,
 } from './config-types.js';
 export { ferryConfigSchema } from './config-schema.js';
-export { DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS } from './defaults.js';
+export { DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
 export { defineConfig } from './define-config.js';
 export { loadConfig } from './load-config.js';
 export { validateConfig, type ValidateOptions } from './validate-config.js';

@@ -6,7 +6,8 @@ import type { TSchema } from '@sinclair/typebox';
 import { ConfigInvalidError } from '../errors.js';
 import { ferryConfigSchema } from './config-schema.js';
 import type { DeploymentConfig, FerryConfig, ResolvedConfig, ResolvedDeployment } from './config-types.js';
-import { DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS } from './defaults.js';
+import { DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
+import { resolveAutoscaling } from '../autoscaler/index.js';
 
 /** Options for {@link validateConfig}. */
 export interface ValidateOptions {
@@ -79,6 +80,8 @@ function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeploy
     device: d.device ?? DEPLOYMENT_DEFAULTS.device,
     host: d.host ?? DEPLOYMENT_DEFAULTS.host,
     numReplicas: d.numReplicas ?? DEPLOYMENT_DEFAULTS.numReplicas,
+    autoscaling: d.autoscaling ? resolveAutoscaling(d.autoscaling) : null,
+    resources: { ...DEPLOYMENT_DEFAULTS.resources, ...d.resources },
     intraOpThreads: d.intraOpThreads ?? DEPLOYMENT_DEFAULTS.intraOpThreads,
     batching: { ...DEPLOYMENT_DEFAULTS.batching, ...d.batching },
     maxOngoingRequests: d.maxOngoingRequests ?? DEPLOYMENT_DEFAULTS.maxOngoingRequests,
@@ -86,7 +89,12 @@ function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeploy
   };
 }
 
-function semanticProblems(deployments: ResolvedDeployment[], opts: ValidateOptions): { problems: string[]; warnings: string[] } {
+function semanticProblems(
+  deployments: ResolvedDeployment[],
+  raw: DeploymentConfig[],
+  node: { cpus: number; gpus: number },
+  opts: ValidateOptions,
+): { problems: string[]; warnings: string[] } {
   const problems: string[] = [];
   const warnings: string[] = [];
   const names = new Map<string, number>();
@@ -104,6 +112,17 @@ function semanticProblems(deployments: ResolvedDeployment[], opts: ValidateOptio
       else prefixes.set(d.routePrefix, i);
       const reserved = RESERVED_PREFIXES.find((p) => d.routePrefix === p || d.routePrefix!.startsWith(`${p}/`));
       if (reserved) problems.push(`${at}.routePrefix ${d.routePrefix} is inside Ferry's own ${reserved} routes`);
+    }
+    const a = d.autoscaling;
+    if (a && raw[i].numReplicas !== undefined) problems.push(`${at}: numReplicas and autoscaling exclude each other (autoscaling starts at initialReplicas)`);
+    if (a && a.minReplicas > a.maxReplicas) problems.push(`${at}.autoscaling.minReplicas ${a.minReplicas} is above maxReplicas ${a.maxReplicas}`);
+    if (a && (a.initialReplicas < a.minReplicas || a.initialReplicas > a.maxReplicas)) {
+      problems.push(`${at}.autoscaling.initialReplicas ${a.initialReplicas} is outside [minReplicas ${a.minReplicas}, maxReplicas ${a.maxReplicas}]`);
+    }
+    if (d.resources.cpus > node.cpus || d.resources.gpus > node.gpus) {
+      problems.push(
+        `${at}.resources (${d.resources.cpus} cpus, ${d.resources.gpus} gpus) do not fit even an empty node (${node.cpus} cpus, ${node.gpus} gpus)`,
+      );
     }
     const deviceProblem = opts.checkDevice?.(d.device);
     if (deviceProblem) problems.push(`${at}.device: ${deviceProblem}`);
@@ -127,12 +146,14 @@ export function validateConfig(raw: unknown, source: string, opts: ValidateOptio
   if (problems.length > 0) throw new ConfigInvalidError(source, problems.map((p) => `  - ${p}`).join('\n'));
   const config = raw as FerryConfig;
   const deployments = config.deployments.map((d) => resolveDeployment(d, dirname(source)));
-  const semantic = semanticProblems(deployments, opts);
+  const node = { ...NODE_DEFAULTS, ...config.node };
+  const semantic = semanticProblems(deployments, config.deployments, node, opts);
   if (semantic.problems.length > 0) {
     throw new ConfigInvalidError(source, semantic.problems.map((p) => `  - ${p}`).join('\n'));
   }
   return {
     http: { ...HTTP_DEFAULTS, ...config.http },
+    node,
     deployments,
     source,
     warnings: semantic.warnings,

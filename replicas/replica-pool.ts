@@ -1,6 +1,7 @@
 import { RESTART_BACKOFF_MS, SHUTDOWN_GRACE_MS } from '../constants.js';
 import type { ResolvedDeployment } from '../deployments/index.js';
 import { BufferPool } from './buffer-pool.js';
+import { NodeResources } from './node-resources.js';
 import { defaultHostFactory } from './host-factory.js';
 import type { PendingCall } from './pending-call.js';
 import { BackPressureError, PoolClosedError, ReplicaCrashedError, ReplicaStartFailedError } from './pool-errors.js';
@@ -27,6 +28,10 @@ export interface PoolStats {
   deployment: string;
   queueDepth: number;
   ongoing: number;
+  /** Replicas the pool is meant to have. */
+  target: number;
+  /** Replicas wanted that fit on no node yet. */
+  pending: number;
   replicas: ReplicaStats[];
   /** Replacements started after a replica died. */
   restarts: number;
@@ -55,13 +60,47 @@ export class ReplicaPool {
   private _metadata: ModelMetadata | null = null;
   private readonly idleWaiters = new Set<() => void>();
   private readonly buffers = new BufferPool();
+  private target = 0;
+  private pending = 0;
+  private refillTimer: NodeJS.Timeout | null = null;
+  private readonly stopListening: () => void;
+  private demandListener: (() => void) | null = null;
 
   constructor(
     private readonly config: ResolvedDeployment,
     private readonly hostFactory: HostFactory = defaultHostFactory,
     private readonly observer?: BatchObserver,
+    /** The node's capacity, shared with the other pools. @default the configured node alone */
+    private readonly resources: NodeResources = new NodeResources(Infinity, Infinity),
   ) {
     this.name = config.name;
+    this.stopListening = resources.onRelease(() => {
+      if (this.pending > 0 && !this.closed) void this.fill();
+    });
+  }
+
+  /** Called when a call arrives while the pool has no replica and none wanted (scale from zero). */
+  onDemand(listener: () => void): void {
+    this.demandListener = listener;
+  }
+
+  /** Replicas starting or ready: what counts toward the target. */
+  private active(): number {
+    let n = 0;
+    for (const r of this.replicas) if (r.state === 'starting' || r.state === 'ready') n++;
+    return n;
+  }
+
+  /** Replicas ready to take calls. */
+  get readyReplicas(): number {
+    let n = 0;
+    for (const r of this.replicas) if (r.state === 'ready') n++;
+    return n;
+  }
+
+  /** Replicas the pool is meant to have. */
+  get targetReplicas(): number {
+    return this.target;
   }
 
   /** The model's inputs and outputs, known once the first replica is ready. */
@@ -85,18 +124,83 @@ export class ReplicaPool {
     return this.replicas.reduce((n, r) => n + r.ongoing, 0);
   }
 
-  /** Starts `numReplicas` replicas and waits until all are ready; fails if any cannot load. */
+  /**
+   * Starts the initial replicas (numReplicas, or autoscaling.initialReplicas)
+   * and waits until those that fit are ready; fails if any cannot load. At
+   * zero initial replicas, one replica starts just to read the model's
+   * metadata, then stops.
+   */
   async start(): Promise<void> {
-    const started = await Promise.allSettled(Array.from({ length: this.config.numReplicas }, () => this.addReplica()));
-    const failure = started.find((s) => s.status === 'rejected');
-    if (failure) {
-      await this.stop();
-      throw (failure as PromiseRejectedResult).reason;
+    const initial = this.config.autoscaling?.initialReplicas ?? this.config.numReplicas;
+    try {
+      if (initial === 0) {
+        if (!this.resources.tryReserve(this.config.resources)) {
+          throw new ReplicaStartFailedError(this.name, 'no room on the node for a replica to read the model metadata');
+        }
+        await this.retire(await this.startReplica(this.newReplica()));
+        return;
+      }
+      this.target = initial;
+      const started = await Promise.allSettled(this.fill());
+      const failure = started.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+      if (failure) throw failure.reason;
+    } catch (err) {
+      await this.stop(0);
+      throw err;
     }
   }
 
-  private async addReplica(): Promise<Replica> {
-    const replica = new Replica({
+  /**
+   * Sets the replicas the pool should have. Growing starts replicas that fit
+   * on the node (the rest wait as pending); shrinking drains the replicas
+   * holding the fewest calls, which finish what they hold before they stop.
+   */
+  scaleTo(n: number): void {
+    if (this.closed) return;
+    this.target = n;
+    let excess = this.active() - n;
+    if (excess <= 0) {
+      for (const p of this.fill()) p.catch(() => this.scheduleRefill());
+      return;
+    }
+    this.pending = 0;
+    const ready = this.replicas.filter((r) => r.state === 'ready').sort((a, b) => a.ongoing - b.ongoing);
+    for (const r of ready) {
+      if (excess-- <= 0) break;
+      void this.retire(r);
+    }
+    // Replicas still starting are retired once ready (see startReplica).
+  }
+
+  /** Starts replicas up to the target as far as the node has room; returns their start promises. */
+  private fill(): Promise<Replica>[] {
+    const started: Promise<Replica>[] = [];
+    while (this.active() < this.target && this.resources.tryReserve(this.config.resources)) {
+      started.push(this.startReplica(this.newReplica()));
+    }
+    this.pending = Math.max(0, this.target - this.active());
+    return started;
+  }
+
+  /** After a failed start, tries again later, doubling the pause each time (up to 30 s). */
+  private scheduleRefill(): void {
+    if (this.closed || this.refillTimer) return;
+    const backoff = Math.min(30_000, RESTART_BACKOFF_MS * 2 ** Math.max(0, this.failedStarts - 1));
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = null;
+      for (const p of this.fill()) p.catch(() => this.scheduleRefill());
+    }, backoff);
+  }
+
+  /** Drains a replica, then stops it and gives its resources back. */
+  private async retire(replica: Replica): Promise<void> {
+    await replica.stop();
+    this.remove(replica);
+    this.resources.release(this.config.resources);
+  }
+
+  private newReplica(): Replica {
+    return new Replica({
       spec: {
         deployment: this.name,
         replicaId: `${this.name}#${++this.seq}`,
@@ -112,6 +216,10 @@ export class ReplicaPool {
       buffers: this.buffers,
       observer: this.observer,
     });
+  }
+
+  /** Starts a replica whose resources are already reserved. */
+  private async startReplica(replica: Replica): Promise<Replica> {
     this.replicas.push(replica);
     try {
       const metadata = await replica.start();
@@ -119,14 +227,14 @@ export class ReplicaPool {
       this.failedStarts = 0;
     } catch (err) {
       this.remove(replica);
+      this.resources.release(this.config.resources);
+      this.failedStarts++;
+      if (this.active() === 0) this.failQueued(err instanceof Error ? err : new ReplicaStartFailedError(this.name, String(err)));
       throw err;
     }
-    if (this.closed) {
-      await replica.stop();
-      this.remove(replica);
-      return replica;
-    }
-    this.dispatch();
+    // Scaled down, or closed, while it was starting.
+    if (this.closed || this.active() > this.target) await this.retire(replica);
+    else this.dispatch();
     return replica;
   }
 
@@ -174,7 +282,10 @@ export class ReplicaPool {
       else if (this.queue.length >= this.config.maxQueuedRequests) {
         reject(new BackPressureError(this.name, this.queue.length, this.config.maxQueuedRequests));
         return;
-      } else this.queue.push(call);
+      } else {
+        this.queue.push(call);
+        if (this.target === 0) this.demandListener?.();
+      }
       if (control) control.cancel = (reason) => this.cancel(call, reason);
     });
   }
@@ -219,28 +330,14 @@ export class ReplicaPool {
     this.retried += retry.length;
     // Retried calls were admitted already: they go first and ignore the queue bound.
     this.queue = [...retry, ...this.queue];
+    this.resources.release(this.config.resources);
     if (this.closed) {
       this.failQueued(new ReplicaCrashedError(this.name, reason));
       return;
     }
     this.restarts++;
     this.dispatch();
-    void this.replace();
-  }
-
-  private async replace(): Promise<void> {
-    const backoff = this.failedStarts === 0 ? 0 : Math.min(30_000, RESTART_BACKOFF_MS * 2 ** (this.failedStarts - 1));
-    if (backoff > 0) await new Promise((r) => setTimeout(r, backoff));
-    if (this.closed) return;
-    try {
-      await this.addReplica();
-    } catch (err) {
-      this.failedStarts++;
-      if (!this.replicas.some((r) => r.state === 'ready' || r.state === 'starting')) {
-        this.failQueued(err instanceof ReplicaStartFailedError ? err : new ReplicaStartFailedError(this.name, String(err)));
-      }
-      void this.replace();
-    }
+    for (const p of this.fill()) p.catch(() => this.scheduleRefill());
   }
 
   private failQueued(err: Error): void {
@@ -261,6 +358,8 @@ export class ReplicaPool {
    */
   async stop(graceMs: number = SHUTDOWN_GRACE_MS): Promise<void> {
     this.closed = true;
+    this.stopListening();
+    if (this.refillTimer) clearTimeout(this.refillTimer);
     if (this.queue.length > 0 || this.ongoing > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -270,7 +369,7 @@ export class ReplicaPool {
       clearTimeout(timer);
     }
     this.failQueued(new PoolClosedError(this.name));
-    await Promise.all(this.replicas.map((r) => r.stop()));
+    await Promise.all([...this.replicas].map((r) => this.retire(r)));
   }
 
   /** Kills a replica as a crash would (for failure drills and tests); false if no replica has that id. */
@@ -286,6 +385,8 @@ export class ReplicaPool {
       deployment: this.name,
       queueDepth: this.queue.length,
       ongoing: this.ongoing,
+      target: this.target,
+      pending: this.pending,
       replicas: this.replicas.map((r) => r.stats()),
       restarts: this.restarts,
       retried: this.retried,

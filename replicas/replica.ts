@@ -191,6 +191,10 @@ export class Replica {
   /** Finishes the calls it holds, then ends the host. */
   async stop(): Promise<void> {
     if (this._state === 'dead' || this._state === 'stopped') return;
+    if (this.startWaiter) {
+      this.fail('stopped while starting');
+      return;
+    }
     this._state = 'stopping';
     if (this.ongoing > 0) await new Promise<void>((resolve) => (this.stopWaiter = resolve));
     if (this._state === 'stopping') this._state = 'stopped';

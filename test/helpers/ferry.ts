@@ -1,6 +1,6 @@
 import ort from 'onnxruntime-node';
 import type { Test } from 'tap';
-import { FerryServer, validateConfig, type DeploymentConfig, type HttpConfig } from '../../index.js';
+import { FerryServer, validateConfig, type DeploymentConfig, type FerryConfig, type HttpConfig } from '../../index.js';
 import { modelPath } from '../../models/index.js';
 import type { TensorMap } from '../../replicas/index.js';
 
@@ -9,8 +9,10 @@ export async function startFerry(
   t: Test,
   deployments: DeploymentConfig[],
   http: Omit<HttpConfig, 'host' | 'port'> = {},
+  extra: Omit<FerryConfig, 'deployments' | 'http'> = {},
 ): Promise<FerryServer> {
-  const config = validateConfig({ http: { port: 0, ...http }, deployments }, modelPath('ferry.config.ts'));
+  // Tests are not about capacity unless they say so: room for every replica they start.
+  const config = validateConfig({ http: { port: 0, ...http }, node: { cpus: 16 }, ...extra, deployments }, modelPath('ferry.config.ts'));
   const server = await FerryServer.start(config);
   t.teardown(() => server.close(2000));
   return server;
