@@ -5,6 +5,7 @@ import { defaultHostFactory, NodeResources, ReplicaPool, type HostFactory, type 
 import { SHUTDOWN_GRACE_MS } from './constants.js';
 import { VERSION } from './version.js';
 import { FerryMetrics } from './metrics/index.js';
+import { AutoscalerController, type DecisionRecord, type ResolvedAutoscaling } from './autoscaler/index.js';
 
 /** Options for {@link FerryServer.start}. */
 export interface FerryServerOptions {
@@ -14,6 +15,17 @@ export interface FerryServerOptions {
   logger?: FastifyServerOptions['logger'];
   /** Overrides `http.host` / `http.port` of the config (the CLI's flags). */
   listen?: { host?: string; port?: number };
+}
+
+/** What `GET /-/status` and `ferry status` show. */
+export interface FerryStatus {
+  version: string;
+  node: { cpus: number; gpus: number; usedCpus: number; usedGpus: number };
+  deployments: (PoolStats & {
+    autoscaling: ResolvedAutoscaling | null;
+    resources: { cpus: number; gpus: number };
+    decisions: { latest: DecisionRecord | null; changes: DecisionRecord[] } | null;
+  })[];
 }
 
 /** Bytes a JSON number takes at most, about: `-1.2345678e-12,`. */
@@ -43,6 +55,9 @@ export class FerryServer {
     readonly pools: ReadonlyMap<string, ReplicaPool>,
     /** The address it listens on, e.g. `http://127.0.0.1:8000`. */
     readonly url: string,
+    private readonly controller: AutoscalerController,
+    /** What `GET /-/status` answers. */
+    readonly status: () => FerryStatus,
   ) {}
 
   /** Starts every deployment's replicas, then listens. Fails (and cleans up) if any replica cannot load. */
@@ -56,6 +71,7 @@ export class FerryServer {
         const s = p.stats();
         const replicas: Record<string, number> = {};
         for (const r of s.replicas) replicas[r.state] = (replicas[r.state] ?? 0) + 1;
+        replicas.pending = s.pending;
         return { deployment: p.name, queueDepth: s.queueDepth, ongoing: s.ongoing, replicas };
       }),
     );
@@ -92,13 +108,34 @@ export class FerryServer {
       logger: opts.logger,
       server: { name: 'ferry', version: VERSION },
       metrics,
+      status: () => status(),
+    });
+    const scaled = config.deployments.flatMap((d, i) => (d.autoscaling ? [{ target: pools[i], config: d.autoscaling }] : []));
+    const controller = new AutoscalerController(scaled, {
+      onChange: (r) => {
+        metrics.decisions.inc({ deployment: r.deployment, direction: r.direction });
+        app.log.info({ decision: r }, `autoscaler: ${r.deployment} ${r.from} → ${r.to}: ${r.reason}`);
+      },
+      onTick: (r) => metrics.desiredReplicas.set({ deployment: r.deployment }, r.to),
+    });
+    config.deployments.forEach((d) => {
+      if (!d.autoscaling) metrics.desiredReplicas.set({ deployment: d.name }, d.numReplicas);
+    });
+    const status = (): FerryStatus => ({
+      version: VERSION,
+      node: node.usage(),
+      deployments: config.deployments.map((d, i) => {
+        const s = pools[i].stats();
+        return { ...s, autoscaling: d.autoscaling, resources: d.resources, decisions: controller.report(d.name) };
+      }),
     });
     try {
       const url = await app.listen({
         host: opts.listen?.host ?? config.http.host,
         port: opts.listen?.port ?? config.http.port,
       });
-      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url);
+      controller.start();
+      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status);
     } catch (err) {
       await Promise.all(pools.map((p) => p.stop(0)));
       throw err;
@@ -116,6 +153,7 @@ export class FerryServer {
    */
   close(graceMs: number = SHUTDOWN_GRACE_MS): Promise<void> {
     this.closing ??= (async () => {
+      this.controller.stop();
       await this.app.close();
       await Promise.all([...this.pools.values()].map((p) => p.stop(graceMs)));
     })();

@@ -21,6 +21,8 @@ export interface GatewayOptions {
   server?: { name: string; version: string };
   /** Where request figures go, and what `/metrics` serves. @default no metrics */
   metrics?: GatewayMetrics;
+  /** What `GET /-/status` serves: deployments, replicas, queues, decisions. @default no status route */
+  status?: () => unknown;
 }
 
 /** What the gateway needs of a metrics registry. */
@@ -77,6 +79,10 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
       const { contentType, text } = await metrics.expose();
       return reply.type(contentType).send(text);
     });
+  }
+  if (opts.status) {
+    const status = opts.status;
+    app.get('/-/status', async () => status());
   }
   registerBinaryBodies(app, bodyLimit);
   registerModelRoutes(app, opts.targets, limits, opts.metrics);

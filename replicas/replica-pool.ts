@@ -119,6 +119,11 @@ export class ReplicaPool {
     return this.queue.length;
   }
 
+  /** Ongoing + queued calls: the load the autoscaler reads. */
+  load(): number {
+    return this.queue.length + this.ongoing;
+  }
+
   /** Calls held by replicas (in mailboxes or running). */
   get ongoing(): number {
     return this.replicas.reduce((n, r) => n + r.ongoing, 0);
