@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { VERSION } from '../version.js';
 import { serveCommand, SERVE_HELP } from './serve-command.js';
+import { statusCommand, STATUS_HELP } from './status-command.js';
 
 const HELP = `Usage: ferry <command> [options]
 
@@ -9,12 +10,14 @@ actors that batch the calls arriving together.
 
 Commands:
   serve [config]     serve the deployments in a config (see ferry serve --help)
+  status             show a running Ferry's deployments, replicas and decisions
 
 Options:
   -h, --help         show this help
   -v, --version      print Ferry's version
 
-${SERVE_HELP}`;
+${SERVE_HELP}
+${STATUS_HELP}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -31,6 +34,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'serve':
       return serveCommand(rest);
+    case 'status':
+      return statusCommand(rest);
     default:
       process.stderr.write(`ferry: unknown command '${command}'\n\n${HELP}`);
       return 1;

@@ -76,3 +76,25 @@ t.test('--help documents every flag', async (t) => {
   t.equal(await unknown.exit, 1);
   t.match(unknown.err(), /unknown command 'launch'/);
 });
+
+t.test('ferry status prints a table of deployments and replicas, or the raw JSON', async (t) => {
+  const { startFerry } = await import('./helpers/ferry.js');
+  const server = await startFerry(t, [
+    { name: 'fixed-mlp', model: modelPath('mlp.onnx') },
+    { name: 'scaled-cnn', model: modelPath('mnist-cnn.onnx'), autoscaling: { minReplicas: 1, maxReplicas: 2, metricsIntervalMs: 100 } },
+  ]);
+  await new Promise((r) => setTimeout(r, 250));
+  const table = ferry(['status', '--url', server.url]);
+  t.equal(await table.exit, 0, table.err());
+  t.match(table.out(), /DEPLOYMENT\s+READY\/TARGET\s+PENDING\s+QUEUED\s+ONGOING\s+AUTOSCALING/);
+  t.match(table.out(), /fixed-mlp\s+1\/1\s+0\s+0\s+0\s+fixed/);
+  t.match(table.out(), /scaled-cnn\s+1\/1\s+0\s+0\s+0\s+1\.\.2, 2 per replica/);
+  t.match(table.out(), /fixed-mlp#1\s+ready\s+thread/);
+  t.match(table.out(), /now \d\d:\d\d:\d\d: 0 requests over 1 running \(target 2 each\): ratio 0\.00 → 1; hold at 1/);
+  const json = ferry(['status', '--url', server.url, '--json']);
+  t.equal(await json.exit, 0);
+  t.same(JSON.parse(json.out()).deployments.map((d: { deployment: string }) => d.deployment), ['fixed-mlp', 'scaled-cnn']);
+  const nowhere = ferry(['status', '--url', 'http://127.0.0.1:1']);
+  t.equal(await nowhere.exit, 1);
+  t.match(nowhere.err(), /cannot reach Ferry at http:\/\/127\.0\.0\.1:1/);
+});
