@@ -19,6 +19,8 @@ export default defineConfig({
       model: '../models/mnist-cnn.onnx',
       routePrefix: '/mnist',
       batching: { maxBatchSize: 32 },
+      // Grows to 2 replicas under load; on a 2-core machine the second waits as pending.
+      autoscaling: { minReplicas: 1, maxReplicas: 2, targetOngoingRequests: 32, upscaleDelayMs: 3000, downscaleDelayMs: 60000 },
     },
   ],
 });
