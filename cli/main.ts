@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { VERSION } from '../version.js';
 import { serveCommand, SERVE_HELP } from './serve-command.js';
+import { simulateCommand, SIMULATE_HELP } from './simulate-command.js';
 import { statusCommand, STATUS_HELP } from './status-command.js';
 
 const HELP = `Usage: ferry <command> [options]
@@ -11,13 +12,15 @@ actors that batch the calls arriving together.
 Commands:
   serve [config]     serve the deployments in a config (see ferry serve --help)
   status             show a running Ferry's deployments, replicas and decisions
+  simulate           replay a request-rate trace through the autoscaling policy
 
 Options:
   -h, --help         show this help
   -v, --version      print Ferry's version
 
 ${SERVE_HELP}
-${STATUS_HELP}`;
+${STATUS_HELP}
+${SIMULATE_HELP}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -36,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
       return serveCommand(rest);
     case 'status':
       return statusCommand(rest);
+    case 'simulate':
+      return simulateCommand(rest);
     default:
       process.stderr.write(`ferry: unknown command '${command}'\n\n${HELP}`);
       return 1;
