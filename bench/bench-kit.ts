@@ -88,18 +88,22 @@ export function line(name: string, f: Figures, rows = 1): string {
   return `${name.padEnd(44)} ${f.rps.toFixed(0).padStart(7)} req/s${perRow}   p50 ${String(f.p50).padStart(4)} ms   p99 ${String(f.p99).padStart(4)} ms${failures}`;
 }
 
-/** Asks a Ferry bench server for its pools' counters. */
+let statsSeq = 0;
+
+/** Asks a Ferry bench server for its pools' counters (answers are matched by id: several may be in flight). */
 export function poolStats(c: Child): Promise<PoolStats[]> {
-  c.child.send('stats');
-  return new Promise((resolve) => {
+  const id = ++statsSeq;
+  const answer = new Promise<PoolStats[]>((resolve) => {
     const on = (m: unknown) => {
-      const msg = m as { stats?: PoolStats[] };
-      if (!msg.stats) return;
+      const msg = m as { id?: number; stats?: PoolStats[] };
+      if (msg.id !== id || !msg.stats) return;
       c.child.off('message', on);
       resolve(msg.stats);
     };
     c.child.on('message', on);
   });
+  c.child.send({ type: 'stats', id });
+  return answer;
 }
 
 /** Average rows per batch between two snapshots of a pool. */

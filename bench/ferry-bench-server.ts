@@ -20,7 +20,7 @@ const config = validateConfig(
 );
 const server = await FerryServer.start(config);
 process.send?.({ url: server.url });
-process.on('message', (msg) => {
-  if (msg === 'stats') process.send?.({ stats: server.stats() });
+process.on('message', (msg: { type?: string; id?: number }) => {
+  if (msg?.type === 'stats') process.send?.({ id: msg.id, stats: server.stats() });
 });
 process.on('disconnect', () => void server.close(1000).then(() => process.exit(0)));

@@ -14,6 +14,10 @@ import { binaryHeaders, binaryMessage, binaryRequest, jsonRequest } from './payl
 import { cpuPerRequest, threadCpu } from './thread-cpu.js';
 import { wsLoad } from './ws-load.js';
 
+if (process.argv[2] === 'autoscale') {
+  await import('./autoscale.js');
+  process.exit(0);
+}
 const SECONDS = Number(process.argv[2] ?? 12);
 const ROUNDS = 3;
 const JSON_HEADERS = { 'content-type': 'application/json' };

@@ -43,7 +43,10 @@ export interface ReplicaStats {
   batches: number;
   rows: number;
   maxBatchRows: number;
+  /** Time onnxruntime took to load the model, inside the replica. */
   loadMs: number;
+  /** Cold start: from starting the host to the replica ready (thread or process start + model load). */
+  startMs: number;
 }
 
 /**
@@ -64,6 +67,8 @@ export class Replica {
   private rows = 0;
   private maxBatchRows = 0;
   private loadMs = 0;
+  private startMs = 0;
+  private startedAt = 0;
 
   constructor(private readonly opts: ReplicaOptions) {
     this.id = opts.spec.replicaId;
@@ -81,6 +86,7 @@ export class Replica {
 
   /** Starts the host and loads the model; resolves with the model's metadata. */
   start(): Promise<ModelMetadata> {
+    this.startedAt = performance.now();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.fail(`model did not load within ${REPLICA_START_TIMEOUT_MS} ms`);
@@ -133,6 +139,7 @@ export class Replica {
     switch (msg.type) {
       case 'ready':
         this.loadMs = msg.loadMs;
+        this.startMs = performance.now() - this.startedAt;
         this._state = 'ready';
         this.startWaiter?.resolve(msg.metadata);
         this.startWaiter = null;
@@ -218,6 +225,7 @@ export class Replica {
       rows: this.rows,
       maxBatchRows: this.maxBatchRows,
       loadMs: Math.round(this.loadMs),
+      startMs: Math.round(this.startMs),
     };
   }
 }
