@@ -90,3 +90,23 @@ t.test('replicas that fit on no node wait as pending, and are shown as such', as
   const status = await (await fetch(`${server.url}/-/status`)).json();
   t.same(status.node, { cpus: 1, gpus: 0, usedCpus: 1, usedGpus: 0 }, 'the node is full, not oversubscribed');
 });
+
+t.test('a replica scaled away finishes the calls it holds before it stops', async (t) => {
+  const server = await startFerry(t, [
+    {
+      name: 'mlp',
+      model: modelPath('mlp.onnx'),
+      // Calls wait 400 ms in the mailboxes, so both replicas hold some when the scale-down comes.
+      batching: { maxBatchSize: 64, batchWaitTimeoutMs: 400 },
+      autoscaling: { minReplicas: 1, maxReplicas: 2, initialReplicas: 2, metricsIntervalMs: 60_000 },
+    },
+  ]);
+  const pool = server.pools.get('mlp')!;
+  const answers = Promise.all(Array.from({ length: 20 }, () => postJson(`${server.url}/v2/models/mlp/infer`, body)));
+  t.ok(await waitFor(() => pool.stats().replicas.every((r) => r.ongoing > 0)), 'both replicas hold calls');
+  pool.scaleTo(1);
+  t.equal(pool.stats().replicas.filter((r) => r.state === 'stopping').length, 1, 'one replica drains');
+  t.same((await answers).map((a) => a.status), Array(20).fill(200), 'every call it held was answered');
+  t.ok(await waitFor(() => pool.stats().replicas.length === 1), 'then it is gone');
+  t.equal(pool.stats().replicas[0].state, 'ready');
+});
