@@ -78,12 +78,16 @@ t.test('--help documents every flag', async (t) => {
 });
 
 t.test('ferry status prints a table of deployments and replicas, or the raw JSON', async (t) => {
-  const { startFerry } = await import('./helpers/ferry.js');
+  const { startFerry, waitFor } = await import('./helpers/ferry.js');
   const server = await startFerry(t, [
     { name: 'fixed-mlp', model: modelPath('mlp.onnx') },
     { name: 'scaled-cnn', model: modelPath('mnist-cnn.onnx'), autoscaling: { minReplicas: 1, maxReplicas: 2, metricsIntervalMs: 100 } },
   ]);
-  await new Promise((r) => setTimeout(r, 250));
+  let ticked = false;
+  await waitFor(() => ticked, 10_000, async () => {
+    const status = await (await fetch(`${server.url}/-/status`)).json();
+    ticked = status.deployments[1].decisions?.latest != null;
+  });
   const table = ferry(['status', '--url', server.url]);
   t.equal(await table.exit, 0, table.err());
   t.match(table.out(), /DEPLOYMENT\s+READY\/TARGET\s+PENDING\s+QUEUED\s+ONGOING\s+AUTOSCALING/);
