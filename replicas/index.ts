@@ -12,7 +12,8 @@ export {
 export type { FromReplica, ReplicaSpec, ToReplica } from './protocol.js';
 export type { HostEvents, HostFactory, ReplicaHost } from './replica-host.js';
 export { NodeResources, type Reservation } from './node-resources.js';
-export { ReplicaPool, type CallControl, type PoolStats } from './replica-pool.js';
+export type { CallControl, PoolStats } from './pool-types.js';
+export { ReplicaPool } from './replica-pool.js';
 export type { BatchObserver, ReplicaState, ReplicaStats } from './replica.js';
 export { pickReplica } from './router.js';
 export { batchKeyOf, concatInputs, splitOutputs } from './tensor-batch.js';

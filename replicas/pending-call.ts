@@ -1,4 +1,5 @@
 import type { Batchable } from './batch-queue.js';
+import { batchKeyOf } from './tensor-batch.js';
 import type { TensorMap } from './tensor.js';
 
 /** One caller's request as it travels through queue, mailbox and batch. */
@@ -12,4 +13,40 @@ export interface PendingCall extends Batchable {
   settled: boolean;
   resolve(outputs: TensorMap): void;
   reject(err: Error): void;
+}
+
+/**
+ * Makes a call whose promise settles once: later answers (a retried call's
+ * first replica, a cancelled call's running batch) are ignored. `onSettle`
+ * runs once, before the caller hears.
+ */
+export function createCall(
+  inputs: TensorMap,
+  rows: number,
+  resolve: (outputs: TensorMap) => void,
+  reject: (err: Error) => void,
+  onSettle: () => void,
+): PendingCall {
+  const call: PendingCall = {
+    inputs,
+    rows,
+    batchKey: batchKeyOf(inputs),
+    enqueuedAt: performance.now(),
+    retries: 0,
+    holder: null,
+    settled: false,
+    resolve: (out) => {
+      if (call.settled) return;
+      call.settled = true;
+      onSettle();
+      resolve(out);
+    },
+    reject: (err) => {
+      if (call.settled) return;
+      call.settled = true;
+      onSettle();
+      reject(err);
+    },
+  };
+  return call;
 }

@@ -3,43 +3,16 @@ import type { ResolvedDeployment } from '../deployments/index.js';
 import { BufferPool } from './buffer-pool.js';
 import { NodeResources } from './node-resources.js';
 import { defaultHostFactory } from './host-factory.js';
-import type { PendingCall } from './pending-call.js';
+import { createCall, type PendingCall } from './pending-call.js';
 import { BackPressureError, PoolClosedError, ReplicaCrashedError, ReplicaStartFailedError } from './pool-errors.js';
-import { Replica, type BatchObserver, type ReplicaStats } from './replica.js';
+import { Replica, type BatchObserver } from './replica.js';
 import type { HostFactory } from './replica-host.js';
+import type { CallControl, PoolStats } from './pool-types.js';
 import { pickReplica } from './router.js';
-import { batchKeyOf } from './tensor-batch.js';
 import type { ModelMetadata, TensorMap } from './tensor.js';
 
 /** A call is handed back after its replica dies at most this many times. */
 const MAX_RETRIES = 1;
-
-/**
- * A caller's hold on a pending call, lighter than an AbortSignal on a path
- * taken thousands of times a second: the pool sets `cancel` while the call
- * is pending and clears it once the call is settled.
- */
-export interface CallControl {
-  cancel?: (reason: Error) => void;
-}
-
-/** A pool's counters, as `ferry status` and the tests read them. */
-export interface PoolStats {
-  deployment: string;
-  queueDepth: number;
-  ongoing: number;
-  /** Replicas the pool is meant to have. */
-  target: number;
-  /** Replicas wanted that fit on no node yet. */
-  pending: number;
-  replicas: ReplicaStats[];
-  /** Replacements started after a replica died. */
-  restarts: number;
-  /** Calls handed to another replica after theirs died. */
-  retried: number;
-  /** Calls given up on (timeout or client gone) before they were answered. */
-  cancelled: number;
-}
 
 /**
  * A deployment's replicas and its bounded queue. Calls go to a replica with
@@ -258,30 +231,10 @@ export class ReplicaPool {
   infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap> {
     if (this.closed) return Promise.reject(new PoolClosedError(this.name));
     return new Promise((resolve, reject) => {
-      const settle = () => {
-        call.settled = true;
+      const call = createCall(inputs, rows, resolve, reject, () => {
         if (control) control.cancel = undefined;
         this.notifyIfIdle();
-      };
-      const call: PendingCall = {
-        inputs,
-        rows,
-        batchKey: batchKeyOf(inputs),
-        enqueuedAt: performance.now(),
-        retries: 0,
-        holder: null,
-        settled: false,
-        resolve: (out) => {
-          if (call.settled) return;
-          settle();
-          resolve(out);
-        },
-        reject: (err) => {
-          if (call.settled) return;
-          settle();
-          reject(err);
-        },
-      };
+      });
       const replica = this.queue.length === 0 ? pickReplica(this.replicas, this.config.maxOngoingRequests) : null;
       if (replica) replica.assign(call);
       else if (this.queue.length >= this.config.maxQueuedRequests) {
