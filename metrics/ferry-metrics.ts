@@ -29,34 +29,16 @@ export class FerryMetrics {
     labelNames: ['deployment', 'code'] as const,
     registers: [this.registry],
   });
-  readonly requestDuration = new Histogram({
-    name: 'ferry_request_duration_seconds',
-    help: 'Time from request received to answer sent, by deployment.',
-    labelNames: ['deployment'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly batchSize = new Histogram({
-    name: 'ferry_batch_size',
-    help: 'Rows in each batch a replica ran, by deployment.',
-    labelNames: ['deployment'] as const,
-    buckets: BATCH_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly inference = new Histogram({
-    name: 'ferry_model_inference_seconds',
-    help: 'Time onnxruntime spent on each batch, measured inside the replica, by deployment.',
-    labelNames: ['deployment'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly queueWait = new Histogram({
-    name: 'ferry_queue_wait_seconds',
-    help: 'Time a call waited (deployment queue and replica mailbox) before its batch was sent to a replica.',
-    labelNames: ['deployment'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
+  readonly requestDuration = this.perDeployment('ferry_request_duration_seconds', 'Time from request received to answer sent, by deployment.');
+  readonly batchSize = this.perDeployment('ferry_batch_size', 'Rows in each batch a replica ran, by deployment.', BATCH_BUCKETS);
+  readonly inference = this.perDeployment(
+    'ferry_model_inference_seconds',
+    'Time onnxruntime spent on each batch, measured inside the replica, by deployment.',
+  );
+  readonly queueWait = this.perDeployment(
+    'ferry_queue_wait_seconds',
+    'Time a call waited (deployment queue and replica mailbox) before its batch was sent to a replica.',
+  );
   readonly decisions = new Counter({
     name: 'ferry_autoscaler_decisions_total',
     help: 'Autoscaler decisions that changed the replica target, by deployment and direction.',
@@ -70,37 +52,34 @@ export class FerryMetrics {
     registers: [this.registry],
   });
 
+  private perDeployment(name: string, help: string, buckets = LATENCY_BUCKETS): Histogram<'deployment'> {
+    return new Histogram({ name, help, labelNames: ['deployment'] as const, buckets, registers: [this.registry] });
+  }
+
+  /** A gauge set at scrape time from every deployment's figures. */
+  private scrapeGauge(name: string, help: string, labelNames: readonly string[], fill: (g: Gauge<string>, d: DeploymentGauges) => void): void {
+    const sources = () => this.sources();
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const d of sources()) fill(this, d);
+      },
+    });
+  }
+
   constructor() {
-    const self = this;
-    new Gauge({
-      name: 'ferry_queue_depth',
-      help: 'Calls waiting in the deployment queue for a replica with room.',
-      labelNames: ['deployment'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const d of self.sources()) this.set({ deployment: d.deployment }, d.queueDepth);
-      },
-    });
-    new Gauge({
-      name: 'ferry_ongoing_requests',
-      help: 'Calls held by replicas (running or in their mailboxes).',
-      labelNames: ['deployment'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const d of self.sources()) this.set({ deployment: d.deployment }, d.ongoing);
-      },
-    });
-    new Gauge({
-      name: 'ferry_replicas',
-      help: 'Replicas by deployment and state.',
-      labelNames: ['deployment', 'state'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const d of self.sources()) for (const [state, n] of Object.entries(d.replicas)) this.set({ deployment: d.deployment, state }, n);
-      },
+    this.scrapeGauge('ferry_queue_depth', 'Calls waiting in the deployment queue for a replica with room.', ['deployment'], (g, d) =>
+      g.set({ deployment: d.deployment }, d.queueDepth),
+    );
+    this.scrapeGauge('ferry_ongoing_requests', 'Calls held by replicas (running or in their mailboxes).', ['deployment'], (g, d) =>
+      g.set({ deployment: d.deployment }, d.ongoing),
+    );
+    this.scrapeGauge('ferry_replicas', 'Replicas by deployment and state.', ['deployment', 'state'], (g, d) => {
+      for (const [state, n] of Object.entries(d.replicas)) g.set({ deployment: d.deployment, state }, n);
     });
     collectDefaultMetrics({ register: this.registry });
     // prom-client names these gauges *_total, which Prometheus reserves for
