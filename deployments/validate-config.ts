@@ -4,6 +4,7 @@ import { Value, type ValueError } from '@sinclair/typebox/value';
 import { ValueErrorType } from '@sinclair/typebox/errors';
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigInvalidError } from '../errors.js';
+import { dottedPath } from '../json-path.js';
 import { ferryConfigSchema } from './config-schema.js';
 import type { DeploymentConfig, FerryConfig, ResolvedConfig, ResolvedDeployment } from './config-types.js';
 import { DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
@@ -17,14 +18,6 @@ export interface ValidateOptions {
 
 const RESERVED_PREFIXES = ['/v2', '/-', '/metrics'];
 
-/** `/deployments/0/batching/maxBatchSize` → `deployments[0].batching.maxBatchSize`. */
-function toDotted(pointer: string): string {
-  const parts = pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
-  let out = '';
-  for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out === '' ? p : `.${p}`;
-  return out === '' ? '(config)' : out;
-}
-
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
   const s = JSON.stringify(value);
@@ -32,7 +25,7 @@ function describe(value: unknown): string {
 }
 
 function explain(e: ValueError): string {
-  const where = toDotted(e.path);
+  const where = dottedPath(e.path) || '(config)';
   const s = e.schema as TSchema & Record<string, unknown>;
   switch (e.type) {
     case ValueErrorType.ObjectAdditionalProperties:

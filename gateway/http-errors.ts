@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { RETRY_AFTER_SECONDS } from '../constants.js';
+import { dottedPath } from '../json-path.js';
 import {
   BodyInvalidError,
   BodyTooLargeError,
@@ -22,14 +23,6 @@ import {
 
 type Coded = Error & { code: string; statusCode: number };
 
-/** `/inputs/0/shape/1` → `inputs[0].shape[1]`. */
-function dotted(pointer: string): string {
-  return pointer
-    .split('/')
-    .slice(1)
-    .reduce((out, p) => (/^\d+$/.test(p) ? `${out}[${p}]` : out === '' ? p : `${out}.${p}`), '');
-}
-
 /** Maps any error to a registry error: control-flow classes, Fastify's own, and unknown ones. */
 export function toRegistryError(err: unknown, bodyLimit?: number): Coded {
   if (err instanceof BackPressureError) return new QueueFullError(err.deployment, err.queued, err.maxQueued) as Coded;
@@ -41,7 +34,7 @@ export function toRegistryError(err: unknown, bodyLimit?: number): Coded {
   if (typeof e?.code === 'string' && e.code.startsWith('FERRY_ERR_')) return e as Coded;
   if (e?.validation) {
     const v = e.validation[0];
-    const where = dotted(v.instancePath) || 'body';
+    const where = dottedPath(v.instancePath) || 'body';
     return new BodyInvalidError(`${where} ${v.message ?? 'is invalid'}`) as Coded;
   }
   if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new BodyTooLargeError(bodyLimit ?? 'the limit') as Coded;

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { dottedPath } from '../json-path.js';
 
 const parameters = Type.Optional(Type.Record(Type.String(), Type.Unknown()));
 
@@ -33,9 +34,6 @@ export function inferRequestProblem(value: unknown): string | null {
   if (compiled.Check(value)) return null;
   const first = compiled.Errors(value).First();
   if (!first) return 'the request is not an inference request';
-  const where = first.path
-    .split('/')
-    .slice(1)
-    .reduce((out, p) => (/^\d+$/.test(p) ? `${out}[${p}]` : out === '' ? p : `${out}.${p}`), '');
+  const where = dottedPath(first.path);
   return `${where || 'request'}: ${first.message.toLowerCase()}`;
 }

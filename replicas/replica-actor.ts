@@ -22,7 +22,6 @@ function toSpec(m: ort.InferenceSession.ValueMetadata): TensorSpec {
  */
 export class ReplicaActor {
   private session: ort.InferenceSession | null = null;
-  private spec: ReplicaSpec | null = null;
 
   constructor(private readonly reply: Reply) {}
 
@@ -33,7 +32,6 @@ export class ReplicaActor {
   }
 
   private async init(spec: ReplicaSpec): Promise<void> {
-    this.spec = spec;
     const started = performance.now();
     const unavailable = deviceUnavailableReason(spec.device);
     if (unavailable) {
@@ -95,10 +93,5 @@ export class ReplicaActor {
     }
     for (const b of recycled) if (!transfer.includes(b)) transfer.push(b);
     this.reply({ type: 'result', batchId, outputs, rows, inferenceMs, recycled }, transfer);
-  }
-
-  /** The deployment this actor serves, for log lines. */
-  get deployment(): string {
-    return this.spec?.deployment ?? '(uninitialised)';
   }
 }
