@@ -98,6 +98,9 @@ export class FerryServer {
         get metadata() {
           return pool.metadata;
         },
+        get batching() {
+          return pool.batching;
+        },
         infer: (inputs, rows, control) => pool.infer(inputs, rows, control),
       });
     });

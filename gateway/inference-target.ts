@@ -16,6 +16,12 @@ export interface InferenceTarget {
   readonly ready: boolean;
   /** The model's inputs and outputs. */
   readonly metadata: ModelMetadata;
+  /**
+   * True when calls are concatenated along dimension 0 (every input and
+   * output has a dynamic dimension 0); false when each request runs alone
+   * with its exact shapes (Triton's `max_batch_size: 0`).
+   */
+  readonly batching: boolean;
   /** Runs one request whose inputs share dimension 0 (`rows`); `control.cancel` drops it if not yet running. */
   infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap>;
 }

@@ -7,11 +7,12 @@ import type { ModelMetadata, TensorDtype, TensorMap, TensorSpec, TypedArray } fr
 export type Reply = (msg: FromReplica, transfer: ArrayBuffer[]) => void;
 
 function toSpec(m: ort.InferenceSession.ValueMetadata): TensorSpec {
-  if (!m.isTensor) return { name: m.name, dtype: 'float32', shape: [] };
+  if (!m.isTensor) return { name: m.name, dtype: 'float32', shape: [], dimParams: [] };
   return {
     name: m.name,
     dtype: m.type as TensorDtype,
     shape: m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)),
+    dimParams: m.shape.map((d) => (typeof d === 'string' && d !== '' ? d : null)),
   };
 }
 

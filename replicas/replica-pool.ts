@@ -82,6 +82,11 @@ export class ReplicaPool {
     return this._metadata;
   }
 
+  /** True when calls are concatenated along dimension 0; false when each runs alone with its own shapes. */
+  get batching(): boolean {
+    return true;
+  }
+
   /** True while at least one replica can take calls. */
   get ready(): boolean {
     return !this.closed && this.replicas.some((r) => r.state === 'ready');

@@ -47,11 +47,14 @@ export interface WireTensor {
 /** Inputs or outputs of one call, by tensor name. */
 export type TensorMap = Record<string, WireTensor>;
 
-/** One input or output as the model declares it; -1 marks a dynamic dimension. */
+/** One input or output as the model declares it. */
 export interface TensorSpec {
   name: string;
   dtype: TensorDtype;
+  /** Dimensions as the model declares them; -1 marks a dynamic one. Rank 0 (`[]`) is a scalar. */
   shape: number[];
+  /** Each dimension's symbolic name (ONNX `dim_param`, e.g. 'batch'), or null for fixed and unnamed dimensions. */
+  dimParams: (string | null)[];
 }
 
 /** What a replica reads from its loaded session. */
