@@ -3,11 +3,11 @@ import { decodeInferRequest, encodeInferResponse, type InferenceTarget } from '.
 import type { ModelMetadata, TensorDtype } from '../replicas/index.js';
 
 const meta = (dtype: TensorDtype): ModelMetadata => ({
-  inputs: [{ name: 'v', dtype, shape: [-1, 3] }],
-  outputs: [{ name: 'v', dtype, shape: [-1, 3] }],
+  inputs: [{ name: 'v', dtype, shape: [-1, 3], dimParams: ['batch', null] }],
+  outputs: [{ name: 'v', dtype, shape: [-1, 3], dimParams: ['batch', null] }],
 });
 // The codec reads only a target's name, version and metadata.
-const target = (dtype: TensorDtype) => ({ name: 'm', version: null, metadata: meta(dtype) }) as unknown as InferenceTarget;
+const target = (dtype: TensorDtype) => ({ name: 'm', version: null, metadata: meta(dtype), batching: true }) as unknown as InferenceTarget;
 const parse = (datatype: string, dtype: TensorDtype, data: unknown) =>
   decodeInferRequest({ inputs: [{ name: 'v', shape: [1, 3], datatype, data }] }, null, target(dtype), 1e6);
 
