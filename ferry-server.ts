@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { ResolvedConfig } from './deployments/index.js';
 import { buildGateway, type InferenceTarget } from './gateway/index.js';
-import { defaultHostFactory, NodeResources, ReplicaPool, type HostFactory, type PoolStats } from './replicas/index.js';
+import { defaultHostFactory, ModelCannotBatchError, NodeResources, ReplicaPool, type HostFactory, type PoolStats } from './replicas/index.js';
+import { ConfigInvalidError } from './errors.js';
 import { SHUTDOWN_GRACE_MS } from './constants.js';
 import { VERSION } from './version.js';
 import { FerryMetrics } from './metrics/index.js';
@@ -39,6 +40,20 @@ function defaultBodyLimit(pools: readonly ReplicaPool[], config: ResolvedConfig)
     largest = Math.max(largest, perRow * config.deployments[i].batching.maxBatchSize * JSON_BYTES_PER_ELEMENT);
   });
   return Math.max(1024 * 1024, largest);
+}
+
+/** Start failures that are config errors (batching a model that cannot batch), all in one error. */
+function configProblemsOf(started: PromiseSettledResult<void>[], config: ResolvedConfig): Error | null {
+  const problems: string[] = [];
+  started.forEach((s, i) => {
+    if (s.status === 'rejected' && s.reason instanceof ModelCannotBatchError) {
+      problems.push(
+        `  - deployments[${i}].batching: ${config.deployments[i].name}'s model cannot batch along dimension 0 (${s.reason.reason}); ` +
+          `leave batching out to serve each request alone, or set batching: false`,
+      );
+    }
+  });
+  return problems.length > 0 ? new ConfigInvalidError(config.source, problems.join('\n')) : null;
 }
 
 /**
@@ -79,7 +94,7 @@ export class FerryServer {
     const failed = started.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
     if (failed) {
       await Promise.all(pools.map((p) => p.stop(0)));
-      throw failed.reason;
+      throw configProblemsOf(started, config) ?? failed.reason;
     }
     const targets = new Map<string, InferenceTarget>();
     config.deployments.forEach((d, i) => {

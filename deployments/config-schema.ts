@@ -57,13 +57,16 @@ export const ferryConfigSchema = Type.Object(
           ),
           intraOpThreads: Type.Optional(positiveInt),
           batching: Type.Optional(
-            Type.Object(
-              {
-                maxBatchSize: Type.Optional(positiveInt),
-                batchWaitTimeoutMs: Type.Optional(Type.Number({ minimum: 0, maximum: 60_000 })),
-              },
-              strict,
-            ),
+            Type.Union([
+              Type.Boolean(),
+              Type.Object(
+                {
+                  maxBatchSize: Type.Optional(positiveInt),
+                  batchWaitTimeoutMs: Type.Optional(Type.Number({ minimum: 0, maximum: 60_000 })),
+                },
+                strict,
+              ),
+            ]),
           ),
           maxOngoingRequests: Type.Optional(positiveInt),
           maxQueuedRequests: Type.Optional(Type.Integer({ minimum: 0 })),

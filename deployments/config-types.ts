@@ -46,8 +46,15 @@ export interface DeploymentConfig {
   resources?: ResourcesConfig;
   /** onnxruntime intra-op threads per replica. @default 1 */
   intraOpThreads?: number;
-  /** Batching per replica. */
-  batching?: BatchingConfig;
+  /**
+   * Batching per replica. Left out, a deployment batches along dimension 0
+   * when the model allows it (every input and output has a dynamic
+   * dimension 0) and otherwise runs each request alone. `false` never
+   * batches; `true` or an object requires batching, and a model that cannot
+   * batch is a config error naming the input or output that prevents it.
+   * @default batch when the model allows it, with { maxBatchSize: 32, batchWaitTimeoutMs: 0 }
+   */
+  batching?: BatchingConfig | boolean;
   /** Calls a replica holds at once (running + waiting in its mailbox); beyond, calls wait in the deployment queue. @default 64 */
   maxOngoingRequests?: number;
   /** Calls the deployment queue holds; beyond, requests get 503. @default 1000 */
@@ -84,6 +91,12 @@ export interface FerryConfig {
   deployments: DeploymentConfig[];
 }
 
+/** Batching with defaults applied; `mode` records what the config asked for. */
+export interface ResolvedBatching extends Required<BatchingConfig> {
+  /** `auto`: batch when the model allows it; `on`: the config requires it; `off`: never. */
+  mode: 'auto' | 'on' | 'off';
+}
+
 /** A deployment with every default applied and the model path made absolute. */
 export interface ResolvedDeployment {
   name: string;
@@ -97,7 +110,7 @@ export interface ResolvedDeployment {
   autoscaling: ResolvedAutoscaling | null;
   resources: Required<ResourcesConfig>;
   intraOpThreads: number;
-  batching: Required<BatchingConfig>;
+  batching: ResolvedBatching;
   maxOngoingRequests: number;
   maxQueuedRequests: number;
 }

@@ -7,6 +7,7 @@ export type {
   HttpConfig,
   NodeConfig,
   ResourcesConfig,
+  ResolvedBatching,
   ResolvedConfig,
   ResolvedDeployment,
 } from './config-types.js';

@@ -6,7 +6,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { ConfigInvalidError } from '../errors.js';
 import { dottedPath } from '../json-path.js';
 import { ferryConfigSchema } from './config-schema.js';
-import type { DeploymentConfig, FerryConfig, ResolvedConfig, ResolvedDeployment } from './config-types.js';
+import type { DeploymentConfig, FerryConfig, ResolvedBatching, ResolvedConfig, ResolvedDeployment } from './config-types.js';
 import { DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
 import { resolveAutoscaling } from '../autoscaler/index.js';
 
@@ -33,7 +33,9 @@ function explain(e: ValueError): string {
     case ValueErrorType.ObjectRequiredProperty:
       return `${where} is required`;
     case ValueErrorType.Union: {
-      const options = (s.anyOf as { const?: unknown }[] | undefined)?.map((o) => JSON.stringify(o.const));
+      const options = (s.anyOf as { const?: unknown; type?: string }[] | undefined)?.map((o) =>
+        o.const !== undefined ? JSON.stringify(o.const) : o.type === 'boolean' ? 'true, false' : `a ${o.type}`,
+      );
       return `${where} must be one of ${options?.join(', ') ?? 'the allowed values'} (got ${describe(e.value)})`;
     }
     case ValueErrorType.IntegerMinimum:
@@ -51,6 +53,14 @@ function explain(e: ValueError): string {
   }
 }
 
+function objectBranchErrors(e: ValueError): ValueError[] {
+  for (const branch of e.errors) {
+    const errors = [...branch];
+    if (errors.length > 0 && errors.every((x) => x.path !== e.path)) return errors;
+  }
+  return [];
+}
+
 function schemaProblems(raw: unknown): string[] {
   const seen = new Set<string>();
   const problems: string[] = [];
@@ -58,9 +68,18 @@ function schemaProblems(raw: unknown): string[] {
     // A union reports one error per branch too; the union line says it all.
     if (e.path && [...seen].some((p) => e.path === p)) continue;
     seen.add(e.path);
-    problems.push(explain(e));
+    // An object given where a union takes an object: its own problems say more than "not a union value".
+    const inner = e.type === ValueErrorType.Union && typeof e.value === 'object' && e.value !== null ? objectBranchErrors(e) : [];
+    if (inner.length > 0) problems.push(...inner.map(explain));
+    else problems.push(explain(e));
   }
   return problems;
+}
+
+function resolveBatching(b: DeploymentConfig['batching']): ResolvedBatching {
+  if (b === false) return { ...DEPLOYMENT_DEFAULTS.batching, mode: 'off' };
+  if (b === undefined) return { ...DEPLOYMENT_DEFAULTS.batching, mode: 'auto' };
+  return { ...DEPLOYMENT_DEFAULTS.batching, ...(b === true ? {} : b), mode: 'on' };
 }
 
 function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeployment {
@@ -76,7 +95,7 @@ function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeploy
     autoscaling: d.autoscaling ? resolveAutoscaling(d.autoscaling) : null,
     resources: { ...DEPLOYMENT_DEFAULTS.resources, ...d.resources },
     intraOpThreads: d.intraOpThreads ?? DEPLOYMENT_DEFAULTS.intraOpThreads,
-    batching: { ...DEPLOYMENT_DEFAULTS.batching, ...d.batching },
+    batching: resolveBatching(d.batching),
     maxOngoingRequests: d.maxOngoingRequests ?? DEPLOYMENT_DEFAULTS.maxOngoingRequests,
     maxQueuedRequests: d.maxQueuedRequests ?? DEPLOYMENT_DEFAULTS.maxQueuedRequests,
   };

@@ -3,7 +3,7 @@ import type { TensorMap } from '../replicas/index.js';
 import { binaryToTensorData, tensorToBinary } from './binary-tensors.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import type { InferenceTarget } from './inference-target.js';
-import { checkInput, type RequestInput } from './input-checks.js';
+import { checkInput, DimSymbols, type RequestInput } from './input-checks.js';
 import { jsonToTensorData, tensorToJsonData } from './json-tensors.js';
 
 /** An inference request's JSON part (all of it, without binary tensors). */
@@ -44,16 +44,19 @@ export function decodeInferRequest(header: InferHeader, binary: Buffer | null, t
   const meta = target.metadata;
   const outputs = selectOutputs(header, target);
   const tensors: TensorMap = {};
+  const symbols = new DimSymbols();
   let rows = -1;
   let offset = 0;
   header.inputs.forEach((input, i) => {
     const at = `inputs[${i}]`;
-    const checked = checkInput(at, input, meta, target.name, maxElements);
+    const checked = checkInput(at, input, meta, target.name, maxElements, target.batching);
     if (tensors[input.name]) throw new InputNameError(`${at}.name: input '${input.name}' is given more than once`);
-    if (rows >= 0 && checked.rows !== rows) {
+    symbols.check(at, input.shape, checked.spec);
+    // Calls of a batching deployment are concatenated along dimension 0, so every input must agree on it.
+    if (target.batching && rows >= 0 && checked.rows !== rows) {
       throw new InputShapeError(`${at}.shape [${input.shape}] has ${checked.rows} rows but earlier inputs have ${rows}; all inputs share dimension 0`);
     }
-    rows = checked.rows;
+    rows = target.batching ? checked.rows : 1;
     const size = input.parameters?.binary_data_size;
     let data;
     if (size !== undefined) {

@@ -25,8 +25,33 @@ export const DEFAULT_MAX_TENSOR_ELEMENTS = 16 * 1024 * 1024;
 const shapeText = (shape: readonly number[]) => `[${shape.join(',')}]`;
 
 /**
+ * The sizes a request gives the model's named dimensions: where two inputs
+ * share a symbol (ONNX `dim_param`, e.g. 'batch' or 'seq'), their sizes must
+ * agree, or onnxruntime would refuse the run after it was queued.
+ */
+export class DimSymbols {
+  private readonly seen = new Map<string, { size: number; at: string }>();
+
+  /** Records `shape`'s named dimensions; throws InputShapeError when one contradicts an earlier input. */
+  check(at: string, shape: readonly number[], spec: TensorSpec): void {
+    spec.dimParams.forEach((symbol, d) => {
+      if (symbol === null) return;
+      const earlier = this.seen.get(symbol);
+      if (!earlier) this.seen.set(symbol, { size: shape[d], at });
+      else if (earlier.size !== shape[d]) {
+        throw new InputShapeError(
+          `${at}.shape ${shapeText(shape)} gives dimension '${symbol}' (dimension ${d} of input '${spec.name}') size ${shape[d]}, but ${earlier.at} gave it ${earlier.size}`,
+        );
+      }
+    });
+  }
+}
+
+/**
  * Checks an input's name, datatype and shape against the model, and its
- * element count against `maxElements`, before any data is read.
+ * element count against `maxElements`, before any data is read. A batching
+ * deployment needs at least one row; a model that does not batch may take
+ * empty dimensions as it declares them.
  */
 export function checkInput(
   at: string,
@@ -34,6 +59,7 @@ export function checkInput(
   meta: ModelMetadata,
   modelName: string,
   maxElements: number,
+  batching = true,
 ): CheckedInput {
   const spec = meta.inputs.find((s) => s.name === input.name);
   if (!spec) {
@@ -60,7 +86,7 @@ export function checkInput(
     }
     count *= shape[d];
   }
-  if (shape.length > 0 && shape[0] < 1) throw new InputShapeError(`${at}.shape ${shapeText(shape)}: dimension 0 (rows) must be at least 1`);
+  if (batching && shape.length > 0 && shape[0] < 1) throw new InputShapeError(`${at}.shape ${shapeText(shape)}: dimension 0 (rows) must be at least 1`);
   if (count > maxElements) {
     throw new InputShapeError(`${at}.shape ${shapeText(shape)} holds ${count} elements, more than the limit of ${maxElements}`);
   }

@@ -1,4 +1,5 @@
 import { OnnxGraphBuilder, OnnxType } from './onnx-builder.js';
+import { buildBatchReduce, buildDynamicImage, buildFixedBatch, buildRecurrentState } from './quirk-models.js';
 import { heUniform, seededRandom } from './seeded-random.js';
 
 /** The seed every generated model starts from; changing it changes every weight. */
@@ -88,4 +89,8 @@ export const MODEL_BUILDERS: Readonly<Record<string, () => Uint8Array>> = Object
   'mnist-cnn.onnx': () => buildMnistCnn(),
   'mixed-inputs.onnx': () => buildMixedInputs(),
   'identity-all.onnx': () => buildIdentityAll(),
+  'fixed-batch.onnx': () => buildFixedBatch(),
+  'recurrent-state.onnx': () => buildRecurrentState(),
+  'batch-reduce.onnx': () => buildBatchReduce(),
+  'dynamic-image.onnx': () => buildDynamicImage(),
 });

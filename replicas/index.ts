@@ -1,10 +1,12 @@
 export { BatchQueue, type Batchable, type BatchQueueOptions } from './batch-queue.js';
+export { batchingPlanOf, type BatchingPlan } from './batching-plan.js';
 export { BufferPool } from './buffer-pool.js';
 export { deviceUnavailableReason, executionProviders } from './device.js';
 export { defaultHostFactory } from './host-factory.js';
 export {
   BackPressureError,
   InferenceError,
+  ModelCannotBatchError,
   PoolClosedError,
   ReplicaCrashedError,
   ReplicaStartFailedError,

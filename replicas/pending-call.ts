@@ -1,5 +1,4 @@
 import type { Batchable } from './batch-queue.js';
-import { batchKeyOf } from './tensor-batch.js';
 import type { TensorMap } from './tensor.js';
 
 /** One caller's request as it travels through queue, mailbox and batch. */
@@ -18,11 +17,13 @@ export interface PendingCall extends Batchable {
 /**
  * Makes a call whose promise settles once: later answers (a retried call's
  * first replica, a cancelled call's running batch) are ignored. `onSettle`
- * runs once, before the caller hears.
+ * runs once, before the caller hears. Calls share a batch only when their
+ * `batchKey`s match.
  */
 export function createCall(
   inputs: TensorMap,
   rows: number,
+  batchKey: string,
   resolve: (outputs: TensorMap) => void,
   reject: (err: Error) => void,
   onSettle: () => void,
@@ -30,7 +31,7 @@ export function createCall(
   const call: PendingCall = {
     inputs,
     rows,
-    batchKey: batchKeyOf(inputs),
+    batchKey,
     enqueuedAt: performance.now(),
     retries: 0,
     holder: null,

@@ -44,6 +44,17 @@ export class ReplicaStartFailedError extends Error {
   }
 }
 
+/** The config requires batching but the model's shapes do not allow it. */
+export class ModelCannotBatchError extends Error {
+  override readonly name = 'ModelCannotBatchError';
+  constructor(
+    readonly deployment: string,
+    readonly reason: string,
+  ) {
+    super(`deployment ${deployment} asks for batching, but its model cannot batch along dimension 0: ${reason}`);
+  }
+}
+
 /** The pool is stopping and takes no new calls. */
 export class PoolClosedError extends Error {
   override readonly name = 'PoolClosedError';

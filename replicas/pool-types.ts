@@ -25,4 +25,6 @@ export interface PoolStats {
   retried: number;
   /** Calls given up on (timeout or client gone) before they were answered. */
   cancelled: number;
+  /** Whether calls are concatenated along dimension 0, and why (not). */
+  batching: { enabled: boolean; reason: string };
 }

@@ -22,5 +22,5 @@ export type ToReplica =
 export type FromReplica =
   | { type: 'ready'; metadata: ModelMetadata; loadMs: number }
   | { type: 'init-failed'; message: string; code?: string }
-  | { type: 'result'; batchId: number; outputs: TensorMap; rows: number; inferenceMs: number; recycled: ArrayBuffer[] }
+  | { type: 'result'; batchId: number; outputs: TensorMap; inferenceMs: number; recycled: ArrayBuffer[] }
   | { type: 'failed'; batchId: number; message: string; recycled: ArrayBuffer[] };

@@ -65,10 +65,8 @@ export class ReplicaActor {
       return;
     }
     const feeds: Record<string, ort.Tensor> = {};
-    let rows = 0;
     for (const [name, t] of Object.entries(inputs)) {
       feeds[name] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
-      rows = t.dims[0] ?? 1;
     }
     const started = performance.now();
     let results: ort.InferenceSession.OnnxValueMapType;
@@ -93,6 +91,6 @@ export class ReplicaActor {
       transfer.push(data.buffer as ArrayBuffer);
     }
     for (const b of recycled) if (!transfer.includes(b)) transfer.push(b);
-    this.reply({ type: 'result', batchId, outputs, rows, inferenceMs, recycled }, transfer);
+    this.reply({ type: 'result', batchId, outputs, inferenceMs, recycled }, transfer);
   }
 }

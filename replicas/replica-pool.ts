@@ -4,11 +4,14 @@ import { BufferPool } from './buffer-pool.js';
 import { NodeResources } from './node-resources.js';
 import { defaultHostFactory } from './host-factory.js';
 import { createCall, type PendingCall } from './pending-call.js';
-import { BackPressureError, PoolClosedError, ReplicaCrashedError, ReplicaStartFailedError } from './pool-errors.js';
+import { batchingPlanOf, type BatchingPlan } from './batching-plan.js';
+import type { BatchQueueOptions } from './batch-queue.js';
+import { BackPressureError, ModelCannotBatchError, PoolClosedError, ReplicaCrashedError, ReplicaStartFailedError } from './pool-errors.js';
 import { Replica, type BatchObserver } from './replica.js';
 import type { HostFactory } from './replica-host.js';
 import type { CallControl, PoolStats } from './pool-types.js';
 import { pickReplica } from './router.js';
+import { batchKeyOf } from './tensor-batch.js';
 import type { ModelMetadata, TensorMap } from './tensor.js';
 
 /** A call is handed back after its replica dies at most this many times. */
@@ -31,6 +34,15 @@ export class ReplicaPool {
   private cancelled = 0;
   private failedStarts = 0;
   private _metadata: ModelMetadata | null = null;
+  private plan: BatchingPlan | null = null;
+  private batches = false;
+  private callSeq = 0;
+  /**
+   * Every replica's mailbox reads these; set once, when the first replica
+   * reports the model's metadata and before any call, to run calls one at a
+   * time when the deployment does not batch.
+   */
+  private readonly mailboxOptions: BatchQueueOptions;
   private readonly idleWaiters = new Set<() => void>();
   private readonly buffers = new BufferPool();
   private target = 0;
@@ -47,6 +59,7 @@ export class ReplicaPool {
     private readonly resources: NodeResources = new NodeResources(Infinity, Infinity),
   ) {
     this.name = config.name;
+    this.mailboxOptions = { maxBatchSize: config.batching.maxBatchSize, batchWaitTimeoutMs: config.batching.batchWaitTimeoutMs };
     this.stopListening = resources.onRelease(() => {
       if (this.pending > 0 && !this.closed) void this.fill();
     });
@@ -84,7 +97,25 @@ export class ReplicaPool {
 
   /** True when calls are concatenated along dimension 0; false when each runs alone with its own shapes. */
   get batching(): boolean {
-    return true;
+    return this.batches;
+  }
+
+  /** Whether the deployment batches, and why (not): the model's shapes, or the config. */
+  batchingStatus(): { enabled: boolean; reason: string } {
+    if (this.config.batching.mode === 'off') return { enabled: false, reason: 'turned off by the config (batching: false)' };
+    if (!this.plan) return { enabled: false, reason: 'the model has not been loaded yet' };
+    return { enabled: this.batches, reason: this.plan.reason };
+  }
+
+  private learnMetadata(metadata: ModelMetadata): void {
+    if (this._metadata) return;
+    this._metadata = metadata;
+    this.plan = batchingPlanOf(metadata);
+    this.batches = this.plan.batchable && this.config.batching.mode !== 'off';
+    if (!this.batches) {
+      this.mailboxOptions.maxBatchSize = 1;
+      this.mailboxOptions.batchWaitTimeoutMs = 0;
+    }
   }
 
   /** True while at least one replica can take calls. */
@@ -121,12 +152,16 @@ export class ReplicaPool {
           throw new ReplicaStartFailedError(this.name, 'no room on the node for a replica to read the model metadata');
         }
         await this.retire(await this.startReplica(this.newReplica()));
-        return;
+      } else {
+        this.target = initial;
+        const started = await Promise.allSettled(this.fill());
+        const failure = started.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+        if (failure) throw failure.reason;
+        if (!this._metadata) {
+          throw new ReplicaStartFailedError(this.name, `none of its ${initial} initial replicas fits on the node (${this.describeRoom()})`);
+        }
       }
-      this.target = initial;
-      const started = await Promise.allSettled(this.fill());
-      const failure = started.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
-      if (failure) throw failure.reason;
+      if (this.config.batching.mode === 'on' && this.plan && !this.plan.batchable) throw new ModelCannotBatchError(this.name, this.plan.reason);
     } catch (err) {
       await this.stop(0);
       throw err;
@@ -193,7 +228,7 @@ export class ReplicaPool {
       },
       host: this.config.host,
       hostFactory: this.hostFactory,
-      batching: this.config.batching,
+      batching: this.mailboxOptions,
       onIdle: () => this.dispatch(),
       onDeath: (r, orphans, reason) => this.onDeath(r, orphans, reason),
       buffers: this.buffers,
@@ -205,8 +240,7 @@ export class ReplicaPool {
   private async startReplica(replica: Replica): Promise<Replica> {
     this.replicas.push(replica);
     try {
-      const metadata = await replica.start();
-      this._metadata ??= metadata;
+      this.learnMetadata(await replica.start());
       this.failedStarts = 0;
     } catch (err) {
       this.remove(replica);
@@ -236,7 +270,9 @@ export class ReplicaPool {
   infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap> {
     if (this.closed) return Promise.reject(new PoolClosedError(this.name));
     return new Promise((resolve, reject) => {
-      const call = createCall(inputs, rows, resolve, reject, () => {
+      // A call of a deployment that does not batch has a key of its own: it always runs alone.
+      const key = this.batches ? batchKeyOf(inputs) : `#${++this.callSeq}`;
+      const call = createCall(inputs, rows, key, resolve, reject, () => {
         if (control) control.cancel = undefined;
         this.notifyIfIdle();
       });
@@ -335,6 +371,12 @@ export class ReplicaPool {
     await Promise.all([...this.replicas].map((r) => this.retire(r)));
   }
 
+  private describeRoom(): string {
+    const u = this.resources.usage();
+    const r = this.config.resources;
+    return `each reserves ${r.cpus} cpus and ${r.gpus} gpus; the node has ${u.cpus - u.usedCpus} of ${u.cpus} cpus and ${u.gpus - u.usedGpus} of ${u.gpus} gpus free`;
+  }
+
   /** Kills a replica as a crash would (for failure drills and tests); false if no replica has that id. */
   killReplica(id: string): boolean {
     const replica = this.replicas.find((r) => r.id === id);
@@ -354,6 +396,7 @@ export class ReplicaPool {
       restarts: this.restarts,
       retried: this.retried,
       cancelled: this.cancelled,
+      batching: this.batchingStatus(),
     };
   }
 }

@@ -166,13 +166,19 @@ export class Replica {
       const err = new InferenceError(this.opts.spec.deployment, msg.message);
       for (const call of batch) call.reject(err);
     } else {
+      let rows = 0;
+      for (const call of batch) rows += call.rows;
       this.batches++;
-      this.rows += msg.rows;
-      this.maxBatchRows = Math.max(this.maxBatchRows, msg.rows);
-      this.opts.observer?.batch(this.opts.spec.deployment, msg.rows, msg.inferenceMs, waits);
+      this.rows += rows;
+      this.maxBatchRows = Math.max(this.maxBatchRows, rows);
+      this.opts.observer?.batch(this.opts.spec.deployment, rows, msg.inferenceMs, waits);
       try {
-        const parts = splitOutputs(msg.outputs, batch.map((c) => c.rows));
-        batch.forEach((call, i) => call.resolve(parts[i]));
+        // A call that ran alone gets the outputs exactly as the model made them.
+        if (batch.length === 1) batch[0].resolve(msg.outputs);
+        else {
+          const parts = splitOutputs(msg.outputs, batch.map((c) => c.rows));
+          batch.forEach((call, i) => call.resolve(parts[i]));
+        }
       } catch (err) {
         const failure = new InferenceError(this.opts.spec.deployment, (err as Error).message);
         for (const call of batch) call.reject(failure);

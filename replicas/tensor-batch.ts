@@ -11,7 +11,8 @@ export function batchKeyOf(inputs: TensorMap): string {
 /**
  * Concatenates the calls' inputs along dimension 0 into one buffer per input
  * (the callers keep their own data, so a call can be retried), and lists the
- * buffers to transfer. Numeric parts are copied as bytes, so a part may be a
+ * buffers to transfer. A single call keeps its exact dims, whatever its rank
+ * (a model that cannot batch runs each call this way). Numeric parts are copied as bytes, so a part may be a
  * raw little-endian byte view (an unaligned binary request) as well as a
  * typed array of its dtype. Buffers come from `pool` when one is given.
  */
@@ -25,14 +26,15 @@ export function concatInputs(
   const transfer: ArrayBuffer[] = [];
   for (const [name, t] of Object.entries(first)) {
     const rowElems = t.dims.slice(1).reduce((a, b) => a * b, 1);
-    const dims = [totalRows, ...t.dims.slice(1)];
+    const dims = calls.length === 1 ? [...t.dims] : [totalRows, ...t.dims.slice(1)];
     if (t.dtype === 'string') {
       const data: string[] = [];
       for (const c of calls) for (const s of c.inputs[name].data as string[]) data.push(s);
       inputs[name] = { dtype: t.dtype, dims, data };
       continue;
     }
-    const data = pool ? pool.take(t.dtype, totalRows * rowElems) : (allocate(t.dtype, totalRows * rowElems) as TypedArray);
+    const elements = calls.length === 1 ? dims.reduce((a, b) => a * b, 1) : totalRows * rowElems;
+    const data = pool ? pool.take(t.dtype, elements) : (allocate(t.dtype, elements) as TypedArray);
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     let offset = 0;
     for (const c of calls) {
