@@ -68,7 +68,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     const d = config.deployments.find((x) => x.name === stats.deployment)!;
     const ready = stats.replicas.filter((r) => r.state === 'ready').length;
     const routes = [`${server.url}/v2/models/${d.name}/infer`, ...(d.routePrefix ? [`${server.url}${d.routePrefix}`] : [])];
-    banner += `  ${d.name}: ${ready}/${d.numReplicas} replicas ready (${d.host}, ${d.device}) at ${routes.join(' and ')}\n`;
+    const batching = stats.batching.enabled ? `batching up to ${d.batching.maxBatchSize} rows` : `each request alone: ${stats.batching.reason}`;
+    banner += `  ${d.name}: ${ready}/${stats.target} replicas ready (${d.host}, ${d.device}, ${batching}) at ${routes.join(' and ')}\n`;
   }
   process.stdout.write(banner);
 

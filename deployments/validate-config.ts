@@ -9,6 +9,7 @@ import { ferryConfigSchema } from './config-schema.js';
 import type { DeploymentConfig, FerryConfig, ResolvedBatching, ResolvedConfig, ResolvedDeployment } from './config-types.js';
 import { DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
 import { resolveAutoscaling } from '../autoscaler/index.js';
+import { settleCpuShares } from './cpu-shares.js';
 
 /** Options for {@link validateConfig}. */
 export interface ValidateOptions {
@@ -34,7 +35,7 @@ function explain(e: ValueError): string {
       return `${where} is required`;
     case ValueErrorType.Union: {
       const options = (s.anyOf as { const?: unknown; type?: string }[] | undefined)?.map((o) =>
-        o.const !== undefined ? JSON.stringify(o.const) : o.type === 'boolean' ? 'true, false' : `a ${o.type}`,
+        o.const !== undefined ? JSON.stringify(o.const) : o.type === 'boolean' ? 'true, false' : `an ${o.type}`,
       );
       return `${where} must be one of ${options?.join(', ') ?? 'the allowed values'} (got ${describe(e.value)})`;
     }
@@ -131,21 +132,23 @@ function semanticProblems(
     if (a && (a.initialReplicas < a.minReplicas || a.initialReplicas > a.maxReplicas)) {
       problems.push(`${at}.autoscaling.initialReplicas ${a.initialReplicas} is outside [minReplicas ${a.minReplicas}, maxReplicas ${a.maxReplicas}]`);
     }
-    if (d.resources.cpus > node.cpus || d.resources.gpus > node.gpus) {
+    const cpusGiven = raw[i].resources?.cpus !== undefined;
+    if ((cpusGiven && d.resources.cpus > node.cpus) || d.resources.gpus > node.gpus) {
       problems.push(
         `${at}.resources (${d.resources.cpus} cpus, ${d.resources.gpus} gpus) do not fit even an empty node (${node.cpus} cpus, ${node.gpus} gpus)`,
       );
     }
     const deviceProblem = opts.checkDevice?.(d.device);
     if (deviceProblem) problems.push(`${at}.device: ${deviceProblem}`);
-    if (d.maxOngoingRequests < d.batching.maxBatchSize) {
+    if (d.batching.mode !== 'off' && d.maxOngoingRequests < d.batching.maxBatchSize) {
       warnings.push(
         `${at} (${d.name}): maxOngoingRequests ${d.maxOngoingRequests} is below batching.maxBatchSize ${d.batching.maxBatchSize}, ` +
           `so a replica never holds enough calls to fill a batch`,
       );
     }
   });
-  return { problems, warnings };
+  const shares = settleCpuShares(deployments, raw, node);
+  return { problems: [...problems, ...shares.problems], warnings: [...warnings, ...shares.warnings] };
 }
 
 /**

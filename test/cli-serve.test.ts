@@ -1,29 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { ferry, urlOf } from './helpers/cli.js';
 import { postJson, randomRow } from './helpers/ferry.js';
 import { modelPath } from '../models/index.js';
-
-const CLI = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
-
-function ferry(args: string[]): { child: ChildProcess; out: () => string; err: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, out: () => out, err: () => err, exit };
-}
-
-async function urlOf(run: ReturnType<typeof ferry>): Promise<string> {
-  for (let i = 0; i < 600; i++) {
-    const m = run.out().match(/listening on (http:\/\/\S+)/);
-    if (m) return m[1];
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`ferry did not start: ${run.out()} ${run.err()}`);
-}
 
 t.test('ferry serve loads a TypeScript config, serves, and drains in-flight requests on SIGTERM', async (t) => {
   const dir = t.testdir({
@@ -43,7 +21,7 @@ t.test('ferry serve loads a TypeScript config, serves, and drains in-flight requ
   const run = ferry(['serve', `${dir}/ferry.config.ts`, '--port', '0']);
   t.teardown(() => run.child.kill('SIGKILL'));
   const url = await urlOf(run);
-  t.match(run.out(), /slow-mlp: 1\/1 replicas ready \(thread, cpu\)/, 'prints each deployment once ready');
+  t.match(run.out(), /slow-mlp: 1\/1 replicas ready \(thread, cpu, batching up to 64 rows\)/, 'prints each deployment once ready');
   const body = { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: randomRow(1, 784) }] };
   // Held 400 ms by the batch window: still in flight when the signal comes.
   const inFlight = Promise.all([postJson(`${url}/slow/infer`, body), postJson(`${url}/v2/models/slow-mlp/infer`, body)]);

@@ -31,6 +31,8 @@ const rules: [string, unknown, RegExp][] = [
   ['maxBatchSize >= 1', { deployments: [{ ...mlp, batching: { maxBatchSize: 0 } }] }, /deployments\[0\]\.batching\.maxBatchSize must be an integer >= 1 \(got 0\)/],
   ['maxBatchSize integer', { deployments: [{ ...mlp, batching: { maxBatchSize: 2.5 } }] }, /maxBatchSize: expected integer \(got 2\.5\)/],
   ['batchWaitTimeoutMs >= 0', { deployments: [{ ...mlp, batching: { batchWaitTimeoutMs: -1 } }] }, /batchWaitTimeoutMs must be a number >= 0 \(got -1\)/],
+  ['batching is a boolean or an object', { deployments: [{ ...mlp, batching: 'yes' }] }, /deployments\[0\]\.batching must be one of true, false, an object \(got "yes"\)/],
+  ['explicit cpus fit together', { node: { cpus: 2 }, deployments: [{ ...mlp, resources: { cpus: 1.5 } }, { ...mlp, name: 'b', resources: { cpus: 1 } }] }, /deployments\[1\] \(b\) reserves resources\.cpus 1 for its first replica, but the node offers 2 cpus/],
   ['numReplicas >= 1', { deployments: [{ ...mlp, numReplicas: 0 }] }, /numReplicas must be an integer >= 1 \(got 0\)/],
   ['intraOpThreads >= 1', { deployments: [{ ...mlp, intraOpThreads: 0 }] }, /intraOpThreads must be an integer >= 1/],
   ['maxOngoingRequests >= 1', { deployments: [{ ...mlp, maxOngoingRequests: 0 }] }, /maxOngoingRequests must be an integer >= 1/],
@@ -94,7 +96,7 @@ t.test('defaults are applied and model paths resolved against the config file', 
   const config = validateConfig({ deployments: [mlp] } satisfies FerryConfig, source);
   const d = config.deployments[0];
   t.equal(d.model, modelPath('mlp.onnx'));
-  t.same(d.batching, { maxBatchSize: 32, batchWaitTimeoutMs: 0 });
+  t.same(d.batching, { maxBatchSize: 32, batchWaitTimeoutMs: 0, mode: 'auto' });
   t.equal(d.maxOngoingRequests, 64);
   t.equal(d.maxQueuedRequests, 1000);
   t.equal(d.device, 'cpu');
@@ -103,4 +105,12 @@ t.test('defaults are applied and model paths resolved against the config file', 
   t.equal(d.requestTimeoutMs, 60000);
   t.equal(d.version, null);
   t.same(config.warnings, []);
+});
+
+t.test('batching: false never batches, true or an object requires it', async (t) => {
+  const modes = [false, true, { maxBatchSize: 4 }, undefined].map(
+    (batching) => validateConfig({ deployments: [{ ...mlp, batching }] }, source).deployments[0].batching,
+  );
+  t.same(modes.map((b) => b.mode), ['off', 'on', 'on', 'auto']);
+  t.equal(modes[2].maxBatchSize, 4);
 });

@@ -1,0 +1,73 @@
+import type { DeploymentConfig, ResolvedDeployment } from './config-types.js';
+
+/** Replicas a deployment starts with; one at least, since a deployment scaled to zero starts one to read its model. */
+function floorOf(d: ResolvedDeployment): number {
+  return Math.max(1, d.autoscaling?.initialReplicas ?? d.numReplicas);
+}
+
+const cpusText = (n: number) => `${Math.round(n * 1000) / 1000} cpus`;
+
+/**
+ * Settles what each replica reserves on the node, in place. A deployment
+ * that sets `resources.cpus` reserves exactly that. One that leaves it out
+ * reserves `intraOpThreads` cores, or, when the node cannot hold every
+ * initial replica that way, an even share of what the explicit reservations
+ * leave: six small deployments start on two cores, each replica reserving a
+ * third of a core, and the warning says so. Explicit reservations whose first
+ * replicas cannot all fit are problems naming the deployment, what it asks,
+ * what the node offers and the setting to change. (Further initial replicas
+ * may wait as pending, as autoscaled ones do.)
+ */
+export function settleCpuShares(
+  deployments: ResolvedDeployment[],
+  raw: readonly DeploymentConfig[],
+  node: { cpus: number; gpus: number },
+): { problems: string[]; warnings: string[] } {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const explicit = deployments.map((_, i) => raw[i].resources?.cpus !== undefined);
+  let reservedCpus = 0;
+  let reservedGpus = 0;
+  deployments.forEach((d, i) => {
+    const cpus = explicit[i] ? d.resources.cpus : 0;
+    reservedCpus += cpus;
+    reservedGpus += d.resources.gpus;
+    const tooMany = reservedCpus > node.cpus + 1e-9 ? 'cpus' : reservedGpus > node.gpus + 1e-9 ? 'gpus' : null;
+    if (tooMany === null || d.resources.cpus > node.cpus || d.resources.gpus > node.gpus) return;
+    const asked = tooMany === 'cpus' ? `resources.cpus ${d.resources.cpus}` : `resources.gpus ${d.resources.gpus}`;
+    const before = tooMany === 'cpus' ? reservedCpus - cpus : reservedGpus - d.resources.gpus;
+    problems.push(
+      `deployments[${i}] (${d.name}) reserves ${asked} for its first replica, but the node offers ${node[tooMany]} ${tooMany} and ` +
+        `the deployments before it already reserve ${Math.round(before * 1000) / 1000}: lower deployments[${i}].resources.${tooMany} ` +
+        `(or another deployment's), or raise node.${tooMany}`,
+    );
+  });
+  const defaults = deployments.filter((_, i) => !explicit[i]);
+  if (defaults.length === 0 || problems.length > 0) return { problems, warnings };
+  const left = node.cpus - reservedCpus;
+  const replicas = defaults.reduce((n, d) => n + floorOf(d), 0);
+  if (left <= 1e-9) {
+    defaults.forEach((d) => {
+      const i = deployments.indexOf(d);
+      problems.push(
+        `deployments[${i}] (${d.name}) leaves resources.cpus out, but the explicit reservations take all of the node's ${node.cpus} cpus: ` +
+          `set deployments[${i}].resources.cpus, lower another deployment's, or raise node.cpus`,
+      );
+    });
+    return { problems, warnings };
+  }
+  const share = left / replicas;
+  let shared = 0;
+  for (const d of defaults) {
+    d.resources.cpus = Math.min(d.intraOpThreads, share);
+    if (d.resources.cpus < d.intraOpThreads) shared++;
+  }
+  if (shared > 0) {
+    warnings.push(
+      `${replicas} initial replicas of ${defaults.length} deployment${defaults.length > 1 ? 's' : ''} without resources.cpus share ` +
+        `${cpusText(left)} of the node: each reserves ${cpusText(share)}, so the node is fully reserved and autoscaling cannot add replicas; ` +
+        `set resources.cpus per deployment or node.cpus to choose otherwise`,
+    );
+  }
+  return { problems, warnings };
+}

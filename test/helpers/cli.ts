@@ -1,0 +1,34 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
+
+/** A running `ferry` command: its process, what it printed so far, and its exit code. */
+export interface FerryRun {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  exit: Promise<number | null>;
+}
+
+/** Runs the `ferry` CLI from source (through tsx) with `args`. */
+export function ferry(args: string[]): FerryRun {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, out: () => out, err: () => err, exit };
+}
+
+/** Waits for `ferry serve` to print where it listens; fails with its output if it never does. */
+export async function urlOf(run: FerryRun): Promise<string> {
+  for (let i = 0; i < 600; i++) {
+    const m = run.out().match(/listening on (http:\/\/\S+)/);
+    if (m) return m[1];
+    if (run.child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`ferry did not start: ${run.out()} ${run.err()}`);
+}

@@ -1,0 +1,75 @@
+import { availableParallelism } from 'node:os';
+import t from 'tap';
+import { validateConfig } from '../index.js';
+import { modelPath } from '../models/index.js';
+import { ferry, urlOf } from './helpers/cli.js';
+import { postJson, randomRow } from './helpers/ferry.js';
+
+const SIX = ['mlp', 'mnist-cnn', 'mixed-inputs', 'fixed-batch', 'batch-reduce', 'dynamic-image'];
+
+t.test('six deployments with default settings start and serve on this machine', async (t) => {
+  const deployments = SIX.map((m) => `{ name: '${m}', model: ${JSON.stringify(modelPath(`${m}.onnx`))} }`).join(',\n');
+  const dir = t.testdir({ 'ferry.config.ts': `export default { http: { port: 0 }, deployments: [${deployments}] };` });
+  const run = ferry(['serve', `${dir}/ferry.config.ts`]);
+  t.teardown(() => run.child.kill('SIGKILL'));
+  const url = await urlOf(run);
+  for (const m of SIX) t.match(run.out(), new RegExp(`${m}: 1/1 replicas ready`), `${m} is ready`);
+  t.match(run.out(), /fixed-batch: 1\/1 replicas ready \(thread, cpu, each request alone: input 'x' has a fixed dimension 0 of 1\)/);
+  t.match(run.out(), /mlp: 1\/1 replicas ready \(thread, cpu, batching up to 32 rows\)/);
+  const cpus = availableParallelism();
+  if (cpus < 6) t.match(run.err(), /6 initial replicas of 6 deployments without resources\.cpus share/, 'the shared reservation is announced');
+  const status = await (await fetch(`${url}/-/status`)).json();
+  t.ok(status.node.usedCpus <= status.node.cpus + 1e-9, `the node is not oversubscribed (${status.node.usedCpus} of ${status.node.cpus})`);
+  const answers = await Promise.all([
+    postJson(`${url}/v2/models/mlp/infer`, { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: randomRow(1, 784) }] }),
+    postJson(`${url}/v2/models/mnist-cnn/infer`, { inputs: [{ name: 'image', shape: [1, 1, 28, 28], datatype: 'FP32', data: randomRow(2, 784) }] }),
+    postJson(`${url}/v2/models/mixed-inputs/infer`, {
+      inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }, { name: 'k', shape: [1, 1], datatype: 'INT64', data: [3] }],
+    }),
+    postJson(`${url}/v2/models/fixed-batch/infer`, { inputs: [{ name: 'x', shape: [1, 25, 96], datatype: 'FP32', data: randomRow(3, 2400) }] }),
+    postJson(`${url}/v2/models/batch-reduce/infer`, { inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: randomRow(4, 8) }] }),
+    postJson(`${url}/v2/models/dynamic-image/infer`, { inputs: [{ name: 'image', shape: [1, 3, 6, 5], datatype: 'FP32', data: randomRow(5, 90) }] }),
+  ]);
+  t.same(answers.map((a) => a.status), [200, 200, 200, 200, 200, 200], 'every deployment answers');
+  run.child.kill('SIGTERM');
+  t.equal(await run.exit, 0);
+});
+
+t.test('explicit reservations that cannot fit are refused before anything starts, naming what to change', async (t) => {
+  const deployments = ['mlp', 'mnist-cnn', 'mixed-inputs']
+    .map((m) => `{ name: '${m}', model: ${JSON.stringify(modelPath(`${m}.onnx`))}, resources: { cpus: 1 } }`)
+    .join(',\n');
+  const dir = t.testdir({ 'ferry.config.ts': `export default { http: { port: 0 }, node: { cpus: 2 }, deployments: [${deployments}] };` });
+  const run = ferry(['serve', `${dir}/ferry.config.ts`]);
+  t.equal(await run.exit, 1);
+  t.match(
+    run.err(),
+    /deployments\[2\] \(mixed-inputs\) reserves resources\.cpus 1 for its first replica, but the node offers 2 cpus and the deployments before it already reserve 2: lower deployments\[2\]\.resources\.cpus \(or another deployment's\), or raise node\.cpus/,
+  );
+  t.notMatch(run.out(), /listening/, 'nothing was served');
+});
+
+t.test('a replica without resources.cpus reserves intraOpThreads cores while they fit, and a share when they do not', async (t) => {
+  const config = (cpus: number, extra: object[] = []) =>
+    validateConfig(
+      {
+        node: { cpus },
+        deployments: [
+          { name: 'a', model: modelPath('mlp.onnx'), intraOpThreads: 2 },
+          { name: 'b', model: modelPath('mlp.onnx'), numReplicas: 2 },
+          ...extra,
+        ],
+      },
+      modelPath('ferry.config.ts'),
+    );
+  t.same(config(8).deployments.map((d) => d.resources.cpus), [2, 1], 'roomy node: intraOpThreads each');
+  t.same(config(8).warnings, []);
+  t.same(config(2).deployments.map((d) => d.resources.cpus), [2 / 3, 2 / 3], '3 initial replicas share 2 cpus');
+  t.match(config(2).warnings.join('\n'), /3 initial replicas of 2 deployments without resources\.cpus share 2 cpus of the node: each reserves 0\.667 cpus/);
+  const mixed = config(3, [{ name: 'c', model: modelPath('mlp.onnx'), resources: { cpus: 2 } }]);
+  t.same(mixed.deployments.map((d) => d.resources.cpus), [1 / 3, 1 / 3, 2], 'explicit reservations first, the rest shared');
+  t.throws(
+    () => config(2, [{ name: 'c', model: modelPath('mlp.onnx'), resources: { cpus: 2 } }]),
+    /deployments\[0\] \(a\) leaves resources\.cpus out, but the explicit reservations take all of the node's 2 cpus/,
+  );
+});
