@@ -26,8 +26,10 @@ export const RouteNotFoundError = createError('FERRY_ERR_ROUTE_NOT_FOUND', 'no r
 export const BodyInvalidError = createError('FERRY_ERR_BODY_INVALID', '%s', 400);
 /** The request body is larger than the configured limit. */
 export const BodyTooLargeError = createError('FERRY_ERR_BODY_TOO_LARGE', 'request body is larger than %s bytes', 413);
-/** The request's content type is not one Ferry reads. */
-export const ContentTypeError = createError('FERRY_ERR_CONTENT_TYPE', 'unsupported content type %s', 415);
+/** The request's Content-Type header is not a well-formed media type. */
+export const ContentTypeError = createError('FERRY_ERR_CONTENT_TYPE', 'unsupported content type %s: %s', 415);
+/** The request body's Content-Encoding is not one Ferry decodes. */
+export const ContentEncodingError = createError('FERRY_ERR_CONTENT_ENCODING', 'unsupported Content-Encoding %s: Ferry decodes request bodies in %s', 415);
 /** An input is missing, unknown or repeated. */
 export const InputNameError = createError('FERRY_ERR_INPUT_NAME', '%s', 400);
 /** An input's shape does not fit the model. */
@@ -58,7 +60,7 @@ export const InternalError = createError('FERRY_ERR_INTERNAL', 'internal error: 
 export const ERROR_CODES: readonly string[] = Object.freeze([
   ConfigInvalidError, ConfigLoadError, DeviceUnavailableError, ReplicaStartError,
   ModelNotFoundError, ModelVersionNotFoundError, RouteNotFoundError,
-  BodyInvalidError, BodyTooLargeError, ContentTypeError,
+  BodyInvalidError, BodyTooLargeError, ContentTypeError, ContentEncodingError,
   InputNameError, InputShapeError, InputDatatypeError, InputDataError,
   RequestTimeoutError, ClientClosedError, MessageInvalidError,
   QueueFullError, ShuttingDownError, ReplicaLostError, InferenceFailedError, InternalError,

@@ -32,14 +32,42 @@ export interface FerryStatus {
 /** Bytes a JSON number takes at most, about: `-1.2345678e-12,`. */
 const JSON_BYTES_PER_ELEMENT = 24;
 
-/** The default body limit: the largest batch of JSON inputs any deployment takes, at least 1 MiB. */
-function defaultBodyLimit(pools: readonly ReplicaPool[], config: ResolvedConfig): number {
-  let largest = 0;
+/** Bytes in the largest tensor `maxTensorElements` allows, as float32 binary data. */
+const FLOAT32_BYTES = 4;
+
+/** The body limit in force and why it was chosen, as the banner says it. */
+export interface BodyLimit {
+  bytes: number;
+  reason: string;
+}
+
+/**
+ * The default body limit. For fixed shapes: the largest request any
+ * deployment takes as JSON (a full batch where it batches), at least 1 MiB.
+ * A model with dynamic dimensions beyond the batch (images of any size,
+ * sequences of any length) has no largest request, so its limit is the
+ * largest tensor `maxTensorElements` allows, in float32 binary
+ * (16,777,216 elements: 64 MiB; a 224×224 RGB image as JSON is ~3 MB).
+ */
+function defaultBodyLimit(pools: readonly ReplicaPool[], config: ResolvedConfig): BodyLimit {
+  let limit: BodyLimit = { bytes: 1024 * 1024, reason: 'the default' };
   pools.forEach((pool, i) => {
-    const perRow = pool.metadata.inputs.reduce((n, s) => n + s.shape.slice(1).reduce((a, d) => a * Math.max(d, 1), 1), 0);
-    largest = Math.max(largest, perRow * config.deployments[i].batching.maxBatchSize * JSON_BYTES_PER_ELEMENT);
+    const from = pool.batching ? 1 : 0;
+    const specs = pool.metadata.inputs;
+    const dynamic = specs.find((s) => s.shape.slice(from).some((d) => d < 0));
+    const bytes = dynamic
+      ? config.http.maxTensorElements * FLOAT32_BYTES
+      : specs.reduce((n, s) => n + s.shape.slice(from).reduce((a, d) => a * d, 1), 0) *
+        (pool.batching ? config.deployments[i].batching.maxBatchSize : 1) *
+        JSON_BYTES_PER_ELEMENT;
+    if (bytes > limit.bytes) {
+      const why = dynamic
+        ? `input '${dynamic.name}' of ${pool.name} has dynamic dimensions: the largest tensor http.maxTensorElements allows, as float32`
+        : `the largest JSON request of ${pool.name}`;
+      limit = { bytes, reason: why };
+    }
   });
-  return Math.max(1024 * 1024, largest);
+  return limit;
 }
 
 /** Start failures that are config errors (batching a model that cannot batch), all in one error. */
@@ -73,6 +101,8 @@ export class FerryServer {
     private readonly controller: AutoscalerController,
     /** What `GET /-/status` answers. */
     readonly status: () => FerryStatus,
+    /** The largest request body (and WebSocket message) accepted, and why that size. */
+    readonly bodyLimit: BodyLimit,
   ) {}
 
   /** Starts every deployment's replicas, then listens. Fails (and cleans up) if any replica cannot load. */
@@ -119,9 +149,11 @@ export class FerryServer {
         infer: (inputs, rows, control) => pool.infer(inputs, rows, control),
       });
     });
+    const bodyLimit: BodyLimit =
+      config.http.bodyLimitBytes === null ? defaultBodyLimit(pools, config) : { bytes: config.http.bodyLimitBytes, reason: 'http.bodyLimitBytes' };
     const app = buildGateway({
       targets,
-      bodyLimitBytes: config.http.bodyLimitBytes ?? defaultBodyLimit(pools, config),
+      bodyLimitBytes: bodyLimit.bytes,
       maxTensorElements: config.http.maxTensorElements,
       logger: opts.logger,
       server: { name: 'ferry', version: VERSION },
@@ -153,7 +185,7 @@ export class FerryServer {
         port: opts.listen?.port ?? config.http.port,
       });
       controller.start();
-      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status);
+      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit);
     } catch (err) {
       await Promise.all(pools.map((p) => p.stop(0)));
       throw err;

@@ -63,7 +63,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     listen: { host: values.host, port },
   });
   // One write, so a reader that sees the URL sees the deployments too.
+  const mib = (server.bodyLimit.bytes / 2 ** 20).toFixed(server.bodyLimit.bytes % 2 ** 20 === 0 ? 0 : 1);
   let banner = `Ferry serving ${config.source}\nlistening on ${server.url}\n`;
+  banner += `request bodies up to ${mib} MiB (${server.bodyLimit.reason}; set http.bodyLimitBytes to change)\n`;
   for (const stats of server.stats()) {
     const d = config.deployments.find((x) => x.name === stats.deployment)!;
     const ready = stats.replicas.filter((r) => r.state === 'ready').length;

@@ -39,6 +39,7 @@ export function renderStatus(status: FerryStatus, url: string): string {
   lines.push(pad(rows), '');
   for (const d of status.deployments) {
     lines.push(`${d.deployment}:`);
+    if (d.batching) lines.push(`  ${d.batching.enabled ? 'batches' : 'runs each request alone'}: ${d.batching.reason}`);
     for (const r of d.replicas) {
       lines.push(`  ${r.id.padEnd(14)} ${r.state.padEnd(9)} ${r.host} ${r.hostId}  ongoing ${r.ongoing}, ${r.batches} batches, ${r.rows} rows`);
     }

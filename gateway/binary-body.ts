@@ -1,6 +1,6 @@
-import type { FastifyInstance } from 'fastify';
-import { BodyInvalidError, BodyTooLargeError } from '../errors.js';
+import { BodyInvalidError } from '../errors.js';
 import { BufferPool } from '../replicas/index.js';
+import { rememberJsonSource } from './json-source.js';
 
 /** Tensor bytes of parsed binary requests, by their JSON header; kept off the header so schemas and logs never see them. */
 const binaryParts = new WeakMap<object, Buffer>();
@@ -34,8 +34,9 @@ export function releaseBody(header: unknown): void {
  */
 export function splitBinaryBody(body: Buffer, headerLength: number, what: string): Record<string, unknown> {
   let header: unknown;
+  const text = body.toString('utf8', 0, headerLength);
   try {
-    header = JSON.parse(body.toString('utf8', 0, headerLength));
+    header = JSON.parse(text);
   } catch (err) {
     throw new BodyInvalidError(`the ${what} is not valid JSON: ${(err as Error).message}`);
   }
@@ -43,58 +44,80 @@ export function splitBinaryBody(body: Buffer, headerLength: number, what: string
     throw new BodyInvalidError(`the ${what} must be a JSON object`);
   }
   binaryParts.set(header, body.subarray(headerLength));
+  rememberJsonSource(header, text);
   return header as Record<string, unknown>;
 }
 
 function headerLengthOf(raw: string | string[] | undefined, bodyLength: number): number {
-  const length = raw === undefined ? bodyLength : Number(raw);
-  if (!Number.isInteger(length) || length < 0 || length > bodyLength) {
+  const text = typeof raw === 'string' ? raw.trim() : '';
+  const length = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(length) || length > bodyLength) {
     throw new BodyInvalidError(`Inference-Header-Content-Length must be an integer from 0 to the body's ${bodyLength} bytes (got ${JSON.stringify(raw)})`);
   }
   return length;
 }
 
+/** Raw binary requests (`Inference-Header-Content-Length: 0`): bodies that are one input's tensor bytes, with no JSON header yet. */
+const rawBodies = new WeakSet<object>();
+
+/** A Buffer of `bytes` bytes for a request body, from the pool when large enough; give it back with {@link giveBodyBuffer}. */
+export function takeBodyBuffer(bytes: number): Buffer {
+  return bodies.takeBytes(bytes);
+}
+
+/** Returns a body buffer that no request holds. */
+export function giveBodyBuffer(buffer: Buffer): void {
+  bodies.give(buffer.buffer as ArrayBuffer);
+}
+
 /**
- * Reads `application/octet-stream` bodies per the binary tensor data
- * extension; `Inference-Header-Content-Length` gives the JSON header's size
- * (absent: the whole body is JSON). The body limit holds as for JSON bodies.
+ * Frames a whole (decoded) request body by its `Inference-Header-Content-Length`,
+ * whatever its Content-Type, as Triton does: absent, the whole body is JSON
+ * (empty: no body); `n`, the first `n` bytes are the JSON header and the rest
+ * binary tensors; `0`, the whole body is one input's tensor bytes (a raw
+ * binary request, given its header by raw-binary-request.ts). A `pooled`
+ * buffer is held by the returned header until {@link releaseBody}, or given
+ * back at once for a JSON-only body; on a throw it stays the caller's.
  */
-export function registerBinaryBodies(app: FastifyInstance, bodyLimit: number): void {
-  app.addContentTypeParser('application/octet-stream', (req, payload, done) => {
-    const declared = Number(req.headers['content-length']);
-    if (declared > bodyLimit) {
-      done(new BodyTooLargeError(bodyLimit));
-      return;
-    }
-    const pooled = Number.isInteger(declared) && declared > 0 ? bodies.takeBytes(declared) : null;
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const fail = (err: Error) => {
-      payload.removeAllListeners('data');
-      payload.removeAllListeners('end');
-      if (pooled) bodies.give(pooled.buffer as ArrayBuffer);
-      done(err);
-    };
-    payload.on('data', (chunk: Buffer) => {
-      if (received + chunk.length > bodyLimit) return fail(new BodyTooLargeError(bodyLimit));
-      if (pooled) {
-        if (received + chunk.length > pooled.length) return fail(new BodyInvalidError('the body is longer than its Content-Length'));
-        chunk.copy(pooled, received);
-      } else chunks.push(chunk);
-      received += chunk.length;
-    });
-    payload.on('error', (err) => fail(Object.assign(err, { statusCode: 400 })));
-    payload.on('end', () => {
-      if (pooled && received !== pooled.length) return fail(new BodyInvalidError('the body is shorter than its Content-Length'));
-      const body = pooled ?? Buffer.concat(chunks, received);
+export function frameBody(body: Buffer, pooled: boolean, rawHeaderLength: string | string[] | undefined): unknown {
+  if (rawHeaderLength === undefined) {
+    let value: unknown;
+    if (body.length > 0) {
+      // A UTF-8 byte order mark is not JSON, but some clients write one.
+      const start = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+      const text = body.toString('utf8', start);
       try {
-        const header = splitBinaryBody(body, headerLengthOf(req.headers['inference-header-content-length'], body.length), 'JSON header');
-        if (pooled) pooledBodies.set(header, pooled);
-        done(null, header);
+        value = JSON.parse(text);
       } catch (err) {
-        if (pooled) bodies.give(pooled.buffer as ArrayBuffer);
-        done(err as Error);
+        throw new BodyInvalidError(`the body is not valid JSON: ${(err as Error).message}`);
       }
-    });
-  });
+      if (typeof value === 'object' && value !== null) rememberJsonSource(value, text);
+    }
+    if (pooled) giveBodyBuffer(body);
+    return value;
+  }
+  const headerLength = headerLengthOf(rawHeaderLength, body.length);
+  let header: Record<string, unknown>;
+  if (headerLength === 0) {
+    header = {};
+    binaryParts.set(header, body);
+    rawBodies.add(header);
+  } else header = splitBinaryBody(body, headerLength, 'JSON header');
+  if (pooled) pooledBodies.set(header, body);
+  return header;
+}
+
+/** True for the body of a raw binary request that has not been given its header yet. */
+export function isRawBinaryBody(body: unknown): body is Record<string, unknown> {
+  return typeof body === 'object' && body !== null && rawBodies.has(body);
+}
+
+/**
+ * Gives a raw binary request its header, in place (the body object keeps its
+ * pooled buffer), and the bytes its input reads when they differ from the body.
+ */
+export function completeRawBody(body: Record<string, unknown>, header: object, binary: Buffer): void {
+  Object.assign(body, header);
+  rawBodies.delete(body);
+  binaryParts.set(body, binary);
 }

@@ -1,9 +1,11 @@
+import { isUtf8 } from 'node:buffer';
 import { InputDataError } from '../errors.js';
+import { BYTES_LIMITATION } from './json-tensors.js';
 import { bytesPerElement, TYPED_ARRAYS, type TensorData, type TensorDtype, type WireTensor } from '../replicas/index.js';
 
 /**
  * Reads a tensor from its binary section (little-endian, row-major; BYTES as
- * 4-byte length + bytes per element). Numeric data is a view on the request
+ * 4-byte length + bytes per element, each valid UTF-8 without NUL bytes). Numeric data is a view on the request
  * buffer: a typed array of the dtype when aligned, else the raw bytes, which
  * the batcher copies as bytes anyway (one copy, not two).
  */
@@ -16,7 +18,12 @@ export function binaryToTensorData(at: string, dtype: TensorDtype, bytes: Buffer
       const len = bytes.readUInt32LE(offset);
       offset += 4;
       if (offset + len > bytes.length) throw new InputDataError(`${at}: BYTES element ${out.length} runs past its binary_data_size`);
-      out.push(bytes.toString('utf8', offset, offset + len));
+      const element = bytes.subarray(offset, offset + len);
+      const nul = element.indexOf(0);
+      // Refused rather than altered: onnxruntime would cut the element at a NUL, and decoding would replace invalid UTF-8.
+      if (nul >= 0) throw new InputDataError(`${at}: BYTES element ${out.length} has a NUL byte at offset ${nul}; ${BYTES_LIMITATION}, so it would be altered`);
+      if (!isUtf8(element)) throw new InputDataError(`${at}: BYTES element ${out.length} is not valid UTF-8; ${BYTES_LIMITATION}, so it would be altered`);
+      out.push(element.toString('utf8'));
       offset += len;
     }
     if (out.length !== count) throw new InputDataError(`${at}: binary data holds ${out.length} BYTES elements but its shape declares ${count}`);

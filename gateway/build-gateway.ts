@@ -1,10 +1,13 @@
+import compress from '@fastify/compress';
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { registerBinaryBodies } from './binary-body.js';
 import { DEFAULT_MAX_TENSOR_ELEMENTS } from './input-checks.js';
 import { handleError, handleNotFound } from './http-errors.js';
 import type { InferenceTarget } from './inference-target.js';
 import { registerModelRoutes } from './model-routes.js';
+import { registerRawBinaryRequests } from './raw-binary-request.js';
+import { registerRequestBodies } from './request-body.js';
+import type { InferenceLimits } from './run-inference.js';
 import { registerStreamRoutes } from './stream-routes.js';
 
 /** Options for {@link buildGateway}. */
@@ -60,7 +63,24 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
+  registerRequestBodies(app, bodyLimit);
+  registerRawBinaryRequests(app, opts.targets);
+  // Answers are gzip- or deflate-compressed when the client asks, as Triton's
+  // are; a binary answer's Inference-Header-Content-Length stays the size of
+  // its uncompressed JSON header. Request bodies are decoded by request-body.ts,
+  // which caps the decoded size. The plugin hooks each route as it is declared,
+  // so routes are declared in a plugin registered after it. Registration
+  // errors surface from ready() and listen(), which callers await.
+  void app.register(compress, { encodings: ['gzip', 'deflate'], globalDecompression: false });
+  void app.register(async (scope) => registerRoutes(scope, opts, limits));
+  void app.register(websocket, { options: { maxPayload: bodyLimit } });
+  // Routes with `websocket: true` must be declared once the plugin has loaded.
+  void app.register(async (scope) => registerStreamRoutes(scope, opts.targets, limits, opts.metrics));
+  return app;
+}
 
+/** Health, server metadata, metrics, status and model routes. */
+function registerRoutes(app: FastifyInstance, opts: GatewayOptions, limits: InferenceLimits): void {
   const allReady = () => [...opts.targets.values()].every((t) => t.ready);
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_req, reply) => {
@@ -84,10 +104,5 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     const status = opts.status;
     app.get('/-/status', async () => status());
   }
-  registerBinaryBodies(app, bodyLimit);
   registerModelRoutes(app, opts.targets, limits, opts.metrics);
-  void app.register(websocket, { options: { maxPayload: bodyLimit } });
-  // Routes with `websocket: true` must be declared once the plugin has loaded.
-  void app.register(async (scope) => registerStreamRoutes(scope, opts.targets, limits, opts.metrics));
-  return app;
 }

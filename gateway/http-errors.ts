@@ -23,8 +23,11 @@ import {
 
 type Coded = Error & { code: string; statusCode: number };
 
+/** What a 415 for a malformed Content-Type says Ferry reads. */
+const READABLE_TYPES = 'Ferry reads a body of any well-formed media type (type/subtype, e.g. application/json or application/octet-stream) or none, framed by Inference-Header-Content-Length';
+
 /** Maps any error to a registry error: control-flow classes, Fastify's own, and unknown ones. */
-export function toRegistryError(err: unknown, bodyLimit?: number): Coded {
+export function toRegistryError(err: unknown, bodyLimit?: number, contentType?: string): Coded {
   if (err instanceof BackPressureError) return new QueueFullError(err.deployment, err.queued, err.maxQueued) as Coded;
   if (err instanceof PoolClosedError) return new ShuttingDownError() as Coded;
   if (err instanceof ReplicaCrashedError) return new ReplicaLostError(err.deployment, err.reason) as Coded;
@@ -38,7 +41,7 @@ export function toRegistryError(err: unknown, bodyLimit?: number): Coded {
     return new BodyInvalidError(`${where} ${v.message ?? 'is invalid'}`) as Coded;
   }
   if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new BodyTooLargeError(bodyLimit ?? 'the limit') as Coded;
-  if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new ContentTypeError(e.message.split(': ').pop()) as Coded;
+  if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new ContentTypeError(JSON.stringify(contentType ?? ''), READABLE_TYPES) as Coded;
   if (e?.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
     const coded = new BodyInvalidError(`invalid request body: ${e.message}`) as Coded;
     coded.statusCode = e.statusCode;
@@ -52,7 +55,7 @@ export function toRegistryError(err: unknown, bodyLimit?: number): Coded {
  * with its status; 503s carry Retry-After.
  */
 export function handleError(this: unknown, err: unknown, req: FastifyRequest, reply: FastifyReply): void {
-  const coded = toRegistryError(err, req.routeOptions?.bodyLimit);
+  const coded = toRegistryError(err, req.routeOptions?.bodyLimit, req.headers['content-type']);
   if (coded.statusCode >= 500) req.log.error({ err }, coded.message);
   if (coded.statusCode === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   void reply.code(coded.statusCode).send({ error: coded.message, code: coded.code });

@@ -4,7 +4,9 @@ import { binaryToTensorData, tensorToBinary } from './binary-tensors.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import type { InferenceTarget } from './inference-target.js';
 import { checkInput, DimSymbols, type RequestInput } from './input-checks.js';
-import { jsonToTensorData, tensorToJsonData } from './json-tensors.js';
+import { reparseExact } from './json-source.js';
+import { InexactIntegerError, jsonToTensorData } from './json-tensors.js';
+import { responseJson, tensorDataJson, type OutputJson } from './response-json.js';
 
 /** An inference request's JSON part (all of it, without binary tensors). */
 export interface InferHeader {
@@ -21,17 +23,21 @@ export interface DecodedRequest {
   outputs: { name: string; binary: boolean }[];
 }
 
-/** An encoded response: JSON alone, or JSON followed by binary tensors. */
-export type EncodedResponse = { json: Record<string, unknown> } | { json: Record<string, unknown>; header: Buffer; binary: Buffer[] };
+/** An encoded response: JSON text alone, or a JSON header (the same text as bytes) followed by binary tensors. */
+export type EncodedResponse = { text: string } | { text: string; header: Buffer; binary: Buffer[] };
 
 function selectOutputs(header: InferHeader, target: InferenceTarget): DecodedRequest['outputs'] {
   const binaryDefault = header.parameters?.binary_data_output === true;
   if (!header.outputs) return target.metadata.outputs.map((o) => ({ name: o.name, binary: binaryDefault }));
   const known = new Set(target.metadata.outputs.map((o) => o.name));
+  const seen = new Map<string, number>();
   return header.outputs.map((o, i) => {
     if (!known.has(o.name)) {
       throw new InputNameError(`outputs[${i}].name: model '${target.name}' has no output '${o.name}' (its outputs: ${[...known].join(', ')})`);
     }
+    const first = seen.get(o.name);
+    if (first !== undefined) throw new InputNameError(`outputs[${i}].name: output '${o.name}' is requested twice (outputs[${first}] and outputs[${i}])`);
+    seen.set(o.name, i);
     return { name: o.name, binary: o.parameters?.binary_data ?? binaryDefault };
   });
 }
@@ -39,8 +45,28 @@ function selectOutputs(header: InferHeader, target: InferenceTarget): DecodedReq
 /**
  * Checks a request against the model and builds its tensors: JSON data, or
  * binary sections of `binary` in input order where `binary_data_size` is given.
+ * INT64/UINT64 JSON integers beyond ±2^53 are taken exactly: the header is
+ * read again from its source text with every digit (or refused, quoting the
+ * digits, when they do not fit the datatype).
  */
 export function decodeInferRequest(header: InferHeader, binary: Buffer | null, target: InferenceTarget, maxElements: number): DecodedRequest {
+  try {
+    return decodeOnce(header, binary, target, maxElements);
+  } catch (err) {
+    if (!(err instanceof InexactIntegerError)) throw err;
+    const exact = reparseExact(header);
+    try {
+      if (exact) return decodeOnce(exact, binary, target, maxElements);
+    } catch (again) {
+      if (!(again instanceof InexactIntegerError)) throw again;
+    }
+    throw new InputDataError(
+      `${err.at}.data element ${err.element} is beyond ±2^53 and cannot be read exactly for ${err.datatype}; write it as a plain integer literal`,
+    );
+  }
+}
+
+function decodeOnce(header: InferHeader, binary: Buffer | null, target: InferenceTarget, maxElements: number): DecodedRequest {
   const meta = target.metadata;
   const outputs = selectOutputs(header, target);
   const tensors: TensorMap = {};
@@ -51,11 +77,11 @@ export function decodeInferRequest(header: InferHeader, binary: Buffer | null, t
     const at = `inputs[${i}]`;
     const checked = checkInput(at, input, meta, target.name, maxElements, target.batching);
     if (tensors[input.name]) throw new InputNameError(`${at}.name: input '${input.name}' is given more than once`);
-    symbols.check(at, input.shape, checked.spec);
     // Calls of a batching deployment are concatenated along dimension 0, so every input must agree on it.
     if (target.batching && rows >= 0 && checked.rows !== rows) {
       throw new InputShapeError(`${at}.shape [${input.shape}] has ${checked.rows} rows but earlier inputs have ${rows}; all inputs share dimension 0`);
     }
+    symbols.check(at, input.shape, checked.spec);
     rows = target.batching ? checked.rows : 1;
     const size = input.parameters?.binary_data_size;
     let data;
@@ -88,18 +114,20 @@ export function encodeInferResponse(
   tensors: TensorMap,
   outputs: DecodedRequest['outputs'],
 ): EncodedResponse {
-  const json: Record<string, unknown> = { model_name: target.name };
-  if (target.version !== null) json.model_version = target.version;
-  if (id !== undefined) json.id = id;
+  const head: Record<string, unknown> = { model_name: target.name };
+  if (target.version !== null) head.model_version = target.version;
+  if (id !== undefined) head.id = id;
   const binary: Buffer[] = [];
-  json.outputs = outputs.map(({ name, binary: asBinary }) => {
+  const parts = outputs.map(({ name, binary: asBinary }): OutputJson => {
     const t = tensors[name];
-    const base = { name, datatype: OIP_DATATYPE[t.dtype], shape: t.dims };
-    if (!asBinary) return { ...base, data: tensorToJsonData(t) };
+    const fields: Record<string, unknown> = { name, datatype: OIP_DATATYPE[t.dtype], shape: t.dims };
+    if (!asBinary) return { fields, data: tensorDataJson(t) };
     const bytes = tensorToBinary(t);
     binary.push(bytes);
-    return { ...base, parameters: { binary_data_size: bytes.length } };
+    fields.parameters = { binary_data_size: bytes.length };
+    return { fields };
   });
-  if (binary.length === 0) return { json };
-  return { json, header: Buffer.from(JSON.stringify(json), 'utf8'), binary };
+  const text = responseJson(head, parts);
+  if (binary.length === 0) return { text };
+  return { text, header: Buffer.from(text, 'utf8'), binary };
 }

@@ -3,9 +3,51 @@ import { allocate, type TensorData, type TensorDtype, type WireTensor } from '..
 import { INT_RANGE, OIP_DATATYPE } from './datatypes.js';
 import { fromHalf, toHalf } from './float16.js';
 
+/** Exact bounds of the 64-bit integer datatypes, for integers read with every digit. */
+const BIG_RANGE: Readonly<Partial<Record<TensorDtype, readonly [bigint, bigint]>>> = Object.freeze({
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  uint64: [0n, 2n ** 64n - 1n],
+});
+
+/**
+ * An integer element beyond ±2^53 as JSON.parse read it: its digits are
+ * already lost, so the request must be read again exactly (see
+ * `reparseExact`) before it is taken (INT64, UINT64) or refused quoting
+ * the digits the client sent.
+ */
+export class InexactIntegerError extends Error {
+  override readonly name = 'InexactIntegerError';
+  constructor(
+    readonly at: string,
+    readonly element: number,
+    readonly datatype: string,
+  ) {
+    super(`${at}.data element ${element} is beyond ±2^53 and was read without all its digits`);
+  }
+}
+
+/** Text of a JSON value for an error message; bigints as their digits. */
+function shown(v: unknown): string {
+  if (typeof v === 'bigint') return v.toString();
+  return JSON.stringify(v) ?? String(v);
+}
+
+/** Why a BYTES element cannot become an onnxruntime string without being altered, or null when it can. */
+export function unsafeBytesElement(s: string): string | null {
+  const nul = s.indexOf('\0');
+  if (nul >= 0) return `contains a NUL character at position ${nul}`;
+  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s)) return 'contains a lone UTF-16 surrogate, which is not valid UTF-8';
+  return null;
+}
+
+/** What onnxruntime's string tensors can hold, quoted when a BYTES element is refused. */
+export const BYTES_LIMITATION = "onnxruntime's string tensors carry UTF-8 text without NUL bytes";
+
 /**
  * Writes JSON `data` (flat or nested, row-major) into a fresh tensor of
  * exactly `count` elements, checking each element's type and range.
+ * INT64/UINT64 elements may be bigints (a request read again exactly);
+ * a number beyond ±2^53 for them throws {@link InexactIntegerError}.
  */
 export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, count: number): TensorData {
   if (!Array.isArray(data)) throw new InputDataError(`${at}.data must be an array`);
@@ -15,8 +57,9 @@ export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, 
   const range = INT_RANGE[dtype];
   const isBig = dtype === 'int64' || dtype === 'uint64';
   let n = 0;
+  const bigRange = BIG_RANGE[dtype];
   const bad = (v: unknown, why: string): never => {
-    throw new InputDataError(`${at}.data element ${n} ${why} (got ${JSON.stringify(v) ?? String(v)})`);
+    throw new InputDataError(`${at}.data element ${n} ${why} (got ${shown(v)})`);
   };
   const walk = (arr: unknown[], depth: number): void => {
     if (depth > 32) throw new InputDataError(`${at}.data is nested more than 32 levels deep`);
@@ -32,11 +75,20 @@ export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, 
         sink[n++] = v ? 1 : 0;
       } else if (dtype === 'string') {
         if (typeof v !== 'string') bad(v, 'must be a string for BYTES');
+        const unsafe = unsafeBytesElement(v as string);
+        if (unsafe) bad(v, `${unsafe}; ${BYTES_LIMITATION}, so it would be altered`);
         sink[n++] = v;
+      } else if (typeof v === 'bigint') {
+        if (!bigRange) {
+          if (range) bad(v, `is out of range for ${OIP_DATATYPE[dtype]}`);
+          sink[n++] = dtype === 'float16' ? toHalf(Number(v)) : Number(v);
+        } else if (v < bigRange[0] || v > bigRange[1]) bad(v, `is out of range for ${OIP_DATATYPE[dtype]}`);
+        else sink[n++] = v;
       } else if (typeof v !== 'number') {
         bad(v, 'must be a number');
       } else if (range) {
         if (!Number.isInteger(v)) bad(v, `must be an integer for ${OIP_DATATYPE[dtype]}`);
+        if (!Number.isSafeInteger(v)) throw new InexactIntegerError(at, n, OIP_DATATYPE[dtype]);
         if (v < range[0] || v > range[1]) bad(v, `is out of range for ${OIP_DATATYPE[dtype]}`);
         sink[n++] = isBig ? BigInt(v) : v;
       } else {

@@ -44,7 +44,7 @@ async function infer(target: InferenceTarget, req: FastifyRequest, reply: Fastif
   } finally {
     releaseBody(header);
   }
-  if (!('binary' in res)) return res.json;
+  if (!('binary' in res)) return reply.type('application/json; charset=utf-8').send(res.text);
   reply.header('inference-header-content-length', String(res.header.length)).type('application/octet-stream');
   return Buffer.concat([res.header, ...res.binary]);
 }

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import { ClientClosedError, MessageInvalidError, ModelNotFoundError } from '../errors.js';
 import type { CallControl } from '../replicas/index.js';
 import { splitBinaryBody } from './binary-body.js';
+import { rememberJsonSource } from './json-source.js';
 import { toRegistryError } from './http-errors.js';
 import type { InferHeader } from './infer-codec.js';
 import type { GatewayMetrics } from './build-gateway.js';
@@ -24,11 +25,13 @@ function readMessage(data: Buffer, isBinary: boolean): { header: InferHeader; bi
     header = splitBinaryBody(data.subarray(4), length, 'message header');
     binary = data.subarray(4 + length);
   } else {
+    const text = data.toString('utf8');
     try {
-      header = JSON.parse(data.toString('utf8'));
+      header = JSON.parse(text);
     } catch (err) {
       throw new MessageInvalidError(`the message is not valid JSON: ${(err as Error).message}`);
     }
+    if (typeof header === 'object' && header !== null) rememberJsonSource(header, text);
   }
   const problem = inferRequestProblem(header);
   if (problem) throw new MessageInvalidError(problem);
@@ -75,7 +78,7 @@ function serve(socket: WebSocket, target: InferenceTarget, limits: InferenceLimi
         metrics?.observeRequest(target.name, 200, (performance.now() - started) / 1000);
         if (socket.readyState !== socket.OPEN) return;
         if (!('binary' in res)) {
-          socket.send(JSON.stringify(res.json));
+          socket.send(res.text);
           return;
         }
         const length = Buffer.allocUnsafe(4);

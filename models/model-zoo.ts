@@ -83,12 +83,25 @@ export function buildIdentityAll(): Uint8Array {
   return g.toBytes();
 }
 
+/** One Identity of one element type: `in_<type>` [N,2] → `out_<type>` [N,2], for exactness tests of a single datatype. */
+export function buildIdentity(type: keyof typeof IDENTITY_TYPES): Uint8Array {
+  const g = new OnnxGraphBuilder(`identity_${type}`);
+  const x = g.input(`in_${type}`, IDENTITY_TYPES[type], ['batch', 2]);
+  g.node('Identity', [x], {}, { output: `out_${type}` });
+  g.output(`out_${type}`, IDENTITY_TYPES[type], ['batch', 2]);
+  return g.toBytes();
+}
+
 /** Every model Ferry generates, by file name. */
 export const MODEL_BUILDERS: Readonly<Record<string, () => Uint8Array>> = Object.freeze({
   'mlp.onnx': () => buildMlp(),
   'mnist-cnn.onnx': () => buildMnistCnn(),
   'mixed-inputs.onnx': () => buildMixedInputs(),
   'identity-all.onnx': () => buildIdentityAll(),
+  'identity-int64.onnx': () => buildIdentity('int64'),
+  'identity-uint64.onnx': () => buildIdentity('uint64'),
+  'identity-int32.onnx': () => buildIdentity('int32'),
+  'identity-string.onnx': () => buildIdentity('string'),
   'fixed-batch.onnx': () => buildFixedBatch(),
   'recurrent-state.onnx': () => buildRecurrentState(),
   'batch-reduce.onnx': () => buildBatchReduce(),

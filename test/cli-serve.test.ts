@@ -72,6 +72,7 @@ t.test('ferry status prints a table of deployments and replicas, or the raw JSON
   t.match(table.out(), /fixed-mlp\s+1\/1\s+0\s+0\s+0\s+fixed/);
   t.match(table.out(), /scaled-cnn\s+1\/1\s+0\s+0\s+0\s+1\.\.2, 2 per replica/);
   t.match(table.out(), /fixed-mlp#1\s+ready\s+thread/);
+  t.match(table.out(), /fixed-mlp:\n  batches: every input and output has a dynamic dimension 0 \('batch'\)/);
   t.match(table.out(), /now \d\d:\d\d:\d\d: 0 requests over 1 running \(target 2 each\): ratio 0\.00 → 1; hold at 1/);
   const json = ferry(['status', '--url', server.url, '--json']);
   t.equal(await json.exit, 0);

@@ -148,3 +148,17 @@ t.test('requiring batching of a model that cannot batch is a config error naming
   t.match(err?.message, /deployments\[1\]\.batching: vad's model cannot batch along dimension 0 \(input 'state' has a fixed dimension 0 of 2\)/);
   t.notMatch(err?.message, /deployments\[2\]/);
 });
+
+t.test('the default body limit takes an ordinary 224×224 image as JSON for a model with dynamic spatial dimensions', async (t) => {
+  const server = await startFerry(t, [{ name: 'seg', model: modelPath('dynamic-image.onnx') }]);
+  t.equal(server.bodyLimit.bytes, 16 * 1024 * 1024 * 4, 'the largest float32 tensor maxTensorElements allows');
+  t.match(server.bodyLimit.reason, /input 'image' of seg has dynamic dimensions/);
+  const image = randomRow(9, 3 * 224 * 224);
+  const body = JSON.stringify({ inputs: [{ name: 'image', shape: [1, 3, 224, 224], datatype: 'FP32', data: image }] });
+  t.ok(body.length > 1024 * 1024, `the body (${body.length} bytes) is over the old 1 MiB default`);
+  const res = await postJson(`${server.url}/v2/models/seg/infer`, body);
+  t.equal(res.status, 200, JSON.stringify(res.body).slice(0, 200));
+  const want = await directRun('dynamic-image.onnx', { image: f32(image, [1, 3, 224, 224]) });
+  const features = res.body.outputs.find((o: { name: string }) => o.name === 'features');
+  t.ok(maxAbsDiff(features.data, want.features.data as Float32Array) < 1e-5, 'features equal a direct run');
+});
