@@ -162,3 +162,28 @@ t.test('the default body limit takes an ordinary 224×224 image as JSON for a mo
   const features = res.body.outputs.find((o: { name: string }) => o.name === 'features');
   t.ok(maxAbsDiff(features.data, want.features.data as Float32Array) < 1e-5, 'features equal a direct run');
 });
+
+t.test('a process host runs unbatched calls with their exact shapes too', async (t) => {
+  const server = await startFerry(t, [{ name: 'vad', model: modelPath('recurrent-state.onnx'), host: 'process' }]);
+  const input = randomRow(600, 2 * 40);
+  const state = randomRow(601, 2 * 2 * 128);
+  const answers = await Promise.all(
+    [16000, 8000].map((sr) =>
+      infer(server.url, 'vad', [
+        { name: 'input', shape: [2, 40], datatype: 'FP32', data: input },
+        { name: 'state', shape: [2, 2, 128], datatype: 'FP32', data: state },
+        { name: 'sr', shape: [], datatype: 'INT64', data: [sr] },
+      ]),
+    ),
+  );
+  for (const [i, sr] of [16000, 8000].entries()) {
+    t.equal(answers[i].status, 200);
+    const want = await directRun('recurrent-state.onnx', {
+      input: f32(input, [2, 40]),
+      state: f32(state, [2, 2, 128]),
+      sr: new ort.Tensor('int64', BigInt64Array.of(BigInt(sr)), []),
+    });
+    const output = answers[i].body.outputs.find((o: { name: string }) => o.name === 'output');
+    t.ok(maxAbsDiff(output.data, want.output.data as Float32Array) < 1e-6, `sr ${sr}: output equals a direct run`);
+  }
+});
