@@ -188,3 +188,26 @@ t.test('a process host runs unbatched calls with their exact shapes too', async 
     t.ok(maxAbsDiff(output.data, want.output.data as Float32Array) < 1e-6, `sr ${sr}: output equals a direct run`);
   }
 });
+
+t.test('rank-0 inputs and outputs stay rank 0, in JSON and binary', async (t) => {
+  const { OnnxGraphBuilder, OnnxType } = await import('../models/index.js');
+  const g = new OnnxGraphBuilder('scalar');
+  const s = g.input('s', OnnxType.INT64, []);
+  g.node('Add', [s, g.int64s('one', [], [1])], {}, { output: 'next' });
+  g.output('next', OnnxType.INT64, []);
+  const dir = t.testdir({ 'scalar.onnx': Buffer.from(g.toBytes()) });
+  const server = await startFerry(t, [{ name: 'scalar', model: `${dir}/scalar.onnx` }]);
+  t.match(server.stats()[0].batching, { enabled: false, reason: /input 's' is a scalar \(rank 0\)/ });
+  const res = await infer(server.url, 'scalar', [{ name: 's', shape: [], datatype: 'INT64', data: [41] }]);
+  t.same(res.body.outputs, [{ name: 'next', datatype: 'INT64', shape: [], data: [42] }]);
+  const header = JSON.stringify({ inputs: [{ name: 's', shape: [], datatype: 'INT64', parameters: { binary_data_size: 8 } }], parameters: { binary_data_output: true } });
+  const bin = await fetch(`${server.url}/v2/models/scalar/infer`, {
+    method: 'POST',
+    headers: { 'inference-header-content-length': String(header.length) },
+    body: Buffer.concat([Buffer.from(header), Buffer.from(BigInt64Array.of(-7n).buffer)]),
+  });
+  const all = Buffer.from(await bin.arrayBuffer());
+  const length = Number(bin.headers.get('inference-header-content-length'));
+  t.same(JSON.parse(all.toString('utf8', 0, length)).outputs[0].shape, [], 'binary answer: rank 0');
+  t.equal(all.readBigInt64LE(length), -6n);
+});
