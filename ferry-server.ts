@@ -110,7 +110,7 @@ export class FerryServer {
     const metrics = new FerryMetrics();
     const observer = { batch: metrics.observeBatch.bind(metrics) };
     const node = new NodeResources(config.node.cpus, config.node.gpus);
-    const pools = config.deployments.map((d) => new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory, observer, node));
+    const pools = config.deployments.map((d, i) => new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory, observer, node, i));
     metrics.readFrom(() =>
       pools.map((p) => {
         const s = p.stats();
@@ -120,6 +120,9 @@ export class FerryServer {
         return { deployment: p.name, queueDepth: s.queueDepth, ongoing: s.ongoing, replicas };
       }),
     );
+    // Every first replica is reserved before any pool starts its others: validation
+    // checked that the first replicas fit together, not in whatever order pools start.
+    for (const p of pools) p.reserveFirst();
     const started = await Promise.allSettled(pools.map((p) => p.start()));
     const failed = started.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
     if (failed) {

@@ -62,6 +62,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
     logger: { level: LOG_LEVEL },
     listen: { host: values.host, port },
   });
+  config.deployments.forEach((d, i) => {
+    const omitted = server.pools.get(d.name)!.omittedOutputs;
+    if (omitted.length === 0) return;
+    const byReason = new Map<string, string[]>();
+    for (const o of omitted) byReason.set(o.reason, [...(byReason.get(o.reason) ?? []), `'${o.name}'`]);
+    const list = [...byReason].map(([reason, names]) => `${names.join(', ')} (${reason})`).join('; ');
+    process.stderr.write(`ferry: warning: deployments[${i}] (${d.name}) answers with its tensor outputs only; left out ${list}\n`);
+  });
   // One write, so a reader that sees the URL sees the deployments too.
   const mib = (server.bodyLimit.bytes / 2 ** 20).toFixed(server.bodyLimit.bytes % 2 ** 20 === 0 ? 0 : 1);
   let banner = `Ferry serving ${config.source}\nlistening on ${server.url}\n`;

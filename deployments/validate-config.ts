@@ -134,8 +134,10 @@ function semanticProblems(
     }
     const cpusGiven = raw[i].resources?.cpus !== undefined;
     if ((cpusGiven && d.resources.cpus > node.cpus) || d.resources.gpus > node.gpus) {
+      const what = d.resources.gpus > node.gpus ? 'gpus' : 'cpus';
       problems.push(
-        `${at}.resources (${d.resources.cpus} cpus, ${d.resources.gpus} gpus) do not fit even an empty node (${node.cpus} cpus, ${node.gpus} gpus)`,
+        `${at} (${d.name}).resources (${d.resources.cpus} cpus, ${d.resources.gpus} gpus per replica) do not fit even an empty node ` +
+          `(${node.cpus} cpus, ${node.gpus} gpus): lower ${at}.resources.${what} or raise node.${what}`,
       );
     }
     const deviceProblem = opts.checkDevice?.(d.device);

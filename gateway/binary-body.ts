@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { BodyInvalidError } from '../errors.js';
 import { BufferPool } from '../replicas/index.js';
 import { rememberJsonSource } from './json-source.js';
@@ -29,11 +30,23 @@ export function releaseBody(header: unknown): void {
 }
 
 /**
+ * JSON is UTF-8 (RFC 8259). Decoding invalid bytes would put U+FFFD in their
+ * place, silently altering a BYTES element, so such a body is refused.
+ */
+function checkUtf8(bytes: Buffer, what: string): void {
+  if (isUtf8(bytes)) return;
+  throw new BodyInvalidError(
+    `${what} is not valid UTF-8 (JSON must be); a BYTES element that is not UTF-8 cannot be carried by onnxruntime's string tensors either`,
+  );
+}
+
+/**
  * Splits a body into its JSON header and binary tensors, as the binary
  * tensor data extension frames it: `headerLength` bytes of JSON, then raw tensors.
  */
 export function splitBinaryBody(body: Buffer, headerLength: number, what: string): Record<string, unknown> {
   let header: unknown;
+  checkUtf8(body.subarray(0, headerLength), `the ${what}`);
   const text = body.toString('utf8', 0, headerLength);
   try {
     header = JSON.parse(text);
@@ -85,6 +98,7 @@ export function frameBody(body: Buffer, pooled: boolean, rawHeaderLength: string
     if (body.length > 0) {
       // A UTF-8 byte order mark is not JSON, but some clients write one.
       const start = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+      checkUtf8(body.subarray(start), 'the JSON body');
       const text = body.toString('utf8', start);
       try {
         value = JSON.parse(text);

@@ -1,4 +1,4 @@
-import { InputDataError, InputNameError, InputShapeError } from '../errors.js';
+import { BodyInvalidError, InputDataError, InputNameError, InputShapeError } from '../errors.js';
 import type { TensorMap } from '../replicas/index.js';
 import { binaryToTensorData, tensorToBinary } from './binary-tensors.js';
 import { OIP_DATATYPE } from './datatypes.js';
@@ -34,6 +34,11 @@ function selectOutputs(header: InferHeader, target: InferenceTarget): DecodedReq
   return header.outputs.map((o, i) => {
     if (!known.has(o.name)) {
       throw new InputNameError(`outputs[${i}].name: model '${target.name}' has no output '${o.name}' (its outputs: ${[...known].join(', ')})`);
+    }
+    if (o.parameters?.classification !== undefined) {
+      throw new BodyInvalidError(
+        `outputs[${i}].parameters.classification: Ferry does not implement the classification extension; ask for the output itself and take its top classes`,
+      );
     }
     const first = seen.get(o.name);
     if (first !== undefined) throw new InputNameError(`outputs[${i}].name: output '${o.name}' is requested twice (outputs[${first}] and outputs[${i}])`);
@@ -95,7 +100,7 @@ function decodeOnce(header: InferHeader, binary: Buffer | null, target: Inferenc
       offset += size;
     } else {
       if (input.data === undefined) throw new InputDataError(`${at} has neither data nor parameters.binary_data_size`);
-      data = jsonToTensorData(at, checked.dtype, input.data, checked.count);
+      data = jsonToTensorData(at, checked.dtype, input.data, checked.count, input.shape);
     }
     tensors[input.name] = { dtype: checked.dtype, dims: [...input.shape], data };
   });

@@ -4,13 +4,17 @@ import { dottedPath } from '../json-path.js';
 
 const parameters = Type.Optional(Type.Record(Type.String(), Type.Unknown()));
 
+/** Parameters with a meaning here, typed so `"yes"` or `1` is refused rather than guessed at; others pass. */
+const flags = (name: string) =>
+  Type.Optional(Type.Intersect([Type.Object({ [name]: Type.Optional(Type.Boolean()) }), Type.Record(Type.String(), Type.Unknown())]));
+
 /**
  * JSON Schema of an Open Inference Protocol inference request: structure
  * only; names, shapes and data are checked against the model afterwards.
  */
 export const inferRequestSchema = Type.Object({
   id: Type.Optional(Type.String()),
-  parameters,
+  parameters: flags('binary_data_output'),
   inputs: Type.Array(
     Type.Object({
       name: Type.String(),
@@ -21,7 +25,7 @@ export const inferRequestSchema = Type.Object({
     }),
     { minItems: 1 },
   ),
-  outputs: Type.Optional(Type.Array(Type.Object({ name: Type.String(), parameters }))),
+  outputs: Type.Optional(Type.Array(Type.Object({ name: Type.String(), parameters: flags('binary_data') }))),
 });
 
 /** A request header that passed {@link inferRequestSchema}. */

@@ -15,10 +15,20 @@ export function rememberJsonSource(header: object, source: Buffer | string): voi
 
 const INTEGER = /^-?\d+$/;
 
+/**
+ * A number beyond ±2^53 not written as an integer literal (`1e20`,
+ * `9007199254740993.0`): kept as the client wrote it, so an integer input
+ * can refuse it quoting those characters; a float input reads it as a number.
+ */
+export class SourceNumber {
+  constructor(readonly source: string) {}
+}
+
 /** Integer literals beyond ±2^53 become bigints with every digit; other numbers are read as JSON.parse reads them. */
-function exactNumber(text: string): number | bigint {
+function exactNumber(text: string): number | bigint | SourceNumber {
   const n = Number(text);
-  return INTEGER.test(text) && !Number.isSafeInteger(n) ? BigInt(text) : n;
+  if (Number.isSafeInteger(n) || !Number.isInteger(n)) return n;
+  return INTEGER.test(text) ? BigInt(text) : new SourceNumber(text);
 }
 
 /** `header` parsed again from its source with exact integers, or null when its source is unknown. */

@@ -2,6 +2,7 @@ import { InputDataError } from '../errors.js';
 import { allocate, type TensorData, type TensorDtype, type WireTensor } from '../replicas/index.js';
 import { INT_RANGE, OIP_DATATYPE } from './datatypes.js';
 import { fromHalf, toHalf } from './float16.js';
+import { SourceNumber } from './json-source.js';
 
 /** Exact bounds of the 64-bit integer datatypes, for integers read with every digit. */
 const BIG_RANGE: Readonly<Partial<Record<TensorDtype, readonly [bigint, bigint]>>> = Object.freeze({
@@ -28,7 +29,8 @@ export class InexactIntegerError extends Error {
 
 /** Text of a JSON value for an error message; bigints as their digits. */
 function shown(v: unknown): string {
-  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'bigint' || typeof v === 'number') return String(v);
+  if (v instanceof SourceNumber) return v.source;
   return JSON.stringify(v) ?? String(v);
 }
 
@@ -49,8 +51,13 @@ export const BYTES_LIMITATION = "onnxruntime's string tensors carry UTF-8 text w
  * INT64/UINT64 elements may be bigints (a request read again exactly);
  * a number beyond ±2^53 for them throws {@link InexactIntegerError}.
  */
-export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, count: number): TensorData {
+export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, count: number, shape: readonly number[]): TensorData {
   if (!Array.isArray(data)) throw new InputDataError(`${at}.data must be an array`);
+  // Elements under one index at each depth: [2,3,4] → [24, 12, 4, 1].
+  const below = shape.map((_, d) => shape.slice(d).reduce((a, b) => a * b, 1)).concat(1);
+  const misnested = (depth: number, length: number, want: string): never => {
+    throw new InputDataError(`${at}.data does not follow shape [${shape.join(',')}]: an array at depth ${depth} holds ${length} items where ${want}`);
+  };
   const out = allocate(dtype, count);
   // Typed arrays and string arrays are both written by index below.
   const sink = out as unknown as unknown[];
@@ -61,12 +68,31 @@ export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, 
   const bad = (v: unknown, why: string): never => {
     throw new InputDataError(`${at}.data element ${n} ${why} (got ${shown(v)})`);
   };
+  /*
+   * Nested data must follow the shape, though any level may hold the rest
+   * flattened: for [2,3,4], [[...12 values], [...12 values]] is as good as full
+   * nesting or 24 flat values, but a ragged or transposed nesting with the
+   * right total is refused rather than read in the wrong order.
+   */
   const walk = (arr: unknown[], depth: number): void => {
-    if (depth > 32) throw new InputDataError(`${at}.data is nested more than 32 levels deep`);
+    const arrays = arr.length > 0 && Array.isArray(arr[0]);
+    if (arrays && (depth >= shape.length || arr.length !== shape[depth])) {
+      misnested(depth, arr.length, depth >= shape.length ? 'the shape has no more dimensions' : `dimension ${depth} is ${shape[depth]}`);
+    }
+    if (!arrays && depth > 0 && arr.length !== below[depth]) {
+      misnested(depth, arr.length, `it should hold ${below[depth]} values, or be nested further`);
+    }
     for (let i = 0; i < arr.length; i++) {
-      const v = arr[i];
-      if (Array.isArray(v)) {
-        walk(v, depth + 1);
+      let v = arr[i];
+      if (v instanceof SourceNumber) {
+        if (range) bad(v, `is beyond ±2^53 and not written as an integer, so its exact value is unknown; write it as a plain integer for ${OIP_DATATYPE[dtype]}`);
+        v = Number(v.source);
+      }
+      if (Array.isArray(v) !== arrays) {
+        throw new InputDataError(`${at}.data mixes arrays and values in one array at depth ${depth}`);
+      }
+      if (arrays) {
+        walk(v as unknown[], depth + 1);
         continue;
       }
       if (n >= count) throw new InputDataError(`${at}.data has more than the ${count} elements its shape declares`);
@@ -92,7 +118,13 @@ export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, 
         if (v < range[0] || v > range[1]) bad(v, `is out of range for ${OIP_DATATYPE[dtype]}`);
         sink[n++] = isBig ? BigInt(v) : v;
       } else {
-        sink[n++] = dtype === 'float16' ? toHalf(v) : v;
+        if (!Number.isFinite(v)) bad(v, `is beyond the largest finite ${OIP_DATATYPE[dtype]}`);
+        const stored = dtype === 'float16' ? toHalf(v) : v;
+        // Rounding to the datatype is expected; overflowing it to Infinity is not a rounding.
+        if (dtype === 'float16' ? (stored & 0x7fff) === 0x7c00 : dtype === 'float32' && !Number.isFinite(Math.fround(v))) {
+          bad(v, `is beyond the largest finite ${OIP_DATATYPE[dtype]}`);
+        }
+        sink[n++] = stored;
       }
     }
   };

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ClientClosedError, ModelNotFoundError, ModelVersionNotFoundError } from '../errors.js';
+import { BodyInvalidError, ClientClosedError, ModelNotFoundError, ModelVersionNotFoundError } from '../errors.js';
 import type { CallControl, ModelMetadata } from '../replicas/index.js';
 import { binaryPartOf, releaseBody } from './binary-body.js';
 import { OIP_DATATYPE } from './datatypes.js';
@@ -83,8 +83,10 @@ export function registerModelRoutes(
     app.post<ModelParams>(`${base}/infer`, inferOptions, async (req, reply) => infer(find(req.params), req, reply, limits));
   }
 
-  app.post<{ Body: { ready?: boolean } | undefined }>('/v2/repository/index', async (req) => {
-    const onlyReady = req.body?.ready === true;
+  app.post<{ Body: { ready?: unknown } | undefined }>('/v2/repository/index', async (req) => {
+    const ready = req.body?.ready;
+    if (ready !== undefined && typeof ready !== 'boolean') throw new BodyInvalidError(`ready must be true or false (got ${JSON.stringify(ready)})`);
+    const onlyReady = ready === true;
     return [...targets.values()]
       .filter((t) => !onlyReady || t.ready)
       .map((t) => ({ name: t.name, version: t.version ?? '', state: t.state, reason: t.ready ? '' : 'no ready replica' }));

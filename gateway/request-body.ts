@@ -21,6 +21,7 @@ export function contentEncodingOf(raw: string | undefined): Encoding {
   if (codings.length === 0) return 'identity';
   const only = codings.length === 1 ? (codings[0] === 'x-gzip' ? 'gzip' : codings[0]) : null;
   if (only === 'gzip' || only === 'deflate') return only;
+  if (codings.length > 1) throw new ContentEncodingError(`${JSON.stringify(raw)} (stacked encodings)`, `one of ${DECODED_ENCODINGS}`);
   throw new ContentEncodingError(JSON.stringify(raw), DECODED_ENCODINGS);
 }
 

@@ -8,7 +8,22 @@ import { tensorToJsonData } from './json-tensors.js';
  */
 export function tensorDataJson(t: WireTensor): string {
   if (t.dtype === 'int64' || t.dtype === 'uint64') return `[${(t.data as BigInt64Array | BigUint64Array).join(',')}]`;
-  return JSON.stringify(tensorToJsonData(t));
+  const values = tensorToJsonData(t);
+  if (t.dtype === 'float32' || t.dtype === 'float64' || t.dtype === 'float16') {
+    for (const v of values as number[]) if (!Number.isFinite(v) || Object.is(v, -0)) return floatsJson(values as number[]);
+  }
+  return JSON.stringify(values);
+}
+
+/**
+ * Floats with NaN, ±Infinity or -0, written as Triton writes them (rapidjson's
+ * kWriteNanAndInfFlag: `NaN`, `Infinity`, `-Infinity`, which Python's json
+ * reads) instead of JSON.stringify's `null` and `0`, which would alter them.
+ * Strict JSON parsers refuse these tokens: such clients should ask for binary outputs.
+ */
+function floatsJson(values: readonly number[]): string {
+  const parts = values.map((v) => (Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : String(v)));
+  return `[${parts.join(',')}]`;
 }
 
 /** One output of a response: its JSON fields, and its data as JSON text when it is sent as JSON. */

@@ -22,7 +22,12 @@ function readMessage(data: Buffer, isBinary: boolean): { header: InferHeader; bi
     if (data.length < 4) throw new MessageInvalidError('a binary message starts with a 4-byte header length');
     const length = data.readUInt32LE(0);
     if (4 + length > data.length) throw new MessageInvalidError(`the header length ${length} runs past the message's ${data.length - 4} bytes`);
-    header = splitBinaryBody(data.subarray(4), length, 'message header');
+    if (length === 0) throw new MessageInvalidError('a binary message needs a JSON header (its length is 0); raw binary requests are HTTP only');
+    try {
+      header = splitBinaryBody(data.subarray(4), length, 'message header');
+    } catch (err) {
+      throw new MessageInvalidError((err as Error).message);
+    }
     binary = data.subarray(4 + length);
   } else {
     const text = data.toString('utf8');

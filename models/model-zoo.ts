@@ -102,6 +102,7 @@ export const MODEL_BUILDERS: Readonly<Record<string, () => Uint8Array>> = Object
   'identity-uint64.onnx': () => buildIdentity('uint64'),
   'identity-int32.onnx': () => buildIdentity('int32'),
   'identity-string.onnx': () => buildIdentity('string'),
+  'identity-float32.onnx': () => buildIdentity('float32'),
   'fixed-batch.onnx': () => buildFixedBatch(),
   'recurrent-state.onnx': () => buildRecurrentState(),
   'batch-reduce.onnx': () => buildBatchReduce(),

@@ -10,6 +10,14 @@ export type OnnxTypeCode = (typeof OnnxType)[keyof typeof OnnxType];
 /** A dimension: a fixed size, or a name for a dynamic one (e.g. 'batch'). */
 export type Dim = number | string;
 
+/**
+ * What a graph input or output holds: a tensor, or a sequence of tensors of
+ * that type and shape (ONNX `sequence_type`, as `SequenceConstruct` makes).
+ * Enough to stand in for the non-tensor outputs of real models (skl2onnx's
+ * ZipMap writes a sequence of maps, which this builder does not).
+ */
+export type ValueKind = 'tensor' | 'sequence';
+
 /** A node attribute value; arrays of integers become INTS. */
 export type AttributeValue = number | number[] | string;
 
@@ -17,6 +25,7 @@ interface ValueInfo {
   name: string;
   type: OnnxTypeCode;
   shape: Dim[];
+  kind: ValueKind;
 }
 
 const ATTR_FLOAT = 1;
@@ -33,7 +42,10 @@ function valueInfo(v: ValueInfo): ProtobufWriter {
     shape.bytes(1, dim);
   }
   const tensorType = new ProtobufWriter().int(1, v.type).bytes(2, shape);
-  return new ProtobufWriter().bytes(1, v.name).bytes(2, new ProtobufWriter().bytes(1, tensorType));
+  // TypeProto: field 1 is tensor_type; field 4, sequence_type, wraps an element TypeProto.
+  let type = new ProtobufWriter().bytes(1, tensorType);
+  if (v.kind === 'sequence') type = new ProtobufWriter().bytes(4, new ProtobufWriter().bytes(1, type));
+  return new ProtobufWriter().bytes(1, v.name).bytes(2, type);
 }
 
 function attribute(name: string, value: AttributeValue, isFloat: boolean): ProtobufWriter {
@@ -57,15 +69,15 @@ export class OnnxGraphBuilder {
 
   constructor(private readonly name: string) {}
 
-  /** Declares a graph input. */
-  input(name: string, type: OnnxTypeCode, shape: Dim[]): string {
-    this.inputs.push({ name, type, shape });
+  /** Declares a graph input; `kind` 'sequence' makes it a sequence of such tensors. */
+  input(name: string, type: OnnxTypeCode, shape: Dim[], kind: ValueKind = 'tensor'): string {
+    this.inputs.push({ name, type, shape, kind });
     return name;
   }
 
-  /** Declares a graph output produced by an earlier node. */
-  output(name: string, type: OnnxTypeCode, shape: Dim[]): void {
-    this.outputs.push({ name, type, shape });
+  /** Declares a graph output produced by an earlier node; `kind` 'sequence' makes it a sequence of such tensors. */
+  output(name: string, type: OnnxTypeCode, shape: Dim[], kind: ValueKind = 'tensor'): void {
+    this.outputs.push({ name, type, shape, kind });
   }
 
   /** Adds a float32 constant (weights). */

@@ -47,6 +47,16 @@ export class BatchQueue<T extends Batchable> {
     this.schedule();
   }
 
+  /**
+   * Puts items back at the head, in order, ahead of what waits (the calls of
+   * a batch that failed, to run again); they go out on the next flush. Items
+   * put back can be removed like any other.
+   */
+  putBack(items: readonly T[]): void {
+    this.items = [...items, ...this.items];
+    this.schedule();
+  }
+
   /** Removes a waiting item (a cancelled call); false if it was already flushed. */
   remove(item: T): boolean {
     const i = this.items.indexOf(item);

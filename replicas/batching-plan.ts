@@ -2,7 +2,7 @@ import type { ModelMetadata, TensorSpec } from './tensor.js';
 
 /** Whether a model's calls may be concatenated along dimension 0, and why (not). */
 export interface BatchingPlan {
-  /** True when every input and output has a dynamic dimension 0 that names the same symbol. */
+  /** True when every input and output has a dynamic dimension 0 that names the same symbol, and no other dimension names it. */
   batchable: boolean;
   /** Why: the batch symbol when batchable, else the first input or output that prevents it. */
   reason: string;
@@ -14,7 +14,10 @@ export interface BatchingPlan {
  * have a dynamic dimension 0, and where the model names it (ONNX `dim_param`),
  * the same name. Otherwise each call must run alone with its own shapes
  * (Triton's `max_batch_size: 0`): a fixed batch of 1, a state batched on
- * axis 1, a rank-0 input, or an output that reduces over the batch.
+ * axis 1, a rank-0 input, or an output that reduces over the batch. Nor
+ * can calls share a run when the batch symbol also names another dimension
+ * (x ['batch', 'batch']): concatenating along dimension 0 alone would break
+ * the equality the model declares.
  */
 export function batchingPlanOf(meta: ModelMetadata): BatchingPlan {
   let named: { spec: TensorSpec; kind: string } | null = null;
@@ -36,6 +39,16 @@ export function batchingPlanOf(meta: ModelMetadata): BatchingPlan {
       };
     }
   }
-  const symbol = named ? ` ('${named.spec.dimParams[0]}')` : '';
-  return { batchable: true, reason: `every input and output has a dynamic dimension 0${symbol}` };
+  if (named === null) return { batchable: true, reason: 'every input and output has a dynamic dimension 0' };
+  const symbol = named.spec.dimParams[0]!;
+  for (const { spec, kind } of tensors) {
+    const d = spec.dimParams.indexOf(symbol, 1);
+    if (d > 0) {
+      return {
+        batchable: false,
+        reason: `${kind} '${spec.name}' names dimension ${d} '${symbol}' too, the batch symbol of dimension 0: concatenating calls along dimension 0 would break that equality`,
+      };
+    }
+  }
+  return { batchable: true, reason: `every input and output has a dynamic dimension 0 ('${symbol}')` };
 }

@@ -11,9 +11,9 @@ export {
   ReplicaCrashedError,
   ReplicaStartFailedError,
 } from './pool-errors.js';
-export type { FromReplica, ReplicaSpec, ToReplica } from './protocol.js';
+export type { FromReplica, LoadedModel, OmittedOutput, ReplicaSpec, ToReplica } from './protocol.js';
 export type { HostEvents, HostFactory, ReplicaHost } from './replica-host.js';
-export { NodeResources, type Reservation } from './node-resources.js';
+export { NodeResources, type Lease, type Reservation } from './node-resources.js';
 export type { CallControl, PoolStats } from './pool-types.js';
 export { ReplicaPool } from './replica-pool.js';
 export type { BatchObserver, ReplicaState, ReplicaStats } from './replica.js';

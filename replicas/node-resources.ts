@@ -1,7 +1,18 @@
+/** Reported usage is rounded to this fraction of a core or GPU. */
+const DISPLAY_PRECISION = 1e6;
+
+const roundForDisplay = (n: number): number => Math.round(n * DISPLAY_PRECISION) / DISPLAY_PRECISION;
+
 /** Resources one replica reserves. */
 export interface Reservation {
   cpus: number;
   gpus: number;
+}
+
+/** One replica's hold on its reservation; see {@link NodeResources.lease}. */
+export interface Lease {
+  /** Gives the reservation back; later calls do nothing. */
+  release(): void;
 }
 
 /**
@@ -28,6 +39,24 @@ export class NodeResources {
     return true;
   }
 
+  /**
+   * Reserves `r` if it fits and returns the hold on it, or null (and nothing
+   * reserved). The lease gives `r` back on its first `release()` only, so a
+   * replica stopped on two paths (retired while its start is awaited) cannot
+   * free another replica's share.
+   */
+  lease(r: Reservation): Lease | null {
+    if (!this.tryReserve(r)) return null;
+    let held = true;
+    return {
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.release(r);
+      },
+    };
+  }
+
   /** Gives `r` back and tells the pools, so pending replicas may start. */
   release(r: Reservation): void {
     this.usedCpus = Math.max(0, this.usedCpus - r.cpus);
@@ -41,8 +70,12 @@ export class NodeResources {
     return () => this.listeners.delete(listener);
   }
 
-  /** What is reserved and what is left. */
+  /**
+   * What is reserved, for people: sums rounded to a millionth of a core, so
+   * six shares of a third read 2, not 1.9999999999999998. The accounting
+   * itself stays exact (tryReserve and release use the unrounded sums).
+   */
   usage(): { cpus: number; gpus: number; usedCpus: number; usedGpus: number } {
-    return { cpus: this.cpus, gpus: this.gpus, usedCpus: this.usedCpus, usedGpus: this.usedGpus };
+    return { cpus: this.cpus, gpus: this.gpus, usedCpus: roundForDisplay(this.usedCpus), usedGpus: roundForDisplay(this.usedGpus) };
   }
 }

@@ -4,6 +4,8 @@ import type { TensorMap } from './tensor.js';
 /** One caller's request as it travels through queue, mailbox and batch. */
 export interface PendingCall extends Batchable {
   readonly inputs: TensorMap;
+  /** Changed only to make a call run alone after a batch it was in failed. */
+  batchKey: string;
   /** Times the call was handed back after its replica died. */
   retries: number;
   /** Where the call waits: null in the deployment queue, else the replica holding it. */

@@ -1,13 +1,19 @@
 import ort from 'onnxruntime-node';
 import { deviceUnavailableReason, executionProviders } from './device.js';
-import type { FromReplica, ReplicaSpec, ToReplica } from './protocol.js';
+import type { FromReplica, OmittedOutput, ReplicaSpec, ToReplica } from './protocol.js';
 import type { ModelMetadata, TensorDtype, TensorMap, TensorSpec, TypedArray } from './tensor.js';
 
 /** Sends a message to the pool, handing over the listed buffers where the host can. */
 export type Reply = (msg: FromReplica, transfer: ArrayBuffer[]) => void;
 
-function toSpec(m: ort.InferenceSession.ValueMetadata): TensorSpec {
-  if (!m.isTensor) return { name: m.name, dtype: 'float32', shape: [], dimParams: [] };
+/** Why a value that is not a tensor cannot be served (onnxruntime-node's run rejects one: "Non tensor type is temporarily not supported"). */
+const NOT_A_TENSOR = 'a sequence or map, not a tensor: onnxruntime-node passes only tensors to and from JavaScript';
+
+/** "input 'a' is" or "outputs 'a', 'b' are". */
+const naming = (kind: string, names: string[]) =>
+  `${kind}${names.length > 1 ? 's' : ''} ${names.map((n) => `'${n}'`).join(', ')} ${names.length > 1 ? 'are' : 'is'}`;
+
+function toSpec(m: ort.InferenceSession.TensorValueMetadata): TensorSpec {
   return {
     name: m.name,
     dtype: m.type as TensorDtype,
@@ -23,6 +29,8 @@ function toSpec(m: ort.InferenceSession.ValueMetadata): TensorSpec {
  */
 export class ReplicaActor {
   private session: ort.InferenceSession | null = null;
+  /** The outputs each run fetches: the model's tensor outputs. */
+  private outputNames: string[] = [];
 
   constructor(private readonly reply: Reply) {}
 
@@ -50,11 +58,30 @@ export class ReplicaActor {
       this.reply({ type: 'init-failed', message: (err as Error).message }, []);
       return;
     }
+    const inputs = this.session.inputMetadata;
+    const outputs = this.session.outputMetadata;
+    const tensorOutputs = outputs.filter((m) => m.isTensor);
+    const others = outputs.filter((m) => !m.isTensor).map((m) => m.name);
+    const badInputs = inputs.filter((m) => !m.isTensor).map((m) => m.name);
+    const unservable =
+      badInputs.length > 0
+        ? `${naming('input', badInputs)} ${NOT_A_TENSOR}, so Ferry cannot feed this model`
+        : tensorOutputs.length === 0
+          ? `the model has no tensor output to answer with: ${naming('output', others)} ${NOT_A_TENSOR}`
+          : null;
+    if (unservable) {
+      await this.session.release();
+      this.session = null;
+      this.reply({ type: 'init-failed', message: unservable }, []);
+      return;
+    }
+    this.outputNames = tensorOutputs.map((m) => m.name);
     const metadata: ModelMetadata = {
-      inputs: this.session.inputMetadata.map(toSpec),
-      outputs: this.session.outputMetadata.map(toSpec),
+      inputs: inputs.filter((m) => m.isTensor).map(toSpec),
+      outputs: tensorOutputs.map(toSpec),
     };
-    this.reply({ type: 'ready', metadata, loadMs: performance.now() - started }, []);
+    const omittedOutputs: OmittedOutput[] = others.map((name) => ({ name, reason: NOT_A_TENSOR }));
+    this.reply({ type: 'ready', metadata, omittedOutputs, loadMs: performance.now() - started }, []);
   }
 
   private async run(batchId: number, inputs: TensorMap, recycle: boolean): Promise<void> {
@@ -71,7 +98,8 @@ export class ReplicaActor {
     const started = performance.now();
     let results: ort.InferenceSession.OnnxValueMapType;
     try {
-      results = await this.session.run(feeds);
+      // Only tensor outputs: fetching a sequence or map fails the whole run in onnxruntime-node.
+      results = await this.session.run(feeds, this.outputNames);
     } catch (err) {
       this.reply({ type: 'failed', batchId, message: (err as Error).message, recycled }, recycled);
       return;

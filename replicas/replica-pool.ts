@@ -1,7 +1,7 @@
 import { RESTART_BACKOFF_MS, SHUTDOWN_GRACE_MS } from '../constants.js';
 import type { ResolvedDeployment } from '../deployments/index.js';
 import { BufferPool } from './buffer-pool.js';
-import { NodeResources } from './node-resources.js';
+import { NodeResources, type Lease } from './node-resources.js';
 import { defaultHostFactory } from './host-factory.js';
 import { createCall, type PendingCall } from './pending-call.js';
 import { batchingPlanOf, type BatchingPlan } from './batching-plan.js';
@@ -12,6 +12,7 @@ import type { HostFactory } from './replica-host.js';
 import type { CallControl, PoolStats } from './pool-types.js';
 import { pickReplica } from './router.js';
 import { batchKeyOf } from './tensor-batch.js';
+import type { LoadedModel, OmittedOutput } from './protocol.js';
 import type { ModelMetadata, TensorMap } from './tensor.js';
 
 /** A call is handed back after its replica dies at most this many times. */
@@ -34,6 +35,7 @@ export class ReplicaPool {
   private cancelled = 0;
   private failedStarts = 0;
   private _metadata: ModelMetadata | null = null;
+  private _omittedOutputs: readonly OmittedOutput[] = [];
   private plan: BatchingPlan | null = null;
   private batches = false;
   private callSeq = 0;
@@ -48,6 +50,8 @@ export class ReplicaPool {
   private target = 0;
   private pending = 0;
   private refillTimer: NodeJS.Timeout | null = null;
+  /** The first replica's reservation, taken by reserveFirst() before any pool starts; the next replica to start takes it over. */
+  private firstLease: Lease | null = null;
   private readonly stopListening: () => void;
   private demandListener: (() => void) | null = null;
 
@@ -57,12 +61,33 @@ export class ReplicaPool {
     private readonly observer?: BatchObserver,
     /** The node's capacity, shared with the other pools. @default the configured node alone */
     private readonly resources: NodeResources = new NodeResources(Infinity, Infinity),
+    /** Where the deployment sits in the config's `deployments`, so messages name the setting to change. @default unknown */
+    private readonly configIndex: number | null = null,
   ) {
     this.name = config.name;
     this.mailboxOptions = { maxBatchSize: config.batching.maxBatchSize, batchWaitTimeoutMs: config.batching.batchWaitTimeoutMs };
     this.stopListening = resources.onRelease(() => {
-      if (this.pending > 0 && !this.closed) void this.fill();
+      if (this.pending > 0 && !this.closed) this.refill();
     });
+  }
+
+  /**
+   * Reserves the first replica's share of the node now, for start() to use.
+   * Validation guarantees that every deployment's first replica fits
+   * together, but only if each reserves it before any reserves more: the
+   * server calls this for every pool before it starts any. False (nothing
+   * held) if it does not fit; start() then tries again itself.
+   */
+  reserveFirst(): boolean {
+    this.firstLease ??= this.closed ? null : this.resources.lease(this.config.resources);
+    return this.firstLease !== null;
+  }
+
+  /** A reservation for the next replica: the one reserveFirst() holds, else a new one if it fits. */
+  private takeLease(): Lease | null {
+    const lease = this.firstLease ?? this.resources.lease(this.config.resources);
+    this.firstLease = null;
+    return lease;
   }
 
   /** Called when a call arrives while the pool has no replica and none wanted (scale from zero). */
@@ -95,6 +120,11 @@ export class ReplicaPool {
     return this._metadata;
   }
 
+  /** The model's outputs that are not tensors (sequences, maps), left out of the metadata and every answer, and why. */
+  get omittedOutputs(): readonly OmittedOutput[] {
+    return this._omittedOutputs;
+  }
+
   /** True when calls are concatenated along dimension 0; false when each runs alone with its own shapes. */
   get batching(): boolean {
     return this.batches;
@@ -107,9 +137,10 @@ export class ReplicaPool {
     return { enabled: this.batches, reason: this.plan.reason };
   }
 
-  private learnMetadata(metadata: ModelMetadata): void {
+  private learnMetadata({ metadata, omittedOutputs }: LoadedModel): void {
     if (this._metadata) return;
     this._metadata = metadata;
+    this._omittedOutputs = omittedOutputs;
     this.plan = batchingPlanOf(metadata);
     this.batches = this.plan.batchable && this.config.batching.mode !== 'off';
     if (!this.batches) {
@@ -148,18 +179,16 @@ export class ReplicaPool {
     const initial = this.config.autoscaling?.initialReplicas ?? this.config.numReplicas;
     try {
       if (initial === 0) {
-        if (!this.resources.tryReserve(this.config.resources)) {
-          throw new ReplicaStartFailedError(this.name, 'no room on the node for a replica to read the model metadata');
-        }
-        await this.retire(await this.startReplica(this.newReplica()));
+        const lease = this.takeLease();
+        if (!lease) throw this.noRoom('no room on the node for a replica to read the model metadata');
+        // At a target of 0, startReplica retires the replica once it has reported the metadata.
+        await this.startReplica(this.newReplica(lease));
       } else {
         this.target = initial;
         const started = await Promise.allSettled(this.fill());
         const failure = started.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
         if (failure) throw failure.reason;
-        if (!this._metadata) {
-          throw new ReplicaStartFailedError(this.name, `none of its ${initial} initial replicas fits on the node (${this.describeRoom()})`);
-        }
+        if (!this._metadata) throw this.noRoom(`none of its ${initial} initial replicas fits on the node`);
       }
       if (this.config.batching.mode === 'on' && this.plan && !this.plan.batchable) throw new ModelCannotBatchError(this.name, this.plan.reason);
     } catch (err) {
@@ -178,7 +207,7 @@ export class ReplicaPool {
     this.target = n;
     let excess = this.active() - n;
     if (excess <= 0) {
-      for (const p of this.fill()) p.catch(() => this.scheduleRefill());
+      this.refill();
       return;
     }
     this.pending = 0;
@@ -193,11 +222,18 @@ export class ReplicaPool {
   /** Starts replicas up to the target as far as the node has room; returns their start promises. */
   private fill(): Promise<Replica>[] {
     const started: Promise<Replica>[] = [];
-    while (this.active() < this.target && this.resources.tryReserve(this.config.resources)) {
-      started.push(this.startReplica(this.newReplica()));
+    while (this.active() < this.target) {
+      const lease = this.takeLease();
+      if (!lease) break;
+      started.push(this.startReplica(this.newReplica(lease)));
     }
     this.pending = Math.max(0, this.target - this.active());
     return started;
+  }
+
+  /** fill() outside start(): a replica that fails to start is tried again later. */
+  private refill(): void {
+    for (const p of this.fill()) p.catch(() => this.scheduleRefill());
   }
 
   /** After a failed start, tries again later, doubling the pause each time (up to 30 s). */
@@ -206,7 +242,7 @@ export class ReplicaPool {
     const backoff = Math.min(30_000, RESTART_BACKOFF_MS * 2 ** Math.max(0, this.failedStarts - 1));
     this.refillTimer = setTimeout(() => {
       this.refillTimer = null;
-      for (const p of this.fill()) p.catch(() => this.scheduleRefill());
+      this.refill();
     }, backoff);
   }
 
@@ -214,11 +250,12 @@ export class ReplicaPool {
   private async retire(replica: Replica): Promise<void> {
     await replica.stop();
     this.remove(replica);
-    this.resources.release(this.config.resources);
+    replica.lease.release();
   }
 
-  private newReplica(): Replica {
+  private newReplica(lease: Lease): Replica {
     return new Replica({
+      lease,
       spec: {
         deployment: this.name,
         replicaId: `${this.name}#${++this.seq}`,
@@ -236,7 +273,7 @@ export class ReplicaPool {
     });
   }
 
-  /** Starts a replica whose resources are already reserved. */
+  /** Starts a replica that holds its reservation; it gives it back when it fails, dies or is retired. */
   private async startReplica(replica: Replica): Promise<Replica> {
     this.replicas.push(replica);
     try {
@@ -244,7 +281,7 @@ export class ReplicaPool {
       this.failedStarts = 0;
     } catch (err) {
       this.remove(replica);
-      this.resources.release(this.config.resources);
+      replica.lease.release();
       this.failedStarts++;
       if (this.active() === 0) this.failQueued(err instanceof Error ? err : new ReplicaStartFailedError(this.name, String(err)));
       throw err;
@@ -329,14 +366,14 @@ export class ReplicaPool {
     this.retried += retry.length;
     // Retried calls were admitted already: they go first and ignore the queue bound.
     this.queue = [...retry, ...this.queue];
-    this.resources.release(this.config.resources);
+    replica.lease.release();
     if (this.closed) {
       this.failQueued(new ReplicaCrashedError(this.name, reason));
       return;
     }
     this.restarts++;
     this.dispatch();
-    for (const p of this.fill()) p.catch(() => this.scheduleRefill());
+    this.refill();
   }
 
   private failQueued(err: Error): void {
@@ -359,6 +396,8 @@ export class ReplicaPool {
     this.closed = true;
     this.stopListening();
     if (this.refillTimer) clearTimeout(this.refillTimer);
+    this.firstLease?.release();
+    this.firstLease = null;
     if (this.queue.length > 0 || this.ongoing > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -371,10 +410,18 @@ export class ReplicaPool {
     await Promise.all([...this.replicas].map((r) => this.retire(r)));
   }
 
-  private describeRoom(): string {
+  /** A start that found no room: what each replica asks, what the node has free, and the setting to change. */
+  private noRoom(what: string): ReplicaStartFailedError {
     const u = this.resources.usage();
     const r = this.config.resources;
-    return `each reserves ${r.cpus} cpus and ${r.gpus} gpus; the node has ${u.cpus - u.usedCpus} of ${u.cpus} cpus and ${u.gpus - u.usedGpus} of ${u.gpus} gpus free`;
+    const freeCpus = Math.round((u.cpus - u.usedCpus) * 1e6) / 1e6;
+    const short = r.cpus > freeCpus + 1e-9 ? 'cpus' : 'gpus';
+    const setting = this.configIndex === null ? `${this.name}'s resources.${short}` : `deployments[${this.configIndex}].resources.${short}`;
+    return new ReplicaStartFailedError(
+      this.name,
+      `${what} (each reserves ${r.cpus} cpus and ${r.gpus} gpus; the node has ${freeCpus} of ${u.cpus} cpus and ${u.gpus - u.usedGpus} of ${u.gpus} gpus free): ` +
+        `lower ${setting} or raise node.${short}`,
+    );
   }
 
   /** Kills a replica as a crash would (for failure drills and tests); false if no replica has that id. */

@@ -1,19 +1,24 @@
 import { REPLICA_START_TIMEOUT_MS } from '../constants.js';
 import { BatchQueue, type BatchQueueOptions } from './batch-queue.js';
 import type { BufferPool } from './buffer-pool.js';
+import type { Lease } from './node-resources.js';
 import type { PendingCall } from './pending-call.js';
 import { InferenceError, ReplicaStartFailedError } from './pool-errors.js';
-import type { FromReplica, ReplicaSpec } from './protocol.js';
+import type { FromReplica, LoadedModel, ReplicaSpec } from './protocol.js';
 import type { HostFactory, ReplicaHost } from './replica-host.js';
 import type { HostKind } from '../deployments/index.js';
 import { concatInputs, splitOutputs } from './tensor-batch.js';
-import type { ModelMetadata } from './tensor.js';
+
+/** Numbers the batch keys of calls sent to run alone; unique in the process, so such a call never shares a run again. */
+let aloneSeq = 0;
 
 /** Lifecycle of a replica: pending → starting → ready → stopping → stopped, or dead at any point. */
 export type ReplicaState = 'starting' | 'ready' | 'stopping' | 'stopped' | 'dead';
 
 /** Options for {@link Replica}. */
 export interface ReplicaOptions {
+  /** The share of the node this replica holds; whoever ends the replica gives it back through it (once). */
+  lease: Lease;
   spec: ReplicaSpec;
   host: HostKind;
   hostFactory: HostFactory;
@@ -55,12 +60,14 @@ export interface ReplicaStats {
  */
 export class Replica {
   readonly id: string;
+  /** This replica's reservation on the node; releasing it twice gives it back once. */
+  readonly lease: Lease;
   private host: ReplicaHost | null = null;
   private readonly mailbox: BatchQueue<PendingCall>;
   private running: PendingCall[] = [];
   private runningWaitsMs: number[] = [];
   private batchSeq = 0;
-  private startWaiter: { resolve(m: ModelMetadata): void; reject(e: Error): void } | null = null;
+  private startWaiter: { resolve(m: LoadedModel): void; reject(e: Error): void } | null = null;
   private stopWaiter: (() => void) | null = null;
   private _state: ReplicaState = 'starting';
   private batches = 0;
@@ -72,6 +79,7 @@ export class Replica {
 
   constructor(private readonly opts: ReplicaOptions) {
     this.id = opts.spec.replicaId;
+    this.lease = opts.lease;
     this.mailbox = new BatchQueue(opts.batching, (batch) => this.runBatch(batch));
   }
 
@@ -84,8 +92,8 @@ export class Replica {
     return this.mailbox.length + this.running.length;
   }
 
-  /** Starts the host and loads the model; resolves with the model's metadata. */
-  start(): Promise<ModelMetadata> {
+  /** Starts the host and loads the model; resolves with the model's metadata and the outputs left out. */
+  start(): Promise<LoadedModel> {
     this.startedAt = performance.now();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -141,7 +149,7 @@ export class Replica {
         this.loadMs = msg.loadMs;
         this.startMs = performance.now() - this.startedAt;
         this._state = 'ready';
-        this.startWaiter?.resolve(msg.metadata);
+        this.startWaiter?.resolve({ metadata: msg.metadata, omittedOutputs: msg.omittedOutputs });
         this.startWaiter = null;
         return;
       case 'init-failed':
@@ -159,12 +167,13 @@ export class Replica {
     const batch = this.running;
     const waits = this.runningWaitsMs;
     this.running = [];
+    if (msg.type === 'failed' && batch.length > 1) this.runEachAlone(batch);
     // The next batch goes to the actor before this one's callers are answered,
     // so the replica computes while the gateway writes responses.
     this.mailbox.markIdle();
     if (msg.type === 'failed') {
-      const err = new InferenceError(this.opts.spec.deployment, msg.message);
-      for (const call of batch) call.reject(err);
+      // A failed batch of several calls went back to the mailbox above; a call that failed alone is answered.
+      if (batch.length === 1) batch[0].reject(new InferenceError(this.opts.spec.deployment, msg.message));
     } else {
       let rows = 0;
       for (const call of batch) rows += call.rows;
@@ -186,6 +195,18 @@ export class Replica {
     }
     if (this._state === 'stopping' && this.ongoing === 0) this.stopWaiter?.();
     this.opts.onIdle(this);
+  }
+
+  /**
+   * onnxruntime rejected a whole batch, perhaps for one call's values (an
+   * index out of range): each call runs again alone, first in the mailbox,
+   * so only the call at fault fails and the others get their answers.
+   * Calls already cancelled are dropped.
+   */
+  private runEachAlone(batch: readonly PendingCall[]): void {
+    const again = batch.filter((c) => !c.settled);
+    for (const call of again) call.batchKey = `alone#${++aloneSeq}`;
+    this.mailbox.putBack(again);
   }
 
   private onExit(reason: string): void {

@@ -103,3 +103,19 @@ t.test('remove and drain take items out before they are flushed', async (t) => {
   t.same(flushed, [], 'nothing left to flush');
   t.equal(q.length, 0);
 });
+
+t.test("items put back go out first, each alone under a key of its own, and can still be removed", async (t) => {
+  const { q, flushed } = setup(8, 0);
+  q.put(item('a'));
+  q.put(item('b'));
+  tick();
+  q.put(item('later'));
+  // The batch [a, b] failed: each goes back alone, ahead of what arrived meanwhile.
+  const [a, b] = [item('a', 1, 'alone#1'), item('b', 1, 'alone#2')];
+  q.putBack([a, b]);
+  t.ok(q.remove(b), 'a call put back can be cancelled');
+  q.markIdle();
+  q.markIdle();
+  tick();
+  t.same(flushed, [['a', 'b'], ['a'], ['later']]);
+});

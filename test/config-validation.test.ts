@@ -55,7 +55,7 @@ const rules: [string, unknown, RegExp][] = [
   ['autoscaling interval >= 10 ms', { deployments: [{ ...mlp, autoscaling: { metricsIntervalMs: 1 } }] }, /metricsIntervalMs must be an integer >= 10/],
   ['numReplicas excludes autoscaling', { deployments: [{ ...mlp, numReplicas: 2, autoscaling: {} }] }, /numReplicas and autoscaling exclude each other/],
   ['resources non-negative', { deployments: [{ ...mlp, resources: { cpus: -1 } }] }, /resources\.cpus must be a number >= 0/],
-  ['resources fit an empty node', { node: { cpus: 2 }, deployments: [{ ...mlp, resources: { cpus: 4 } }] }, /resources \(4 cpus, 0 gpus\) do not fit even an empty node \(2 cpus, 0 gpus\)/],
+  ['resources fit an empty node', { node: { cpus: 2 }, deployments: [{ ...mlp, resources: { cpus: 4 } }] }, /deployments\[0\] \(mlp\)\.resources \(4 cpus, 0 gpus per replica\) do not fit even an empty node \(2 cpus, 0 gpus\): lower deployments\[0\]\.resources\.cpus or raise node\.cpus/],
   ['node keys known', { node: { memory: 1 }, deployments: [mlp] }, /node\.memory is not a known key/],
   ['model file exists', { deployments: [{ ...mlp, model: './missing.onnx' }] }, /deployments\[0\]\.model: file not found: .*missing\.onnx/],
   ['model is a file', { deployments: [{ ...mlp, model: '.' }] }, /deployments\[0\]\.model: not a file/],

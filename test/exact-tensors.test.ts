@@ -86,6 +86,8 @@ t.test('JSON integers beyond ±2^53 are taken exactly, or refused quoting the di
     ['UINT64', '18446744073709551616,1', /element 0 is out of range for UINT64 \(got 18446744073709551616\)/],
     ['UINT64', '1,-1', /element 1 is out of range for UINT64 \(got -1\)/],
     ['INT32', '1,12345678901234567890', /element 1 is out of range for INT32 \(got 12345678901234567890\)/],
+    ['INT64', '1e20,1', /element 0 is beyond ±2\^53 and not written as an integer, so its exact value is unknown; write it as a plain integer for INT64 \(got 1e20\)/],
+    ['INT64', '9007199254740993.0,1', /element 0 is beyond ±2\^53 and not written as an integer.* \(got 9007199254740993\.0\)/],
   ];
   for (const [datatype, digits, message] of refusals) {
     const r = await post(datatype, digits);
@@ -137,4 +139,92 @@ t.test('BYTES round-trip byte for byte, and elements onnxruntime would alter are
   const wsAnswer = JSON.parse(await wsRoundTrip(`${server.url.replace('http', 'ws')}/v2/models/id/stream`, Buffer.concat([length, header, withNul])));
   t.equal(wsAnswer.code, 'FERRY_ERR_INPUT_DATA', 'WebSocket: refused the same way');
   t.match(wsAnswer.error, /BYTES element 1 has a NUL byte/);
+});
+
+t.test('NaN, ±Infinity and -0 outputs are written as Triton writes them, never as null or 0', async (t) => {
+  const server = await startFerry(t, [{ name: 'f32', model: modelPath('identity-float32.onnx') }]);
+  const values = Float32Array.of(NaN, Infinity, -Infinity, -0, 1.5, -2);
+  const header = JSON.stringify({ inputs: [{ name: 'in_float32', shape: [3, 2], datatype: 'FP32', parameters: { binary_data_size: 24 } }] });
+  const res = await fetch(`${server.url}/v2/models/f32/infer`, {
+    method: 'POST',
+    headers: { 'inference-header-content-length': String(header.length) },
+    body: Buffer.concat([Buffer.from(header), bytesOf(values)]),
+  });
+  const text = await res.text();
+  t.equal(res.status, 200);
+  t.equal(dataDigits(text, 'out_float32'), 'NaN,Infinity,-Infinity,-0,1.5,-2', "rapidjson's kWriteNanAndInfFlag tokens");
+  const finite = await postText(`${server.url}/v2/models/f32/infer`, '{"inputs":[{"name":"in_float32","shape":[1,2],"datatype":"FP32","data":[0.5,-1]}]}');
+  t.equal(dataDigits(finite.text, 'out_float32'), '0.5,-1', 'finite values are plain JSON numbers');
+  const overflow = await postText(`${server.url}/v2/models/f32/infer`, '{"inputs":[{"name":"in_float32","shape":[1,2],"datatype":"FP32","data":[1e39,1]}]}');
+  t.equal(overflow.status, 400, 'a JSON value beyond FP32 is refused, not turned into Infinity');
+  t.match(JSON.parse(overflow.text).error, /element 0 is beyond the largest finite FP32/);
+});
+
+t.test('JSON that is not UTF-8 is refused, since decoding it would alter BYTES elements', async (t) => {
+  const server = await startFerry(t, [{ name: 'id', model: modelPath('identity-string.onnx') }]);
+  const latin1 = Buffer.concat([Buffer.from('{"inputs":[{"name":"in_string","shape":[1,2],"datatype":"BYTES","data":["caf'), Buffer.from([0xe9]), Buffer.from('","z"]}]}')]);
+  const res = await fetch(`${server.url}/v2/models/id/infer`, { method: 'POST', body: latin1 });
+  const body = await res.json();
+  t.equal(res.status, 400);
+  t.equal(body.code, 'FERRY_ERR_BODY_INVALID');
+  t.match(body.error, /the JSON body is not valid UTF-8/);
+  const inHeader = await fetch(`${server.url}/v2/models/id/infer`, {
+    method: 'POST',
+    headers: { 'inference-header-content-length': String(latin1.length) },
+    body: latin1,
+  });
+  t.equal(inHeader.status, 400, 'the JSON header of a binary request too');
+  t.match((await inHeader.json()).error, /the JSON header is not valid UTF-8/);
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(latin1.length);
+  const viaWs = JSON.parse(await wsRoundTrip(`${server.url.replace('http', 'ws')}/v2/models/id/stream`, Buffer.concat([length, latin1])));
+  t.equal(viaWs.code, 'FERRY_ERR_MESSAGE_INVALID');
+  t.match(viaWs.error, /message header is not valid UTF-8/);
+  const noHeader = JSON.parse(await wsRoundTrip(`${server.url.replace('http', 'ws')}/v2/models/id/stream`, Buffer.alloc(4)));
+  t.equal(noHeader.code, 'FERRY_ERR_MESSAGE_INVALID');
+  t.match(noHeader.error, /a binary message needs a JSON header \(its length is 0\)/);
+});
+
+t.test('nested data must follow the shape; any level may hold the rest flattened', async (t) => {
+  const server = await startFerry(t, [{ name: 'f32', model: modelPath('identity-float32.onnx') }]);
+  const send = (shape: number[], data: unknown) =>
+    postText(`${server.url}/v2/models/f32/infer`, JSON.stringify({ inputs: [{ name: 'in_float32', shape, datatype: 'FP32', data }] }));
+  for (const data of [[1, 2, 3, 4, 5, 6], [[1, 2], [3, 4], [5, 6]]]) {
+    const ok = await send([3, 2], data);
+    t.equal(dataDigits(ok.text, 'out_float32'), '1,2,3,4,5,6', `${JSON.stringify(data)} is read row-major`);
+  }
+  const refused: [number[], unknown, RegExp][] = [
+    [[3, 2], [[1, 2, 3], [4, 5, 6]], /does not follow shape \[3,2\]: an array at depth 0 holds 2 items where dimension 0 is 3/],
+    [[3, 2], [[1, 2], [3, 4, 5], [6]], /an array at depth 1 holds 3 items where it should hold 2 values/],
+    [[3, 2], [[1, 2], 3, 4, [5, 6]], /does not follow shape|mixes arrays and values/],
+    [[3, 2], [[[1, 2], [3, 4], [5, 6]]], /an array at depth 0 holds 1 items where dimension 0 is 3/],
+  ];
+  for (const [shape, data, message] of refused) {
+    const r = await send(shape, data);
+    t.equal(r.status, 400, `${JSON.stringify(data)} refused`);
+    t.match(JSON.parse(r.text).error, message);
+  }
+});
+
+t.test('parameters with a meaning must have their type; the classification extension is refused, not ignored', async (t) => {
+  const server = await startFerry(t, [{ name: 'f32', model: modelPath('identity-float32.onnx') }]);
+  const input = { name: 'in_float32', shape: [1, 2], datatype: 'FP32', data: [1, 2] };
+  const cases: [string, unknown, RegExp][] = [
+    ['binary_data: "yes"', { inputs: [input], outputs: [{ name: 'out_float32', parameters: { binary_data: 'yes' } }] }, /binary_data/],
+    ['binary_data_output: 1', { inputs: [input], parameters: { binary_data_output: 1 } }, /binary_data_output/],
+    ['classification', { inputs: [input], outputs: [{ name: 'out_float32', parameters: { classification: 3 } }] }, /does not implement the classification extension/],
+  ];
+  for (const [what, body, message] of cases) {
+    const r = await postText(`${server.url}/v2/models/f32/infer`, JSON.stringify(body));
+    t.equal(r.status, 400, what);
+    t.match(JSON.parse(r.text).error, message, what);
+  }
+  const index = await postText(`${server.url}/v2/repository/index`, '{"ready":"yes"}');
+  t.equal(index.status, 400);
+  t.match(JSON.parse(index.text).error, /ready must be true or false \(got "yes"\)/);
+  const big = await postText(
+    `${server.url}/v2/models/f32/infer`,
+    '{"inputs":[{"name":"in_float32","shape":[1,2],"datatype":"FP32","data":[1e20,2]}]}',
+  );
+  t.equal(big.status, 200, 'a float input takes 1e20 as a number');
 });

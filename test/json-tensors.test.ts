@@ -47,10 +47,13 @@ t.test('integer datatypes refuse fractions and out-of-range values', async (t) =
 });
 
 t.test('FP16 rounds to the nearest half-precision value', async (t) => {
-  const { tensors } = parse('FP16', 'float16', [0.1, 1e-8, 1e6]);
+  const { tensors } = parse('FP16', 'float16', [0.1, 1e-8, 65504]);
   const encoded = encodeInferResponse(target('float16'), undefined, tensors, [{ name: 'v', binary: false }]);
   const data = (JSON.parse(encoded.text).outputs as { data: number[] }[])[0].data;
   t.ok(Math.abs(data[0] - 0.1) < 1e-4, `0.1 → ${data[0]}`);
   t.equal(data[1], 0, 'below the smallest subnormal → 0');
-  t.equal(data[2], null, 'beyond 65504 → Infinity, which JSON writes as null');
+  t.equal(data[2], 65504, 'the largest half-precision value is kept');
+  t.throws(() => parse('FP16', 'float16', [0, 1e6, 0]), { message: /element 1 is beyond the largest finite FP16 \(got 1000000\)/ }, 'overflow is refused, not turned into Infinity');
+  t.throws(() => parse('FP32', 'float32', [0, 0, 1e39]), { message: /element 2 is beyond the largest finite FP32 \(got 1e\+39\)/ });
+  t.throws(() => parse('FP64', 'float64', [Infinity, 0, 0]), { message: /element 0 is beyond the largest finite FP64/ });
 });

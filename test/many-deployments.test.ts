@@ -2,8 +2,9 @@ import { availableParallelism } from 'node:os';
 import t from 'tap';
 import { validateConfig } from '../index.js';
 import { modelPath } from '../models/index.js';
+import { NodeResources, ReplicaPool, ReplicaStartFailedError } from '../replicas/index.js';
 import { ferry, urlOf } from './helpers/cli.js';
-import { postJson, randomRow } from './helpers/ferry.js';
+import { postJson, randomRow, startFerry } from './helpers/ferry.js';
 
 const SIX = ['mlp', 'mnist-cnn', 'mixed-inputs', 'fixed-batch', 'batch-reduce', 'dynamic-image'];
 
@@ -72,4 +73,71 @@ t.test('a replica without resources.cpus reserves intraOpThreads cores while the
     () => config(2, [{ name: 'c', model: modelPath('mlp.onnx'), resources: { cpus: 2 } }]),
     /deployments\[0\] \(a\) leaves resources\.cpus out, but the explicit reservations take all of the node's 2 cpus/,
   );
+});
+
+t.test('every first replica starts, whatever the order, before a deployment takes more of the node', async (t) => {
+  // 'a' comes first and wants 3 replicas of 1 cpu on a 2-cpu node; fx's one replica must still get its share.
+  const a = `{ name: 'a', model: ${JSON.stringify(modelPath('mlp.onnx'))}, resources: { cpus: 1 }, numReplicas: 3 }`;
+  const fx = `{ name: 'fx', model: ${JSON.stringify(modelPath('fixed-batch.onnx'))} }`;
+  const dir = t.testdir({ 'ferry.config.ts': `export default { http: { port: 0 }, node: { cpus: 2 }, deployments: [${a}, ${fx}] };` });
+  const run = ferry(['serve', `${dir}/ferry.config.ts`]);
+  t.teardown(() => run.child.kill('SIGKILL'));
+  const url = await urlOf(run);
+  t.match(run.out(), /a: 1\/3 replicas ready/);
+  t.match(run.out(), /fx: 1\/1 replicas ready/);
+  const status = await (await fetch(`${url}/-/status`)).json();
+  t.same(status.node, { cpus: 2, gpus: 0, usedCpus: 2, usedGpus: 0 }, 'one cpu each, the node full');
+  t.same(status.deployments.map((d: { pending: number }) => d.pending), [2, 0], "a's other two replicas wait as pending");
+  const answers = await Promise.all([
+    postJson(`${url}/v2/models/a/infer`, { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: randomRow(1, 784) }] }),
+    postJson(`${url}/v2/models/fx/infer`, { inputs: [{ name: 'x', shape: [1, 25, 96], datatype: 'FP32', data: randomRow(2, 2400) }] }),
+  ]);
+  t.same(answers.map((r) => r.status), [200, 200]);
+  run.child.kill('SIGTERM');
+  t.equal(await run.exit, 0);
+});
+
+t.test('the replica that reads a scaled-to-zero model gives its reservation back once', async (t) => {
+  const server = await startFerry(
+    t,
+    [
+      { name: 'z', model: modelPath('mlp.onnx'), resources: { cpus: 1 }, autoscaling: { minReplicas: 0, maxReplicas: 1 } },
+      { name: 'b', model: modelPath('mlp.onnx'), resources: { cpus: 1 } },
+    ],
+    {},
+    { node: { cpus: 2 } },
+  );
+  const status = await (await fetch(`${server.url}/-/status`)).json();
+  t.same(status.deployments.map((d: { replicas: unknown[] }) => d.replicas.length), [0, 1]);
+  t.equal(status.node.usedCpus, 1, "b's replica still counts; z's stopped one does not, and not twice");
+});
+
+t.test('a deployment that finds the node full says which setting to change', async (t) => {
+  const config = validateConfig(
+    { node: { cpus: 2 }, deployments: [{ name: 'a', model: modelPath('mlp.onnx') }, { name: 'fx', model: modelPath('fixed-batch.onnx'), resources: { cpus: 1 } }] },
+    modelPath('ferry.config.ts'),
+  );
+  const node = new NodeResources(2, 0);
+  t.ok(node.tryReserve({ cpus: 1.5, gpus: 0 }), 'something else holds most of the node');
+  const pool = new ReplicaPool(config.deployments[1], undefined, undefined, node, 1);
+  const err = await pool.start().then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.type(err, ReplicaStartFailedError);
+  t.match(
+    (err as Error).message,
+    /^replica of fx failed to start: none of its 1 initial replicas fits on the node \(each reserves 1 cpus and 0 gpus; the node has 0\.5 of 2 cpus and 0 of 0 gpus free\): lower deployments\[1\]\.resources\.cpus or raise node\.cpus$/,
+  );
+  t.equal(node.usage().usedCpus, 1.5, 'nothing left reserved by the failed start');
+});
+
+t.test('reserved cpus read as a person would write them', async (t) => {
+  // 0.1 + 0.1 + 0.1 is 0.30000000000000004 in floating point.
+  const server = await startFerry(t, [{ name: 'mlp', model: modelPath('mlp.onnx'), resources: { cpus: 0.1 }, numReplicas: 3 }], {}, { node: { cpus: 1 } });
+  const status = await (await fetch(`${server.url}/-/status`)).json();
+  t.equal(status.node.usedCpus, 0.3);
+  const run = ferry(['status', '--url', server.url]);
+  t.equal(await run.exit, 0, run.err());
+  t.match(run.out(), /node: 0\.3\/1 cpus, 0\/0 gpus reserved/);
 });
