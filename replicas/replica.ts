@@ -188,9 +188,10 @@ export class Replica {
           const parts = splitOutputs(msg.outputs, batch.map((c) => c.rows));
           batch.forEach((call, i) => call.resolve(parts[i]));
         }
-      } catch (err) {
-        const failure = new InferenceError(this.opts.spec.deployment, (err as Error).message);
-        for (const call of batch) call.reject(failure);
+      } catch {
+        // The model's outputs were not batch-major after all (it declared them
+        // so): each call runs again alone and gets its outputs whole.
+        this.runEachAlone(batch);
       }
     }
     if (this._state === 'stopping' && this.ongoing === 0) this.stopWaiter?.();

@@ -63,3 +63,24 @@ t.test("a call whose values onnxruntime rejects fails alone; the calls batched w
   const after = await postJson(url, body(requests[0]));
   t.equal(after.status, 200, 'the replica serves on');
 });
+
+t.test('a model whose outputs are not batch-major after all answers each call alone, not a 500', async (t) => {
+  // Declares `total` ['batch', 4] but sums over the batch: [1, 4] whatever the batch. The
+  // axis is computed from x's values (min(x)·0 = 0), so shape inference cannot see it.
+  const g = new OnnxGraphBuilder('liar');
+  const x = g.input('x', OnnxType.FLOAT, ['batch', 4]);
+  const zero = g.node('Mul', [g.node('ReduceMin', [x], { keepdims: 0 }), g.floats('nought', [], Float32Array.of(0))]);
+  const axes = g.node('Unsqueeze', [g.node('Cast', [zero], { to: OnnxType.INT64 }), g.int64s('at', [1], [0])]);
+  g.node('ReduceSum', [x, axes], { keepdims: 1 }, { output: 'total' });
+  g.output('total', OnnxType.FLOAT, ['batch', 4]);
+  const dir = t.testdir({ 'liar.onnx': Buffer.from(g.toBytes()) });
+  const server = await startFerry(t, [{ name: 'liar', model: `${dir}/liar.onnx`, batching: { batchWaitTimeoutMs: 20 } }]);
+  const xs = Array.from({ length: 6 }, (_, i) => randomRow(800 + i, 4));
+  const answers = await Promise.all(
+    xs.map((x) => postJson(`${server.url}/v2/models/liar/infer`, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: x }] })),
+  );
+  for (const [i, a] of answers.entries()) {
+    t.equal(a.status, 200, `request ${i}: ${JSON.stringify(a.body).slice(0, 200)}`);
+    t.same(a.body.outputs[0].data, [...Float32Array.from(xs[i])], `request ${i} gets its own sum, not the batch's`);
+  }
+});
