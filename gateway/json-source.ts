@@ -4,13 +4,14 @@ import type { InferHeader } from './infer-codec.js';
 /**
  * The JSON text each parsed request header came from, kept so a request
  * whose integers JSON.parse could not hold exactly (beyond ±2^53) can be
- * read again with every digit. Entries go with their header.
+ * read again with every digit. A symbol-keyed property, not a WeakMap: it is
+ * set on every request, and goes with its header; schemas and logs never see it.
  */
-const sources = new WeakMap<object, Buffer | string>();
+const SOURCE = Symbol('ferry.jsonSource');
 
-/** Records the text `header` was parsed from (a Buffer view of the body, or a string). */
+/** Records the text `header` was parsed from (a string, or a Buffer that stays unchanged while the header lives). */
 export function rememberJsonSource(header: object, source: Buffer | string): void {
-  sources.set(header, source);
+  (header as { [SOURCE]?: Buffer | string })[SOURCE] = source;
 }
 
 const INTEGER = /^-?\d+$/;
@@ -33,7 +34,7 @@ function exactNumber(text: string): number | bigint | SourceNumber {
 
 /** `header` parsed again from its source with exact integers, or null when its source is unknown. */
 export function reparseExact(header: object): InferHeader | null {
-  const source = sources.get(header);
+  const source = (header as { [SOURCE]?: Buffer | string })[SOURCE];
   if (source === undefined) return null;
   return parse(typeof source === 'string' ? source : source.toString('utf8'), null, exactNumber) as InferHeader;
 }

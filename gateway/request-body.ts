@@ -143,12 +143,16 @@ function readBody(req: FastifyRequest, payload: IncomingMessage, limit: number, 
  */
 export function registerRequestBodies(app: FastifyInstance, bodyLimit: number): void {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (req, payload, done) => {
+  const parse = (req: FastifyRequest, payload: IncomingMessage, done: Done) => {
     if (req.is404) {
       payload.resume();
       done(null, undefined);
       return;
     }
     readBody(req, payload, req.routeOptions.bodyLimit ?? bodyLimit, done);
-  });
+  };
+  // The same parser by name for the common types: Fastify caches a named
+  // type's parser, but parses the header anew for each catch-all request.
+  app.addContentTypeParser(['application/json', 'application/octet-stream'], parse);
+  app.addContentTypeParser('*', parse);
 }
