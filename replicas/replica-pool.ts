@@ -4,15 +4,13 @@ import { BufferPool } from './buffer-pool.js';
 import { NodeResources, type Lease } from './node-resources.js';
 import { defaultHostFactory } from './host-factory.js';
 import { createCall, type PendingCall } from './pending-call.js';
-import { batchingPlanOf, type BatchingPlan } from './batching-plan.js';
-import type { BatchQueueOptions } from './batch-queue.js';
+import { DeploymentModel } from './deployment-model.js';
 import { BackPressureError, ModelCannotBatchError, PoolClosedError, ReplicaCrashedError, ReplicaStartFailedError } from './pool-errors.js';
 import { Replica, type BatchObserver } from './replica.js';
 import type { HostFactory } from './replica-host.js';
 import type { CallControl, PoolStats } from './pool-types.js';
 import { pickReplica } from './router.js';
-import { batchKeyOf } from './tensor-batch.js';
-import type { LoadedModel, OmittedOutput } from './protocol.js';
+import type { OmittedOutput } from './protocol.js';
 import type { ModelMetadata, TensorMap } from './tensor.js';
 
 /** A call is handed back after its replica dies at most this many times. */
@@ -34,17 +32,7 @@ export class ReplicaPool {
   private retried = 0;
   private cancelled = 0;
   private failedStarts = 0;
-  private _metadata: ModelMetadata | null = null;
-  private _omittedOutputs: readonly OmittedOutput[] = [];
-  private plan: BatchingPlan | null = null;
-  private batches = false;
-  private callSeq = 0;
-  /**
-   * Every replica's mailbox reads these; set once, when the first replica
-   * reports the model's metadata and before any call, to run calls one at a
-   * time when the deployment does not batch.
-   */
-  private readonly mailboxOptions: BatchQueueOptions;
+  private readonly model: DeploymentModel;
   private readonly idleWaiters = new Set<() => void>();
   private readonly buffers = new BufferPool();
   private target = 0;
@@ -65,7 +53,7 @@ export class ReplicaPool {
     private readonly configIndex: number | null = null,
   ) {
     this.name = config.name;
-    this.mailboxOptions = { maxBatchSize: config.batching.maxBatchSize, batchWaitTimeoutMs: config.batching.batchWaitTimeoutMs };
+    this.model = new DeploymentModel(config.name, config.batching);
     this.stopListening = resources.onRelease(() => {
       if (this.pending > 0 && !this.closed) this.refill();
     });
@@ -116,37 +104,22 @@ export class ReplicaPool {
 
   /** The model's inputs and outputs, known once the first replica is ready. */
   get metadata(): ModelMetadata {
-    if (!this._metadata) throw new Error(`deployment ${this.name} has not started`);
-    return this._metadata;
+    return this.model.metadata;
   }
 
   /** The model's outputs that are not tensors (sequences, maps), left out of the metadata and every answer, and why. */
   get omittedOutputs(): readonly OmittedOutput[] {
-    return this._omittedOutputs;
+    return this.model.omittedOutputs;
   }
 
   /** True when calls are concatenated along dimension 0; false when each runs alone with its own shapes. */
   get batching(): boolean {
-    return this.batches;
+    return this.model.batching;
   }
 
   /** Whether the deployment batches, and why (not): the model's shapes, or the config. */
   batchingStatus(): { enabled: boolean; reason: string } {
-    if (this.config.batching.mode === 'off') return { enabled: false, reason: 'turned off by the config (batching: false)' };
-    if (!this.plan) return { enabled: false, reason: 'the model has not been loaded yet' };
-    return { enabled: this.batches, reason: this.plan.reason };
-  }
-
-  private learnMetadata({ metadata, omittedOutputs }: LoadedModel): void {
-    if (this._metadata) return;
-    this._metadata = metadata;
-    this._omittedOutputs = omittedOutputs;
-    this.plan = batchingPlanOf(metadata);
-    this.batches = this.plan.batchable && this.config.batching.mode !== 'off';
-    if (!this.batches) {
-      this.mailboxOptions.maxBatchSize = 1;
-      this.mailboxOptions.batchWaitTimeoutMs = 0;
-    }
+    return this.model.batchingStatus();
   }
 
   /** True while at least one replica can take calls. */
@@ -188,9 +161,10 @@ export class ReplicaPool {
         const started = await Promise.allSettled(this.fill());
         const failure = started.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
         if (failure) throw failure.reason;
-        if (!this._metadata) throw this.noRoom(`none of its ${initial} initial replicas fits on the node`);
+        if (!this.model.known) throw this.noRoom(`none of its ${initial} initial replicas fits on the node`);
       }
-      if (this.config.batching.mode === 'on' && this.plan && !this.plan.batchable) throw new ModelCannotBatchError(this.name, this.plan.reason);
+      const conflict = this.model.batchingConflict;
+      if (conflict) throw new ModelCannotBatchError(this.name, conflict);
     } catch (err) {
       await this.stop(0);
       throw err;
@@ -265,7 +239,7 @@ export class ReplicaPool {
       },
       host: this.config.host,
       hostFactory: this.hostFactory,
-      batching: this.mailboxOptions,
+      batching: this.model.mailboxOptions,
       onIdle: () => this.dispatch(),
       onDeath: (r, orphans, reason) => this.onDeath(r, orphans, reason),
       buffers: this.buffers,
@@ -277,7 +251,7 @@ export class ReplicaPool {
   private async startReplica(replica: Replica): Promise<Replica> {
     this.replicas.push(replica);
     try {
-      this.learnMetadata(await replica.start());
+      this.model.learn(await replica.start());
       this.failedStarts = 0;
     } catch (err) {
       this.remove(replica);
@@ -307,9 +281,7 @@ export class ReplicaPool {
   infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap> {
     if (this.closed) return Promise.reject(new PoolClosedError(this.name));
     return new Promise((resolve, reject) => {
-      // A call of a deployment that does not batch has a key of its own: it always runs alone.
-      const key = this.batches ? batchKeyOf(inputs) : `#${++this.callSeq}`;
-      const call = createCall(inputs, rows, key, resolve, reject, () => {
+      const call = createCall(inputs, rows, this.model.batchKeyOf(inputs), resolve, reject, () => {
         if (control) control.cancel = undefined;
         this.notifyIfIdle();
       });

@@ -1,0 +1,80 @@
+import type { ResolvedBatching } from '../deployments/index.js';
+import { batchingPlanOf, type BatchingPlan } from './batching-plan.js';
+import type { BatchQueueOptions } from './batch-queue.js';
+import type { LoadedModel, OmittedOutput } from './protocol.js';
+import { batchKeyOf } from './tensor-batch.js';
+import type { ModelMetadata, TensorMap } from './tensor.js';
+
+/**
+ * What a pool knows of its model once the first replica has loaded it: the
+ * metadata, the outputs left out, and whether calls batch (the model's shapes
+ * and the config decide). Until then it knows nothing, and no call is made.
+ */
+export class DeploymentModel {
+  private loaded: LoadedModel | null = null;
+  private plan: BatchingPlan | null = null;
+  private batches = false;
+  private callSeq = 0;
+  /**
+   * Every replica's mailbox reads these. Set once, when the model is learnt
+   * and before any call, to run calls one at a time when they do not batch.
+   */
+  readonly mailboxOptions: BatchQueueOptions;
+
+  constructor(
+    private readonly deployment: string,
+    private readonly config: ResolvedBatching,
+  ) {
+    this.mailboxOptions = { maxBatchSize: config.maxBatchSize, batchWaitTimeoutMs: config.batchWaitTimeoutMs };
+  }
+
+  /** True once a replica has reported the model. */
+  get known(): boolean {
+    return this.loaded !== null;
+  }
+
+  /** The model's inputs and outputs; throws before the first replica is ready. */
+  get metadata(): ModelMetadata {
+    if (!this.loaded) throw new Error(`deployment ${this.deployment} has not started`);
+    return this.loaded.metadata;
+  }
+
+  /** Outputs that are not tensors (sequences, maps), left out of the metadata and every answer, and why. */
+  get omittedOutputs(): readonly OmittedOutput[] {
+    return this.loaded?.omittedOutputs ?? [];
+  }
+
+  /** True when calls are concatenated along dimension 0. */
+  get batching(): boolean {
+    return this.batches;
+  }
+
+  /** Why batching is required by the config but impossible for the model, or null. */
+  get batchingConflict(): string | null {
+    return this.config.mode === 'on' && this.plan && !this.plan.batchable ? this.plan.reason : null;
+  }
+
+  /** Learns the model from the first replica that loads it; later reports are the same model. */
+  learn(model: LoadedModel): void {
+    if (this.loaded) return;
+    this.loaded = model;
+    this.plan = batchingPlanOf(model.metadata);
+    this.batches = this.plan.batchable && this.config.mode !== 'off';
+    if (!this.batches) {
+      this.mailboxOptions.maxBatchSize = 1;
+      this.mailboxOptions.batchWaitTimeoutMs = 0;
+    }
+  }
+
+  /** Whether calls batch, and why (not): the model's shapes, or the config. */
+  batchingStatus(): { enabled: boolean; reason: string } {
+    if (this.config.mode === 'off') return { enabled: false, reason: 'turned off by the config (batching: false)' };
+    if (!this.plan) return { enabled: false, reason: 'the model has not been loaded yet' };
+    return { enabled: this.batches, reason: this.plan.reason };
+  }
+
+  /** The key under which a call may share a run: its shapes when calls batch, else one of its own, so it runs alone. */
+  batchKeyOf(inputs: TensorMap): string {
+    return this.batches ? batchKeyOf(inputs) : `#${++this.callSeq}`;
+  }
+}
