@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BodyInvalidError, ClientClosedError, ModelNotFoundError, ModelVersionNotFoundError } from '../errors.js';
 import type { CallControl, ModelMetadata } from '../replicas/index.js';
-import { binaryPartOf, releaseBody } from './binary-body.js';
+import { binaryPartOf, releaseBody } from './body-framing.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import type { InferHeader } from './infer-codec.js';
 import type { InferenceTarget } from './inference-target.js';

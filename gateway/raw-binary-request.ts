@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { BodyInvalidError } from '../errors.js';
 import { bytesPerElement } from '../replicas/index.js';
-import { binaryPartOf, completeRawBody, isRawBinaryBody } from './binary-body.js';
+import { binaryPartOf, completeRawBody, isRawBinaryBody } from './body-framing.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import type { InferHeader } from './infer-codec.js';
 import type { InferenceTarget } from './inference-target.js';

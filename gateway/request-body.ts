@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate, createInflateRaw, type Gunzip, type Inflate, type InflateRaw } from 'node:zlib';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BodyInvalidError, BodyTooLargeError, ContentEncodingError } from '../errors.js';
-import { frameBody, giveBodyBuffer, takeBodyBuffer } from './binary-body.js';
+import { frameBody, giveBodyBuffer, takeBodyBuffer } from './body-framing.js';
 
 /** The request Content-Encodings Ferry decodes, as its 415 names them. */
 const DECODED_ENCODINGS = 'gzip, deflate or identity';

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { ClientClosedError, MessageInvalidError, ModelNotFoundError } from '../errors.js';
 import type { CallControl } from '../replicas/index.js';
-import { splitBinaryBody } from './binary-body.js';
+import { splitBinaryBody } from './body-framing.js';
 import { rememberJsonSource } from './json-source.js';
 import { toRegistryError } from './http-errors.js';
 import type { InferHeader } from './infer-codec.js';
