@@ -22,6 +22,8 @@ export const ModelVersionNotFoundError = createError('FERRY_ERR_MODEL_VERSION_NO
 /** No route matches the method and URL. */
 export const RouteNotFoundError = createError('FERRY_ERR_ROUTE_NOT_FOUND', 'no route for %s %s', 404);
 
+/** The HTTP request itself is malformed (a bad URL, an overlong path segment, broken framing); the status says how. */
+export const BadRequestError = createError('FERRY_ERR_BAD_REQUEST', 'malformed request: %s', 400);
 /** The request body is not valid JSON, or not the JSON an endpoint takes. */
 export const BodyInvalidError = createError('FERRY_ERR_BODY_INVALID', '%s', 400);
 /** The request body is larger than the configured limit. */
@@ -60,7 +62,7 @@ export const InternalError = createError('FERRY_ERR_INTERNAL', 'internal error: 
 export const ERROR_CODES: readonly string[] = Object.freeze([
   ConfigInvalidError, ConfigLoadError, DeviceUnavailableError, ReplicaStartError,
   ModelNotFoundError, ModelVersionNotFoundError, RouteNotFoundError,
-  BodyInvalidError, BodyTooLargeError, ContentTypeError, ContentEncodingError,
+  BadRequestError, BodyInvalidError, BodyTooLargeError, ContentTypeError, ContentEncodingError,
   InputNameError, InputShapeError, InputDatatypeError, InputDataError,
   RequestTimeoutError, ClientClosedError, MessageInvalidError,
   QueueFullError, ShuttingDownError, ReplicaLostError, InferenceFailedError, InternalError,

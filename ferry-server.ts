@@ -54,7 +54,8 @@ function defaultBodyLimit(pools: readonly ReplicaPool[], config: ResolvedConfig)
   pools.forEach((pool, i) => {
     const from = pool.batching ? 1 : 0;
     const specs = pool.metadata.inputs;
-    const dynamic = specs.find((s) => s.shape.slice(from).some((d) => d < 0));
+    // BYTES elements have no largest size either.
+    const dynamic = specs.find((s) => s.dtype === 'string' || s.shape.slice(from).some((d) => d < 0));
     const bytes = dynamic
       ? config.http.maxTensorElements * FLOAT32_BYTES
       : specs.reduce((n, s) => n + s.shape.slice(from).reduce((a, d) => a * d, 1), 0) *
@@ -62,7 +63,7 @@ function defaultBodyLimit(pools: readonly ReplicaPool[], config: ResolvedConfig)
         JSON_BYTES_PER_ELEMENT;
     if (bytes > limit.bytes) {
       const why = dynamic
-        ? `input '${dynamic.name}' of ${pool.name} has dynamic dimensions: the largest tensor http.maxTensorElements allows, as float32`
+        ? `input '${dynamic.name}' of ${pool.name} ${dynamic.dtype === 'string' ? 'takes BYTES' : 'has dynamic dimensions'}: the largest tensor http.maxTensorElements allows, as float32`
         : `the largest JSON request of ${pool.name}`;
       limit = { bytes, reason: why };
     }

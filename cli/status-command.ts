@@ -40,8 +40,9 @@ export function renderStatus(status: FerryStatus, url: string): string {
   for (const d of status.deployments) {
     lines.push(`${d.deployment}:`);
     if (d.batching) lines.push(`  ${d.batching.enabled ? 'batches' : 'runs each request alone'}: ${d.batching.reason}`);
+    const idWidth = Math.max(14, ...d.replicas.map((r) => r.id.length));
     for (const r of d.replicas) {
-      lines.push(`  ${r.id.padEnd(14)} ${r.state.padEnd(9)} ${r.host} ${r.hostId}  ongoing ${r.ongoing}, ${r.batches} batches, ${r.rows} rows`);
+      lines.push(`  ${r.id.padEnd(idWidth)} ${r.state.padEnd(9)} ${r.host} ${r.hostId}  ongoing ${r.ongoing}, ${r.batches} batches, ${r.rows} rows`);
     }
     if (d.pending > 0) lines.push(`  ${d.pending} pending: no room on the node (each needs ${d.resources.cpus} cpus, ${d.resources.gpus} gpus)`);
     const latest = d.decisions?.latest;

@@ -2,7 +2,7 @@ import compress from '@fastify/compress';
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { DEFAULT_MAX_TENSOR_ELEMENTS } from './input-checks.js';
-import { handleError, handleNotFound } from './http-errors.js';
+import { handleClientError, handleError, handleFrameworkError, handleNotFound } from './http-errors.js';
 import type { InferenceTarget } from './inference-target.js';
 import { registerModelRoutes } from './model-routes.js';
 import { registerRawBinaryRequests } from './raw-binary-request.js';
@@ -54,6 +54,10 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     onProtoPoisoning: 'ignore',
     onConstructorPoisoning: 'ignore',
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // Deployment names reach 128 characters and versions 64: the path segments must fit.
+    routerOptions: { maxParamLength: 256 },
+    frameworkErrors: handleFrameworkError,
+    clientErrorHandler: handleClientError,
   });
   // Once closing, keep-alive sockets must not hold shutdown open until their
   // timeout: a socket whose last answer is written is closed at once.

@@ -1,7 +1,10 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { RETRY_AFTER_SECONDS } from '../constants.js';
 import { dottedPath } from '../json-path.js';
 import {
+  BadRequestError,
   BodyInvalidError,
   BodyTooLargeError,
   ContentTypeError,
@@ -59,6 +62,34 @@ export function handleError(this: unknown, err: unknown, req: FastifyRequest, re
   if (coded.statusCode >= 500) req.log.error({ err }, coded.message);
   if (coded.statusCode === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   void reply.code(coded.statusCode).send({ error: coded.message, code: coded.code });
+}
+
+/**
+ * Fastify's own errors before routing (a URL that does not decode, a path
+ * segment over `maxParamLength`) in Ferry's form.
+ */
+export function handleFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const coded = new BadRequestError(err.message) as Coded;
+  void reply.code(err.statusCode ?? 400).send({ error: coded.message, code: coded.code });
+}
+
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'the request did not arrive in time'],
+  HPE_HEADER_OVERFLOW: [431, 'the request headers are too large'],
+};
+
+/**
+ * Node's `clientError`: a request the HTTP parser cannot read gets Ferry's
+ * error body, as every other refusal does, and the connection is closed.
+ */
+export function handleClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, why] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'the HTTP request cannot be parsed'];
+  const coded = new BadRequestError(why);
+  const body = JSON.stringify({ error: coded.message, code: coded.code });
+  const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
+  if (socket.writable) socket.write(head + body);
+  socket.destroy(err);
 }
 
 /** 404 for routes that do not exist. */

@@ -5,7 +5,7 @@ import { OIP_DATATYPE } from './datatypes.js';
 import type { InferenceTarget } from './inference-target.js';
 import { checkInput, DimSymbols, type RequestInput } from './input-checks.js';
 import { reparseExact } from './json-source.js';
-import { InexactIntegerError, jsonToTensorData } from './json-tensors.js';
+import { InexactNumberError, jsonToTensorData } from './json-tensors.js';
 import { responseJson, tensorDataJson, type OutputJson } from './response-json.js';
 
 /** An inference request's JSON part (all of it, without binary tensors). */
@@ -28,7 +28,8 @@ export type EncodedResponse = { text: string } | { text: string; header: Buffer;
 
 function selectOutputs(header: InferHeader, target: InferenceTarget): DecodedRequest['outputs'] {
   const binaryDefault = header.parameters?.binary_data_output === true;
-  if (!header.outputs) return target.metadata.outputs.map((o) => ({ name: o.name, binary: binaryDefault }));
+  // An empty list asks for nothing in particular: every output, as Triton answers it.
+  if (!header.outputs || header.outputs.length === 0) return target.metadata.outputs.map((o) => ({ name: o.name, binary: binaryDefault }));
   const known = new Set(target.metadata.outputs.map((o) => o.name));
   const seen = new Map<string, number>();
   return header.outputs.map((o, i) => {
@@ -58,16 +59,19 @@ export function decodeInferRequest(header: InferHeader, binary: Buffer | null, t
   try {
     return decodeOnce(header, binary, target, maxElements);
   } catch (err) {
-    if (!(err instanceof InexactIntegerError)) throw err;
-    const exact = reparseExact(header);
+    if (!(err instanceof InexactNumberError)) throw err;
+    let exact: InferHeader | null = null;
+    try {
+      exact = reparseExact(header);
+    } catch {
+      // Too deep for the exact reader's recursion: refused below like a request without its source.
+    }
     try {
       if (exact) return decodeOnce(exact, binary, target, maxElements);
     } catch (again) {
-      if (!(again instanceof InexactIntegerError)) throw again;
+      if (!(again instanceof InexactNumberError)) throw again;
     }
-    throw new InputDataError(
-      `${err.at}.data element ${err.element} is beyond ±2^53 and cannot be read exactly for ${err.datatype}; write it as a plain integer literal`,
-    );
+    throw new InputDataError(err.message);
   }
 }
 
@@ -81,7 +85,7 @@ function decodeOnce(header: InferHeader, binary: Buffer | null, target: Inferenc
   header.inputs.forEach((input, i) => {
     const at = `inputs[${i}]`;
     const checked = checkInput(at, input, meta, target.name, maxElements, target.batching);
-    if (tensors[input.name]) throw new InputNameError(`${at}.name: input '${input.name}' is given more than once`);
+    if (Object.hasOwn(tensors, input.name)) throw new InputNameError(`${at}.name: input '${input.name}' is given more than once`);
     // Calls of a batching deployment are concatenated along dimension 0, so every input must agree on it.
     if (target.batching && rows >= 0 && checked.rows !== rows) {
       throw new InputShapeError(`${at}.shape [${input.shape}] has ${checked.rows} rows but earlier inputs have ${rows}; all inputs share dimension 0`);
@@ -91,6 +95,7 @@ function decodeOnce(header: InferHeader, binary: Buffer | null, target: Inferenc
     const size = input.parameters?.binary_data_size;
     let data;
     if (size !== undefined) {
+      if (input.data !== undefined) throw new InputDataError(`${at} has both data and parameters.binary_data_size; give one`);
       if (!Number.isSafeInteger(size) || size < 0) throw new InputDataError(`${at}.parameters.binary_data_size must be a non-negative integer`);
       if (!binary) throw new InputDataError(`${at} has binary_data_size but the request carries no binary data`);
       if (offset + size > binary.length) {
@@ -107,7 +112,7 @@ function decodeOnce(header: InferHeader, binary: Buffer | null, target: Inferenc
   if (binary && offset !== binary.length) {
     throw new InputDataError(`the body has ${binary.length - offset} bytes of binary data beyond what the inputs' binary_data_size declare`);
   }
-  const missing = meta.inputs.filter((s) => !tensors[s.name]).map((s) => s.name);
+  const missing = meta.inputs.filter((s) => !Object.hasOwn(tensors, s.name)).map((s) => s.name);
   if (missing.length > 0) throw new InputNameError(`model '${target.name}' needs input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`);
   return { tensors, rows, outputs };
 }

@@ -84,6 +84,9 @@ export function checkInput(
     if (want >= 0 && shape[d] !== want) {
       throw new InputShapeError(`${at}.shape ${shapeText(shape)} does not fit input '${spec.name}' ${shapeText(spec.shape)}: dimension ${d} must be ${want}`);
     }
+    if (shape[d] > maxElements) {
+      throw new InputShapeError(`${at}.shape ${shapeText(shape)}: dimension ${d} is ${shape[d]}, more than the limit of ${maxElements} elements for a whole tensor`);
+    }
     count *= shape[d];
   }
   if (batching && shape.length > 0 && shape[0] < 1) throw new InputShapeError(`${at}.shape ${shapeText(shape)}: dimension 0 (rows) must be at least 1`);

@@ -18,8 +18,9 @@ const INTEGER = /^-?\d+$/;
 
 /**
  * A number beyond ±2^53 not written as an integer literal (`1e20`,
- * `9007199254740993.0`): kept as the client wrote it, so an integer input
- * can refuse it quoting those characters; a float input reads it as a number.
+ * `9007199254740993.0`), or beyond any double (`1e400`): kept as the client
+ * wrote it, so an input can refuse it quoting those characters; a float input
+ * reads a finite one as a number.
  */
 export class SourceNumber {
   constructor(readonly source: string) {}
@@ -28,6 +29,7 @@ export class SourceNumber {
 /** Integer literals beyond ±2^53 become bigints with every digit; other numbers are read as JSON.parse reads them. */
 function exactNumber(text: string): number | bigint | SourceNumber {
   const n = Number(text);
+  if (!Number.isFinite(n)) return new SourceNumber(text);
   if (Number.isSafeInteger(n) || !Number.isInteger(n)) return n;
   return INTEGER.test(text) ? BigInt(text) : new SourceNumber(text);
 }

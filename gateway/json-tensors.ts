@@ -11,19 +11,20 @@ const BIG_RANGE: Readonly<Partial<Record<TensorDtype, readonly [bigint, bigint]>
 });
 
 /**
- * An integer element beyond ±2^53 as JSON.parse read it: its digits are
- * already lost, so the request must be read again exactly (see
- * `reparseExact`) before it is taken (INT64, UINT64) or refused quoting
- * the digits the client sent.
+ * An element JSON.parse could not read as written: an integer beyond ±2^53
+ * (its digits are lost) or a literal beyond any double (read as Infinity).
+ * The request must be read again exactly (see `reparseExact`) before the
+ * element is taken (INT64, UINT64) or refused quoting what the client sent.
  */
-export class InexactIntegerError extends Error {
-  override readonly name = 'InexactIntegerError';
+export class InexactNumberError extends Error {
+  override readonly name = 'InexactNumberError';
   constructor(
     readonly at: string,
     readonly element: number,
-    readonly datatype: string,
+    /** What is wrong with it, to say when the client's text cannot be recovered. */
+    readonly problem: string,
   ) {
-    super(`${at}.data element ${element} is beyond ±2^53 and was read without all its digits`);
+    super(`${at}.data element ${element} ${problem}`);
   }
 }
 
@@ -49,7 +50,7 @@ export const BYTES_LIMITATION = "onnxruntime's string tensors carry UTF-8 text w
  * Writes JSON `data` (flat or nested, row-major) into a fresh tensor of
  * exactly `count` elements, checking each element's type and range.
  * INT64/UINT64 elements may be bigints (a request read again exactly);
- * a number beyond ±2^53 for them throws {@link InexactIntegerError}.
+ * a number JSON.parse could not read as written throws {@link InexactNumberError}.
  */
 export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, count: number, shape: readonly number[]): TensorData {
   if (!Array.isArray(data)) throw new InputDataError(`${at}.data must be an array`);
@@ -65,9 +66,12 @@ export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, 
   const isBig = dtype === 'int64' || dtype === 'uint64';
   let n = 0;
   const bigRange = BIG_RANGE[dtype];
+  // The element's text as the client wrote it, when JSON.parse could not keep it (see SourceNumber).
+  let source: string | null = null;
   const bad = (v: unknown, why: string): never => {
-    throw new InputDataError(`${at}.data element ${n} ${why} (got ${shown(v)})`);
+    throw new InputDataError(`${at}.data element ${n} ${why} (got ${source ?? shown(v)})`);
   };
+  const beyondFinite = `is beyond the largest finite ${OIP_DATATYPE[dtype]}`;
   /*
    * Nested data must follow the shape, though any level may hold the rest
    * flattened: for [2,3,4], [[...12 values], [...12 values]] is as good as full
@@ -84,7 +88,9 @@ export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, 
     }
     for (let i = 0; i < arr.length; i++) {
       let v = arr[i];
+      source = null;
       if (v instanceof SourceNumber) {
+        source = v.source;
         if (range) bad(v, `is beyond ±2^53 and not written as an integer, so its exact value is unknown; write it as a plain integer for ${OIP_DATATYPE[dtype]}`);
         v = Number(v.source);
       }
@@ -113,16 +119,22 @@ export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, 
       } else if (typeof v !== 'number') {
         bad(v, 'must be a number');
       } else if (range) {
+        if (!Number.isFinite(v)) throw new InexactNumberError(at, n, `is beyond any number for ${OIP_DATATYPE[dtype]}`);
         if (!Number.isInteger(v)) bad(v, `must be an integer for ${OIP_DATATYPE[dtype]}`);
-        if (!Number.isSafeInteger(v)) throw new InexactIntegerError(at, n, OIP_DATATYPE[dtype]);
+        if (!Number.isSafeInteger(v)) {
+          throw new InexactNumberError(at, n, `is beyond ±2^53 and cannot be read exactly for ${OIP_DATATYPE[dtype]}; write it as a plain integer literal`);
+        }
         if (v < range[0] || v > range[1]) bad(v, `is out of range for ${OIP_DATATYPE[dtype]}`);
         sink[n++] = isBig ? BigInt(v) : v;
       } else {
-        if (!Number.isFinite(v)) bad(v, `is beyond the largest finite ${OIP_DATATYPE[dtype]}`);
+        if (!Number.isFinite(v)) {
+          if (source === null) throw new InexactNumberError(at, n, beyondFinite);
+          bad(v, beyondFinite);
+        }
         const stored = dtype === 'float16' ? toHalf(v) : v;
         // Rounding to the datatype is expected; overflowing it to Infinity is not a rounding.
         if (dtype === 'float16' ? (stored & 0x7fff) === 0x7c00 : dtype === 'float32' && !Number.isFinite(Math.fround(v))) {
-          bad(v, `is beyond the largest finite ${OIP_DATATYPE[dtype]}`);
+          bad(v, beyondFinite);
         }
         sink[n++] = stored;
       }

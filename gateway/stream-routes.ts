@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import { ClientClosedError, MessageInvalidError, ModelNotFoundError } from '../errors.js';
+import { ClientClosedError, MessageInvalidError, ModelNotFoundError, ModelVersionNotFoundError } from '../errors.js';
 import type { CallControl } from '../replicas/index.js';
 import { splitBinaryBody } from './body-framing.js';
 import { rememberJsonSource } from './json-source.js';
@@ -99,7 +99,7 @@ function serve(socket: WebSocket, target: InferenceTarget, limits: InferenceLimi
 }
 
 /**
- * WebSocket streaming at `/v2/models/{name}/stream` (and `{routePrefix}/stream`):
+ * WebSocket streaming at `/v2/models/{name}[/versions/{version}]/stream` (and `{routePrefix}/stream`):
  * each message is one inference request, answered by one message carrying
  * the same `id`, in completion order. Bad messages get an error message; the
  * socket stays open.
@@ -110,16 +110,22 @@ export function registerStreamRoutes(
   limits: InferenceLimits,
   metrics?: GatewayMetrics,
 ): void {
-  app.get<{ Params: { name: string } }>(
-    '/v2/models/:name/stream',
-    {
-      websocket: true,
-      onRequest: async (req) => {
-        if (!targets.has(req.params.name)) throw new ModelNotFoundError(req.params.name);
+  for (const url of ['/v2/models/:name/stream', '/v2/models/:name/versions/:version/stream']) {
+    app.get<{ Params: { name: string; version?: string } }>(
+      url,
+      {
+        websocket: true,
+        onRequest: async (req) => {
+          const target = targets.get(req.params.name);
+          if (!target) throw new ModelNotFoundError(req.params.name);
+          if (req.params.version !== undefined && req.params.version !== target.version) {
+            throw new ModelVersionNotFoundError(req.params.name, req.params.version);
+          }
+        },
       },
-    },
-    (socket, req) => serve(socket, targets.get(req.params.name)!, limits, metrics),
-  );
+      (socket, req) => serve(socket, targets.get(req.params.name)!, limits, metrics),
+    );
+  }
   for (const target of targets.values()) {
     if (target.routePrefix) app.get(`${target.routePrefix}/stream`, { websocket: true }, (socket) => serve(socket, target, limits, metrics));
   }

@@ -63,8 +63,11 @@ export class ReplicaActor {
     const tensorOutputs = outputs.filter((m) => m.isTensor);
     const others = outputs.filter((m) => !m.isTensor).map((m) => m.name);
     const badInputs = inputs.filter((m) => !m.isTensor).map((m) => m.name);
+    const protoNamed = [...inputs, ...outputs].filter((m) => m.name === '__proto__');
     const unservable =
-      badInputs.length > 0
+      protoNamed.length > 0
+        ? "a tensor is named '__proto__', which onnxruntime-node's JavaScript API cannot pass (the name sets an object's prototype); rename it in the model"
+        : badInputs.length > 0
         ? `${naming('input', badInputs)} ${NOT_A_TENSOR}, so Ferry cannot feed this model`
         : tensorOutputs.length === 0
           ? `the model has no tensor output to answer with: ${naming('output', others)} ${NOT_A_TENSOR}`
