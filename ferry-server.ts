@@ -139,10 +139,13 @@ export class FerryServer {
         version: d.version,
         requestTimeoutMs: d.requestTimeoutMs,
         get ready() {
-          return pool.ready;
+          return pool.readiness().ready;
         },
         get state() {
-          return pool.ready ? 'READY' : 'UNAVAILABLE';
+          return pool.readiness().ready ? 'READY' : 'UNAVAILABLE';
+        },
+        get reason() {
+          return pool.readiness().reason;
         },
         get metadata() {
           return pool.metadata;

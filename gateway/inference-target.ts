@@ -12,8 +12,10 @@ export interface InferenceTarget {
   readonly requestTimeoutMs: number;
   /** Lifecycle state for the repository index, e.g. READY or UNAVAILABLE. */
   readonly state: string;
-  /** True while the deployment can take requests. */
+  /** True while the deployment can take requests (scaled to zero counts: a request starts a replica). */
   readonly ready: boolean;
+  /** Why it is not ready, or what its readiness rests on (e.g. scaled to zero); '' when there is nothing to say. */
+  readonly reason: string;
   /** The model's inputs and outputs. */
   readonly metadata: ModelMetadata;
   /**

@@ -89,7 +89,7 @@ export function registerModelRoutes(
     const onlyReady = ready === true;
     return [...targets.values()]
       .filter((t) => !onlyReady || t.ready)
-      .map((t) => ({ name: t.name, version: t.version ?? '', state: t.state, reason: t.ready ? '' : 'no ready replica' }));
+      .map((t) => ({ name: t.name, version: t.version ?? '', state: t.state, reason: t.reason }));
   });
 
   for (const target of targets.values()) {

@@ -25,6 +25,8 @@ export interface PoolStats {
   retried: number;
   /** Calls given up on (timeout or client gone) before they were answered. */
   cancelled: number;
+  /** Whether a load balancer should send requests (a deployment scaled to zero is ready), and why not. */
+  readiness: { ready: boolean; reason: string };
   /** Whether calls are concatenated along dimension 0, and why (not). */
   batching: { enabled: boolean; reason: string };
 }

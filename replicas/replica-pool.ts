@@ -32,6 +32,7 @@ export class ReplicaPool {
   private retried = 0;
   private cancelled = 0;
   private failedStarts = 0;
+  private lastStartError = '';
   private readonly model: DeploymentModel;
   private readonly idleWaiters = new Set<() => void>();
   private readonly buffers = new BufferPool();
@@ -125,6 +126,21 @@ export class ReplicaPool {
   /** True while at least one replica can take calls. */
   get ready(): boolean {
     return !this.closed && this.replicas.some((r) => r.state === 'ready');
+  }
+
+  /**
+   * Whether a load balancer should send this deployment requests, and why
+   * not. A deployment scaled to zero is ready: a request starts a replica
+   * (pulling the pod would mean that request never comes). One whose
+   * replicas fail to start, or that is shutting down, is not.
+   */
+  readiness(): { ready: boolean; reason: string } {
+    if (this.closed) return { ready: false, reason: 'shutting down' };
+    if (this.ready) return { ready: true, reason: '' };
+    if (this.failedStarts > 0) return { ready: false, reason: `replicas fail to start: ${this.lastStartError}` };
+    if (this.target === 0 && this.model.known) return { ready: true, reason: 'scaled to zero: a request starts a replica' };
+    const starting = this.replicas.filter((r) => r.state === 'starting').length;
+    return { ready: false, reason: `no ready replica yet (${starting} starting, ${this.pending} pending)` };
   }
 
   /** Calls waiting for a replica with capacity. */
@@ -257,6 +273,7 @@ export class ReplicaPool {
       this.remove(replica);
       replica.lease.release();
       this.failedStarts++;
+      this.lastStartError = err instanceof Error ? err.message : String(err);
       if (this.active() === 0) this.failQueued(err instanceof Error ? err : new ReplicaStartFailedError(this.name, String(err)));
       throw err;
     }
@@ -416,6 +433,7 @@ export class ReplicaPool {
       retried: this.retried,
       cancelled: this.cancelled,
       batching: this.batchingStatus(),
+      readiness: this.readiness(),
     };
   }
 }
