@@ -26,6 +26,9 @@ import {
 
 type Coded = Error & { code: string; statusCode: number };
 
+/** Statuses of refusals that are Ferry working as meant, not faults: logged at debug, without a stack. */
+const EXPECTED_REFUSALS: ReadonlySet<number> = new Set([408, 499, 503]);
+
 /** What a 415 for a malformed Content-Type says Ferry reads. */
 const READABLE_TYPES = 'Ferry reads a body of any well-formed media type (type/subtype, e.g. application/json or application/octet-stream) or none, framed by Inference-Header-Content-Length';
 
@@ -59,7 +62,10 @@ export function toRegistryError(err: unknown, bodyLimit?: number, contentType?: 
  */
 export function handleError(this: unknown, err: unknown, req: FastifyRequest, reply: FastifyReply): void {
   const coded = toRegistryError(err, req.routeOptions?.bodyLimit, req.headers['content-type']);
-  if (coded.statusCode >= 500) req.log.error({ err }, coded.message);
+  // A refusal Ferry chose (overload, shutdown, timeout, client gone) is expected under load: a stack
+  // per 503 would make an overload grow the log faster than stdout takes it.
+  if (EXPECTED_REFUSALS.has(coded.statusCode)) req.log.debug({ code: coded.code }, coded.message);
+  else if (coded.statusCode >= 500) req.log.error({ err }, coded.message);
   if (coded.statusCode === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   void reply.code(coded.statusCode).send({ error: coded.message, code: coded.code });
 }
