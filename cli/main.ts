@@ -49,8 +49,10 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err: Error) => {
-    process.stderr.write(`ferry: ${err.message}\n`);
+  (err: Error & { code?: unknown }) => {
+    // Ferry's own errors carry their registry code, as README and docs/api.md promise.
+    const code = typeof err.code === 'string' && err.code.startsWith('FERRY_ERR_') ? `${err.code}: ` : '';
+    process.stderr.write(`ferry: ${code}${err.message}\n`);
     process.exit(1);
   },
 );

@@ -18,6 +18,8 @@ export interface ValidateOptions {
 }
 
 const RESERVED_PREFIXES = ['/v2', '/-', '/metrics'];
+/** Routes a route prefix serves below itself. */
+const PREFIX_ROUTES = ['/infer', '/ready', '/stream'];
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
@@ -125,6 +127,12 @@ function semanticProblems(
       else prefixes.set(d.routePrefix, i);
       const reserved = RESERVED_PREFIXES.find((p) => d.routePrefix === p || d.routePrefix!.startsWith(`${p}/`));
       if (reserved) problems.push(`${at}.routePrefix ${d.routePrefix} is inside Ferry's own ${reserved} routes`);
+      // A prefix serves {prefix}/infer, /ready and /stream too: another prefix must not be one of them.
+      deployments.forEach((other, j) => {
+        if (j === i || other.routePrefix === null) return;
+        const sub = PREFIX_ROUTES.find((r) => d.routePrefix === `${other.routePrefix}${r}`);
+        if (sub) problems.push(`${at}.routePrefix ${d.routePrefix} is the ${sub} route of deployments[${j}] (routePrefix ${other.routePrefix}); choose another prefix`);
+      });
     }
     const a = d.autoscaling;
     if (a && raw[i].numReplicas !== undefined) problems.push(`${at}: numReplicas and autoscaling exclude each other (autoscaling starts at initialReplicas)`);

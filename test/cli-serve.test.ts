@@ -38,6 +38,7 @@ t.test('an invalid config exits non-zero before serving, listing every problem',
   });
   const run = ferry(['serve', `${dir}/bad.config.ts`, '--port', '0']);
   t.equal(await run.exit, 1);
+  t.match(run.err(), /^ferry: FERRY_ERR_CONFIG_INVALID: invalid Ferry config/, 'the error code leads the message');
   t.match(run.err(), /extra is not a known key/);
   t.match(run.err(), /maxBatchSize must be an integer >= 1 \(got 0\)/);
   t.notMatch(run.out(), /listening/);

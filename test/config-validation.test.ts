@@ -61,6 +61,7 @@ const rules: [string, unknown, RegExp][] = [
   ['model is a file', { deployments: [{ ...mlp, model: '.' }] }, /deployments\[0\]\.model: not a file/],
   ['names unique', { deployments: [mlp, { ...mlp }] }, /deployments\[1\]\.name "mlp" is already used by deployments\[0\]/],
   ['route prefixes unique', { deployments: [{ ...mlp, routePrefix: '/a' }, { ...mlp, name: 'b', routePrefix: '/a' }] }, /deployments\[1\]\.routePrefix \/a is already used/],
+  ['route prefixes do not collide with each other\'s routes', { deployments: [{ ...mlp, routePrefix: '/m' }, { ...mlp, name: 'b', routePrefix: '/m/infer' }] }, /deployments\[1\]\.routePrefix \/m\/infer is the \/infer route of deployments\[0\] \(routePrefix \/m\)/],
   ['route prefix outside Ferry routes', { deployments: [{ ...mlp, routePrefix: '/v2/x' }] }, /inside Ferry's own \/v2 routes/],
 ];
 

@@ -59,7 +59,7 @@ t.test('/metrics counts requests by code, and replica-side figures flow back fro
 });
 
 t.test('a real Prometheus scrapes Ferry and answers ferry_requests_total', async (t) => {
-  if (!requireCommand(t, 'prometheus', 'prometheus')) return;
+  if (!requireCommand(t, 'prometheus', 'prometheus', { whole: true })) return;
   const server = await startFerry(t, [{ name: 'mlp', model: modelPath('mlp.onnx') }]);
   for (let i = 0; i < 5; i++) await postJson(`${server.url}/v2/models/mlp/infer`, body);
   const dir = mkdtempSync(join(tmpdir(), 'ferry-prometheus-'));

@@ -13,13 +13,16 @@ export function hasCommand(command: string): boolean {
 }
 
 /**
- * Checks a system tool a test needs. Missing: the test is skipped with the
- * Debian package to install — or fails under CI, which installs it.
+ * Checks a system tool a test needs. Missing: the check is skipped with the
+ * Debian package to install — or fails under CI, which installs it. With
+ * `whole`, called before any assertion, the whole test is reported skipped
+ * (`# SKIP` on its own line, which `.ci/run` does not count as passed).
  */
-export function requireCommand(t: Test, command: string, debianPackage: string): boolean {
+export function requireCommand(t: Test, command: string, debianPackage: string, opts: { whole?: boolean } = {}): boolean {
   if (hasCommand(command)) return true;
   const message = `${command} not found: install Debian's ${debianPackage} package (apt-get install ${debianPackage})`;
   if (process.env.CI) t.fail(message);
+  else if (opts.whole) t.plan(0, message);
   else t.skip(message, () => {});
   return false;
 }
