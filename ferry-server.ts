@@ -162,6 +162,7 @@ export class FerryServer {
       targets,
       bodyLimitBytes: bodyLimit.bytes,
       maxTensorElements: config.http.maxTensorElements,
+      receiveTimeoutMs: config.http.receiveTimeoutMs,
       logger: opts.logger,
       server: { name: 'ferry', version: VERSION },
       metrics,

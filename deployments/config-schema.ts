@@ -16,6 +16,7 @@ export const ferryConfigSchema = Type.Object(
           port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
           bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 1024 })),
           maxTensorElements: Type.Optional(positiveInt),
+          receiveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
         },
         strict,
       ),

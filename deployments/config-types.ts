@@ -71,6 +71,8 @@ export interface HttpConfig {
   bodyLimitBytes?: number;
   /** Most elements one input tensor may declare. @default 16777216 */
   maxTensorElements?: number;
+  /** How long a client may take to send a whole request (headers and body); slower ones get 408 and are closed. @default 30000 */
+  receiveTimeoutMs?: number;
 }
 
 /** What this machine offers to replicas. */
@@ -117,7 +119,7 @@ export interface ResolvedDeployment {
 
 /** A config with every default applied. */
 export interface ResolvedConfig {
-  http: { host: string; port: number; bodyLimitBytes: number | null; maxTensorElements: number };
+  http: { host: string; port: number; bodyLimitBytes: number | null; maxTensorElements: number; receiveTimeoutMs: number };
   node: Required<NodeConfig>;
   deployments: ResolvedDeployment[];
   /** Where the config came from; relative model paths were resolved against its folder. */

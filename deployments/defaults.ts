@@ -27,4 +27,6 @@ export const HTTP_DEFAULTS = Object.freeze({
   port: 8000,
   bodyLimitBytes: null as number | null,
   maxTensorElements: 16 * 1024 * 1024,
+  // Node's own default is 300 s, Fastify's none: a client sending a byte a second would hold its socket for ever.
+  receiveTimeoutMs: 30_000,
 });

@@ -18,6 +18,8 @@ export interface GatewayOptions {
   bodyLimitBytes?: number;
   /** Most elements one input tensor may declare. @default 16777216 */
   maxTensorElements?: number;
+  /** How long a client may take to send a whole request; slower ones get 408 and their socket is closed. @default 30000 */
+  receiveTimeoutMs?: number;
   /** Fastify's logger option (pino). @default false */
   logger?: FastifyServerOptions['logger'];
   /** Server name and version for `/v2`. */
@@ -43,6 +45,7 @@ export interface GatewayMetrics {
 export function buildGateway(opts: GatewayOptions): FastifyInstance {
   const bodyLimit = opts.bodyLimitBytes ?? 1024 * 1024;
   const limits = { maxTensorElements: opts.maxTensorElements ?? DEFAULT_MAX_TENSOR_ELEMENTS };
+  const receiveTimeout = opts.receiveTimeoutMs ?? 30_000;
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit,
@@ -56,6 +59,9 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     // Deployment names reach 128 characters and versions 64: the path segments must fit.
     routerOptions: { maxParamLength: 256 },
+    // Slow senders (headers, then a byte a second) are cut off: Node answers the clientError with 408.
+    requestTimeout: receiveTimeout,
+    http: { headersTimeout: Math.min(60_000, receiveTimeout), connectionsCheckingInterval: Math.min(1000, receiveTimeout / 2) },
     frameworkErrors: handleFrameworkError,
     clientErrorHandler: handleClientError,
   });

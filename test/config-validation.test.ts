@@ -43,6 +43,7 @@ const rules: [string, unknown, RegExp][] = [
   ['bodyLimitBytes minimum', { http: { bodyLimitBytes: 10 }, deployments: [mlp] }, /http\.bodyLimitBytes must be an integer >= 1024/],
   ['version form', { deployments: [{ ...mlp, version: 'v 1' }] }, /deployments\[0\]\.version must match/],
   ['requestTimeoutMs >= 1', { deployments: [{ ...mlp, requestTimeoutMs: 0 }] }, /requestTimeoutMs must be an integer >= 1 \(got 0\)/],
+  ['receiveTimeoutMs >= 100', { http: { receiveTimeoutMs: 10 }, deployments: [mlp] }, /http\.receiveTimeoutMs must be an integer >= 100/],
   ['maxTensorElements >= 1', { http: { maxTensorElements: 0 }, deployments: [mlp] }, /http\.maxTensorElements must be an integer >= 1/],
   ['autoscaling keys known', { deployments: [{ ...mlp, autoscaling: { min: 1 } }] }, /deployments\[0\]\.autoscaling\.min is not a known key/],
   ['autoscaling minReplicas >= 0', { deployments: [{ ...mlp, autoscaling: { minReplicas: -1 } }] }, /autoscaling\.minReplicas must be an integer >= 0/],
@@ -102,7 +103,7 @@ t.test('defaults are applied and model paths resolved against the config file', 
   t.equal(d.maxQueuedRequests, 1000);
   t.equal(d.device, 'cpu');
   t.equal(d.host, 'thread');
-  t.same(config.http, { host: '127.0.0.1', port: 8000, bodyLimitBytes: null, maxTensorElements: 16777216 });
+  t.same(config.http, { host: '127.0.0.1', port: 8000, bodyLimitBytes: null, maxTensorElements: 16777216, receiveTimeoutMs: 30000 });
   t.equal(d.requestTimeoutMs, 60000);
   t.equal(d.version, null);
   t.same(config.warnings, []);

@@ -132,3 +132,24 @@ t.test('the versioned stream route answers; a BYTES model gets a body limit that
   const status = await new Promise<number>((resolve) => wrong.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)).once('open', () => resolve(101)));
   t.equal(status, 404, 'an unknown version is refused before the upgrade');
 });
+
+t.test('a client that sends its body a byte at a time gets 408 and its socket closed after receiveTimeoutMs', async (t) => {
+  const server = await startFerry(t, [{ name: 'mlp', model: modelPath('mlp.onnx') }], { receiveTimeoutMs: 1000 });
+  const { port } = new URL(server.url);
+  const started = Date.now();
+  const outcome = await new Promise<{ got: string; closedAfterMs: number }>((resolve, reject) => {
+    let got = '';
+    const socket = connect(Number(port), '127.0.0.1', () => {
+      socket.write('POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n');
+      const drip = setInterval(() => (socket.writable ? socket.write('{') : clearInterval(drip)), 200);
+      socket.on('close', () => clearInterval(drip));
+    });
+    socket.on('data', (d) => (got += d));
+    socket.on('close', () => resolve({ got, closedAfterMs: Date.now() - started }));
+    socket.on('error', () => {});
+    setTimeout(() => reject(new Error(`still open after 15 s; got ${got}`)), 15_000).unref();
+  });
+  t.match(outcome.got, /^HTTP\/1\.1 408 /, 'answered 408');
+  t.match(outcome.got, /"code":"FERRY_ERR_BAD_REQUEST"/);
+  t.ok(outcome.closedAfterMs < 10_000, `the socket was closed (after ${outcome.closedAfterMs} ms)`);
+});
