@@ -1,7 +1,7 @@
-import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { ResolvedConfig } from './deployments/index.js';
 import { buildGateway, type InferenceTarget } from './gateway/index.js';
-import { defaultHostFactory, ModelCannotBatchError, NodeResources, ReplicaPool, type HostFactory, type PoolStats } from './replicas/index.js';
+import { defaultHostFactory, ModelCannotBatchError, NodeResources, ReplicaPool, type BatchObserver, type HostFactory, type PoolStats } from './replicas/index.js';
 import { ConfigInvalidError } from './errors.js';
 import { SHUTDOWN_GRACE_MS } from './constants.js';
 import { VERSION } from './version.js';
@@ -109,7 +109,15 @@ export class FerryServer {
   /** Starts every deployment's replicas, then listens. Fails (and cleans up) if any replica cannot load. */
   static async start(config: ResolvedConfig, opts: FerryServerOptions = {}): Promise<FerryServer> {
     const metrics = new FerryMetrics();
-    const observer = { batch: metrics.observeBatch.bind(metrics) };
+    // The gateway's logger exists once the app is built; losses before that (a failed first start) end the start anyway.
+    let log: FastifyBaseLogger | null = null;
+    const observer: BatchObserver = {
+      batch: metrics.observeBatch.bind(metrics),
+      replicaLost: (deployment, replicaId, cause, reason) => {
+        metrics.replicaRestarts.inc({ deployment, reason: cause });
+        log?.warn({ deployment, replica: replicaId, cause }, `replica ${replicaId} ${cause === 'crashed' ? 'crashed' : 'failed to start'}: ${reason}; replacing it`);
+      },
+    };
     const node = new NodeResources(config.node.cpus, config.node.gpus);
     const pools = config.deployments.map((d, i) => new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory, observer, node, i));
     metrics.readFrom(() =>
@@ -168,6 +176,7 @@ export class FerryServer {
       metrics,
       status: () => status(),
     });
+    log = app.log;
     const scaled = config.deployments.flatMap((d, i) => (d.autoscaling ? [{ target: pools[i], config: d.autoscaling }] : []));
     const controller = new AutoscalerController(scaled, {
       onChange: (r) => {

@@ -39,6 +39,12 @@ export class FerryMetrics {
     'ferry_queue_wait_seconds',
     'Time a call waited (deployment queue and replica mailbox) before its batch was sent to a replica.',
   );
+  readonly replicaRestarts = new Counter({
+    name: 'ferry_replica_restarts_total',
+    help: 'Replicas replaced because they crashed or failed to start, by deployment and reason.',
+    labelNames: ['deployment', 'reason'] as const,
+    registers: [this.registry],
+  });
   readonly decisions = new Counter({
     name: 'ferry_autoscaler_decisions_total',
     help: 'Autoscaler decisions that changed the replica target, by deployment and direction.',

@@ -16,7 +16,7 @@ export type { HostEvents, HostFactory, ReplicaHost } from './replica-host.js';
 export { NodeResources, type Lease, type Reservation } from './node-resources.js';
 export type { CallControl, PoolStats } from './pool-types.js';
 export { ReplicaPool } from './replica-pool.js';
-export type { BatchObserver, ReplicaState, ReplicaStats } from './replica.js';
+export type { BatchObserver, ReplicaLossCause, ReplicaState, ReplicaStats } from './replica.js';
 export { pickReplica } from './router.js';
 export { batchKeyOf, concatInputs, splitOutputs } from './tensor-batch.js';
 export {

@@ -274,6 +274,7 @@ export class ReplicaPool {
       replica.lease.release();
       this.failedStarts++;
       this.lastStartError = err instanceof Error ? err.message : String(err);
+      this.observer?.replicaLost?.(this.name, replica.id, 'start_failed', this.lastStartError);
       if (this.active() === 0) this.failQueued(err instanceof Error ? err : new ReplicaStartFailedError(this.name, String(err)));
       throw err;
     }
@@ -361,6 +362,7 @@ export class ReplicaPool {
       return;
     }
     this.restarts++;
+    this.observer?.replicaLost?.(this.name, replica.id, 'crashed', reason);
     this.dispatch();
     this.refill();
   }

@@ -36,7 +36,12 @@ export interface ReplicaOptions {
 /** Receives replica-side figures as each batch completes. */
 export interface BatchObserver {
   batch(deployment: string, rows: number, inferenceMs: number, queueWaitsMs: readonly number[]): void;
+  /** A replica ended without being asked to (`crashed`) or could not load (`start_failed`); the pool replaces it. */
+  replicaLost?(deployment: string, replicaId: string, cause: ReplicaLossCause, reason: string): void;
 }
+
+/** Why a replica had to be replaced: the label of `ferry_replica_restarts_total`. */
+export type ReplicaLossCause = 'crashed' | 'start_failed';
 
 /** A replica's counters, as `ferry status` and the tests read them. */
 export interface ReplicaStats {
