@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { ResolvedConfig } from './deployments/index.js';
-import { buildGateway, type InferenceTarget } from './gateway/index.js';
+import { buildGateway, type InferenceTarget, type ShutdownState } from './gateway/index.js';
 import { defaultHostFactory, ModelCannotBatchError, NodeResources, ReplicaPool, type BatchObserver, type HostFactory, type PoolStats } from './replicas/index.js';
 import { ConfigInvalidError } from './errors.js';
 import { SHUTDOWN_GRACE_MS } from './constants.js';
@@ -85,6 +85,9 @@ function configProblemsOf(started: PromiseSettledResult<void>[], config: Resolve
   return problems.length > 0 ? new ConfigInvalidError(config.source, problems.join('\n')) : null;
 }
 
+/** How long open keep-alive connections are kept at shutdown, so requests on the wire get 503 rather than a reset. */
+const SHUTDOWN_LINGER_MS = 500;
+
 /**
  * One Ferry: every deployment's replica pool behind one Fastify gateway,
  * in this process. Start with {@link FerryServer.start}, stop with `close()`.
@@ -104,6 +107,8 @@ export class FerryServer {
     readonly status: () => FerryStatus,
     /** The largest request body (and WebSocket message) accepted, and why that size. */
     readonly bodyLimit: BodyLimit,
+    /** Shared with the gateway: set when close() begins. */
+    private readonly shutdown: ShutdownState,
   ) {}
 
   /** Starts every deployment's replicas, then listens. Fails (and cleans up) if any replica cannot load. */
@@ -138,6 +143,7 @@ export class FerryServer {
       await Promise.all(pools.map((p) => p.stop(0)));
       throw configProblemsOf(started, config) ?? failed.reason;
     }
+    const shutdown: ShutdownState = { active: false, lingerMs: SHUTDOWN_LINGER_MS };
     const targets = new Map<string, InferenceTarget>();
     config.deployments.forEach((d, i) => {
       const pool = pools[i];
@@ -147,13 +153,13 @@ export class FerryServer {
         version: d.version,
         requestTimeoutMs: d.requestTimeoutMs,
         get ready() {
-          return pool.readiness().ready;
+          return !shutdown.active && pool.readiness().ready;
         },
         get state() {
-          return pool.readiness().ready ? 'READY' : 'UNAVAILABLE';
+          return !shutdown.active && pool.readiness().ready ? 'READY' : 'UNAVAILABLE';
         },
         get reason() {
-          return pool.readiness().reason;
+          return shutdown.active ? 'shutting down' : pool.readiness().reason;
         },
         get metadata() {
           return pool.metadata;
@@ -175,6 +181,7 @@ export class FerryServer {
       server: { name: 'ferry', version: VERSION },
       metrics,
       status: () => status(),
+      shutdown,
     });
     log = app.log;
     const scaled = config.deployments.flatMap((d, i) => (d.autoscaling ? [{ target: pools[i], config: d.autoscaling }] : []));
@@ -202,7 +209,7 @@ export class FerryServer {
         port: opts.listen?.port ?? config.http.port,
       });
       controller.start();
-      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit);
+      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown);
     } catch (err) {
       await Promise.all(pools.map((p) => p.stop(0)));
       throw err;
@@ -220,9 +227,12 @@ export class FerryServer {
    */
   close(graceMs: number = SHUTDOWN_GRACE_MS): Promise<void> {
     this.closing ??= (async () => {
+      this.shutdown.active = true;
+      this.shutdown.lingerMs = Math.min(SHUTDOWN_LINGER_MS, graceMs);
       this.controller.stop();
-      await this.app.close();
-      await Promise.all([...this.pools.values()].map((p) => p.stop(graceMs)));
+      // The pools finish what they hold within the grace and answer the rest,
+      // so the gateway's open requests and streams all end by then.
+      await Promise.all([this.app.close(), ...[...this.pools.values()].map((p) => p.stop(graceMs))]);
     })();
     return this.closing;
   }

@@ -24,8 +24,10 @@ Options:
 Environment:
   FERRY_LOG_LEVEL    pino log level (default info)
 
-SIGINT or SIGTERM stops taking connections, lets in-flight requests finish,
-then stops the replicas. A second signal exits at once.
+SIGINT or SIGTERM turns readiness 503, answers new requests 503
+FERRY_ERR_SHUTTING_DOWN (Connection: close), lets in-flight HTTP and
+WebSocket calls finish for up to FERRY_SHUTDOWN_GRACE_MS (default 30 s),
+answers what is left 503, then stops the replicas. A second signal exits at once.
 `;
 
 function parsePort(raw: string | undefined): number | undefined {

@@ -2,13 +2,15 @@ import compress from '@fastify/compress';
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { DEFAULT_MAX_TENSOR_ELEMENTS } from './input-checks.js';
+import { ShuttingDownError } from '../errors.js';
 import { handleClientError, handleError, handleFrameworkError, handleNotFound } from './http-errors.js';
 import type { InferenceTarget } from './inference-target.js';
 import { registerModelRoutes } from './model-routes.js';
 import { registerRawBinaryRequests } from './raw-binary-request.js';
 import { registerRequestBodies } from './request-body.js';
 import type { InferenceLimits } from './run-inference.js';
-import { registerStreamRoutes } from './stream-routes.js';
+import type { ShutdownState } from './shutdown-state.js';
+import { registerStreamRoutes, type StreamSession } from './stream-routes.js';
 
 /** Options for {@link buildGateway}. */
 export interface GatewayOptions {
@@ -28,6 +30,8 @@ export interface GatewayOptions {
   metrics?: GatewayMetrics;
   /** What `GET /-/status` serves: deployments, replicas, queues, decisions. @default no status route */
   status?: () => unknown;
+  /** Set by the owner when shutdown begins. @default never shutting down */
+  shutdown?: ShutdownState;
 }
 
 /** What the gateway needs of a metrics registry. */
@@ -64,10 +68,28 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     http: { headersTimeout: Math.min(60_000, receiveTimeout), connectionsCheckingInterval: Math.min(1000, receiveTimeout / 2) },
     frameworkErrors: handleFrameworkError,
     clientErrorHandler: handleClientError,
+    // Shutdown is Ferry's: its own 503 body, and idle sockets closed after a linger (below).
+    return503OnClosing: false,
+    forceCloseConnections: false,
   });
-  // Once closing, keep-alive sockets must not hold shutdown open until their
-  // timeout: a socket whose last answer is written is closed at once.
+  const shutdown = opts.shutdown ?? { active: false, lingerMs: 500 };
+  // While shutting down, what arrives (on a keep-alive connection, or in the
+  // linger below) is refused in Ferry's own form, and every answer closes its
+  // connection so no client reuses a socket that is about to go.
+  app.addHook('onRequest', (req, reply, done) => {
+    // Health answers as it is (live, not ready) for the probes that watch the shutdown.
+    if (!shutdown.active || req.url.startsWith('/v2/health/')) return done();
+    reply.header('connection', 'close');
+    done(new ShuttingDownError());
+  });
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (shutdown.active) reply.header('connection', 'close');
+    done(null, payload);
+  });
+  // Idle keep-alive sockets are kept a moment (a request may be on the wire:
+  // closing now would reset it), then closed, so they cannot hold shutdown open.
   app.addHook('preClose', async () => {
+    await new Promise((resolve) => setTimeout(resolve, shutdown.lingerMs));
     app.server.keepAliveTimeout = 1;
     app.server.closeIdleConnections();
   });
@@ -83,9 +105,20 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   // errors surface from ready() and listen(), which callers await.
   void app.register(compress, { encodings: ['gzip', 'deflate'], globalDecompression: false });
   void app.register(async (scope) => registerRoutes(scope, opts, limits));
-  void app.register(websocket, { options: { maxPayload: bodyLimit } });
+  const streams = new Set<StreamSession>();
+  // At close, calls in flight on WebSocket streams are answered first (the
+  // pools answer or refuse every call by the end of their grace), then each
+  // socket is closed with 1001 (going away).
+  const closeStreams = async () => {
+    while ([...streams].some((s) => s.pending.size > 0)) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const s of streams) s.socket.close(1001, 'Ferry is shutting down');
+  };
+  void app.register(websocket, {
+    options: { maxPayload: bodyLimit },
+    preClose: (done) => void closeStreams().then(() => done(), done),
+  });
   // Routes with `websocket: true` must be declared once the plugin has loaded.
-  void app.register(async (scope) => registerStreamRoutes(scope, opts.targets, limits, opts.metrics));
+  void app.register(async (scope) => registerStreamRoutes(scope, opts.targets, limits, opts.metrics, streams, shutdown));
   return app;
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import { ClientClosedError, MessageInvalidError, ModelNotFoundError, ModelVersionNotFoundError } from '../errors.js';
+import { ClientClosedError, MessageInvalidError, ModelNotFoundError, ModelVersionNotFoundError, ShuttingDownError } from '../errors.js';
+import type { ShutdownState } from './shutdown-state.js';
 import type { CallControl } from '../replicas/index.js';
 import { splitBinaryBody } from './body-framing.js';
 import { rememberJsonSource } from './json-source.js';
@@ -53,10 +54,26 @@ function idOf(data: Buffer, isBinary: boolean): string | undefined {
   }
 }
 
-function serve(socket: WebSocket, target: InferenceTarget, limits: InferenceLimits, metrics?: GatewayMetrics): void {
+/** One open stream and the calls in flight on it, as the gateway's shutdown waits for them. */
+export interface StreamSession {
+  socket: WebSocket;
+  pending: Set<CallControl>;
+}
+
+function serve(
+  socket: WebSocket,
+  target: InferenceTarget,
+  limits: InferenceLimits,
+  metrics: GatewayMetrics | undefined,
+  sessions: Set<StreamSession>,
+  shutdown: ShutdownState,
+): void {
   // Calls in flight on this socket, given up on if it closes.
   const pending = new Set<CallControl>();
+  const session = { socket, pending };
+  sessions.add(session);
   socket.on('close', () => {
+    sessions.delete(session);
     for (const control of pending) control.cancel?.(new ClientClosedError());
   });
   const sendError = (err: unknown, id: string | undefined, started = performance.now()) => {
@@ -69,6 +86,7 @@ function serve(socket: WebSocket, target: InferenceTarget, limits: InferenceLimi
   socket.on('message', (data: Buffer, isBinary: boolean) => {
     let message: ReturnType<typeof readMessage>;
     try {
+      if (shutdown.active) throw new ShuttingDownError();
       message = readMessage(data, isBinary);
     } catch (err) {
       sendError(err, idOf(data, isBinary));
@@ -108,7 +126,9 @@ export function registerStreamRoutes(
   app: FastifyInstance,
   targets: ReadonlyMap<string, InferenceTarget>,
   limits: InferenceLimits,
-  metrics?: GatewayMetrics,
+  metrics: GatewayMetrics | undefined,
+  sessions: Set<StreamSession>,
+  shutdown: ShutdownState,
 ): void {
   for (const url of ['/v2/models/:name/stream', '/v2/models/:name/versions/:version/stream']) {
     app.get<{ Params: { name: string; version?: string } }>(
@@ -123,10 +143,10 @@ export function registerStreamRoutes(
           }
         },
       },
-      (socket, req) => serve(socket, targets.get(req.params.name)!, limits, metrics),
+      (socket, req) => serve(socket, targets.get(req.params.name)!, limits, metrics, sessions, shutdown),
     );
   }
   for (const target of targets.values()) {
-    if (target.routePrefix) app.get(`${target.routePrefix}/stream`, { websocket: true }, (socket) => serve(socket, target, limits, metrics));
+    if (target.routePrefix) app.get(`${target.routePrefix}/stream`, { websocket: true }, (socket) => serve(socket, target, limits, metrics, sessions, shutdown));
   }
 }

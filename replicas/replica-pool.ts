@@ -381,7 +381,8 @@ export class ReplicaPool {
 
   /**
    * Stops taking calls, lets queued and running ones finish (up to the
-   * shutdown grace period), then stops every replica.
+   * shutdown grace period), answers what is left with PoolClosedError, then
+   * stops every replica.
    */
   async stop(graceMs: number = SHUTDOWN_GRACE_MS): Promise<void> {
     this.closed = true;
@@ -398,6 +399,8 @@ export class ReplicaPool {
       clearTimeout(timer);
     }
     this.failQueued(new PoolClosedError(this.name));
+    // Past the grace, calls still held (a batch that does not finish) are answered 503, not waited for.
+    for (const r of this.replicas) if (r.ongoing > 0) r.abandon(new PoolClosedError(this.name));
     await Promise.all([...this.replicas].map((r) => this.retire(r)));
   }
 

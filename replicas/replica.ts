@@ -241,6 +241,18 @@ export class Replica {
     await this.host?.terminate();
   }
 
+  /**
+   * Answers every call it holds with `err` now, running ones included (their
+   * results, if they ever come, are dropped): a shutdown past its grace
+   * answers rather than waits. A stop() waiting for those calls goes on.
+   */
+  abandon(err: Error): void {
+    const held = [...this.running, ...this.mailbox.drain()];
+    this.running = [];
+    for (const call of held) call.reject(err);
+    if (this._state === 'stopping') this.stopWaiter?.();
+  }
+
   /** Ends the host at once, as a crash would; the pool sees a death. */
   kill(): void {
     this.host?.kill();

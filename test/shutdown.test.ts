@@ -1,0 +1,80 @@
+import { request, Agent } from 'node:http';
+import t from 'tap';
+import WebSocket from 'ws';
+import { FerryServer, validateConfig } from '../index.js';
+import { modelPath } from '../models/index.js';
+import { randomRow } from './helpers/ferry.js';
+
+const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: randomRow(1, 784) }] });
+
+/** One POST on `agent`'s keep-alive connections: status, headers and JSON body. */
+function post(url: string, agent: Agent): Promise<{ status: number; headers: Record<string, unknown>; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function start(batchWaitTimeoutMs: number): Promise<FerryServer> {
+  const config = validateConfig(
+    { http: { port: 0 }, node: { cpus: 2 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx'), batching: { batchWaitTimeoutMs } }] },
+    modelPath('ferry.config.ts'),
+  );
+  return FerryServer.start(config);
+}
+
+t.test('shutdown answers what is in flight (HTTP and WebSocket), refuses what arrives in Ferry\'s form, and closes no socket under a request', async (t) => {
+  // Calls are held 1.5 s by the batch window: longer than the 500 ms the shutdown keeps idle sockets.
+  const server = await start(1500);
+  const url = `${server.url}/v2/models/mlp/infer`;
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  t.equal((await post(url, agent)).status, 200, 'the keep-alive connection is open');
+
+  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v2/models/mlp/stream`);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  const wsAnswer = new Promise<any>((resolve) => ws.once('message', (d: Buffer) => resolve(JSON.parse(d.toString()))));
+  const wsClosed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+  ws.send(JSON.stringify({ id: 'in-flight', inputs: JSON.parse(body).inputs }));
+  const otherAgent = new Agent({ keepAlive: true });
+  t.teardown(() => otherAgent.destroy());
+  const httpInFlight = post(url, otherAgent);
+  await new Promise((r) => setTimeout(r, 100)); // both held by the batch window
+
+  const closing = server.close(5000);
+  await new Promise((r) => setTimeout(r, 50));
+  const late = await post(url, agent);
+  t.equal(late.status, 503, 'a request arriving on an open keep-alive connection during shutdown');
+  t.equal(late.body.code, 'FERRY_ERR_SHUTTING_DOWN');
+  t.equal(late.headers['retry-after'], '1');
+  t.equal(late.headers.connection, 'close', 'and the connection is closed after it');
+  const ready = await new Promise<number>((resolve) => request(`${server.url}/v2/health/ready`, (res) => (res.resume(), resolve(res.statusCode ?? 0))).end());
+  t.equal(ready, 503, 'readiness turns 503 at once');
+
+  t.equal((await httpInFlight).status, 200, 'the HTTP request in flight is answered');
+  const answered = await wsAnswer;
+  t.equal(answered.id, 'in-flight');
+  t.ok(Array.isArray(answered.outputs), 'the WebSocket call in flight is answered, not cancelled');
+  t.equal(await wsClosed, 1001, 'then the stream closes with 1001 (going away)');
+  await closing;
+});
+
+t.test('a call still held when the grace ends is answered 503, and close() returns within the grace', async (t) => {
+  // The batch window (10 s) holds the call longer than the grace (300 ms).
+  const server = await start(10_000);
+  const agent = new Agent({ keepAlive: false });
+  const held = post(`${server.url}/v2/models/mlp/infer`, agent);
+  await new Promise((r) => setTimeout(r, 100));
+  const started = Date.now();
+  await server.close(300);
+  const tookMs = Date.now() - started;
+  const answer = await held;
+  t.equal(answer.status, 503);
+  t.equal(answer.body.code, 'FERRY_ERR_SHUTTING_DOWN');
+  t.ok(tookMs < 2000, `close(300) returned after ${tookMs} ms`);
+});
