@@ -135,6 +135,9 @@ function semanticProblems(
       });
     }
     const a = d.autoscaling;
+    if (a && a.minReplicas === 0 && d.maxQueuedRequests === 0) {
+      problems.push(`${at}: autoscaling.minReplicas 0 with maxQueuedRequests 0 refuses the request that would start a replica; allow a queue of at least 1`);
+    }
     if (a && raw[i].numReplicas !== undefined) problems.push(`${at}: numReplicas and autoscaling exclude each other (autoscaling starts at initialReplicas)`);
     if (a && a.minReplicas > a.maxReplicas) problems.push(`${at}.autoscaling.minReplicas ${a.minReplicas} is above maxReplicas ${a.maxReplicas}`);
     if (a && (a.initialReplicas < a.minReplicas || a.initialReplicas > a.maxReplicas)) {
@@ -162,13 +165,38 @@ function semanticProblems(
 }
 
 /**
+ * The checks against the machine that still make sense while the schema
+ * fails (a model file, a device), so one round of errors lists them too.
+ */
+function checksBesideSchemaProblems(raw: unknown, source: string, opts: ValidateOptions): string[] {
+  const deployments = (raw as { deployments?: unknown })?.deployments;
+  if (!Array.isArray(deployments)) return [];
+  const problems: string[] = [];
+  deployments.forEach((d: { model?: unknown; device?: unknown } | null, i) => {
+    if (typeof d !== 'object' || d === null) return;
+    if (typeof d.model === 'string' && d.model !== '') {
+      const model = isAbsolute(d.model) ? d.model : resolve(dirname(source), d.model);
+      if (!existsSync(model)) problems.push(`deployments[${i}].model: file not found: ${model}`);
+    }
+    if (d.device === 'cpu' || d.device === 'cuda') {
+      const why = opts.checkDevice?.(d.device);
+      if (why) problems.push(`deployments[${i}].device: ${why}`);
+    }
+  });
+  return problems;
+}
+
+/**
  * Checks a config against the schema and the machine (model files, devices),
  * applies defaults, and returns it resolved. Throws one ConfigInvalidError
  * listing every problem, each with its path.
  */
 export function validateConfig(raw: unknown, source: string, opts: ValidateOptions = {}): ResolvedConfig {
   const problems = schemaProblems(raw);
-  if (problems.length > 0) throw new ConfigInvalidError(source, problems.map((p) => `  - ${p}`).join('\n'));
+  if (problems.length > 0) {
+    problems.push(...checksBesideSchemaProblems(raw, source, opts));
+    throw new ConfigInvalidError(source, problems.map((p) => `  - ${p}`).join('\n'));
+  }
   const config = raw as FerryConfig;
   const deployments = config.deployments.map((d) => resolveDeployment(d, dirname(source)));
   const node = { ...NODE_DEFAULTS, ...config.node };

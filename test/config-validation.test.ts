@@ -63,6 +63,7 @@ const rules: [string, unknown, RegExp][] = [
   ['names unique', { deployments: [mlp, { ...mlp }] }, /deployments\[1\]\.name "mlp" is already used by deployments\[0\]/],
   ['route prefixes unique', { deployments: [{ ...mlp, routePrefix: '/a' }, { ...mlp, name: 'b', routePrefix: '/a' }] }, /deployments\[1\]\.routePrefix \/a is already used/],
   ['route prefixes do not collide with each other\'s routes', { deployments: [{ ...mlp, routePrefix: '/m' }, { ...mlp, name: 'b', routePrefix: '/m/infer' }] }, /deployments\[1\]\.routePrefix \/m\/infer is the \/infer route of deployments\[0\] \(routePrefix \/m\)/],
+  ['scale to zero needs a queue', { deployments: [{ ...mlp, maxQueuedRequests: 0, autoscaling: { minReplicas: 0 } }] }, /deployments\[0\]: autoscaling\.minReplicas 0 with maxQueuedRequests 0 refuses the request that would start a replica/],
   ['route prefix outside Ferry routes', { deployments: [{ ...mlp, routePrefix: '/v2/x' }] }, /inside Ferry's own \/v2 routes/],
 ];
 
@@ -76,6 +77,17 @@ t.test('one error lists every problem', async (t) => {
   t.match(msg, /numReplicas/);
   t.match(msg, /maxBatchSize/);
   t.equal(msg.split('\n  - ').length - 1, 3, 'three problems, one per line');
+});
+
+t.test('a missing model file and an unusable device are listed with the schema problems, in one round', async (t) => {
+  const msg = problems(
+    { http: { port: -1 }, deployments: [{ name: 'a', model: './nope.onnx', device: 'cuda' }, { ...mlp, name: 'b', numReplicas: 0 }] },
+    { checkDevice: (d: string) => (d === 'cuda' ? 'no GPU here' : null) },
+  );
+  t.match(msg, /http\.port/);
+  t.match(msg, /deployments\[1\]\.numReplicas/);
+  t.match(msg, /deployments\[0\]\.model: file not found: .*nope\.onnx/);
+  t.match(msg, /deployments\[0\]\.device: no GPU here/);
 });
 
 t.test('cuda is refused with the reason where this machine cannot run it', async (t) => {
