@@ -53,6 +53,9 @@ t.test('FP16 rounds to the nearest half-precision value', async (t) => {
   t.ok(Math.abs(data[0] - 0.1) < 1e-4, `0.1 → ${data[0]}`);
   t.equal(data[1], 0, 'below the smallest subnormal → 0');
   t.equal(data[2], 65504, 'the largest half-precision value is kept');
+  // Just above the midpoint of 1 and 1 + 2^-10: rounding through float32 first would land on the midpoint and round down to 1.
+  const above = parse('FP16', 'float16', [1 + 2 ** -11 + 2 ** -40, 0, 0]).tensors.v.data as Uint16Array;
+  t.equal(above[0], 0x3c01, 'a double rounds straight to half precision (no double rounding)');
   t.throws(() => parse('FP16', 'float16', [0, 1e6, 0]), { message: /element 1 is beyond the largest finite FP16 \(got 1000000\)/ }, 'overflow is refused, not turned into Infinity');
   t.throws(() => parse('FP32', 'float32', [0, 0, 1e39]), { message: /element 2 is beyond the largest finite FP32 \(got 1e\+39\)/ });
   t.throws(() => parse('FP64', 'float64', [Infinity, 0, 0]), { message: /element 0 is beyond the largest finite FP64/ });
