@@ -5,7 +5,7 @@ import { binaryPartOf, releaseBody } from './body-framing.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import type { InferHeader } from './infer-codec.js';
 import type { InferenceTarget } from './inference-target.js';
-import { inferRequestSchema } from './infer-schema.js';
+import { inferRequestSchema, inferRequestValidator } from './infer-schema.js';
 import type { GatewayMetrics } from './build-gateway.js';
 import { runInference, type InferenceLimits } from './run-inference.js';
 
@@ -75,7 +75,7 @@ export function registerModelRoutes(
     const deployment = name ?? (req.params as { name?: string }).name;
     if (metrics && deployment !== undefined && targets.has(deployment)) metrics.observeRequest(deployment, reply.statusCode, reply.elapsedTime / 1000);
   };
-  const inferOptions = { schema: { body: inferRequestSchema }, onRequest: known, ...(metrics ? { onResponse: count(undefined) } : {}) };
+  const inferOptions = { schema: { body: inferRequestSchema }, validatorCompiler: inferRequestValidator, onRequest: known, ...(metrics ? { onResponse: count(undefined) } : {}) };
 
   for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
     app.get<ModelParams>(base, async (req) => metadataBody(find(req.params)));
@@ -98,7 +98,7 @@ export function registerModelRoutes(
     app.get(prefix, async () => metadataBody(target));
     app.get(`${prefix}/ready`, async (_req, reply) => readyBody(target, reply));
     for (const url of [prefix, `${prefix}/infer`]) {
-      app.post(url, { schema: { body: inferRequestSchema }, ...(metrics ? { onResponse: count(target.name) } : {}) }, async (req, reply) =>
+      app.post(url, { schema: { body: inferRequestSchema }, validatorCompiler: inferRequestValidator, ...(metrics ? { onResponse: count(target.name) } : {}) }, async (req, reply) =>
         infer(target, req, reply, limits),
       );
     }

@@ -153,3 +153,25 @@ t.test('a client that sends its body a byte at a time gets 408 and its socket cl
   t.match(outcome.got, /"code":"FERRY_ERR_BAD_REQUEST"/);
   t.ok(outcome.closedAfterMs < 10_000, `the socket was closed (after ${outcome.closedAfterMs} ms)`);
 });
+
+t.test('one mistake reads the same over HTTP and over a WebSocket stream', async (t) => {
+  const server = await startFerry(t, [{ name: 'mlp', model: modelPath('mlp.onnx') }]);
+  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v2/models/mlp/stream`);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  t.teardown(() => ws.close());
+  const mistakes: unknown[] = [
+    {},
+    { inputs: [] },
+    { inputs: [{ name: 'input', shape: [1, 'x'], datatype: 'FP32', data: [] }] },
+    { inputs: [{ name: 'input', shape: [-1, 784], datatype: 'FP32', data: [] }] },
+    { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: [] }], parameters: { binary_data_output: 'yes' } },
+  ];
+  for (const mistake of mistakes) {
+    const http = await postText(`${server.url}/v2/models/mlp/infer`, JSON.stringify(mistake));
+    const answer = new Promise<any>((resolve) => ws.once('message', (d: Buffer) => resolve(JSON.parse(d.toString()))));
+    ws.send(JSON.stringify(mistake));
+    const viaWs = await answer;
+    t.equal(http.status, 400);
+    t.equal(viaWs.error, http.body.error, `${JSON.stringify(mistake)}: "${http.body.error}" both ways`);
+  }
+});
