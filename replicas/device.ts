@@ -11,24 +11,35 @@ function nativeFolder(): string {
   return join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
 }
 
+/** What the device check reads of the machine; tests pass their own, so every branch runs anywhere. */
+export interface DeviceProbe {
+  platform: NodeJS.Platform;
+  /** Folder holding onnxruntime-node's native libraries. */
+  nativeFolder(): string;
+  exists(path: string): boolean;
+}
+
+/** This machine. */
+export const SYSTEM_DEVICE_PROBE: DeviceProbe = Object.freeze({ platform: process.platform, nativeFolder, exists: existsSync });
+
 /**
  * Why `device` cannot run here, or null when it can. CUDA needs both the
  * provider libraries (installed by `ONNXRUNTIME_NODE_INSTALL=cuda12 npm install`)
  * and an NVIDIA driver.
  */
-export function deviceUnavailableReason(device: Device): string | null {
+export function deviceUnavailableReason(device: Device, probe: DeviceProbe = SYSTEM_DEVICE_PROBE): string | null {
   if (device === 'cpu') return null;
-  if (process.platform !== 'linux' && process.platform !== 'win32') {
-    return `CUDA is not supported by onnxruntime-node on ${process.platform}; use device 'cpu'`;
+  if (probe.platform !== 'linux' && probe.platform !== 'win32') {
+    return `CUDA is not supported by onnxruntime-node on ${probe.platform}; use device 'cpu'`;
   }
-  const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
-  if (!existsSync(join(nativeFolder(), lib))) {
+  const lib = probe.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+  if (!probe.exists(join(probe.nativeFolder(), lib))) {
     return (
       `'cuda' needs onnxruntime-node's CUDA provider (${lib}), which is not installed; ` +
       `reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12 npm install, or use device 'cpu'`
     );
   }
-  if (process.platform === 'linux' && !existsSync('/proc/driver/nvidia/version')) {
+  if (probe.platform === 'linux' && !probe.exists('/proc/driver/nvidia/version')) {
     return `'cuda' needs an NVIDIA GPU and driver, and none was found (/proc/driver/nvidia/version is missing); use device 'cpu'`;
   }
   return null;

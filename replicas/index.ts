@@ -1,7 +1,7 @@
 export { BatchQueue, type Batchable, type BatchQueueOptions } from './batch-queue.js';
 export { batchingPlanOf, type BatchingPlan } from './batching-plan.js';
 export { BufferPool } from './buffer-pool.js';
-export { deviceUnavailableReason, executionProviders } from './device.js';
+export { deviceUnavailableReason, executionProviders, SYSTEM_DEVICE_PROBE, type DeviceProbe } from './device.js';
 export { defaultHostFactory } from './host-factory.js';
 export {
   BackPressureError,
