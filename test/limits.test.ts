@@ -16,7 +16,8 @@ t.test('a request past requestTimeoutMs is answered 408 and dropped before it ru
   t.equal(stats.cancelled, 1);
   t.equal(stats.ongoing, 0, 'nothing left in the mailbox');
   await new Promise((r) => setTimeout(r, 1600));
-  t.equal(stats.replicas[0].rows, 0, 'the dropped call never ran');
+  // Read after the wait: the window would have sent the call by now had it stayed.
+  t.equal(server.stats()[0].replicas[0].rows, 0, 'the dropped call never ran');
 });
 
 t.test('a client that disconnects takes its queued call with it', async (t) => {
@@ -60,7 +61,12 @@ t.test('under 5x overload every request is answered 200, 503 or 408 and memory s
   const counts = new Map<number, number>();
   const rssBefore = process.memoryUsage().rss;
   let rssPeak = rssBefore;
-  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 20);
+  let deepestQueue = 0;
+  // Sampled during the load: the bound matters while it is pressed, not after.
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    deepestQueue = Math.max(deepestQueue, server.stats()[0].queueDepth);
+  }, 20);
   await Promise.all(
     Array.from({ length: clients }, async () => {
       for (let i = 0; i < perClient; i++) {
@@ -77,7 +83,6 @@ t.test('under 5x overload every request is answered 200, 503 or 408 and memory s
   t.ok((counts.get(503) ?? 0) > 0, 'the overflow was refused with 503');
   const growthMb = (rssPeak - rssBefore) / 2 ** 20;
   t.ok(growthMb < 300, `memory stayed bounded: peak RSS grew ${growthMb.toFixed(0)} MiB`);
-  const stats = server.stats()[0];
   t.ok(await waitFor(() => server.stats()[0].ongoing === 0 && server.stats()[0].queueDepth === 0), 'the pool drains afterwards');
-  t.ok(stats.queueDepth <= 32, 'the queue never exceeded its bound');
+  t.ok(deepestQueue > 0 && deepestQueue <= 32, `the queue filled but never exceeded its bound (deepest: ${deepestQueue})`);
 });
