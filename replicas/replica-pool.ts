@@ -13,9 +13,6 @@ import { pickReplica } from './router.js';
 import type { OmittedOutput } from './protocol.js';
 import type { ModelMetadata, TensorMap } from './tensor.js';
 
-/** The hold of a replica that reserves nothing (the scale-to-zero metadata probe). */
-const UNRESERVED: Lease = Object.freeze({ release: () => {} });
-
 /** A call is handed back after its replica dies at most this many times. */
 const MAX_RETRIES = 1;
 
@@ -71,9 +68,6 @@ export class ReplicaPool {
    * held) if it does not fit; start() then tries again itself.
    */
   reserveFirst(): boolean {
-    const initial = this.config.autoscaling?.initialReplicas ?? this.config.numReplicas;
-    // A deployment starting at zero replicas reserves nothing until a request comes.
-    if (initial === 0) return true;
     this.firstLease ??= this.closed ? null : this.resources.lease(this.config.resources);
     return this.firstLease !== null;
   }
@@ -174,10 +168,10 @@ export class ReplicaPool {
     const initial = this.config.autoscaling?.initialReplicas ?? this.config.numReplicas;
     try {
       if (initial === 0) {
-        // The metadata probe lives for one model load and takes no traffic: it runs
-        // outside the node's budget, so a full node can still hold a deployment at zero.
-        // At a target of 0, startReplica retires it once it has reported the metadata.
-        await this.startReplica(this.newReplica(UNRESERVED));
+        const lease = this.takeLease();
+        if (!lease) throw this.noRoom('no room on the node for a replica to read the model metadata');
+        // At a target of 0, startReplica retires the replica once it has reported the metadata.
+        await this.startReplica(this.newReplica(lease));
       } else {
         this.target = initial;
         const started = await Promise.allSettled(this.fill());

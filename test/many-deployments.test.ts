@@ -141,21 +141,3 @@ t.test('reserved cpus read as a person would write them', async (t) => {
   t.equal(await run.exit, 0, run.err());
   t.match(run.out(), /node: 0\.3\/1 cpus, 0\/0 gpus reserved/);
 });
-
-t.test("a scaled-to-zero deployment's metadata probe runs outside the node's budget", async (t) => {
-  // b's two replicas take both cpus; z still reads its model's metadata, then holds nothing.
-  const server = await startFerry(
-    t,
-    [
-      { name: 'b', model: modelPath('mlp.onnx'), resources: { cpus: 1 }, numReplicas: 2 },
-      { name: 'z', model: modelPath('fixed-batch.onnx'), resources: { cpus: 1 }, autoscaling: { minReplicas: 0, maxReplicas: 1 } },
-    ],
-    {},
-    { node: { cpus: 2 } },
-  );
-  const status = await (await fetch(`${server.url}/-/status`)).json();
-  t.same(status.deployments.map((d: { replicas: unknown[] }) => d.replicas.length), [2, 0]);
-  t.equal(status.node.usedCpus, 2, "b's two replicas hold the node; the probe gave nothing back it did not take");
-  const meta = await (await fetch(`${server.url}/v2/models/z`)).json();
-  t.same(meta.inputs[0].shape, [1, 25, 96], "z's metadata was read");
-});
