@@ -25,3 +25,18 @@ export const RETRY_AFTER_SECONDS: number = intFromEnv('FERRY_RETRY_AFTER_SECONDS
 
 /** Pause before replacing a replica that failed to start, doubled per failure up to 30 s (FERRY_RESTART_BACKOFF_MS). */
 export const RESTART_BACKOFF_MS: number = intFromEnv('FERRY_RESTART_BACKOFF_MS', 250);
+
+/**
+ * onnxruntime's own telemetry, which writes a /tmp/mat-debug-<pid>.log per
+ * process and a folder under ~/.cache: off unless FERRY_ORT_TELEMETRY=1.
+ */
+export const ORT_TELEMETRY: boolean = process.env.FERRY_ORT_TELEMETRY === '1';
+
+/**
+ * Applies the onnxruntime settings above to this process's environment,
+ * where onnxruntime reads them when its first session is created. Threads
+ * share the process's environment; child processes inherit it.
+ */
+export function applyOrtEnvironment(): void {
+  if (!ORT_TELEMETRY) process.env.ORT_DISABLE_TELEMETRY ??= '1';
+}

@@ -1,4 +1,5 @@
 import ort from 'onnxruntime-node';
+import { applyOrtEnvironment } from '../constants.js';
 import { deviceUnavailableReason, executionProviders } from './device.js';
 import type { FromReplica, OmittedOutput, ReplicaSpec, ToReplica } from './protocol.js';
 import type { ModelMetadata, TensorDtype, TensorMap, TensorSpec, TypedArray } from './tensor.js';
@@ -42,6 +43,7 @@ export class ReplicaActor {
 
   private async init(spec: ReplicaSpec): Promise<void> {
     const started = performance.now();
+    applyOrtEnvironment();
     const unavailable = deviceUnavailableReason(spec.device);
     if (unavailable) {
       this.reply({ type: 'init-failed', message: unavailable, code: 'FERRY_ERR_DEVICE_UNAVAILABLE' }, []);

@@ -1,4 +1,4 @@
-import { RESTART_BACKOFF_MS, SHUTDOWN_GRACE_MS } from '../constants.js';
+import { applyOrtEnvironment, RESTART_BACKOFF_MS, SHUTDOWN_GRACE_MS } from '../constants.js';
 import type { ResolvedDeployment } from '../deployments/index.js';
 import { BufferPool } from './buffer-pool.js';
 import { NodeResources, type Lease } from './node-resources.js';
@@ -54,6 +54,7 @@ export class ReplicaPool {
     private readonly configIndex: number | null = null,
   ) {
     this.name = config.name;
+    applyOrtEnvironment();
     this.model = new DeploymentModel(config.name, config.batching);
     this.stopListening = resources.onRelease(() => {
       if (this.pending > 0 && !this.closed) this.refill();

@@ -1,5 +1,6 @@
 import ort from 'onnxruntime-node';
 import type { Test } from 'tap';
+import { applyOrtEnvironment } from '../../constants.js';
 import { FerryServer, validateConfig, type DeploymentConfig, type FerryConfig, type HttpConfig } from '../../index.js';
 import { modelPath } from '../../models/index.js';
 import type { TensorMap } from '../../replicas/index.js';
@@ -49,6 +50,7 @@ const sessions = new Map<string, Promise<ort.InferenceSession>>();
 /** Runs a model directly with onnxruntime in the test process: the reference answer. */
 export async function directRun(file: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
   const path = modelPath(file);
+  applyOrtEnvironment();
   if (!sessions.has(path)) sessions.set(path, ort.InferenceSession.create(path));
   const session = await sessions.get(path)!;
   return session.run(feeds);
