@@ -178,6 +178,7 @@ export class ReplicaPool {
         const started = await Promise.allSettled(this.fill());
         const failure = started.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
         if (failure) throw failure.reason;
+        if (this.closed) throw new PoolClosedError(this.name);
         if (!this.model.known) throw this.noRoom(`none of its ${initial} initial replicas fits on the node`);
       }
       const conflict = this.model.batchingConflict;
@@ -202,12 +203,16 @@ export class ReplicaPool {
       return;
     }
     this.pending = 0;
+    // Replicas still starting hold no calls and serve none yet: they go first.
+    for (const r of this.replicas.filter((x) => x.state === 'starting')) {
+      if (excess-- <= 0) break;
+      void r.stop(); // ends the start; startReplica gives the reservation back (stop() of a start cannot reject)
+    }
     const ready = this.replicas.filter((r) => r.state === 'ready').sort((a, b) => a.ongoing - b.ongoing);
     for (const r of ready) {
       if (excess-- <= 0) break;
       void this.retire(r);
     }
-    // Replicas still starting are retired once ready (see startReplica).
   }
 
   /** Starts replicas up to the target as far as the node has room; returns their start promises. */
@@ -273,6 +278,8 @@ export class ReplicaPool {
     } catch (err) {
       this.remove(replica);
       replica.lease.release();
+      // Stopped on purpose while starting (a scale-down): not a failure, nothing to retry.
+      if (replica.startCancelled) return replica;
       this.failedStarts++;
       this.lastStartError = err instanceof Error ? err.message : String(err);
       this.observer?.replicaLost?.(this.name, replica.id, 'start_failed', this.lastStartError);

@@ -75,6 +75,7 @@ export class Replica {
   private startWaiter: { resolve(m: LoadedModel): void; reject(e: Error): void } | null = null;
   private stopWaiter: (() => void) | null = null;
   private _state: ReplicaState = 'starting';
+  private _startCancelled = false;
   private batches = 0;
   private rows = 0;
   private maxBatchRows = 0;
@@ -90,6 +91,11 @@ export class Replica {
 
   get state(): ReplicaState {
     return this._state;
+  }
+
+  /** True when stop() ended this replica's start on purpose (a scale-down), not a failure to load. */
+  get startCancelled(): boolean {
+    return this._startCancelled;
   }
 
   /** Calls held: waiting in the mailbox plus running. */
@@ -232,6 +238,7 @@ export class Replica {
   async stop(): Promise<void> {
     if (this._state === 'dead' || this._state === 'stopped') return;
     if (this.startWaiter) {
+      this._startCancelled = true;
       this.fail('stopped while starting');
       return;
     }
