@@ -33,6 +33,7 @@ export const ferryConfigSchema = Type.Object(
           version: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', maxLength: 64 })),
           requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
           device: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('cuda')])),
+          replicaHost: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('process')])),
           host: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('process')])),
           numReplicas: Type.Optional(positiveInt),
           autoscaling: Type.Optional(

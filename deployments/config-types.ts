@@ -36,7 +36,9 @@ export interface DeploymentConfig {
   requestTimeoutMs?: number;
   /** Execution provider: `cuda` needs onnxruntime-node's CUDA binaries. @default 'cpu' */
   device?: Device;
-  /** `thread` (a worker thread, fastest) or `process` (a child process, isolates native crashes). @default 'thread' */
+  /** What hosts each replica: `thread` (a worker thread, fastest) or `process` (a child process, isolates native crashes). @default 'thread' */
+  replicaHost?: HostKind;
+  /** @deprecated The old name of `replicaHost` (easily confused with `http.host`); still read for this release, with a warning. */
   host?: HostKind;
   /** Number of replicas, when not autoscaling. @default 1 */
   numReplicas?: number;

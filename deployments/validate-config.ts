@@ -93,7 +93,7 @@ function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeploy
     version: d.version ?? null,
     requestTimeoutMs: d.requestTimeoutMs ?? DEPLOYMENT_DEFAULTS.requestTimeoutMs,
     device: d.device ?? DEPLOYMENT_DEFAULTS.device,
-    host: d.host ?? DEPLOYMENT_DEFAULTS.host,
+    host: d.replicaHost ?? d.host ?? DEPLOYMENT_DEFAULTS.host,
     numReplicas: d.numReplicas ?? DEPLOYMENT_DEFAULTS.numReplicas,
     autoscaling: d.autoscaling ? resolveAutoscaling(d.autoscaling) : null,
     resources: { ...DEPLOYMENT_DEFAULTS.resources, ...d.resources },
@@ -133,6 +133,10 @@ function semanticProblems(
         const sub = PREFIX_ROUTES.find((r) => d.routePrefix === `${other.routePrefix}${r}`);
         if (sub) problems.push(`${at}.routePrefix ${d.routePrefix} is the ${sub} route of deployments[${j}] (routePrefix ${other.routePrefix}); choose another prefix`);
       });
+    }
+    if (raw[i].host !== undefined) {
+      if (raw[i].replicaHost !== undefined) problems.push(`${at}: host is the old name of replicaHost; give only replicaHost`);
+      else warnings.push(`${at} (${d.name}): host is the old name of replicaHost (it reads like http.host); it still works in this release`);
     }
     const a = d.autoscaling;
     if (a && a.minReplicas === 0 && d.maxQueuedRequests === 0) {

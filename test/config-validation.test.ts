@@ -38,6 +38,8 @@ const rules: [string, unknown, RegExp][] = [
   ['maxOngoingRequests >= 1', { deployments: [{ ...mlp, maxOngoingRequests: 0 }] }, /maxOngoingRequests must be an integer >= 1/],
   ['maxQueuedRequests >= 0', { deployments: [{ ...mlp, maxQueuedRequests: -5 }] }, /maxQueuedRequests must be an integer >= 0/],
   ['device enum', { deployments: [{ ...mlp, device: 'tpu' }] }, /deployments\[0\]\.device must be one of "cpu", "cuda" \(got "tpu"\)/],
+  ['host and replicaHost exclude each other', { deployments: [{ ...mlp, host: 'process', replicaHost: 'thread' }] }, /deployments\[0\]: host is the old name of replicaHost; give only replicaHost/],
+  ['replicaHost enum', { deployments: [{ ...mlp, replicaHost: 'remote' }] }, /deployments\[0\]\.replicaHost must be one of "thread", "process"/],
   ['host enum', { deployments: [{ ...mlp, host: 'remote' }] }, /deployments\[0\]\.host must be one of "thread", "process"/],
   ['routePrefix form', { deployments: [{ ...mlp, routePrefix: 'mlp/' }] }, /deployments\[0\]\.routePrefix must match/],
   ['bodyLimitBytes minimum', { http: { bodyLimitBytes: 10 }, deployments: [mlp] }, /http\.bodyLimitBytes must be an integer >= 1024/],
@@ -119,6 +121,15 @@ t.test('defaults are applied and model paths resolved against the config file', 
   t.equal(d.requestTimeoutMs, 60000);
   t.equal(d.version, null);
   t.same(config.warnings, []);
+});
+
+t.test('host, the old name of replicaHost, still works with a warning', async (t) => {
+  const old = validateConfig({ deployments: [{ ...mlp, host: 'process' }] }, source);
+  t.equal(old.deployments[0].host, 'process');
+  t.match(old.warnings.join('\n'), /deployments\[0\] \(mlp\): host is the old name of replicaHost/);
+  const renamed = validateConfig({ deployments: [{ ...mlp, replicaHost: 'process' }] }, source);
+  t.equal(renamed.deployments[0].host, 'process');
+  t.same(renamed.warnings, []);
 });
 
 t.test('batching: false never batches, true or an object requires it', async (t) => {

@@ -165,7 +165,7 @@ t.test('the default body limit takes an ordinary 224×224 image as JSON for a mo
 });
 
 t.test('a process host runs unbatched calls with their exact shapes too', async (t) => {
-  const server = await startFerry(t, [{ name: 'vad', model: modelPath('recurrent-state.onnx'), host: 'process' }]);
+  const server = await startFerry(t, [{ name: 'vad', model: modelPath('recurrent-state.onnx'), replicaHost: 'process' }]);
   const input = randomRow(600, 2 * 40);
   const state = randomRow(601, 2 * 2 * 128);
   const answers = await Promise.all(

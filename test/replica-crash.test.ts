@@ -41,7 +41,7 @@ t.test('a terminated worker thread loses no request', async (t) => {
 
 t.test('a SIGKILLed replica process loses no request', async (t) => {
   const server = await startFerry(t, [
-    { name: 'mlp', model: modelPath('mlp.onnx'), host: 'process', numReplicas: 2, ...HOLDING },
+    { name: 'mlp', model: modelPath('mlp.onnx'), replicaHost: 'process', numReplicas: 2, ...HOLDING },
   ]);
   const pool = server.pools.get('mlp')!;
   let killed = -1;

@@ -13,7 +13,7 @@ t.test('a replica that dies is logged with its reason and counted in ferry_repli
     },
   });
   const config = validateConfig(
-    { http: { port: 0 }, node: { cpus: 2 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx'), host: 'process' }] },
+    { http: { port: 0 }, node: { cpus: 2 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx'), replicaHost: 'process' }] },
     modelPath('ferry.config.ts'),
   );
   const server = await FerryServer.start(config, { logger: { level: 'info', stream } });

@@ -11,7 +11,7 @@ const telemetryLog = (pid: number) => [join(tmpdir(), `mat-debug-${pid}.log`), `
 t.test("onnxruntime's telemetry is off: no replica, thread or process, leaves a log file behind", async (t) => {
   const server = await startFerry(t, [
     { name: 'thread', model: modelPath('mlp.onnx') },
-    { name: 'process', model: modelPath('mlp.onnx'), host: 'process' },
+    { name: 'process', model: modelPath('mlp.onnx'), replicaHost: 'process' },
   ]);
   const body = { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: randomRow(4, 784) }] };
   for (const name of ['thread', 'process']) t.equal((await postJson(`${server.url}/v2/models/${name}/infer`, body)).status, 200);
