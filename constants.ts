@@ -17,6 +17,9 @@ export const LOG_LEVEL: string = process.env.FERRY_LOG_LEVEL ?? 'info';
 /** How long a replica may take to load its model before it counts as failed (FERRY_REPLICA_START_TIMEOUT_MS). */
 export const REPLICA_START_TIMEOUT_MS: number = intFromEnv('FERRY_REPLICA_START_TIMEOUT_MS', 60_000);
 
+/** The shortest time a batch may run before its replica counts as hung, when a deployment sets no batchTimeoutMs (FERRY_HUNG_BATCH_FLOOR_MS). */
+export const HUNG_BATCH_FLOOR_MS: number = intFromEnv('FERRY_HUNG_BATCH_FLOOR_MS', 30_000);
+
 /** How long shutdown waits for in-flight requests before stopping replicas anyway (FERRY_SHUTDOWN_GRACE_MS). */
 export const SHUTDOWN_GRACE_MS: number = intFromEnv('FERRY_SHUTDOWN_GRACE_MS', 30_000);
 

@@ -120,7 +120,8 @@ export class FerryServer {
       batch: metrics.observeBatch.bind(metrics),
       replicaLost: (deployment, replicaId, cause, reason) => {
         metrics.replicaRestarts.inc({ deployment, reason: cause });
-        log?.warn({ deployment, replica: replicaId, cause }, `replica ${replicaId} ${cause === 'crashed' ? 'crashed' : 'failed to start'}: ${reason}; replacing it`);
+        const what = cause === 'crashed' ? 'crashed' : cause === 'hung' ? 'hung and was killed' : 'failed to start';
+        log?.warn({ deployment, replica: replicaId, cause }, `replica ${replicaId} ${what}: ${reason}; replacing it`);
       },
     };
     const node = new NodeResources(config.node.cpus, config.node.gpus);

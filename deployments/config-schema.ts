@@ -32,6 +32,7 @@ export const ferryConfigSchema = Type.Object(
           routePrefix: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9_.~/-]*[A-Za-z0-9_.~-]$' })),
           version: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', maxLength: 64 })),
           requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
+          batchTimeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
           device: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('cuda')])),
           replicaHost: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('process')])),
           host: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('process')])),

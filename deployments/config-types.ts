@@ -34,6 +34,12 @@ export interface DeploymentConfig {
   version?: string;
   /** How long a request may take, queue included, before it is answered 408. @default 60000 */
   requestTimeoutMs?: number;
+  /**
+   * How long one batch may run before its replica counts as hung: the host is
+   * killed and replaced, and its calls are retried once elsewhere.
+   * @default 20 × the slowest batch seen so far, and at least 30 s (FERRY_HUNG_BATCH_FLOOR_MS)
+   */
+  batchTimeoutMs?: number;
   /** Execution provider: `cuda` needs onnxruntime-node's CUDA binaries. @default 'cpu' */
   device?: Device;
   /** What hosts each replica: `thread` (a worker thread, fastest) or `process` (a child process, isolates native crashes). @default 'thread' */
@@ -108,6 +114,8 @@ export interface ResolvedDeployment {
   routePrefix: string | null;
   version: string | null;
   requestTimeoutMs: number;
+  /** Null: derived from the slowest batch seen, with a floor. */
+  batchTimeoutMs: number | null;
   device: Device;
   host: HostKind;
   numReplicas: number;

@@ -92,6 +92,7 @@ function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeploy
     routePrefix: d.routePrefix ?? null,
     version: d.version ?? null,
     requestTimeoutMs: d.requestTimeoutMs ?? DEPLOYMENT_DEFAULTS.requestTimeoutMs,
+    batchTimeoutMs: d.batchTimeoutMs ?? null,
     device: d.device ?? DEPLOYMENT_DEFAULTS.device,
     host: d.replicaHost ?? d.host ?? DEPLOYMENT_DEFAULTS.host,
     numReplicas: d.numReplicas ?? DEPLOYMENT_DEFAULTS.numReplicas,

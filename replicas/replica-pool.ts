@@ -6,7 +6,7 @@ import { defaultHostFactory } from './host-factory.js';
 import { createCall, type PendingCall } from './pending-call.js';
 import { DeploymentModel } from './deployment-model.js';
 import { BackPressureError, ModelCannotBatchError, PoolClosedError, ReplicaCrashedError, ReplicaStartFailedError } from './pool-errors.js';
-import { Replica, type BatchObserver } from './replica.js';
+import { Replica, type BatchObserver, type ReplicaLossCause } from './replica.js';
 import type { HostFactory } from './replica-host.js';
 import type { CallControl, PoolStats } from './pool-types.js';
 import { pickReplica } from './router.js';
@@ -263,7 +263,8 @@ export class ReplicaPool {
       hostFactory: this.hostFactory,
       batching: this.model.mailboxOptions,
       onIdle: () => this.dispatch(),
-      onDeath: (r, orphans, reason) => this.onDeath(r, orphans, reason),
+      onDeath: (r, orphans, reason, cause) => this.onDeath(r, orphans, reason, cause),
+      batchTimeoutMs: this.config.batchTimeoutMs,
       buffers: this.buffers,
       observer: this.observer,
     });
@@ -350,7 +351,7 @@ export class ReplicaPool {
     }
   }
 
-  private onDeath(replica: Replica, orphans: PendingCall[], reason: string): void {
+  private onDeath(replica: Replica, orphans: PendingCall[], reason: string, cause: ReplicaLossCause): void {
     this.remove(replica);
     const retry: PendingCall[] = [];
     for (const call of orphans) {
@@ -370,7 +371,7 @@ export class ReplicaPool {
       return;
     }
     this.restarts++;
-    this.observer?.replicaLost?.(this.name, replica.id, 'crashed', reason);
+    this.observer?.replicaLost?.(this.name, replica.id, cause, reason);
     this.dispatch();
     this.refill();
   }

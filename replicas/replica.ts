@@ -1,4 +1,4 @@
-import { REPLICA_START_TIMEOUT_MS } from '../constants.js';
+import { HUNG_BATCH_FLOOR_MS, REPLICA_START_TIMEOUT_MS } from '../constants.js';
 import { BatchQueue, type BatchQueueOptions } from './batch-queue.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { Lease } from './node-resources.js';
@@ -25,8 +25,10 @@ export interface ReplicaOptions {
   batching: BatchQueueOptions;
   /** A batch finished: the pool may hand this replica more calls. */
   onIdle(replica: Replica): void;
-  /** The host died; `orphans` are the calls it held, not yet answered. */
-  onDeath(replica: Replica, orphans: PendingCall[], reason: string): void;
+  /** The host died (or hung and was killed); `orphans` are the calls it held, not yet answered. */
+  onDeath(replica: Replica, orphans: PendingCall[], reason: string, cause: ReplicaLossCause): void;
+  /** How long a batch may run before the replica counts as hung. @default never */
+  batchTimeoutMs?: number | null;
   /** Where batch buffers come from and go back to (thread hosts hand them back). */
   buffers: BufferPool;
   /** Told of every batch run, for metrics. */
@@ -41,7 +43,10 @@ export interface BatchObserver {
 }
 
 /** Why a replica had to be replaced: the label of `ferry_replica_restarts_total`. */
-export type ReplicaLossCause = 'crashed' | 'start_failed';
+export type ReplicaLossCause = 'crashed' | 'hung' | 'start_failed';
+
+/** With no batchTimeoutMs set, a batch counts as hung past this many times the slowest batch seen (and the floor). */
+const HUNG_FACTOR = 20;
 
 /** A replica's counters, as `ferry status` and the tests read them. */
 export interface ReplicaStats {
@@ -76,6 +81,10 @@ export class Replica {
   private stopWaiter: (() => void) | null = null;
   private _state: ReplicaState = 'starting';
   private _startCancelled = false;
+  private watchdog: NodeJS.Timeout | null = null;
+  private batchStartedAt = 0;
+  /** The longest a batch has taken here, host round trip included: what the default hang deadline scales with. */
+  private slowestBatchMs = 0;
   private batches = 0;
   private rows = 0;
   private maxBatchRows = 0;
@@ -152,6 +161,20 @@ export class Replica {
     const recycle = this.opts.host === 'thread';
     const { inputs, transfer } = concatInputs(batch, recycle ? this.opts.buffers : undefined);
     this.host.post({ type: 'run', batchId: ++this.batchSeq, inputs, recycle }, transfer);
+    this.batchStartedAt = performance.now();
+    const deadline = this.opts.batchTimeoutMs ?? Math.max(HUNG_BATCH_FLOOR_MS, HUNG_FACTOR * this.slowestBatchMs);
+    this.watchdog = setTimeout(() => this.onHung(deadline), deadline).unref();
+  }
+
+  /**
+   * A batch ran past its deadline: the replica is taken as dead now (its calls
+   * go to the retry path) and its host is killed. A thread stuck inside
+   * onnxruntime ends when the run returns; a process ends at once.
+   */
+  private onHung(deadlineMs: number): void {
+    this.watchdog = null;
+    this.host?.kill();
+    this.onExit(`a batch ran past ${deadlineMs} ms (batchTimeoutMs)`, 'hung');
   }
 
   private onMessage(msg: FromReplica): void {
@@ -174,7 +197,10 @@ export class Replica {
 
   private finishBatch(msg: Extract<FromReplica, { type: 'result' | 'failed' }>): void {
     for (const b of msg.recycled) this.opts.buffers.give(b);
-    if (msg.batchId !== this.batchSeq) return;
+    if (msg.batchId !== this.batchSeq || this._state === 'dead') return;
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
+    this.slowestBatchMs = Math.max(this.slowestBatchMs, performance.now() - this.batchStartedAt);
     const batch = this.running;
     const waits = this.runningWaitsMs;
     this.running = [];
@@ -221,7 +247,9 @@ export class Replica {
     this.mailbox.putBack(again);
   }
 
-  private onExit(reason: string): void {
+  private onExit(reason: string, cause: ReplicaLossCause = 'crashed'): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
     if (this._state === 'dead' || this._state === 'stopped') return;
     if (this.startWaiter) {
       this.fail(reason);
@@ -231,7 +259,7 @@ export class Replica {
     const orphans = [...this.running, ...this.mailbox.drain()];
     this.running = [];
     this.stopWaiter?.();
-    this.opts.onDeath(this, orphans, reason);
+    this.opts.onDeath(this, orphans, reason, cause);
   }
 
   /** Finishes the calls it holds, then ends the host. */
@@ -245,6 +273,8 @@ export class Replica {
     this._state = 'stopping';
     if (this.ongoing > 0) await new Promise<void>((resolve) => (this.stopWaiter = resolve));
     if (this._state === 'stopping') this._state = 'stopped';
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
     await this.host?.terminate();
   }
 
