@@ -18,6 +18,10 @@ if (process.argv[2] === 'autoscale') {
   await import('./autoscale.js');
   process.exit(0);
 }
+if (process.argv[2] === 'shutdown') {
+  await import('./shutdown.js');
+  process.exit(0);
+}
 const SECONDS = Number(process.argv[2] ?? 12);
 const ROUNDS = 3;
 const JSON_HEADERS = { 'content-type': 'application/json' };
