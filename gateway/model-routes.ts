@@ -28,19 +28,23 @@ function readyBody(target: InferenceTarget, reply: FastifyReply): { name: string
 }
 
 /** A call control that gives up on the call when the client goes away before its answer is written. */
-function cancelledOnClose(reply: FastifyReply): CallControl {
+function cancelledOnClose(reply: FastifyReply, gone?: () => void): CallControl {
   const control: CallControl = {};
   reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) control.cancel?.(new ClientClosedError());
+    if (reply.raw.writableFinished) return;
+    control.cancel?.(new ClientClosedError());
+    gone?.();
   });
   return control;
 }
 
-async function infer(target: InferenceTarget, req: FastifyRequest, reply: FastifyReply, limits: InferenceLimits) {
+async function infer(target: InferenceTarget, req: FastifyRequest, reply: FastifyReply, limits: InferenceLimits, metrics?: GatewayMetrics) {
   const header = req.body as InferHeader;
+  // No answer is written to a client that left, so onResponse never counts it: counted here, as 499.
+  const gone = metrics && (() => metrics.observeRequest(target.name, 499, reply.elapsedTime / 1000));
   let res;
   try {
-    res = await runInference(target, header, binaryPartOf(header), limits, cancelledOnClose(reply));
+    res = await runInference(target, header, binaryPartOf(header), limits, cancelledOnClose(reply, gone));
   } finally {
     releaseBody(header);
   }
@@ -80,7 +84,7 @@ export function registerModelRoutes(
   for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
     app.get<ModelParams>(base, async (req) => metadataBody(find(req.params)));
     app.get<ModelParams>(`${base}/ready`, async (req, reply) => readyBody(find(req.params), reply));
-    app.post<ModelParams>(`${base}/infer`, inferOptions, async (req, reply) => infer(find(req.params), req, reply, limits));
+    app.post<ModelParams>(`${base}/infer`, inferOptions, async (req, reply) => infer(find(req.params), req, reply, limits, metrics));
   }
 
   app.post<{ Body: { ready?: unknown } | undefined }>('/v2/repository/index', async (req) => {
@@ -99,7 +103,7 @@ export function registerModelRoutes(
     app.get(`${prefix}/ready`, async (_req, reply) => readyBody(target, reply));
     for (const url of [prefix, `${prefix}/infer`]) {
       app.post(url, { schema: { body: inferRequestSchema }, validatorCompiler: inferRequestValidator, ...(metrics ? { onResponse: count(target.name) } : {}) }, async (req, reply) =>
-        infer(target, req, reply, limits),
+        infer(target, req, reply, limits, metrics),
       );
     }
   }
