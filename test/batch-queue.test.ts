@@ -83,6 +83,31 @@ t.test('a wait timeout holds a partial batch until the oldest item has waited th
   t.same(flushed, [['a', 'b']], 'flushed at 10 ms after the oldest arrived');
 });
 
+t.test('after a busy period the wait window still holds a partial batch, counted from its oldest item', async (t) => {
+  const { q, flushed } = setup(4, 100);
+  q.put(item('a'));
+  tick(100);
+  t.same(flushed, [['a']], 'the first item waited out its window');
+  q.put(item('b')); // arrives at 100 ms, while the replica is busy
+  tick(30);
+  q.markIdle(); // free at 130 ms: b has waited 30 of its 100 ms
+  t.same(flushed, [['a']], 'the partial batch is held, not sent at once');
+  tick(69);
+  t.same(flushed, [['a']], 'still held at 99 ms of waiting');
+  tick(1);
+  t.same(flushed, [['a'], ['b']], 'sent when the oldest item has waited the window');
+});
+
+t.test('after a busy period an item that already waited the window goes at once', async (t) => {
+  const { q, flushed } = setup(4, 100);
+  q.put(item('a'));
+  tick(100);
+  q.put(item('b'));
+  tick(150);
+  q.markIdle();
+  t.same(flushed, [['a'], ['b']], 'b waited 150 ms while the replica was busy');
+});
+
 t.test('a wait timeout ends early when the batch fills', async (t) => {
   const { q, flushed } = setup(3, 1000);
   q.put(item('a'));
