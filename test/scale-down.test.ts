@@ -26,3 +26,25 @@ t.test('scaling down stops replicas still starting before ready ones', async (t)
   await new Promise((r) => setTimeout(r, 500));
   t.equal(pool.stats().replicas.length, 1, 'and nothing started again');
 });
+
+t.test('a replica scaled away gives its reservation back, and a later scale-up can use it', async (t) => {
+  const config = validateConfig(
+    { node: { cpus: 2 }, deployments: [{ name: 'mlp', model: './mlp.onnx', resources: { cpus: 1 }, autoscaling: { minReplicas: 1, maxReplicas: 2 } }] },
+    modelPath('x.ts'),
+  );
+  const node = new NodeResources(2, 0);
+  const pool = new ReplicaPool(config.deployments[0], undefined, undefined, node);
+  t.teardown(() => pool.stop(0));
+  await pool.start();
+  pool.scaleTo(2);
+  t.ok(await waitFor(() => pool.readyReplicas === 2), 'two ready');
+  t.equal(node.usage().usedCpus, 2);
+  pool.scaleTo(1);
+  t.ok(await waitFor(() => pool.stats().replicas.length === 1), 'one retired');
+  t.equal(node.usage().usedCpus, 1, 'the retired replica gave its cpu back');
+  pool.scaleTo(2);
+  t.ok(await waitFor(() => pool.readyReplicas === 2), 'the freed cpu holds a new replica');
+  t.equal(pool.stats().pending, 0, 'nothing waits for room');
+  await pool.stop(0);
+  t.equal(node.usage().usedCpus, 0, 'stopping the pool gives everything back, once');
+});
