@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { LOG_LEVEL } from '../constants.js';
+import { LOG_LEVEL, SHUTDOWN_GRACE_MS } from '../constants.js';
 import { loadConfig } from '../deployments/index.js';
 import { FerryServer } from '../ferry-server.js';
 import { ensureModels } from '../models/index.js';
@@ -58,6 +58,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (file === EXAMPLE_CONFIG) ensureModels();
   const port = parsePort(values.port);
 
+  // Whoever reads our output may go away (a closed pipe): serving and draining go on regardless.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   const config = await loadConfig(file, { checkDevice: deviceUnavailableReason });
   for (const w of config.warnings) process.stderr.write(`ferry: warning: ${w}\n`);
   const server = await FerryServer.start(config, {
@@ -93,6 +95,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
         process.exit(1);
       }
       stopping = true;
+      // A shutdown that outlives its grace (a stuck flush, a host that will not end) still ends.
+      setTimeout(() => {
+        process.stderr.write(`ferry: shutdown took longer than ${SHUTDOWN_GRACE_MS + 1000} ms; exiting\n`);
+        process.exit(1);
+      }, SHUTDOWN_GRACE_MS + 1000).unref();
       process.stdout.write(`ferry: ${signal}, finishing in-flight requests\n`);
       server.close().then(
         () => resolveExit(0),
