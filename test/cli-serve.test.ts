@@ -84,12 +84,16 @@ t.test('ferry status prints a table of deployments and replicas, or the raw JSON
 });
 
 t.test('ferry serve drains and exits 0 on SIGTERM even when the reader of its output has gone away', async (t) => {
-  const run = ferry(['serve', '--port', '0']);
+  const dir = t.testdir({
+    'ferry.config.ts': `export default { deployments: [{ name: 'mlp', model: ${JSON.stringify(modelPath('mlp.onnx'))}, batching: { batchWaitTimeoutMs: 400 } }] };`,
+  });
+  const run = ferry(['serve', `${dir}/ferry.config.ts`, '--port', '0']);
   t.teardown(() => run.child.kill('SIGKILL'));
   const url = await urlOf(run);
   run.child.stdout!.destroy(); // the pipe's reader is gone: every later write is EPIPE
   const body = { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: randomRow(6, 784) }] };
   const inFlight = postJson(`${url}/v2/models/mlp/infer`, body);
+  await new Promise((r) => setTimeout(r, 150)); // held by the 400 ms batch window
   run.child.kill('SIGTERM');
   t.equal((await inFlight).status, 200, 'the request in flight is answered');
   t.equal(await run.exit, 0, 'exits 0, not on an EPIPE');
