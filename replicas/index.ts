@@ -16,6 +16,7 @@ export type { HostEvents, HostFactory, ReplicaHost } from './replica-host.js';
 export { NodeResources, type Lease, type Reservation } from './node-resources.js';
 export type { CallControl, PoolStats } from './pool-types.js';
 export { ReplicaPool } from './replica-pool.js';
+export { ReplicaSet, type ReplicaSetEvents, type ReplicaSetOptions } from './replica-set.js';
 export type { BatchObserver, ReplicaLossCause, ReplicaState, ReplicaStats } from './replica.js';
 export { pickReplica } from './router.js';
 export { batchKeyOf, concatInputs, splitOutputs } from './tensor-batch.js';

@@ -1,13 +1,14 @@
-import { applyOrtEnvironment, RESTART_BACKOFF_MS, SHUTDOWN_GRACE_MS } from '../constants.js';
+import { applyOrtEnvironment, SHUTDOWN_GRACE_MS } from '../constants.js';
 import type { ResolvedDeployment } from '../deployments/index.js';
 import { BufferPool } from './buffer-pool.js';
-import { NodeResources, type Lease } from './node-resources.js';
+import { NodeResources } from './node-resources.js';
 import { defaultHostFactory } from './host-factory.js';
 import { createCall, type PendingCall } from './pending-call.js';
 import { DeploymentModel } from './deployment-model.js';
-import { BackPressureError, ModelCannotBatchError, PoolClosedError, ReplicaCrashedError, ReplicaStartFailedError } from './pool-errors.js';
-import { Replica, type BatchObserver, type ReplicaLossCause } from './replica.js';
+import { BackPressureError, ModelCannotBatchError, PoolClosedError, ReplicaCrashedError } from './pool-errors.js';
+import type { BatchObserver } from './replica.js';
 import type { HostFactory } from './replica-host.js';
+import { ReplicaSet } from './replica-set.js';
 import type { CallControl, PoolStats } from './pool-types.js';
 import { pickReplica } from './router.js';
 import type { OmittedOutput } from './protocol.js';
@@ -17,67 +18,54 @@ import type { ModelMetadata, TensorMap } from './tensor.js';
 const MAX_RETRIES = 1;
 
 /**
- * A deployment's replicas and its bounded queue. Calls go to a replica with
- * spare capacity (power of two choices); when none has any, they wait in the
- * queue, and past `maxQueuedRequests` they are refused with BackPressureError.
- * A replica that dies is replaced and its calls retried once elsewhere.
+ * A deployment's calls: admission into a bounded queue, routing to a replica
+ * with spare capacity (power of two choices), cancellation, and one retry
+ * elsewhere for the calls of a replica that dies. Past `maxQueuedRequests`
+ * calls are refused with BackPressureError. The replicas themselves — start,
+ * scale, drain, replace, reservations — are its {@link ReplicaSet}'s.
  */
 export class ReplicaPool {
   readonly name: string;
-  private readonly replicas: Replica[] = [];
   private queue: PendingCall[] = [];
-  private seq = 0;
   private closed = false;
-  private restarts = 0;
   private retried = 0;
   private cancelled = 0;
-  private failedStarts = 0;
-  private lastStartError = '';
   private readonly model: DeploymentModel;
+  private readonly set: ReplicaSet;
   private readonly idleWaiters = new Set<() => void>();
-  private readonly buffers = new BufferPool();
-  private target = 0;
-  private pending = 0;
-  private refillTimer: NodeJS.Timeout | null = null;
-  /** The first replica's reservation, taken by reserveFirst() before any pool starts; the next replica to start takes it over. */
-  private firstLease: Lease | null = null;
-  private readonly stopListening: () => void;
   private demandListener: (() => void) | null = null;
 
   constructor(
     private readonly config: ResolvedDeployment,
-    private readonly hostFactory: HostFactory = defaultHostFactory,
-    private readonly observer?: BatchObserver,
+    hostFactory: HostFactory = defaultHostFactory,
+    observer?: BatchObserver,
     /** The node's capacity, shared with the other pools. @default the configured node alone */
-    private readonly resources: NodeResources = new NodeResources(Infinity, Infinity),
+    resources: NodeResources = new NodeResources(Infinity, Infinity),
     /** Where the deployment sits in the config's `deployments`, so messages name the setting to change. @default unknown */
-    private readonly configIndex: number | null = null,
+    configIndex: number | null = null,
   ) {
     this.name = config.name;
     applyOrtEnvironment();
     this.model = new DeploymentModel(config.name, config.batching);
-    this.stopListening = resources.onRelease(() => {
-      if (this.pending > 0 && !this.closed) this.refill();
+    this.set = new ReplicaSet({
+      config,
+      hostFactory,
+      resources,
+      model: this.model,
+      buffers: new BufferPool(),
+      observer,
+      configIndex,
+      events: {
+        capacity: () => this.dispatch(),
+        orphaned: (orphans, reason) => this.onOrphans(orphans, reason),
+        noReplica: (err) => this.failQueued(err),
+      },
     });
   }
 
-  /**
-   * Reserves the first replica's share of the node now, for start() to use.
-   * Validation guarantees that every deployment's first replica fits
-   * together, but only if each reserves it before any reserves more: the
-   * server calls this for every pool before it starts any. False (nothing
-   * held) if it does not fit; start() then tries again itself.
-   */
+  /** Reserves the first replica's share of the node before any pool starts (see ReplicaSet.reserveFirst). */
   reserveFirst(): boolean {
-    this.firstLease ??= this.closed ? null : this.resources.lease(this.config.resources);
-    return this.firstLease !== null;
-  }
-
-  /** A reservation for the next replica: the one reserveFirst() holds, else a new one if it fits. */
-  private takeLease(): Lease | null {
-    const lease = this.firstLease ?? this.resources.lease(this.config.resources);
-    this.firstLease = null;
-    return lease;
+    return this.set.reserveFirst();
   }
 
   /** Called when a call arrives while the pool has no replica and none wanted (scale from zero). */
@@ -85,23 +73,14 @@ export class ReplicaPool {
     this.demandListener = listener;
   }
 
-  /** Replicas starting or ready: what counts toward the target. */
-  private active(): number {
-    let n = 0;
-    for (const r of this.replicas) if (r.state === 'starting' || r.state === 'ready') n++;
-    return n;
-  }
-
   /** Replicas ready to take calls. */
   get readyReplicas(): number {
-    let n = 0;
-    for (const r of this.replicas) if (r.state === 'ready') n++;
-    return n;
+    return this.set.count('ready');
   }
 
   /** Replicas the pool is meant to have. */
   get targetReplicas(): number {
-    return this.target;
+    return this.set.targetReplicas;
   }
 
   /** The model's inputs and outputs, known once the first replica is ready. */
@@ -126,7 +105,7 @@ export class ReplicaPool {
 
   /** True while at least one replica can take calls. */
   get ready(): boolean {
-    return !this.closed && this.replicas.some((r) => r.state === 'ready');
+    return !this.closed && this.set.count('ready') > 0;
   }
 
   /**
@@ -138,10 +117,9 @@ export class ReplicaPool {
   readiness(): { ready: boolean; reason: string } {
     if (this.closed) return { ready: false, reason: 'shutting down' };
     if (this.ready) return { ready: true, reason: '' };
-    if (this.failedStarts > 0) return { ready: false, reason: `replicas fail to start: ${this.lastStartError}` };
-    if (this.target === 0 && this.model.known) return { ready: true, reason: 'scaled to zero: a request starts a replica' };
-    const starting = this.replicas.filter((r) => r.state === 'starting').length;
-    return { ready: false, reason: `no ready replica yet (${starting} starting, ${this.pending} pending)` };
+    if (this.set.failedStarts > 0) return { ready: false, reason: `replicas fail to start: ${this.set.lastStartError}` };
+    if (this.set.targetReplicas === 0 && this.model.known) return { ready: true, reason: 'scaled to zero: a request starts a replica' };
+    return { ready: false, reason: `no ready replica yet (${this.set.count('starting')} starting, ${this.set.pending} pending)` };
   }
 
   /** Calls waiting for a replica with capacity. */
@@ -156,31 +134,18 @@ export class ReplicaPool {
 
   /** Calls held by replicas (in mailboxes or running). */
   get ongoing(): number {
-    return this.replicas.reduce((n, r) => n + r.ongoing, 0);
+    return this.set.ongoing;
   }
 
   /**
    * Starts the initial replicas (numReplicas, or autoscaling.initialReplicas)
-   * and waits until those that fit are ready; fails if any cannot load. At
-   * zero initial replicas, one replica starts just to read the model's
-   * metadata, then stops.
+   * and waits until those that fit are ready; fails if any cannot load, or
+   * if the config requires batching the model cannot do.
    */
   async start(): Promise<void> {
-    const initial = this.config.autoscaling?.initialReplicas ?? this.config.numReplicas;
     try {
-      if (initial === 0) {
-        const lease = this.takeLease();
-        if (!lease) throw this.noRoom('no room on the node for a replica to read the model metadata');
-        // At a target of 0, startReplica retires the replica once it has reported the metadata.
-        await this.startReplica(this.newReplica(lease));
-      } else {
-        this.target = initial;
-        const started = await Promise.allSettled(this.fill());
-        const failure = started.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
-        if (failure) throw failure.reason;
-        if (this.closed) throw new PoolClosedError(this.name);
-        if (!this.model.known) throw this.noRoom(`none of its ${initial} initial replicas fits on the node`);
-      }
+      await this.set.start(this.config.autoscaling?.initialReplicas ?? this.config.numReplicas);
+      if (this.closed) throw new PoolClosedError(this.name);
       const conflict = this.model.batchingConflict;
       if (conflict) throw new ModelCannotBatchError(this.name, conflict);
     } catch (err) {
@@ -189,113 +154,9 @@ export class ReplicaPool {
     }
   }
 
-  /**
-   * Sets the replicas the pool should have. Growing starts replicas that fit
-   * on the node (the rest wait as pending); shrinking drains the replicas
-   * holding the fewest calls, which finish what they hold before they stop.
-   */
+  /** Sets the replicas the pool should have (see ReplicaSet.scaleTo). */
   scaleTo(n: number): void {
-    if (this.closed) return;
-    this.target = n;
-    let excess = this.active() - n;
-    if (excess <= 0) {
-      this.refill();
-      return;
-    }
-    this.pending = 0;
-    // Replicas still starting hold no calls and serve none yet: they go first.
-    for (const r of this.replicas.filter((x) => x.state === 'starting')) {
-      if (excess-- <= 0) break;
-      void r.stop(); // ends the start; startReplica gives the reservation back (stop() of a start cannot reject)
-    }
-    const ready = this.replicas.filter((r) => r.state === 'ready').sort((a, b) => a.ongoing - b.ongoing);
-    for (const r of ready) {
-      if (excess-- <= 0) break;
-      void this.retire(r);
-    }
-  }
-
-  /** Starts replicas up to the target as far as the node has room; returns their start promises. */
-  private fill(): Promise<Replica>[] {
-    const started: Promise<Replica>[] = [];
-    while (this.active() < this.target) {
-      const lease = this.takeLease();
-      if (!lease) break;
-      started.push(this.startReplica(this.newReplica(lease)));
-    }
-    this.pending = Math.max(0, this.target - this.active());
-    return started;
-  }
-
-  /** fill() outside start(): a replica that fails to start is tried again later. */
-  private refill(): void {
-    for (const p of this.fill()) p.catch(() => this.scheduleRefill());
-  }
-
-  /** After a failed start, tries again later, doubling the pause each time (up to 30 s). */
-  private scheduleRefill(): void {
-    if (this.closed || this.refillTimer) return;
-    const backoff = Math.min(30_000, RESTART_BACKOFF_MS * 2 ** Math.max(0, this.failedStarts - 1));
-    this.refillTimer = setTimeout(() => {
-      this.refillTimer = null;
-      this.refill();
-    }, backoff);
-  }
-
-  /** Drains a replica, then stops it and gives its resources back. */
-  private async retire(replica: Replica): Promise<void> {
-    await replica.stop();
-    this.remove(replica);
-    replica.lease.release();
-  }
-
-  private newReplica(lease: Lease): Replica {
-    return new Replica({
-      lease,
-      spec: {
-        deployment: this.name,
-        replicaId: `${this.name}#${++this.seq}`,
-        modelPath: this.config.model,
-        device: this.config.device,
-        intraOpThreads: this.config.intraOpThreads,
-      },
-      host: this.config.host,
-      hostFactory: this.hostFactory,
-      batching: this.model.mailboxOptions,
-      onIdle: () => this.dispatch(),
-      onDeath: (r, orphans, reason, cause) => this.onDeath(r, orphans, reason, cause),
-      batchTimeoutMs: this.config.batchTimeoutMs,
-      buffers: this.buffers,
-      observer: this.observer,
-    });
-  }
-
-  /** Starts a replica that holds its reservation; it gives it back when it fails, dies or is retired. */
-  private async startReplica(replica: Replica): Promise<Replica> {
-    this.replicas.push(replica);
-    try {
-      this.model.learn(await replica.start());
-      this.failedStarts = 0;
-    } catch (err) {
-      this.remove(replica);
-      replica.lease.release();
-      // Stopped on purpose while starting (a scale-down): not a failure, nothing to retry.
-      if (replica.startCancelled) return replica;
-      this.failedStarts++;
-      this.lastStartError = err instanceof Error ? err.message : String(err);
-      this.observer?.replicaLost?.(this.name, replica.id, 'start_failed', this.lastStartError);
-      if (this.active() === 0) this.failQueued(err instanceof Error ? err : new ReplicaStartFailedError(this.name, String(err)));
-      throw err;
-    }
-    // Scaled down, or closed, while it was starting.
-    if (this.closed || this.active() > this.target) await this.retire(replica);
-    else this.dispatch();
-    return replica;
-  }
-
-  private remove(replica: Replica): void {
-    const i = this.replicas.indexOf(replica);
-    if (i >= 0) this.replicas.splice(i, 1);
+    if (!this.closed) this.set.scaleTo(n);
   }
 
   /**
@@ -312,14 +173,14 @@ export class ReplicaPool {
         if (control) control.cancel = undefined;
         this.notifyIfIdle();
       });
-      const replica = this.queue.length === 0 ? pickReplica(this.replicas, this.config.maxOngoingRequests) : null;
+      const replica = this.queue.length === 0 ? pickReplica(this.set.replicas, this.config.maxOngoingRequests) : null;
       if (replica) replica.assign(call);
       else if (this.queue.length >= this.config.maxQueuedRequests) {
         reject(new BackPressureError(this.name, this.queue.length, this.config.maxQueuedRequests));
         return;
       } else {
         this.queue.push(call);
-        if (this.target === 0) this.demandListener?.();
+        if (this.set.targetReplicas === 0) this.demandListener?.();
       }
       if (control) control.cancel = (reason) => this.cancel(call, reason);
     });
@@ -344,15 +205,15 @@ export class ReplicaPool {
   /** Moves queued calls to replicas with spare capacity. */
   private dispatch(): void {
     while (this.queue.length > 0) {
-      const replica = pickReplica(this.replicas, this.config.maxOngoingRequests);
+      const replica = pickReplica(this.set.replicas, this.config.maxOngoingRequests);
       if (!replica) return;
       const call = this.queue.shift()!;
       if (!call.settled) replica.assign(call);
     }
   }
 
-  private onDeath(replica: Replica, orphans: PendingCall[], reason: string, cause: ReplicaLossCause): void {
-    this.remove(replica);
+  /** The calls of a replica that died: each is retried once elsewhere, ahead of the queue. */
+  private onOrphans(orphans: PendingCall[], reason: string): void {
     const retry: PendingCall[] = [];
     for (const call of orphans) {
       call.holder = null;
@@ -365,15 +226,8 @@ export class ReplicaPool {
     this.retried += retry.length;
     // Retried calls were admitted already: they go first and ignore the queue bound.
     this.queue = [...retry, ...this.queue];
-    replica.lease.release();
-    if (this.closed) {
-      this.failQueued(new ReplicaCrashedError(this.name, reason));
-      return;
-    }
-    this.restarts++;
-    this.observer?.replicaLost?.(this.name, replica.id, cause, reason);
-    this.dispatch();
-    this.refill();
+    if (this.closed) this.failQueued(new ReplicaCrashedError(this.name, reason));
+    else this.dispatch();
   }
 
   private failQueued(err: Error): void {
@@ -395,10 +249,7 @@ export class ReplicaPool {
    */
   async stop(graceMs: number = SHUTDOWN_GRACE_MS): Promise<void> {
     this.closed = true;
-    this.stopListening();
-    if (this.refillTimer) clearTimeout(this.refillTimer);
-    this.firstLease?.release();
-    this.firstLease = null;
+    this.set.close();
     if (this.queue.length > 0 || this.ongoing > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -409,29 +260,12 @@ export class ReplicaPool {
     }
     this.failQueued(new PoolClosedError(this.name));
     // Past the grace, calls still held (a batch that does not finish) are answered 503, not waited for.
-    for (const r of this.replicas) if (r.ongoing > 0) r.abandon(new PoolClosedError(this.name));
-    await Promise.all([...this.replicas].map((r) => this.retire(r)));
-  }
-
-  /** A start that found no room: what each replica asks, what the node has free, and the setting to change. */
-  private noRoom(what: string): ReplicaStartFailedError {
-    const u = this.resources.usage();
-    const r = this.config.resources;
-    const freeCpus = Math.round((u.cpus - u.usedCpus) * 1e6) / 1e6;
-    const short = r.cpus > freeCpus + 1e-9 ? 'cpus' : 'gpus';
-    const setting = this.configIndex === null ? `${this.name}'s resources.${short}` : `deployments[${this.configIndex}].resources.${short}`;
-    return new ReplicaStartFailedError(
-      this.name,
-      `${what} (each reserves ${r.cpus} cpus and ${r.gpus} gpus; the node has ${freeCpus} of ${u.cpus} cpus and ${u.gpus - u.usedGpus} of ${u.gpus} gpus free): ` +
-        `lower ${setting} or raise node.${short}`,
-    );
+    await this.set.stop(new PoolClosedError(this.name));
   }
 
   /** Kills a replica as a crash would (for failure drills and tests); false if no replica has that id. */
   killReplica(id: string): boolean {
-    const replica = this.replicas.find((r) => r.id === id);
-    replica?.kill();
-    return replica !== undefined;
+    return this.set.kill(id);
   }
 
   /** A snapshot of the pool's counters. */
@@ -440,10 +274,10 @@ export class ReplicaPool {
       deployment: this.name,
       queueDepth: this.queue.length,
       ongoing: this.ongoing,
-      target: this.target,
-      pending: this.pending,
-      replicas: this.replicas.map((r) => r.stats()),
-      restarts: this.restarts,
+      target: this.set.targetReplicas,
+      pending: this.set.pending,
+      replicas: this.set.replicas.map((r) => r.stats()),
+      restarts: this.set.restarts,
       retried: this.retried,
       cancelled: this.cancelled,
       batching: this.batchingStatus(),

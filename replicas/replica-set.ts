@@ -1,0 +1,295 @@
+import { RESTART_BACKOFF_MS } from '../constants.js';
+import type { ResolvedDeployment } from '../deployments/index.js';
+import type { BufferPool } from './buffer-pool.js';
+import type { DeploymentModel } from './deployment-model.js';
+import type { NodeResources, Lease } from './node-resources.js';
+import type { PendingCall } from './pending-call.js';
+import { ReplicaStartFailedError } from './pool-errors.js';
+import { Replica, type BatchObserver, type ReplicaLossCause } from './replica.js';
+import type { HostFactory } from './replica-host.js';
+
+/** What a replica set tells the pool that owns its calls. */
+export interface ReplicaSetEvents {
+  /** A replica became ready or finished a batch: queued calls may go to it. */
+  capacity(): void;
+  /** A replica died holding `orphans` (it is already gone from the set and replaced). */
+  orphaned(orphans: PendingCall[], reason: string): void;
+  /** A start failed while no replica runs: calls waiting for one will not get it soon. */
+  noReplica(err: Error): void;
+}
+
+/** Everything a replica set is given. */
+export interface ReplicaSetOptions {
+  config: ResolvedDeployment;
+  hostFactory: HostFactory;
+  resources: NodeResources;
+  model: DeploymentModel;
+  buffers: BufferPool;
+  events: ReplicaSetEvents;
+  observer?: BatchObserver;
+  /** Where the deployment sits in the config's `deployments`, so messages name the setting to change. */
+  configIndex: number | null;
+}
+
+/**
+ * A deployment's replicas and their lifecycle, in one place: start, scale,
+ * drain, replace after a death, back-off after a failed start, and the
+ * node reservations. Each replica holds a lease on its share of the node and
+ * gives it back exactly once, whatever path ends it. The calls themselves
+ * (queue, routing, retry) belong to the pool.
+ */
+export class ReplicaSet {
+  /** Every replica, starting, ready or stopping; the pool routes over the ready ones. */
+  readonly replicas: Replica[] = [];
+  private seq = 0;
+  private closed = false;
+  private target = 0;
+  private pendingCount = 0;
+  private refillTimer: NodeJS.Timeout | null = null;
+  /** The first replica's reservation, taken by reserveFirst() before any pool starts; the next replica to start takes it over. */
+  private firstLease: Lease | null = null;
+  private readonly stopListening: () => void;
+  /** Replacements started after a death. */
+  restarts = 0;
+  /** Failed starts since the last one that worked; the back-off doubles with each. */
+  failedStarts = 0;
+  /** Why the last start failed. */
+  lastStartError = '';
+
+  constructor(private readonly opts: ReplicaSetOptions) {
+    this.stopListening = opts.resources.onRelease(() => {
+      if (this.pendingCount > 0 && !this.closed) this.refill();
+    });
+  }
+
+  private get name(): string {
+    return this.opts.config.name;
+  }
+
+  /** Replicas the set is meant to have. */
+  get targetReplicas(): number {
+    return this.target;
+  }
+
+  /** Replicas wanted that fit on no node yet. */
+  get pending(): number {
+    return this.pendingCount;
+  }
+
+  /** Replicas starting or ready: what counts toward the target. */
+  active(): number {
+    let n = 0;
+    for (const r of this.replicas) if (r.state === 'starting' || r.state === 'ready') n++;
+    return n;
+  }
+
+  /** Replicas in a given state. */
+  count(state: Replica['state']): number {
+    let n = 0;
+    for (const r of this.replicas) if (r.state === state) n++;
+    return n;
+  }
+
+  /** Calls held by replicas (in mailboxes or running). */
+  get ongoing(): number {
+    return this.replicas.reduce((n, r) => n + r.ongoing, 0);
+  }
+
+  /**
+   * Reserves the first replica's share of the node now, for start() to use.
+   * Validation guarantees that every deployment's first replica fits
+   * together, but only if each reserves it before any reserves more: the
+   * server calls this for every pool before it starts any. False (nothing
+   * held) if it does not fit; start() then tries again itself.
+   */
+  reserveFirst(): boolean {
+    this.firstLease ??= this.closed ? null : this.opts.resources.lease(this.opts.config.resources);
+    return this.firstLease !== null;
+  }
+
+  /** A reservation for the next replica: the one reserveFirst() holds, else a new one if it fits. */
+  private takeLease(): Lease | null {
+    const lease = this.firstLease ?? this.opts.resources.lease(this.opts.config.resources);
+    this.firstLease = null;
+    return lease;
+  }
+
+  /**
+   * Starts the initial replicas and waits until those that fit are ready;
+   * rejects if any cannot load. At zero, one replica starts just to read the
+   * model's metadata, then stops.
+   */
+  async start(initial: number): Promise<void> {
+    if (initial === 0) {
+      const lease = this.takeLease();
+      if (!lease) throw this.noRoom('no room on the node for a replica to read the model metadata');
+      // At a target of 0, startReplica retires the replica once it has reported the metadata.
+      await this.startReplica(this.newReplica(lease));
+      return;
+    }
+    this.target = initial;
+    const started = await Promise.allSettled(this.fill());
+    const failure = started.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (failure) throw failure.reason;
+    if (!this.closed && !this.opts.model.known) throw this.noRoom(`none of its ${initial} initial replicas fits on the node`);
+  }
+
+  /**
+   * Sets the replicas the set should have. Growing starts replicas that fit
+   * on the node (the rest wait as pending); shrinking stops replicas still
+   * starting first, then drains the ready ones holding the fewest calls.
+   */
+  scaleTo(n: number): void {
+    if (this.closed) return;
+    this.target = n;
+    let excess = this.active() - n;
+    if (excess <= 0) {
+      this.refill();
+      return;
+    }
+    this.pendingCount = 0;
+    // Replicas still starting hold no calls and serve none yet: they go first.
+    for (const r of this.replicas.filter((x) => x.state === 'starting')) {
+      if (excess-- <= 0) break;
+      void r.stop(); // ends the start; startReplica gives the reservation back (stop() of a start cannot reject)
+    }
+    const ready = this.replicas.filter((r) => r.state === 'ready').sort((a, b) => a.ongoing - b.ongoing);
+    for (const r of ready) {
+      if (excess-- <= 0) break;
+      void this.retire(r);
+    }
+  }
+
+  /** Starts replicas up to the target as far as the node has room; returns their start promises. */
+  private fill(): Promise<Replica>[] {
+    const started: Promise<Replica>[] = [];
+    while (this.active() < this.target) {
+      const lease = this.takeLease();
+      if (!lease) break;
+      started.push(this.startReplica(this.newReplica(lease)));
+    }
+    this.pendingCount = Math.max(0, this.target - this.active());
+    return started;
+  }
+
+  /** fill() outside start(): a replica that fails to start is tried again later. */
+  private refill(): void {
+    for (const p of this.fill()) p.catch(() => this.scheduleRefill());
+  }
+
+  /** After a failed start, tries again later, doubling the pause each time (up to 30 s). */
+  private scheduleRefill(): void {
+    if (this.closed || this.refillTimer) return;
+    const backoff = Math.min(30_000, RESTART_BACKOFF_MS * 2 ** Math.max(0, this.failedStarts - 1));
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = null;
+      this.refill();
+    }, backoff);
+  }
+
+  /** Drains a replica, then stops it and gives its resources back. */
+  private async retire(replica: Replica): Promise<void> {
+    await replica.stop();
+    this.remove(replica);
+    replica.lease.release();
+  }
+
+  private newReplica(lease: Lease): Replica {
+    const { config } = this.opts;
+    return new Replica({
+      lease,
+      spec: {
+        deployment: config.name,
+        replicaId: `${config.name}#${++this.seq}`,
+        modelPath: config.model,
+        device: config.device,
+        intraOpThreads: config.intraOpThreads,
+      },
+      host: config.host,
+      hostFactory: this.opts.hostFactory,
+      batching: this.opts.model.mailboxOptions,
+      onIdle: () => this.opts.events.capacity(),
+      onDeath: (r, orphans, reason, cause) => this.onDeath(r, orphans, reason, cause),
+      batchTimeoutMs: config.batchTimeoutMs,
+      buffers: this.opts.buffers,
+      observer: this.opts.observer,
+    });
+  }
+
+  /** Starts a replica that holds its reservation; it gives it back when it fails, dies or is retired. */
+  private async startReplica(replica: Replica): Promise<Replica> {
+    this.replicas.push(replica);
+    try {
+      this.opts.model.learn(await replica.start());
+      this.failedStarts = 0;
+    } catch (err) {
+      this.remove(replica);
+      replica.lease.release();
+      // Stopped on purpose while starting (a scale-down): not a failure, nothing to retry.
+      if (replica.startCancelled) return replica;
+      this.failedStarts++;
+      this.lastStartError = err instanceof Error ? err.message : String(err);
+      this.opts.observer?.replicaLost?.(this.name, replica.id, 'start_failed', this.lastStartError);
+      if (this.active() === 0) this.opts.events.noReplica(err instanceof Error ? err : new ReplicaStartFailedError(this.name, String(err)));
+      throw err;
+    }
+    // Scaled down, or closed, while it was starting.
+    if (this.closed || this.active() > this.target) await this.retire(replica);
+    else this.opts.events.capacity();
+    return replica;
+  }
+
+  private remove(replica: Replica): void {
+    const i = this.replicas.indexOf(replica);
+    if (i >= 0) this.replicas.splice(i, 1);
+  }
+
+  private onDeath(replica: Replica, orphans: PendingCall[], reason: string, cause: ReplicaLossCause): void {
+    this.remove(replica);
+    replica.lease.release();
+    if (!this.closed) {
+      this.restarts++;
+      this.opts.observer?.replicaLost?.(this.name, replica.id, cause, reason);
+    }
+    this.opts.events.orphaned(orphans, reason);
+    if (!this.closed) this.refill();
+  }
+
+  /** Stops starting anything new and gives back the reservation held ahead; replicas keep serving until stop(). */
+  close(): void {
+    this.closed = true;
+    this.stopListening();
+    if (this.refillTimer) clearTimeout(this.refillTimer);
+    this.firstLease?.release();
+    this.firstLease = null;
+  }
+
+  /** Answers every call still held with `err` (a shutdown past its grace), then stops every replica. */
+  async stop(abandonWith: Error): Promise<void> {
+    this.close();
+    for (const r of this.replicas) if (r.ongoing > 0) r.abandon(abandonWith);
+    await Promise.all([...this.replicas].map((r) => this.retire(r)));
+  }
+
+  /** A start that found no room: what each replica asks, what the node has free, and the setting to change. */
+  private noRoom(what: string): ReplicaStartFailedError {
+    const { resources, config, configIndex } = this.opts;
+    const u = resources.usage();
+    const r = config.resources;
+    const freeCpus = Math.round((u.cpus - u.usedCpus) * 1e6) / 1e6;
+    const short = r.cpus > freeCpus + 1e-9 ? 'cpus' : 'gpus';
+    const setting = configIndex === null ? `${this.name}'s resources.${short}` : `deployments[${configIndex}].resources.${short}`;
+    return new ReplicaStartFailedError(
+      this.name,
+      `${what} (each reserves ${r.cpus} cpus and ${r.gpus} gpus; the node has ${freeCpus} of ${u.cpus} cpus and ${u.gpus - u.usedGpus} of ${u.gpus} gpus free): ` +
+        `lower ${setting} or raise node.${short}`,
+    );
+  }
+
+  /** Kills a replica as a crash would (for failure drills and tests); false if no replica has that id. */
+  kill(id: string): boolean {
+    const replica = this.replicas.find((r) => r.id === id);
+    replica?.kill();
+    return replica !== undefined;
+  }
+}
