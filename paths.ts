@@ -12,5 +12,11 @@ export const PACKAGE_ROOT: string = (() => {
   return resolve(dirname(fileURLToPath(import.meta.url)), '..');
 })();
 
+/*
+ * The one owner of "where is the package": the root, found from this file
+ * whether it runs from source or from `dist/`. The model folder
+ * (models/generate.ts) and the example config are placed from it.
+ */
+
 /** The example config that `ferry serve` uses when given none. */
 export const EXAMPLE_CONFIG: string = join(PACKAGE_ROOT, 'examples', 'ferry.config.ts');

@@ -1,16 +1,10 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../paths.js';
 import { MODEL_BUILDERS } from './model-zoo.js';
 
-/**
- * The model repository folder: `models/` at the package root, whether this
- * file runs from source (`models/`) or from the build (`dist/models/`).
- */
-export const MODELS_DIR: string = (() => {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return resolve(here, here.endsWith(join('dist', 'models')) ? '../../models' : '.');
-})();
+/** The model repository folder: `models/` at the package root (paths.ts owns where that is). */
+export const MODELS_DIR: string = join(PACKAGE_ROOT, 'models');
 
 /** Absolute path of a generated model, e.g. `modelPath('mlp.onnx')`. */
 export function modelPath(file: string): string {
