@@ -246,13 +246,20 @@ export class ReplicaSet {
 
   private onDeath(replica: Replica, orphans: PendingCall[], reason: string, cause: ReplicaLossCause): void {
     this.remove(replica);
-    replica.lease.release();
-    if (!this.closed) {
-      this.restarts++;
-      this.opts.observer?.replicaLost?.(this.name, replica.id, cause, reason);
+    if (this.closed) {
+      replica.lease.release();
+      this.opts.events.orphaned(orphans, reason);
+      return;
     }
+    this.restarts++;
+    this.opts.observer?.replicaLost?.(this.name, replica.id, cause, reason);
     this.opts.events.orphaned(orphans, reason);
-    if (!this.closed) this.refill();
+    if (this.active() < this.target) {
+      // The replacement takes over the dead replica's lease: released first, the
+      // room could go to another pool's pending replica and leave this one without any.
+      this.startReplica(this.newReplica(replica.lease)).catch(() => this.scheduleRefill());
+    } else replica.lease.release();
+    this.refill();
   }
 
   /** Stops starting anything new and gives back the reservation held ahead; replicas keep serving until stop(). */
