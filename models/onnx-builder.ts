@@ -1,4 +1,7 @@
-import { ProtobufWriter } from './protobuf-writer.js';
+import onnxProto from 'onnx-proto';
+
+// onnx-proto is CommonJS: its `onnx` namespace comes through the default export.
+const { onnx } = onnxProto;
 
 /** ONNX TensorProto.DataType codes for the element types Ferry's models use. */
 export const OnnxType = {
@@ -28,41 +31,28 @@ interface ValueInfo {
   kind: ValueKind;
 }
 
-const ATTR_FLOAT = 1;
-const ATTR_INT = 2;
-const ATTR_STRING = 3;
-const ATTR_INTS = 7;
-
-function valueInfo(v: ValueInfo): ProtobufWriter {
-  const shape = new ProtobufWriter();
-  for (const d of v.shape) {
-    const dim = new ProtobufWriter();
-    if (typeof d === 'number') dim.int(1, d);
-    else dim.bytes(2, d);
-    shape.bytes(1, dim);
-  }
-  const tensorType = new ProtobufWriter().int(1, v.type).bytes(2, shape);
-  // TypeProto: field 1 is tensor_type; field 4, sequence_type, wraps an element TypeProto.
-  let type = new ProtobufWriter().bytes(1, tensorType);
-  if (v.kind === 'sequence') type = new ProtobufWriter().bytes(4, new ProtobufWriter().bytes(1, type));
-  return new ProtobufWriter().bytes(1, v.name).bytes(2, type);
+function valueInfo(v: ValueInfo): onnxProto.onnx.IValueInfoProto {
+  const dim = v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d }));
+  const tensor: onnxProto.onnx.ITypeProto = { tensorType: { elemType: v.type, shape: { dim } } };
+  return { name: v.name, type: v.kind === 'sequence' ? { sequenceType: { elemType: tensor } } : tensor };
 }
 
-function attribute(name: string, value: AttributeValue, isFloat: boolean): ProtobufWriter {
-  const a = new ProtobufWriter().bytes(1, name);
-  if (typeof value === 'string') return a.bytes(4, value).int(20, ATTR_STRING);
-  if (Array.isArray(value)) return a.packedInts(8, value).int(20, ATTR_INTS);
-  if (isFloat) return a.float(2, value).int(20, ATTR_FLOAT);
-  return a.int(3, value).int(20, ATTR_INT);
+function attribute(name: string, value: AttributeValue, isFloat: boolean): onnxProto.onnx.IAttributeProto {
+  const { AttributeType } = onnx.AttributeProto;
+  if (typeof value === 'string') return { name, s: new TextEncoder().encode(value), type: AttributeType.STRING };
+  if (Array.isArray(value)) return { name, ints: value, type: AttributeType.INTS };
+  if (isFloat) return { name, f: value, type: AttributeType.FLOAT };
+  return { name, i: value, type: AttributeType.INT };
 }
 
 /**
- * Builds an ONNX graph node by node and serialises it to a ModelProto.
- * Initializers are stored as raw little-endian bytes.
+ * Builds an ONNX graph node by node and serialises it to a ModelProto,
+ * through onnx-proto's generated message types (named fields, not field
+ * numbers). Initializers are stored as raw little-endian bytes.
  */
 export class OnnxGraphBuilder {
-  private readonly nodes: ProtobufWriter[] = [];
-  private readonly initializers: ProtobufWriter[] = [];
+  private readonly nodes: onnxProto.onnx.INodeProto[] = [];
+  private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   private readonly inputs: ValueInfo[] = [];
   private readonly outputs: ValueInfo[] = [];
   private counter = 0;
@@ -92,7 +82,7 @@ export class OnnxGraphBuilder {
   }
 
   private initializer(name: string, dims: number[], type: OnnxTypeCode, raw: Uint8Array): string {
-    this.initializers.push(new ProtobufWriter().packedInts(1, dims).int(2, type).bytes(8, name).bytes(9, raw));
+    this.initializers.push({ name, dims, dataType: type, rawData: raw });
     return name;
   }
 
@@ -107,28 +97,26 @@ export class OnnxGraphBuilder {
     opts: { output?: string; floatAttrs?: string[] } = {},
   ): string {
     const out = opts.output ?? `${opType.toLowerCase()}_${this.counter++}`;
-    const n = new ProtobufWriter();
-    for (const i of inputs) n.bytes(1, i);
-    n.bytes(2, out).bytes(3, `${opType}_${this.counter++}`).bytes(4, opType);
-    for (const [k, v] of Object.entries(attrs)) n.bytes(5, attribute(k, v, opts.floatAttrs?.includes(k) ?? false));
-    this.nodes.push(n);
+    const attribute_ = Object.entries(attrs).map(([k, v]) => attribute(k, v, opts.floatAttrs?.includes(k) ?? false));
+    this.nodes.push({ input: inputs, output: [out], name: `${opType}_${this.counter++}`, opType, attribute: attribute_ });
     return out;
   }
 
   /** Serialises the model (IR version 8, default-domain opset 13). */
   toBytes(): Uint8Array {
-    const graph = new ProtobufWriter();
-    for (const n of this.nodes) graph.bytes(1, n);
-    graph.bytes(2, this.name);
-    for (const i of this.initializers) graph.bytes(5, i);
-    for (const i of this.inputs) graph.bytes(11, valueInfo(i));
-    for (const o of this.outputs) graph.bytes(12, valueInfo(o));
-    return new ProtobufWriter()
-      .int(1, 8)
-      .bytes(2, 'ferry-serve')
-      .bytes(3, '0.1.0')
-      .bytes(7, graph)
-      .bytes(8, new ProtobufWriter().bytes(1, '').int(2, 13))
-      .finish();
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: 'ferry-serve',
+      producerVersion: '0.1.0',
+      opsetImport: [{ domain: '', version: 13 }],
+      graph: {
+        name: this.name,
+        node: this.nodes,
+        initializer: this.initializers,
+        input: this.inputs.map(valueInfo),
+        output: this.outputs.map(valueInfo),
+      },
+    });
+    return onnx.ModelProto.encode(model).finish();
   }
 }
