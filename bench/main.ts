@@ -18,6 +18,10 @@ if (process.argv[2] === 'autoscale') {
   await import('./autoscale.js');
   process.exit(0);
 }
+if (process.argv[2] === 'kill') {
+  await import('./kill.js');
+  process.exit(0);
+}
 if (process.argv[2] === 'overload') {
   await import('./overload.js');
   process.exit(0);
