@@ -22,7 +22,10 @@ Options:
   -h, --help         show this help
 
 Environment:
-  FERRY_LOG_LEVEL    pino log level (default info)
+  FERRY_LOG_LEVEL              pino log level (default info)
+  FERRY_SHUTDOWN_GRACE_MS      how long a shutdown lets calls finish (default 30000)
+  FERRY_HUNG_BATCH_FLOOR_MS    least time a batch runs before it counts as hung (default 30000)
+  FERRY_ORT_TELEMETRY          1 turns onnxruntime's own telemetry files back on (default off)
 
 SIGINT or SIGTERM turns readiness 503, answers new requests 503
 FERRY_ERR_SHUTTING_DOWN (Connection: close), lets in-flight HTTP and
