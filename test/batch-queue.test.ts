@@ -108,6 +108,27 @@ t.test('after a busy period an item that already waited the window goes at once'
   t.same(flushed, [['a'], ['b']], 'b waited 150 ms while the replica was busy');
 });
 
+t.test('after a busy period a full batch goes at once, however short its wait', async (t) => {
+  const { q, flushed } = setup(2, 100);
+  q.put(item('a'));
+  tick(100);
+  q.put(item('b'));
+  q.put(item('c'));
+  tick(10);
+  q.markIdle(); // b and c have waited 10 of 100 ms, but they fill the batch
+  t.same(flushed, [['a'], ['b', 'c']]);
+});
+
+t.test('after a busy period an item that waited exactly the window goes at once', async (t) => {
+  const { q, flushed } = setup(4, 100);
+  q.put(item('a'));
+  tick(100);
+  q.put(item('b'));
+  tick(100);
+  q.markIdle();
+  t.same(flushed, [['a'], ['b']], 'sent on the spot, not on a timer');
+});
+
 t.test('a wait timeout ends early when the batch fills', async (t) => {
   const { q, flushed } = setup(3, 1000);
   q.put(item('a'));
