@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import pino from 'pino';
 import { LOG_LEVEL, SHUTDOWN_GRACE_MS } from '../constants.js';
 import { loadConfig } from '../deployments/index.js';
 import { FerryServer } from '../ferry-server.js';
@@ -32,6 +33,9 @@ FERRY_ERR_SHUTTING_DOWN (Connection: close), lets in-flight HTTP and
 WebSocket calls finish for up to FERRY_SHUTDOWN_GRACE_MS (default 30 s),
 answers what is left 503, then stops the replicas. A second signal exits at once.
 `;
+
+/** Log lines held for a slow stdout before new ones are dropped. */
+const LOG_BUFFER_BYTES = 8 * 1024 * 1024;
 
 function parsePort(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
@@ -66,7 +70,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const config = await loadConfig(file, { checkDevice: deviceUnavailableReason });
   for (const w of config.warnings) process.stderr.write(`ferry: warning: ${w}\n`);
   const server = await FerryServer.start(config, {
-    logger: { level: LOG_LEVEL },
+    // Asynchronous, but bounded: when stdout cannot keep up, lines past 8 MiB
+    // waiting are dropped rather than held in memory (pino's default has no bound).
+    logger: { level: LOG_LEVEL, stream: pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES }) },
     listen: { host: values.host, port },
   });
   config.deployments.forEach((d, i) => {
