@@ -1,8 +1,7 @@
-import { Writable } from 'node:stream';
 import t from 'tap';
 import { FerryServer, validateConfig } from '../index.js';
 import { modelPath, OnnxGraphBuilder, OnnxType } from '../models/index.js';
-import { postJson, waitFor } from './helpers/ferry.js';
+import { captureLog, postJson, waitFor } from './helpers/ferry.js';
 
 /** total = sum(Z·Z) for Z zeros of shape `dims`: instant at [4,4], many seconds at [3000,3000]. */
 function buildSlowMatmul(): Uint8Array {
@@ -16,13 +15,7 @@ function buildSlowMatmul(): Uint8Array {
 
 t.test('a batch that runs past batchTimeoutMs is taken as hung: its host is killed, its call retried once, the replica replaced and counted', async (t) => {
   const dir = t.testdir({ 'slow.onnx': Buffer.from(buildSlowMatmul()) });
-  const lines: { level: number; msg: string; cause?: string }[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-      done();
-    },
-  });
+  const { lines, stream } = captureLog();
   const config = validateConfig(
     { http: { port: 0 }, node: { cpus: 2 }, deployments: [{ name: 'slow', model: `${dir}/slow.onnx`, replicaHost: 'process', batchTimeoutMs: 400 }] },
     modelPath('ferry.config.ts'),

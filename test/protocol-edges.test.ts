@@ -6,12 +6,6 @@ import { FerryServer, validateConfig } from '../index.js';
 import { modelPath, OnnxGraphBuilder, OnnxType } from '../models/index.js';
 import { directRun, postJson, randomRow, startFerry } from './helpers/ferry.js';
 
-/** POSTs a JSON text body exactly as given. */
-async function postText(url: string, body: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-  return { status: res.status, body: await res.json() };
-}
-
 t.test("tensor names that are Object.prototype's own (constructor, valueOf) are ordinary names", async (t) => {
   const g = new OnnxGraphBuilder('names');
   const a = g.input('constructor', OnnxType.FLOAT, ['batch', 2]);
@@ -73,12 +67,12 @@ t.test('request edges: empty outputs list, data with binary_data_size, huge dime
     ['f32', '{"inputs":[{"name":"in_float32","shape":[1,2],"datatype":"FP32","data":[1,1e400]}]}', /element 1 is beyond the largest finite FP32 \(got 1e400\)/],
   ];
   for (const [model, body, message] of cases) {
-    const r = await postText(`${server.url}/v2/models/${model}/infer`, body);
+    const r = await postJson(`${server.url}/v2/models/${model}/infer`, body);
     t.equal(r.status, 400, body);
     t.match(r.body.error, message);
   }
   const deep = `${'['.repeat(20000)}${']'.repeat(20000)}`;
-  const nested = await postText(
+  const nested = await postJson(
     `${server.url}/v2/models/i64/infer`,
     `{"parameters":{"x":${deep}},"inputs":[{"name":"in_int64","shape":[1,2],"datatype":"INT64","data":[9007199254740993,1]}]}`,
   );
@@ -95,10 +89,10 @@ t.test('malformed HTTP and odd URLs get Ferry error bodies; long deployment name
   const want = await directRun('mlp.onnx', { input: new ort.Tensor('float32', Float32Array.from(randomRow(1, 784)), [1, 784]) });
   t.ok(Math.abs(ok.body.outputs[0].data[0] - (want.logits.data as Float32Array)[0]) < 1e-5);
 
-  const badUrl = await postText(`${server.url}/v2/models/%zz/infer`, '{}');
+  const badUrl = await postJson(`${server.url}/v2/models/%zz/infer`, '{}');
   t.equal(badUrl.status, 400);
   t.equal(badUrl.body.code, 'FERRY_ERR_BAD_REQUEST');
-  const tooLong = await postText(`${server.url}/v2/models/${'n'.repeat(300)}/infer`, '{}');
+  const tooLong = await postJson(`${server.url}/v2/models/${'n'.repeat(300)}/infer`, '{}');
   t.equal(tooLong.status, 414);
   t.equal(tooLong.body.code, 'FERRY_ERR_BAD_REQUEST');
 
@@ -167,7 +161,7 @@ t.test('one mistake reads the same over HTTP and over a WebSocket stream', async
     { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: [] }], parameters: { binary_data_output: 'yes' } },
   ];
   for (const mistake of mistakes) {
-    const http = await postText(`${server.url}/v2/models/mlp/infer`, JSON.stringify(mistake));
+    const http = await postJson(`${server.url}/v2/models/mlp/infer`, JSON.stringify(mistake));
     const answer = new Promise<any>((resolve) => ws.once('message', (d: Buffer) => resolve(JSON.parse(d.toString()))));
     ws.send(JSON.stringify(mistake));
     const viaWs = await answer;

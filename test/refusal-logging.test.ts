@@ -1,8 +1,7 @@
-import { Writable } from 'node:stream';
 import t from 'tap';
 import { FerryServer, validateConfig } from '../index.js';
 import { modelPath, OnnxGraphBuilder, OnnxType } from '../models/index.js';
-import { postJson, randomRow } from './helpers/ferry.js';
+import { captureLog, postJson, randomRow } from './helpers/ferry.js';
 
 t.test('an overload logs its 503s at debug without stacks; a real fault is still an error', async (t) => {
   // picked = data[idx]: an index out of range makes onnxruntime fail the run.
@@ -12,13 +11,7 @@ t.test('an overload logs its 503s at debug without stacks; a real fault is still
   g.node('GatherElements', [data, idx], { axis: 1 }, { output: 'picked' });
   g.output('picked', OnnxType.FLOAT, ['batch', 1]);
   const dir = t.testdir({ 'pick.onnx': Buffer.from(g.toBytes()) });
-  const lines: { level: number; msg: string; err?: { stack?: string } }[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-      done();
-    },
-  });
+  const { lines, stream } = captureLog();
   const config = validateConfig(
     {
       http: { port: 0 },

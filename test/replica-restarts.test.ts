@@ -1,17 +1,10 @@
-import { Writable } from 'node:stream';
 import t from 'tap';
 import { FerryServer, validateConfig } from '../index.js';
 import { modelPath } from '../models/index.js';
-import { postJson, randomRow, waitFor } from './helpers/ferry.js';
+import { captureLog, postJson, randomRow, waitFor } from './helpers/ferry.js';
 
 t.test('a replica that dies is logged with its reason and counted in ferry_replica_restarts_total', async (t) => {
-  const lines: { level: number; msg: string; cause?: string }[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-      done();
-    },
-  });
+  const { lines, stream } = captureLog();
   const config = validateConfig(
     { http: { port: 0 }, node: { cpus: 2 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx'), replicaHost: 'process' }] },
     modelPath('ferry.config.ts'),

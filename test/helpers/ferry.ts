@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import ort from 'onnxruntime-node';
 import type { Test } from 'tap';
 import { applyOrtEnvironment } from '../../constants.js';
@@ -17,6 +18,26 @@ export async function startFerry(
   const server = await FerryServer.start(config);
   t.teardown(() => server.close(2000));
   return server;
+}
+
+/** One line of Ferry's pino log, as JSON. */
+export interface LogLine {
+  level: number;
+  msg: string;
+  cause?: string;
+  err?: { stack?: string };
+}
+
+/** A stream for Fastify's `logger.stream` that keeps every log line, parsed. */
+export function captureLog(): { lines: LogLine[]; stream: Writable } {
+  const lines: LogLine[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { lines, stream };
 }
 
 /** POSTs JSON and returns status, headers and parsed body. */
