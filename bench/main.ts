@@ -14,20 +14,10 @@ import { binaryHeaders, binaryMessage, binaryRequest, jsonRequest } from './payl
 import { cpuPerRequest, threadCpu } from './thread-cpu.js';
 import { wsLoad } from './ws-load.js';
 
-if (process.argv[2] === 'autoscale') {
-  await import('./autoscale.js');
-  process.exit(0);
-}
-if (process.argv[2] === 'kill') {
-  await import('./kill.js');
-  process.exit(0);
-}
-if (process.argv[2] === 'overload') {
-  await import('./overload.js');
-  process.exit(0);
-}
-if (process.argv[2] === 'shutdown') {
-  await import('./shutdown.js');
+// `npm run bench -- <name>` runs one of the scenario benches instead.
+const SCENARIOS = ['autoscale', 'kill', 'overload', 'shutdown'];
+if (SCENARIOS.includes(process.argv[2])) {
+  await import(`./${process.argv[2]}.js`);
   process.exit(0);
 }
 const SECONDS = Number(process.argv[2] ?? 12);
