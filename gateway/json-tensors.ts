@@ -1,7 +1,7 @@
 import { InputDataError } from '../errors.js';
-import { allocate, type TensorData, type TensorDtype, type WireTensor } from '../replicas/index.js';
+import { allocate, type TensorData, type TensorDtype } from '../replicas/index.js';
 import { INT_RANGE, OIP_DATATYPE } from './datatypes.js';
-import { fromHalf, toHalf } from './float16.js';
+import { toHalf } from './float16.js';
 import { SourceNumber } from './json-source.js';
 
 /** Exact bounds of the 64-bit integer datatypes, for integers read with every digit. */
@@ -145,19 +145,3 @@ export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, 
   return out;
 }
 
-/** A tensor's data as JSON values: numbers, booleans for BOOL, strings for BYTES. */
-export function tensorToJsonData(t: WireTensor): (number | boolean | string)[] {
-  switch (t.dtype) {
-    case 'bool':
-      return Array.from(t.data as Uint8Array, (v) => v !== 0);
-    case 'int64':
-    case 'uint64':
-      return Array.from(t.data as BigInt64Array, Number);
-    case 'float16':
-      return Array.from(t.data as Uint16Array, fromHalf);
-    case 'string':
-      return t.data as string[];
-    default:
-      return Array.from(t.data as Float32Array);
-  }
-}

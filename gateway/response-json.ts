@@ -1,5 +1,5 @@
 import type { WireTensor } from '../replicas/index.js';
-import { tensorToJsonData } from './json-tensors.js';
+import { fromHalf } from './float16.js';
 
 /**
  * A tensor's `data` as JSON text. INT64 and UINT64 elements are written as
@@ -8,7 +8,7 @@ import { tensorToJsonData } from './json-tensors.js';
  */
 export function tensorDataJson(t: WireTensor): string {
   if (t.dtype === 'int64' || t.dtype === 'uint64') return `[${(t.data as BigInt64Array | BigUint64Array).join(',')}]`;
-  const values = tensorToJsonData(t);
+  const values = jsonValues(t);
   if (t.dtype === 'float32' || t.dtype === 'float64' || t.dtype === 'float16') {
     for (const v of values as number[]) if (!Number.isFinite(v) || Object.is(v, -0)) return floatsJson(values as number[]);
   }
@@ -24,6 +24,20 @@ export function tensorDataJson(t: WireTensor): string {
 function floatsJson(values: readonly number[]): string {
   const parts = values.map((v) => (Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : String(v)));
   return `[${parts.join(',')}]`;
+}
+
+/** Data of any datatype but INT64/UINT64 as JSON values: numbers, booleans for BOOL, strings for BYTES. */
+function jsonValues(t: WireTensor): (number | boolean | string)[] {
+  switch (t.dtype) {
+    case 'bool':
+      return Array.from(t.data as Uint8Array, (v) => v !== 0);
+    case 'float16':
+      return Array.from(t.data as Uint16Array, fromHalf);
+    case 'string':
+      return t.data as string[];
+    default:
+      return Array.from(t.data as Float32Array);
+  }
 }
 
 /** One output of a response: its JSON fields, and its data as JSON text when it is sent as JSON. */
