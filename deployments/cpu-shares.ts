@@ -1,8 +1,12 @@
 import type { DeploymentConfig, ResolvedDeployment } from './config-types.js';
 
-/** Replicas a deployment starts with; one at least, since a deployment scaled to zero starts one to read its model. */
-function floorOf(d: ResolvedDeployment): number {
-  return Math.max(1, d.autoscaling?.initialReplicas ?? d.numReplicas);
+/**
+ * Replicas a deployment starts with. One that starts at zero reserves nothing
+ * at start: the replica that reads its model's metadata runs outside the
+ * node's budget (see ReplicaSet.start).
+ */
+function initialOf(d: ResolvedDeployment): number {
+  return d.autoscaling?.initialReplicas ?? d.numReplicas;
 }
 
 const cpusText = (n: number) => `${Math.round(n * 1000) / 1000} cpus`;
@@ -15,7 +19,9 @@ const cpusText = (n: number) => `${Math.round(n * 1000) / 1000} cpus`;
  * leave: six small deployments start on two cores, each replica reserving a
  * third of a core, and the warning says so. Explicit reservations whose first
  * replicas cannot all fit are problems naming the deployment, what it asks,
- * what the node offers and the setting to change. (Further initial replicas
+ * what the node offers and the setting to change. Deployments that start at
+ * zero reserve nothing at start and are left out of both sums; their replicas
+ * wait as pending when they scale up onto a full node. (Further initial replicas
  * may wait as pending, as autoscaled ones do.)
  */
 export function settleCpuShares(
@@ -29,6 +35,7 @@ export function settleCpuShares(
   let reservedCpus = 0;
   let reservedGpus = 0;
   deployments.forEach((d, i) => {
+    if (initialOf(d) === 0) return;
     const cpus = explicit[i] ? d.resources.cpus : 0;
     reservedCpus += cpus;
     reservedGpus += d.resources.gpus;
@@ -45,9 +52,11 @@ export function settleCpuShares(
   const defaults = deployments.filter((_, i) => !explicit[i]);
   if (defaults.length === 0 || problems.length > 0) return { problems, warnings };
   const left = node.cpus - reservedCpus;
-  const replicas = defaults.reduce((n, d) => n + floorOf(d), 0);
-  if (left <= 1e-9) {
-    defaults.forEach((d) => {
+  // Deployments at zero reserve nothing at start: they take no part in the share.
+  const starting = defaults.filter((d) => initialOf(d) > 0);
+  const replicas = starting.reduce((n, d) => n + initialOf(d), 0);
+  if (starting.length > 0 && left <= 1e-9) {
+    starting.forEach((d) => {
       const i = deployments.indexOf(d);
       problems.push(
         `deployments[${i}] (${d.name}) leaves resources.cpus out, but the explicit reservations take all of the node's ${node.cpus} cpus: ` +
@@ -56,15 +65,15 @@ export function settleCpuShares(
     });
     return { problems, warnings };
   }
-  const share = left / replicas;
+  const share = replicas === 0 ? Infinity : left / replicas;
   let shared = 0;
   for (const d of defaults) {
-    d.resources.cpus = Math.min(d.intraOpThreads, share);
-    if (d.resources.cpus < d.intraOpThreads) shared++;
+    d.resources.cpus = Math.min(d.intraOpThreads, share, node.cpus);
+    if (d.resources.cpus < d.intraOpThreads && initialOf(d) > 0) shared++;
   }
   if (shared > 0) {
     warnings.push(
-      `${replicas} initial replicas of ${defaults.length} deployment${defaults.length > 1 ? 's' : ''} without resources.cpus share ` +
+      `${replicas} initial replicas of ${starting.length} deployment${starting.length > 1 ? 's' : ''} without resources.cpus share ` +
         `${cpusText(left)} of the node: each reserves ${cpusText(share)}, so the node is fully reserved and autoscaling cannot add replicas; ` +
         `set resources.cpus per deployment or node.cpus to choose otherwise`,
     );

@@ -16,6 +16,12 @@ export interface Lease {
 }
 
 /**
+ * The hold of a replica that runs outside the node's budget: the short-lived
+ * replica that reads a scale-to-zero deployment's model metadata at start.
+ */
+export const UNBUDGETED: Lease = Object.freeze({ release: () => {} });
+
+/**
  * The local node's capacity, shared by every pool. A replica starts only if
  * its reservation fits; otherwise it stays pending until another replica
  * releases what it held. Nothing is oversubscribed silently.

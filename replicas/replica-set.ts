@@ -2,7 +2,7 @@ import { RESTART_BACKOFF_MS } from '../constants.js';
 import type { ResolvedDeployment } from '../deployments/index.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { DeploymentModel } from './deployment-model.js';
-import type { NodeResources, Lease } from './node-resources.js';
+import { UNBUDGETED, type NodeResources, type Lease } from './node-resources.js';
 import type { PendingCall } from './pending-call.js';
 import { ReplicaStartFailedError } from './pool-errors.js';
 import { Replica, type BatchObserver, type ReplicaLossCause } from './replica.js';
@@ -17,6 +17,9 @@ export interface ReplicaSetEvents {
   /** A start failed while no replica runs: calls waiting for one will not get it soon. */
   noReplica(err: Error): void;
 }
+
+/** The replica that reads a scale-to-zero deployment's metadata at start, outside the node's budget. */
+const isProbe = (r: Replica): boolean => r.lease === UNBUDGETED;
 
 /** Everything a replica set is given. */
 export interface ReplicaSetOptions {
@@ -76,10 +79,10 @@ export class ReplicaSet {
     return this.pendingCount;
   }
 
-  /** Replicas starting or ready: what counts toward the target. */
+  /** Replicas starting or ready: what counts toward the target (the metadata probe does not). */
   active(): number {
     let n = 0;
-    for (const r of this.replicas) if (r.state === 'starting' || r.state === 'ready') n++;
+    for (const r of this.replicas) if ((r.state === 'starting' || r.state === 'ready') && !isProbe(r)) n++;
     return n;
   }
 
@@ -100,9 +103,13 @@ export class ReplicaSet {
    * Validation guarantees that every deployment's first replica fits
    * together, but only if each reserves it before any reserves more: the
    * server calls this for every pool before it starts any. False (nothing
-   * held) if it does not fit; start() then tries again itself.
+   * held) if it does not fit; start() then tries again itself. A deployment
+   * that starts at zero reserves nothing: its metadata probe runs outside the
+   * node's budget.
    */
   reserveFirst(): boolean {
+    const { autoscaling, numReplicas } = this.opts.config;
+    if ((autoscaling?.initialReplicas ?? numReplicas) === 0) return true;
     this.firstLease ??= this.closed ? null : this.opts.resources.lease(this.opts.config.resources);
     return this.firstLease !== null;
   }
@@ -117,14 +124,14 @@ export class ReplicaSet {
   /**
    * Starts the initial replicas and waits until those that fit are ready;
    * rejects if any cannot load. At zero, one replica starts just to read the
-   * model's metadata, then stops.
+   * model's metadata, then stops: that probe reserves nothing, so a deployment
+   * at rest never needs room on the node (and a full node cannot stop it
+   * from starting at zero).
    */
   async start(initial: number): Promise<void> {
     if (initial === 0) {
-      const lease = this.takeLease();
-      if (!lease) throw this.noRoom('no room on the node for a replica to read the model metadata');
-      // At a target of 0, startReplica retires the replica once it has reported the metadata.
-      await this.startReplica(this.newReplica(lease));
+      // startReplica retires the probe once it has reported the metadata.
+      await this.startReplica(this.newReplica(UNBUDGETED));
       return;
     }
     this.target = initial;
@@ -149,7 +156,7 @@ export class ReplicaSet {
     }
     this.pendingCount = 0;
     // Replicas still starting hold no calls and serve none yet: they go first.
-    for (const r of this.replicas.filter((x) => x.state === 'starting')) {
+    for (const r of this.replicas.filter((x) => x.state === 'starting' && !isProbe(x))) {
       if (excess-- <= 0) break;
       void r.stop(); // ends the start; startReplica gives the reservation back (stop() of a start cannot reject)
     }
@@ -233,9 +240,14 @@ export class ReplicaSet {
       if (this.active() === 0) this.opts.events.noReplica(err instanceof Error ? err : new ReplicaStartFailedError(this.name, String(err)));
       throw err;
     }
-    // Scaled down, or closed, while it was starting.
-    if (this.closed || this.active() > this.target) await this.retire(replica);
-    else this.opts.events.capacity();
+    if (isProbe(replica)) {
+      await this.retire(replica);
+      // Scaled up while the probe ran: the replicas wanted start now, within the budget.
+      if (!this.closed) this.refill();
+    } else if (this.closed || this.active() > this.target) {
+      // Scaled down, or closed, while it was starting.
+      await this.retire(replica);
+    } else this.opts.events.capacity();
     return replica;
   }
 
@@ -254,7 +266,7 @@ export class ReplicaSet {
     this.restarts++;
     this.opts.observer?.replicaLost?.(this.name, replica.id, cause, reason);
     this.opts.events.orphaned(orphans, reason);
-    if (this.active() < this.target) {
+    if (this.active() < this.target && !isProbe(replica)) {
       // The replacement takes over the dead replica's lease: released first, the
       // room could go to another pool's pending replica and leave this one without any.
       this.startReplica(this.newReplica(replica.lease)).catch(() => this.scheduleRefill());

@@ -4,7 +4,7 @@ import { validateConfig } from '../index.js';
 import { modelPath } from '../models/index.js';
 import { NodeResources, ReplicaPool, ReplicaStartFailedError } from '../replicas/index.js';
 import { ferry, urlOf } from './helpers/cli.js';
-import { postJson, randomRow, startFerry } from './helpers/ferry.js';
+import { postJson, randomRow, startFerry, waitFor } from './helpers/ferry.js';
 
 const SIX = ['mlp', 'mnist-cnn', 'mixed-inputs', 'fixed-batch', 'batch-reduce', 'dynamic-image'];
 
@@ -110,6 +110,35 @@ t.test('the replica that reads a scaled-to-zero model gives its reservation back
   const status = await (await fetch(`${server.url}/-/status`)).json();
   t.same(status.deployments.map((d: { replicas: unknown[] }) => d.replicas.length), [0, 1]);
   t.equal(status.node.usedCpus, 1, "b's replica still counts; z's stopped one does not, and not twice");
+});
+
+t.test('a deployment at zero starts on a full node: the replica that reads its model reserves nothing', async (t) => {
+  const deployments = [
+    { name: 'b', model: modelPath('mlp.onnx'), resources: { cpus: 1 } },
+    { name: 'z', model: modelPath('mnist-cnn.onnx'), resources: { cpus: 1 }, autoscaling: { minReplicas: 0, maxReplicas: 1 } },
+    { name: 'zd', model: modelPath('mlp.onnx'), autoscaling: { minReplicas: 0, maxReplicas: 1 } },
+  ];
+  const config = validateConfig({ node: { cpus: 1 }, deployments }, modelPath('ferry.config.ts'));
+  t.same(config.deployments.map((d) => d.resources.cpus), [1, 1, 1], 'zd keeps its intraOpThreads core: it holds nothing at start');
+  const node = new NodeResources(1, 0);
+  const pools = config.deployments.map((d, i) => new ReplicaPool(d, undefined, undefined, node, i));
+  t.teardown(() => Promise.all(pools.map((p) => p.stop(0))));
+  let overbooked = 0;
+  const sampler = setInterval(() => {
+    if (node.usage().usedCpus > node.cpus) overbooked++;
+  }, 2);
+  t.teardown(() => clearInterval(sampler));
+  t.same(pools.map((p) => p.reserveFirst()), [true, true, true]);
+  t.equal(node.usage().usedCpus, 1, "only b's first replica is reserved ahead");
+  await Promise.all(pools.map((p) => p.start()));
+  t.same(pools.map((p) => p.readyReplicas), [1, 0, 0]);
+  t.same(pools[1].metadata.inputs.map((i) => i.name), ['image'], "z's model was read although the node was full");
+  t.equal(node.usage().usedCpus, 1, 'the probes gave back nothing they had not taken');
+  pools[1].scaleTo(1);
+  t.equal(pools[1].stats().pending, 1, "z's replica waits for room");
+  await pools[0].stop(0);
+  t.ok(await waitFor(() => pools[1].readyReplicas === 1), "z starts once b's core is free");
+  t.equal(overbooked, 0, 'the node was never reserved past its cpu');
 });
 
 t.test('a deployment that finds the node full says which setting to change', async (t) => {

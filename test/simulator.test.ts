@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parseTrace, rateAt, resolveAutoscaling, simulate } from '../autoscaler/index.js';
 import { modelPath } from '../models/index.js';
+import { TSX } from './helpers/cli.js';
 
 const STEP = parseTrace('time_s,requests_per_s\n0,20\n30,20\n30,200\n120,200\n120,20\n200,20\n');
 
@@ -49,7 +50,7 @@ t.test('ferry simulate writes the chart and prints the summary', async (t) => {
   });
   const cli = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
   const trace = fileURLToPath(new URL('../examples/traces/step.csv', import.meta.url));
-  const run = spawnSync(process.execPath, ['--import', 'tsx', cli, 'simulate', '--config', `${dir}/ferry.config.ts`, '--trace', trace, '--out', `${dir}/chart.svg`, '--replica-rps', '60'], { encoding: 'utf8' });
+  const run = spawnSync(process.execPath, ['--import', TSX, cli, 'simulate', '--config', `${dir}/ferry.config.ts`, '--trace', trace, '--out', `${dir}/chart.svg`, '--replica-rps', '60'], { encoding: 'utf8' });
   t.equal(run.status, 0, run.stderr);
   t.match(run.stdout, /simulated m over .*step\.csv: 420 s, \d+ scaling decisions/);
   t.match(run.stdout, /max queue\s+[\d.]+ requests/);
@@ -58,7 +59,7 @@ t.test('ferry simulate writes the chart and prints the summary', async (t) => {
   t.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
   t.equal(svg.match(/<polyline/g)?.length, 4, 'load, queue, ready and target lines');
   for (const title of ['offered load', 'queue depth', 'replicas']) t.match(svg, title);
-  const bad = spawnSync(process.execPath, ['--import', 'tsx', cli, 'simulate', '--config', `${dir}/ferry.config.ts`], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, ['--import', TSX, cli, 'simulate', '--config', `${dir}/ferry.config.ts`], { encoding: 'utf8' });
   t.equal(bad.status, 1);
   t.match(bad.stderr, /needs --trace/);
 });

@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
+/** tsx, loaded so the CLI's coverage maps to its TypeScript (see tsx-coverage.mjs). */
+export const TSX = new URL('./tsx-coverage.mjs', import.meta.url).href;
 
 /** A running `ferry` command: its process, what it printed so far, and its exit code. */
 export interface FerryRun {
@@ -13,7 +15,7 @@ export interface FerryRun {
 
 /** Runs the `ferry` CLI from source (through tsx) with `args`. */
 export function ferry(args: string[]): FerryRun {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
