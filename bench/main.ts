@@ -15,7 +15,7 @@ import { cpuPerRequest, threadCpu } from './thread-cpu.js';
 import { wsLoad } from './ws-load.js';
 
 // `npm run bench -- <name>` runs one of the scenario benches instead.
-const SCENARIOS = ['autoscale', 'kill', 'overload', 'shutdown'];
+const SCENARIOS = ['autoscale', 'kill', 'overload', 'shutdown', 'slow-senders'];
 if (SCENARIOS.includes(process.argv[2])) {
   await import(`./${process.argv[2]}.js`);
   process.exit(0);
