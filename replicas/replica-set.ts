@@ -18,6 +18,15 @@ export interface ReplicaSetEvents {
   noReplica(err: Error): void;
 }
 
+/**
+ * The pause before starting again after `failedStarts` failed starts in a
+ * row: RESTART_BACKOFF_MS (FERRY_RESTART_BACKOFF_MS, 250 ms) after the first,
+ * doubling with each further failure, at most 30 s.
+ */
+export function restartBackoffMs(failedStarts: number): number {
+  return Math.min(30_000, RESTART_BACKOFF_MS * 2 ** Math.max(0, failedStarts - 1));
+}
+
 /** The replica that reads a scale-to-zero deployment's metadata at start, outside the node's budget. */
 const isProbe = (r: Replica): boolean => r.lease === UNBUDGETED;
 
@@ -184,14 +193,13 @@ export class ReplicaSet {
     for (const p of this.fill()) p.catch(() => this.scheduleRefill());
   }
 
-  /** After a failed start, tries again later, doubling the pause each time (up to 30 s). */
+  /** After a failed start, tries again later (see {@link restartBackoffMs}). */
   private scheduleRefill(): void {
     if (this.closed || this.refillTimer) return;
-    const backoff = Math.min(30_000, RESTART_BACKOFF_MS * 2 ** Math.max(0, this.failedStarts - 1));
     this.refillTimer = setTimeout(() => {
       this.refillTimer = null;
       this.refill();
-    }, backoff);
+    }, restartBackoffMs(this.failedStarts));
   }
 
   /** Drains a replica, then stops it and gives its resources back. */
@@ -240,14 +248,10 @@ export class ReplicaSet {
       if (this.active() === 0) this.opts.events.noReplica(err instanceof Error ? err : new ReplicaStartFailedError(this.name, String(err)));
       throw err;
     }
-    if (isProbe(replica)) {
-      await this.retire(replica);
-      // Scaled up while the probe ran: the replicas wanted start now, within the budget.
-      if (!this.closed) this.refill();
-    } else if (this.closed || this.active() > this.target) {
-      // Scaled down, or closed, while it was starting.
-      await this.retire(replica);
-    } else this.opts.events.capacity();
+    // The probe has reported the model (replicas wanted meanwhile started beside
+    // it: it never counts as active); a replica closed, or scaled away, while starting.
+    if (isProbe(replica) || this.closed || this.active() > this.target) await this.retire(replica);
+    else this.opts.events.capacity();
     return replica;
   }
 
@@ -286,7 +290,7 @@ export class ReplicaSet {
   /** Answers every call still held with `err` (a shutdown past its grace), then stops every replica. */
   async stop(abandonWith: Error): Promise<void> {
     this.close();
-    for (const r of this.replicas) if (r.ongoing > 0) r.abandon(abandonWith);
+    for (const r of this.replicas) r.abandon(abandonWith);
     await Promise.all([...this.replicas].map((r) => this.retire(r)));
   }
 

@@ -25,7 +25,6 @@ export function concatInputs(
   const inputs: TensorMap = {};
   const transfer: ArrayBuffer[] = [];
   for (const [name, t] of Object.entries(first)) {
-    const rowElems = t.dims.slice(1).reduce((a, b) => a * b, 1);
     const dims = calls.length === 1 ? [...t.dims] : [totalRows, ...t.dims.slice(1)];
     if (t.dtype === 'string') {
       const data: string[] = [];
@@ -33,7 +32,7 @@ export function concatInputs(
       inputs[name] = { dtype: t.dtype, dims, data };
       continue;
     }
-    const elements = calls.length === 1 ? dims.reduce((a, b) => a * b, 1) : totalRows * rowElems;
+    const elements = dims.reduce((a, b) => a * b, 1);
     const data = pool ? pool.take(t.dtype, elements) : (allocate(t.dtype, elements) as TypedArray);
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     let offset = 0;
@@ -59,7 +58,7 @@ export function splitOutputs(outputs: TensorMap, rowsPerCall: readonly number[])
     if (t.dims[0] !== totalRows) {
       throw new Error(`output ${name} has dims [${t.dims}], whose first dimension is not the batch's ${totalRows} rows`);
     }
-    const rowElems = totalRows === 0 ? 0 : t.data.length / totalRows;
+    const rowElems = t.dims.slice(1).reduce((a, b) => a * b, 1);
     let offset = 0;
     rowsPerCall.forEach((rows, i) => {
       const end = offset + rows * rowElems;

@@ -7,22 +7,36 @@ import { DeploymentModel } from '../replicas/deployment-model.js';
 import { NodeResources } from '../replicas/node-resources.js';
 import { createCall, type PendingCall } from '../replicas/pending-call.js';
 import { ReplicaStartFailedError } from '../replicas/pool-errors.js';
-import { ReplicaSet } from '../replicas/replica-set.js';
+import { ReplicaSet, restartBackoffMs } from '../replicas/replica-set.js';
 import { fakeHosts, type StartBehaviour } from './helpers/fake-host.js';
 import { waitFor } from './helpers/ferry.js';
 
 
 /** A replica set over in-thread fake hosts, on a node of `cpus`, with what it told its pool. */
-function setUp(t: Test, deployment: Partial<DeploymentConfig>, opts: { cpus?: number; start?: () => StartBehaviour; answerAtOnce?: boolean } = {}) {
+function setUp(
+  t: Test,
+  deployment: Partial<DeploymentConfig>,
+  opts: { cpus?: number; gpus?: number; start?: () => StartBehaviour; answerAtOnce?: boolean; configIndex?: number | null } = {},
+) {
   const cpus = opts.cpus ?? 2;
+  const gpus = opts.gpus ?? 0;
   const [config] = validateConfig(
-    { node: { cpus }, deployments: [{ name: 'd', model: './mlp.onnx', resources: { cpus: 1 }, ...deployment }] },
+    { node: { cpus, gpus }, deployments: [{ name: 'd', model: './mlp.onnx', resources: { cpus: 1 }, ...deployment }] },
     modelPath('x.ts'),
   ).deployments;
-  const node = new NodeResources(cpus, 0);
+  const node = new NodeResources(cpus, gpus);
   const { factory, hosts } = fakeHosts(opts.start, opts.answerAtOnce ?? true);
-  const told = { capacity: 0, orphaned: [] as { orphans: PendingCall[]; reason: string }[], noReplica: [] as Error[] };
+  const told = {
+    capacity: 0,
+    orphaned: [] as { orphans: PendingCall[]; reason: string }[],
+    noReplica: [] as Error[],
+    lost: [] as string[],
+  };
   const set = new ReplicaSet({
+    observer: {
+      batch: () => {},
+      replicaLost: (deployment, id, cause, reason) => told.lost.push(`${deployment} ${id} ${cause}: ${reason}`),
+    },
     config,
     hostFactory: factory,
     resources: node,
@@ -33,7 +47,7 @@ function setUp(t: Test, deployment: Partial<DeploymentConfig>, opts: { cpus?: nu
       orphaned: (orphans, reason) => told.orphaned.push({ orphans, reason }),
       noReplica: (err) => told.noReplica.push(err),
     },
-    configIndex: 0,
+    configIndex: opts.configIndex === undefined ? 0 : opts.configIndex,
   });
   t.teardown(() => set.stop(new Error('test over')));
   const used = () => node.usage().usedCpus;
@@ -255,4 +269,147 @@ t.test('a replica that dies after the set closed gives its share back and its ca
   t.equal(set.restarts, 0, 'not a restart');
   t.equal(hosts.length, 1, 'not replaced');
   t.equal(used(), 0);
+});
+
+t.test('the back-off after failed starts doubles from RESTART_BACKOFF_MS up to 30 s', async (t) => {
+  t.equal(RESTART_BACKOFF_MS, 250, 'the default, unless FERRY_RESTART_BACKOFF_MS says otherwise');
+  t.same([0, 1, 2, 3, 4, 8].map(restartBackoffMs), [250, 250, 500, 1000, 2000, 30_000]);
+});
+
+t.test('what the set says of itself: ids, target, calls held, states', async (t) => {
+  const { set, told } = setUp(t, { numReplicas: 2 }, { answerAtOnce: false });
+  t.equal(set.lastStartError, '', 'no failure yet');
+  await set.start(2);
+  t.same(
+    set.replicas.map((r) => r.id),
+    ['d#1', 'd#2'],
+  );
+  t.equal(set.targetReplicas, 2);
+  t.equal(set.count('starting'), 0);
+  t.equal(set.count('ready'), 2);
+  const calls = [call(), call(), call()];
+  set.replicas[0].assign(calls[0].c);
+  set.replicas[1].assign(calls[1].c);
+  set.replicas[1].assign(calls[2].c);
+  t.equal(set.ongoing, 3, 'the calls held over every replica');
+  t.equal(set.kill('d#1'), true, 'a replica it has');
+  t.ok(await waitFor(() => told.lost.length === 1));
+  t.same(told.lost, ['d d#1 crashed: killed'], 'the death is reported with its cause');
+  t.ok(await waitFor(() => set.count('ready') === 2));
+  t.equal(set.replicas[1].id, 'd#3', 'its replacement has a new id');
+});
+
+t.test('a finished batch tells the pool there is room for queued calls', async (t) => {
+  const { set, hosts, told } = setUp(t, { numReplicas: 1 }, { cpus: 1, answerAtOnce: false });
+  await set.start(1);
+  const before = told.capacity;
+  const { c, outcome } = call();
+  set.replicas[0].assign(c);
+  await waitFor(() => hosts[0].batches.length === 1);
+  t.equal(told.capacity, before, 'not while the batch runs');
+  hosts[0].answer();
+  t.same([...((outcome.value as { y: { data: Float32Array } }).y.data)], [1, 2], 'the call has its answer');
+  t.equal(told.capacity, before + 1);
+});
+
+t.test('a failed start while another replica serves is counted but does not say that none runs', async (t) => {
+  const behaviours: StartBehaviour[] = ['ready', 'fail'];
+  const { set, told } = setUp(t, { numReplicas: 1 }, { start: () => behaviours.shift() ?? 'hold' });
+  await set.start(1);
+  set.scaleTo(2);
+  t.ok(await waitFor(() => set.failedStarts === 1));
+  t.same(told.noReplica, [], 'one replica still serves');
+  t.same(told.lost, ['d d#2 start_failed: replica of d failed to start: fake host 2 cannot load the model']);
+});
+
+t.test('a replacement that fails to start is tried again', async (t) => {
+  const behaviours: StartBehaviour[] = ['ready', 'fail'];
+  const { set, hosts, used } = setUp(t, { numReplicas: 1 }, { cpus: 1, start: () => behaviours.shift() ?? 'ready' });
+  await set.start(1);
+  set.kill('d#1');
+  t.ok(await waitFor(() => set.failedStarts === 1), 'the replacement fails');
+  t.ok(await waitFor(() => set.count('ready') === 1), 'and another, after the back-off, serves');
+  t.equal(hosts.length, 3);
+  t.equal(used(), 1);
+});
+
+t.test('closed during a back-off, or during a start, the set starts nothing more and keeps nothing', async (t) => {
+  const { set, hosts, used } = setUp(t, { numReplicas: 2 }, { start: () => 'fail' });
+  set.scaleTo(2);
+  t.ok(await waitFor(() => set.failedStarts === 2), 'both starts fail: two retries would be due');
+  set.close();
+  await new Promise((r) => setTimeout(r, 3 * RESTART_BACKOFF_MS));
+  t.equal(hosts.length, 2, 'no retry after close');
+  t.equal(used(), 0);
+
+  const held = setUp(t, { numReplicas: 1 }, { cpus: 1, start: () => 'hold' });
+  held.set.scaleTo(1);
+  held.set.close();
+  held.hosts[0].finishStart(true);
+  t.ok(await waitFor(() => held.hosts[0].terminated), 'a replica that loads after close is stopped');
+  t.ok(await waitFor(() => held.set.replicas.length === 0));
+  t.equal(held.used(), 0, 'and its share given back');
+});
+
+t.test('scaling down by fewer than are starting stops only as many as asked', async (t) => {
+  const behaviours: StartBehaviour[] = ['ready'];
+  const { set, hosts, used } = setUp(t, { numReplicas: 1 }, { cpus: 4, start: () => behaviours.shift() ?? 'hold' });
+  await set.start(1);
+  set.scaleTo(4);
+  t.equal(set.count('starting'), 3);
+  set.scaleTo(2);
+  t.equal(set.count('starting'), 1, 'two of the three starts stopped');
+  t.equal(set.count('ready'), 1, 'the ready replica kept');
+  t.same(
+    hosts.map((h) => h.terminated),
+    [false, true, true, false],
+    'the first starts stopped',
+  );
+  t.ok(await waitFor(() => used() === 2));
+});
+
+t.test('a second scale-down picks among the ready replicas, not the ones already draining', async (t) => {
+  const { set } = setUp(t, { numReplicas: 3 }, { cpus: 3, answerAtOnce: false });
+  await set.start(3);
+  const [a, b, c] = set.replicas;
+  a.assign(call().c);
+  a.assign(call().c);
+  b.assign(call().c);
+  set.scaleTo(2);
+  t.equal(c.state, 'stopped', 'the idle replica goes first');
+  t.ok(set.replicas.includes(c), 'and is still in the set while its host ends');
+  set.scaleTo(1);
+  t.equal(b.state, 'stopping', 'then the one holding fewer calls');
+  t.equal(a.state, 'ready');
+});
+
+t.test('a draining replica that dies leaves the others in place', async (t) => {
+  const { set, told, used } = setUp(t, { numReplicas: 3 }, { cpus: 3, answerAtOnce: false });
+  await set.start(3);
+  const [a, b] = set.replicas;
+  a.assign(call().c);
+  b.assign(call().c);
+  b.assign(call().c);
+  set.scaleTo(1);
+  t.equal(a.state, 'stopping');
+  t.equal(set.active(), 1, 'a draining replica does not count toward the target');
+  a.kill();
+  t.ok(await waitFor(() => told.orphaned.length === 1 && set.replicas.length === 1));
+  t.same(set.replicas, [b], 'the busiest replica still serves');
+  t.equal(b.state, 'ready');
+  t.equal(used(), 1);
+});
+
+t.test('a start that finds no gpu names the gpus, and a set outside a config names the deployment', async (t) => {
+  const { set, node } = setUp(t, { numReplicas: 1, resources: { cpus: 0.5, gpus: 1 } }, { cpus: 2, gpus: 1, configIndex: null });
+  node.tryReserve({ cpus: 0, gpus: 1 });
+  const err = await set.start(1).then(
+    () => null,
+    (e: Error) => e,
+  );
+  t.equal(
+    err?.message,
+    'replica of d failed to start: none of its 1 initial replicas fits on the node (each reserves 0.5 cpus and 1 gpus; ' +
+      "the node has 2 of 2 cpus and 0 of 1 gpus free): lower d's resources.gpus or raise node.gpus",
+  );
 });
