@@ -95,7 +95,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
-  registerRequestBodies(app, bodyLimit);
+  registerRequestBodies(app);
   registerRawBinaryRequests(app, opts.targets);
   // Answers are gzip- or deflate-compressed when the client asks, as Triton's
   // are; a binary answer's Inference-Header-Content-Length stays the size of

@@ -140,8 +140,9 @@ function readBody(req: FastifyRequest, payload: IncomingMessage, limit: number, 
  * tritonclient sends none, `curl -d` sends a form type): Triton frames a body
  * by `Inference-Header-Content-Length` alone, and so does Ferry. Bodyless
  * methods (GET) never reach it; a body sent to an unknown route is dropped.
+ * Bodies are limited by the route's `bodyLimit`, else the server's.
  */
-export function registerRequestBodies(app: FastifyInstance, bodyLimit: number): void {
+export function registerRequestBodies(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
   const parse = (req: FastifyRequest, payload: IncomingMessage, done: Done) => {
     if (req.is404) {
@@ -149,7 +150,8 @@ export function registerRequestBodies(app: FastifyInstance, bodyLimit: number): 
       done(null, undefined);
       return;
     }
-    readBody(req, payload, req.routeOptions.bodyLimit ?? bodyLimit, done);
+    // The route's own bodyLimit, else the server's: Fastify fills in the latter.
+    readBody(req, payload, req.routeOptions.bodyLimit, done);
   };
   // The same parser by name for the common types: Fastify caches a named
   // type's parser, but parses the header anew for each catch-all request.
