@@ -55,7 +55,7 @@ export const BYTES_LIMITATION = "onnxruntime's string tensors carry UTF-8 text w
 export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, count: number, shape: readonly number[]): TensorData {
   if (!Array.isArray(data)) throw new InputDataError(`${at}.data must be an array`);
   // Elements under one index at each depth: [2,3,4] → [24, 12, 4, 1].
-  const below = shape.map((_, d) => shape.slice(d).reduce((a, b) => a * b, 1)).concat(1);
+  const below = shape.map((_, d) => shape.slice(d).reduce((a, b) => a * b, 1));
   const misnested = (depth: number, length: number, want: string): never => {
     throw new InputDataError(`${at}.data does not follow shape [${shape.join(',')}]: an array at depth ${depth} holds ${length} items where ${want}`);
   };
@@ -72,6 +72,13 @@ export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, 
     throw new InputDataError(`${at}.data element ${n} ${why} (got ${source ?? shown(v)})`);
   };
   const beyondFinite = `is beyond the largest finite ${OIP_DATATYPE[dtype]}`;
+  const storeFloat = (v: number, given: unknown): void => {
+    const stored = dtype === 'float16' ? toHalf(v) : v;
+    // Rounding to the datatype is expected; overflowing it to Infinity is not a rounding.
+    const overflows = dtype === 'float16' ? (stored & 0x7fff) === 0x7c00 : !Number.isFinite(dtype === 'float32' ? Math.fround(v) : v);
+    if (overflows) bad(given, beyondFinite);
+    sink[n++] = stored;
+  };
   /*
    * Nested data must follow the shape, though any level may hold the rest
    * flattened: for [2,3,4], [[...12 values], [...12 values]] is as good as full
@@ -80,9 +87,9 @@ export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, 
    */
   const walk = (arr: unknown[], depth: number): void => {
     const arrays = arr.length > 0 && Array.isArray(arr[0]);
-    if (arrays && (depth >= shape.length || arr.length !== shape[depth])) {
-      misnested(depth, arr.length, depth >= shape.length ? 'the shape has no more dimensions' : `dimension ${depth} is ${shape[depth]}`);
-    }
+    // Values sit at most at the last dimension's depth (depth 0 for a scalar): arrays below it nest deeper than the shape.
+    if (arrays && depth + 1 >= Math.max(1, shape.length)) misnested(depth + 1, (arr[0] as unknown[]).length, 'the shape has no more dimensions');
+    if (arrays && arr.length !== shape[depth]) misnested(depth, arr.length, `dimension ${depth} is ${shape[depth]}`);
     if (!arrays && depth > 0 && arr.length !== below[depth]) {
       misnested(depth, arr.length, `it should hold ${below[depth]} values, or be nested further`);
     }
@@ -111,11 +118,12 @@ export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, 
         if (unsafe) bad(v, `${unsafe}; ${BYTES_LIMITATION}, so it would be altered`);
         sink[n++] = v;
       } else if (typeof v === 'bigint') {
-        if (!bigRange) {
-          if (range) bad(v, `is out of range for ${OIP_DATATYPE[dtype]}`);
-          sink[n++] = dtype === 'float16' ? toHalf(Number(v)) : Number(v);
-        } else if (v < bigRange[0] || v > bigRange[1]) bad(v, `is out of range for ${OIP_DATATYPE[dtype]}`);
-        else sink[n++] = v;
+        // A bigint is an integer literal beyond ±2^53 (a request read again exactly).
+        if (bigRange) {
+          if (v < bigRange[0] || v > bigRange[1]) bad(v, `is out of range for ${OIP_DATATYPE[dtype]}`);
+          sink[n++] = v;
+        } else if (range) bad(v, `is out of range for ${OIP_DATATYPE[dtype]}`);
+        else storeFloat(Number(v), v);
       } else if (typeof v !== 'number') {
         bad(v, 'must be a number');
       } else if (range) {
@@ -127,16 +135,9 @@ export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, 
         if (v < range[0] || v > range[1]) bad(v, `is out of range for ${OIP_DATATYPE[dtype]}`);
         sink[n++] = isBig ? BigInt(v) : v;
       } else {
-        if (!Number.isFinite(v)) {
-          if (source === null) throw new InexactNumberError(at, n, beyondFinite);
-          bad(v, beyondFinite);
-        }
-        const stored = dtype === 'float16' ? toHalf(v) : v;
-        // Rounding to the datatype is expected; overflowing it to Infinity is not a rounding.
-        if (dtype === 'float16' ? (stored & 0x7fff) === 0x7c00 : dtype === 'float32' && !Number.isFinite(Math.fround(v))) {
-          bad(v, beyondFinite);
-        }
-        sink[n++] = stored;
+        // JSON.parse read a literal past the largest double as Infinity: read again exactly, it names the literal.
+        if (!Number.isFinite(v) && source === null) throw new InexactNumberError(at, n, beyondFinite);
+        storeFloat(v, v);
       }
     }
   };
