@@ -32,3 +32,4 @@ export {
   type TypedArray,
   type WireTensor,
 } from './tensor.js';
+export { threadsInsideOnnxruntime } from './thread-host.js';

@@ -15,22 +15,49 @@ function startWorker(): Worker {
   return new Worker(boot, { eval: true });
 }
 
-/** A replica in a worker thread: the default host; buffers are transferred, not copied. */
+/** Threads of this process inside a model load or a run right now (see {@link threadsInsideOnnxruntime}). */
+let inside = 0;
+
+/**
+ * How many replica threads are inside onnxruntime (loading a model or running
+ * a batch). Such a thread cannot be stopped until the call returns: Node waits
+ * for it before the process can exit, and a thread terminated meanwhile
+ * aborts the whole process when onnxruntime returns into it. The CLI ends
+ * itself with SIGKILL at its deadline when this is not 0.
+ */
+export function threadsInsideOnnxruntime(): number {
+  return inside;
+}
+
+/**
+ * A replica in a worker thread: the default host; buffers are transferred,
+ * not copied. A thread inside onnxruntime is never terminated there (see
+ * {@link threadsInsideOnnxruntime}): terminate() and kill() wait for the call
+ * to return, though kill() reports the death at once, so a hung replica's
+ * calls are retried without waiting for it.
+ */
 export class ThreadHost implements ReplicaHost {
   readonly kind = 'thread' as const;
   private readonly worker: Worker;
   private ending = false;
   private ended = false;
+  private busy = false;
+  private idleWaiters: (() => void)[] = [];
 
-  constructor(events: HostEvents) {
+  constructor(private readonly events: HostEvents) {
     this.worker = startWorker();
     let failure: Error | null = null;
-    this.worker.on('message', (msg: FromReplica) => events.message(msg));
+    this.worker.on('message', (msg: FromReplica) => {
+      this.setBusy(false);
+      if (!this.ending) events.message(msg);
+      else if (msg.type === 'result' || msg.type === 'failed') events.message(msg); // hands the batch's buffers back
+    });
     this.worker.on('error', (err) => {
       failure = err;
     });
     this.worker.on('exit', (code) => {
       this.ended = true;
+      this.setBusy(false);
       if (this.ending) return;
       events.exit(failure ? `thread crashed: ${failure.message}` : `thread exited with code ${code}`);
     });
@@ -40,17 +67,32 @@ export class ThreadHost implements ReplicaHost {
     return this.worker.threadId;
   }
 
+  private setBusy(busy: boolean): void {
+    if (busy === this.busy) return;
+    this.busy = busy;
+    inside += busy ? 1 : -1;
+    if (!busy) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
   post(msg: ToReplica, transfer: ArrayBuffer[]): void {
+    if (this.ending) return;
+    // Every message starts a load or a run, and every answer ends one.
+    this.setBusy(true);
     this.worker.postMessage(msg, transfer);
   }
 
   async terminate(): Promise<void> {
     this.ending = true;
+    if (this.busy) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     if (!this.ended) await this.worker.terminate();
   }
 
   kill(): void {
-    // Not marked as ending: the pool must see this as a crash.
-    void this.worker.terminate();
+    if (this.ending) return;
+    this.ending = true;
+    // The pool sees a crash now; the thread itself ends once onnxruntime returns.
+    queueMicrotask(() => this.events.exit('killed'));
+    // terminate() only waits and ends the worker; neither rejects.
+    void this.terminate();
   }
 }

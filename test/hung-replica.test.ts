@@ -1,5 +1,6 @@
 import t from 'tap';
 import { FerryServer, validateConfig } from '../index.js';
+import { threadsInsideOnnxruntime } from '../replicas/index.js';
 import { modelPath, OnnxGraphBuilder, OnnxType } from '../models/index.js';
 import { captureLog, postJson, waitFor } from './helpers/ferry.js';
 
@@ -38,4 +39,26 @@ t.test('a batch that runs past batchTimeoutMs is taken as hung: its host is kill
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   t.match(metrics, /ferry_replica_restarts_total\{deployment="slow",reason="hung"\} 2/);
   t.equal(lines.filter((l) => l.cause === 'hung' && /hung and was killed/.test(l.msg)).length, 2, 'each kill is logged');
+});
+
+t.test('a hung batch on a thread replica: the pool moves on at once, and the thread ends when onnxruntime returns, never mid-run', async (t) => {
+  const dir = t.testdir({ 'slow.onnx': Buffer.from(buildSlowMatmul()) });
+  const config = validateConfig(
+    { http: { port: 0 }, node: { cpus: 2 }, deployments: [{ name: 'slow', model: `${dir}/slow.onnx`, batchTimeoutMs: 300 }] },
+    modelPath('ferry.config.ts'),
+  );
+  const server = await FerryServer.start(config);
+  t.teardown(() => server.close(1000));
+  const url = `${server.url}/v2/models/slow/infer`;
+  const ask = (n: number) => postJson(url, { inputs: [{ name: 'dims', shape: [2], datatype: 'INT64', data: [n, n] }] });
+  const hung = await ask(5000);
+  t.equal(hung.status, 500, 'the call that hangs is answered after one retry');
+  t.equal(hung.body.code, 'FERRY_ERR_REPLICA_CRASHED');
+  t.ok(threadsInsideOnnxruntime() >= 1, 'its threads are still inside onnxruntime');
+  // Terminating a thread there aborts the whole process when the run returns: this process must live on.
+  t.ok(await waitFor(() => threadsInsideOnnxruntime() === 0, 60_000), 'each stuck thread ends once its run returns');
+  const pool = server.pools.get('slow')!;
+  t.ok(await waitFor(() => pool.readiness().ready), 'a replacement is ready');
+  t.equal((await ask(4)).status, 200, 'and serves');
+  t.equal(pool.stats().replicas.length, 1, 'the stuck threads are gone, not kept');
 });
