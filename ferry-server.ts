@@ -231,9 +231,17 @@ export class FerryServer {
       this.shutdown.active = true;
       this.shutdown.lingerMs = Math.min(SHUTDOWN_LINGER_MS, graceMs);
       this.controller.stop();
-      // The pools finish what they hold within the grace and answer the rest,
-      // so the gateway's open requests and streams all end by then.
-      await Promise.all([this.app.close(), ...[...this.pools.values()].map((p) => p.stop(graceMs))]);
+      const deadline = performance.now() + graceMs;
+      // Requests admitted before the shutdown (a body still arriving, a call
+      // queued for a replica still starting) are served: the pools keep taking
+      // their calls until the gateway has answered every one, or the grace ends.
+      const gatewayClosed = this.app.close();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([gatewayClosed, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+      // What is left past the grace is answered 503, so the gateway's open requests and streams end now.
+      const left = Math.max(0, deadline - performance.now());
+      await Promise.all([gatewayClosed, ...[...this.pools.values()].map((p) => p.stop(left))]);
     })();
     return this.closing;
   }

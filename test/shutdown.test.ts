@@ -1,9 +1,10 @@
 import { request, Agent } from 'node:http';
+import { connect } from 'node:net';
 import t from 'tap';
 import WebSocket from 'ws';
 import { FerryServer, validateConfig } from '../index.js';
 import { modelPath } from '../models/index.js';
-import { randomRow } from './helpers/ferry.js';
+import { randomRow, waitFor } from './helpers/ferry.js';
 
 const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: randomRow(1, 784) }] });
 
@@ -77,4 +78,45 @@ t.test('a call still held when the grace ends is answered 503, and close() retur
   t.equal(answer.status, 503);
   t.equal(answer.body.code, 'FERRY_ERR_SHUTTING_DOWN');
   t.ok(tookMs < 2000, `close(300) returned after ${tookMs} ms`);
+});
+
+/** Sends a request's head and the first half of its body on a raw socket; `rest()` sends the other half; `answer` is the raw response. */
+function halfSent(url: string, path: string, payload: string) {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  let raw = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => (raw += d));
+  const answer = new Promise<string>((resolve) => socket.on('close', () => resolve(raw)));
+  const half = Math.floor(payload.length / 2);
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload.slice(0, half)}`);
+  return { rest: () => socket.write(payload.slice(half)), answer };
+}
+
+t.test('a request already admitted when the shutdown begins is served: its body still arriving, or its call waiting for a replica from zero', async (t) => {
+  const config = validateConfig(
+    {
+      http: { port: 0 },
+      node: { cpus: 2 },
+      deployments: [
+        { name: 'mlp', model: modelPath('mlp.onnx') },
+        { name: 'zero', model: modelPath('mlp.onnx'), autoscaling: { minReplicas: 0, maxReplicas: 1 } },
+      ],
+    },
+    modelPath('ferry.config.ts'),
+  );
+  const server = await FerryServer.start(config);
+  const uploading = halfSent(server.url, '/v2/models/mlp/infer', body);
+  const waking = halfSent(server.url, '/v2/models/zero/infer', body);
+  waking.rest();
+  t.ok(await waitFor(() => server.pools.get('zero')!.stats().target === 1), 'the request to the deployment at zero asked for a replica');
+  await new Promise((r) => setTimeout(r, 100)); // the uploading request's head has been read
+  const closed = server.close(10_000);
+  await new Promise((r) => setTimeout(r, 300));
+  uploading.rest();
+  const [a, b] = await Promise.all([uploading.answer, waking.answer]);
+  t.match(a, /^HTTP\/1\.1 200 /, 'the body that finished arriving after the signal got its answer');
+  t.match(a, /connection: close/i);
+  t.match(b, /^HTTP\/1\.1 200 /, 'the call queued for a replica from zero got its answer');
+  await closed;
 });
