@@ -7,7 +7,10 @@ function intFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer (got ${JSON.stringify(raw)})`);
+  if (!Number.isInteger(n) || n < 0) {
+    // Coded like a bad config file, so the CLI reports it in the same one line.
+    throw Object.assign(new Error(`${name} must be a non-negative integer (got ${JSON.stringify(raw)})`), { code: 'FERRY_ERR_CONFIG_INVALID' });
+  }
   return n;
 }
 

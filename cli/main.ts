@@ -1,10 +1,19 @@
 #!/usr/bin/env node
+import { ReplicaStartFailedError } from '../replicas/pool-errors.js';
 import { VERSION } from '../version.js';
-import { serveCommand, SERVE_HELP } from './serve-command.js';
-import { simulateCommand, SIMULATE_HELP } from './simulate-command.js';
-import { statusCommand, STATUS_HELP } from './status-command.js';
 
-const HELP = `Usage: ferry <command> [options]
+/*
+ * The commands are imported when they run, not up front: their modules read
+ * FERRY_* variables as they load, and a bad value must reach the one-line
+ * error report below rather than end the process with a stack trace.
+ */
+const serveModule = () => import('./serve-command.js');
+const statusModule = () => import('./status-command.js');
+const simulateModule = () => import('./simulate-command.js');
+
+async function help(): Promise<string> {
+  const [{ SERVE_HELP }, { STATUS_HELP }, { SIMULATE_HELP }] = await Promise.all([serveModule(), statusModule(), simulateModule()]);
+  return `Usage: ferry <command> [options]
 
 Ferry serves ONNX models over HTTP from a TypeScript config, with replica
 actors that batch the calls arriving together.
@@ -21,6 +30,7 @@ Options:
 ${SERVE_HELP}
 ${STATUS_HELP}
 ${SIMULATE_HELP}`;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -29,30 +39,43 @@ async function main(argv: string[]): Promise<number> {
     case '-h':
     case '--help':
     case 'help':
-      process.stdout.write(HELP);
+      process.stdout.write(await help());
       return command === undefined ? 1 : 0;
     case '-v':
     case '--version':
       process.stdout.write(`${VERSION}\n`);
       return 0;
     case 'serve':
-      return serveCommand(rest);
+      return (await serveModule()).serveCommand(rest);
     case 'status':
-      return statusCommand(rest);
+      return (await statusModule()).statusCommand(rest);
     case 'simulate':
-      return simulateCommand(rest);
+      return (await simulateModule()).simulateCommand(rest);
     default:
-      process.stderr.write(`ferry: unknown command '${command}'\n\n${HELP}`);
+      process.stderr.write(`ferry: unknown command '${command}'\n\n${await help()}`);
       return 1;
   }
 }
 
+/**
+ * The code a failure is reported with, as docs/api.md promises:
+ * Ferry's registry code, or a system error's own (EADDRINUSE, EACCES);
+ * none for the rest (a bad flag).
+ */
+function codeOf(err: unknown): string | null {
+  const e = err as { code?: unknown; syscall?: unknown } | null;
+  if (typeof e?.code === 'string' && (e.code.startsWith('FERRY_ERR_') || typeof e.syscall === 'string')) return e.code;
+  // The pools throw their own class; only a device problem gives it a code of its own.
+  if (err instanceof ReplicaStartFailedError) return 'FERRY_ERR_REPLICA_START';
+  return null;
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err: Error & { code?: unknown }) => {
-    // Ferry's own errors carry their registry code, as README and docs/api.md promise.
-    const code = typeof err.code === 'string' && err.code.startsWith('FERRY_ERR_') ? `${err.code}: ` : '';
-    process.stderr.write(`ferry: ${code}${err.message}\n`);
+  (err: unknown) => {
+    const code = codeOf(err);
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`ferry: ${code === null ? '' : `${code}: `}${message}\n`);
     process.exit(1);
   },
 );

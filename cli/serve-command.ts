@@ -7,7 +7,7 @@ import { loadConfig } from '../deployments/index.js';
 import { FerryServer } from '../ferry-server.js';
 import { ensureModels } from '../models/index.js';
 import { EXAMPLE_CONFIG } from '../paths.js';
-import { deviceUnavailableReason } from '../replicas/index.js';
+import { deviceUnavailableReason, threadsInsideOnnxruntime } from '../replicas/index.js';
 
 export const SERVE_HELP = `Usage: ferry serve [config] [options]
 
@@ -101,13 +101,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
         process.stderr.write(`ferry: ${signal} again, exiting now\n`);
-        process.exit(1);
+        exitNow(1);
       }
       stopping = true;
       // A shutdown that outlives its grace (a stuck flush, a host that will not end) still ends.
       setTimeout(() => {
         process.stderr.write(`ferry: shutdown took longer than ${SHUTDOWN_GRACE_MS + 1000} ms; exiting\n`);
-        process.exit(1);
+        exitNow(1);
       }, SHUTDOWN_GRACE_MS + 1000).unref();
       process.stdout.write(`ferry: ${signal}, finishing in-flight requests\n`);
       server.close().then(
@@ -121,4 +121,17 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+/**
+ * Exits now. A replica thread inside onnxruntime (a model load, a hung
+ * batch) holds process.exit until its call returns, and then aborts the
+ * process: with one, Ferry ends itself with SIGKILL (exit status 137).
+ */
+function exitNow(code: number): never {
+  if (threadsInsideOnnxruntime() > 0) {
+    process.stderr.write(`ferry: ${threadsInsideOnnxruntime()} replica thread(s) still inside onnxruntime; ending with SIGKILL\n`);
+    process.kill(process.pid, 'SIGKILL');
+  }
+  process.exit(code);
 }

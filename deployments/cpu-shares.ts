@@ -5,7 +5,7 @@ import type { DeploymentConfig, ResolvedDeployment } from './config-types.js';
  * at start: the replica that reads its model's metadata runs outside the
  * node's budget (see ReplicaSet.start).
  */
-function initialOf(d: ResolvedDeployment): number {
+export function initialOf(d: ResolvedDeployment): number {
   return d.autoscaling?.initialReplicas ?? d.numReplicas;
 }
 
@@ -23,20 +23,25 @@ const cpusText = (n: number) => `${Math.round(n * 1000) / 1000} cpus`;
  * zero reserve nothing at start and are left out of both sums; their replicas
  * wait as pending when they scale up onto a full node. (Further initial replicas
  * may wait as pending, as autoscaled ones do.)
+ *
+ * `at` gives each deployment's index in the config, for the messages: a config
+ * with schema errors is settled without its broken deployments.
  */
 export function settleCpuShares(
   deployments: ResolvedDeployment[],
   raw: readonly DeploymentConfig[],
   node: { cpus: number; gpus: number },
+  at: readonly number[] = deployments.map((_, i) => i),
 ): { problems: string[]; warnings: string[] } {
   const problems: string[] = [];
   const warnings: string[] = [];
   const explicit = deployments.map((_, i) => raw[i].resources?.cpus !== undefined);
   let reservedCpus = 0;
   let reservedGpus = 0;
-  deployments.forEach((d, i) => {
+  deployments.forEach((d, k) => {
     if (initialOf(d) === 0) return;
-    const cpus = explicit[i] ? d.resources.cpus : 0;
+    const i = at[k];
+    const cpus = explicit[k] ? d.resources.cpus : 0;
     reservedCpus += cpus;
     reservedGpus += d.resources.gpus;
     const tooMany = reservedCpus > node.cpus + 1e-9 ? 'cpus' : reservedGpus > node.gpus + 1e-9 ? 'gpus' : null;
@@ -57,7 +62,7 @@ export function settleCpuShares(
   const replicas = starting.reduce((n, d) => n + initialOf(d), 0);
   if (starting.length > 0 && left <= 1e-9) {
     starting.forEach((d) => {
-      const i = deployments.indexOf(d);
+      const i = at[deployments.indexOf(d)];
       problems.push(
         `deployments[${i}] (${d.name}) leaves resources.cpus out, but the explicit reservations take all of the node's ${node.cpus} cpus: ` +
           `set deployments[${i}].resources.cpus, lower another deployment's, or raise node.cpus`,

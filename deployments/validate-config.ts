@@ -9,7 +9,7 @@ import { ferryConfigSchema } from './config-schema.js';
 import type { DeploymentConfig, FerryConfig, ResolvedBatching, ResolvedConfig, ResolvedDeployment } from './config-types.js';
 import { DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
 import { resolveAutoscaling } from '../autoscaler/index.js';
-import { settleCpuShares } from './cpu-shares.js';
+import { initialOf, settleCpuShares } from './cpu-shares.js';
 
 /** Options for {@link validateConfig}. */
 export interface ValidateOptions {
@@ -64,10 +64,13 @@ function objectBranchErrors(e: ValueError): ValueError[] {
   return [];
 }
 
-function schemaProblems(raw: unknown): string[] {
+/** The schema's problems, and the paths of every error, to tell which parts are sound. */
+function schemaProblems(raw: unknown): { problems: string[]; paths: string[] } {
   const seen = new Set<string>();
   const problems: string[] = [];
+  const paths: string[] = [];
   for (const e of Value.Errors(ferryConfigSchema, raw)) {
+    paths.push(e.path);
     // A union reports one error per branch too; the union line says it all.
     if (e.path && [...seen].some((p) => e.path === p)) continue;
     seen.add(e.path);
@@ -76,7 +79,21 @@ function schemaProblems(raw: unknown): string[] {
     if (inner.length > 0) problems.push(...inner.map(explain));
     else problems.push(explain(e));
   }
-  return problems;
+  return { problems, paths };
+}
+
+/**
+ * The parts of a config the semantic checks may read although the schema
+ * failed: the deployments whose own entries passed (by index), and whether
+ * `node` did. A check that read a broken part would read wrong types.
+ */
+function soundParts(raw: unknown, errorPaths: readonly string[]): { deployments: number[]; node: boolean } {
+  if (typeof raw !== 'object' || raw === null || errorPaths.includes('')) return { deployments: [], node: false };
+  const node = !errorPaths.some((p) => p === '/node' || p.startsWith('/node/'));
+  const list = (raw as { deployments?: unknown }).deployments;
+  if (!Array.isArray(list) || errorPaths.includes('/deployments')) return { deployments: [], node };
+  const broken = new Set(errorPaths.map((p) => /^\/deployments\/(\d+)(?:\/|$)/.exec(p)?.[1]).filter((i) => i !== undefined).map(Number));
+  return { deployments: list.map((_, i) => i).filter((i) => !broken.has(i)), node };
 }
 
 function resolveBatching(b: DeploymentConfig['batching']): ResolvedBatching {
@@ -105,17 +122,57 @@ function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeploy
   };
 }
 
+/** A deployment whose entry passed the schema: its index in the config, resolved and as given. */
+interface SoundDeployment {
+  i: number;
+  d: ResolvedDeployment;
+  raw: DeploymentConfig;
+}
+
+const amount = (n: number) => Math.round(n * 1000) / 1000;
+
+/**
+ * A deployment that starts at zero reserves nothing at start, so the shares let
+ * it through; but when what the others never give back leaves less than one of
+ * its replicas, no request can ever start one, while readiness calls it ready
+ * ("scaled to zero") and its requests time out.
+ */
+function neverStartsProblems(deployments: SoundDeployment[], node: { cpus: number; gpus: number }, cpusSettled: boolean): string[] {
+  const problems: string[] = [];
+  const kept = (d: ResolvedDeployment) => (d.autoscaling ? d.autoscaling.minReplicas : d.numReplicas);
+  for (const { i, d } of deployments) {
+    if (initialOf(d) !== 0) continue;
+    for (const what of ['cpus', 'gpus'] as const) {
+      // Unsettled shares leave default cpus at a placeholder; the share problems are reported instead.
+      if (what === 'cpus' && !cpusSettled) continue;
+      const own = d.resources[what];
+      // Not fitting even an empty node is its own problem, reported already.
+      if (own > node[what]) continue;
+      const others = deployments.reduce((sum, o) => (o.i === i ? sum : sum + kept(o.d) * o.d.resources[what]), 0);
+      // Initial replicas beyond the node wait as pending: the others never hold more than the node.
+      const held = Math.min(others, node[what]);
+      if (node[what] - held >= own - 1e-9) continue;
+      problems.push(
+        `deployments[${i}] (${d.name}) starts at zero and reserves ${amount(own)} ${what} per replica, but the other deployments always hold ` +
+          `${amount(held)} of the node's ${node[what]} ${what}, so it could never start one: lower deployments[${i}].resources.${what}, ` +
+          `another deployment's replicas or resources, or raise node.${what}`,
+      );
+    }
+  }
+  return problems;
+}
+
+/** The checks beyond the schema, over the sound deployments; those that read `node` only when it is sound. */
 function semanticProblems(
-  deployments: ResolvedDeployment[],
-  raw: DeploymentConfig[],
-  node: { cpus: number; gpus: number },
+  deployments: SoundDeployment[],
+  node: { cpus: number; gpus: number } | null,
   opts: ValidateOptions,
 ): { problems: string[]; warnings: string[] } {
   const problems: string[] = [];
   const warnings: string[] = [];
   const names = new Map<string, number>();
   const prefixes = new Map<string, number>();
-  deployments.forEach((d, i) => {
+  for (const { i, d, raw } of deployments) {
     const at = `deployments[${i}]`;
     if (!existsSync(d.model)) problems.push(`${at}.model: file not found: ${d.model}`);
     else if (!statSync(d.model).isFile()) problems.push(`${at}.model: not a file: ${d.model}`);
@@ -129,27 +186,27 @@ function semanticProblems(
       const reserved = RESERVED_PREFIXES.find((p) => d.routePrefix === p || d.routePrefix!.startsWith(`${p}/`));
       if (reserved) problems.push(`${at}.routePrefix ${d.routePrefix} is inside Ferry's own ${reserved} routes`);
       // A prefix serves {prefix}/infer, /ready and /stream too: another prefix must not be one of them.
-      deployments.forEach((other, j) => {
-        if (j === i || other.routePrefix === null) return;
+      for (const { i: j, d: other } of deployments) {
+        if (j === i || other.routePrefix === null) continue;
         const sub = PREFIX_ROUTES.find((r) => d.routePrefix === `${other.routePrefix}${r}`);
         if (sub) problems.push(`${at}.routePrefix ${d.routePrefix} is the ${sub} route of deployments[${j}] (routePrefix ${other.routePrefix}); choose another prefix`);
-      });
+      }
     }
-    if (raw[i].host !== undefined) {
-      if (raw[i].replicaHost !== undefined) problems.push(`${at}: host is the old name of replicaHost; give only replicaHost`);
+    if (raw.host !== undefined) {
+      if (raw.replicaHost !== undefined) problems.push(`${at}: host is the old name of replicaHost; give only replicaHost`);
       else warnings.push(`${at} (${d.name}): host is the old name of replicaHost (it reads like http.host); it still works in this release`);
     }
     const a = d.autoscaling;
     if (a && a.minReplicas === 0 && d.maxQueuedRequests === 0) {
       problems.push(`${at}: autoscaling.minReplicas 0 with maxQueuedRequests 0 refuses the request that would start a replica; allow a queue of at least 1`);
     }
-    if (a && raw[i].numReplicas !== undefined) problems.push(`${at}: numReplicas and autoscaling exclude each other (autoscaling starts at initialReplicas)`);
+    if (a && raw.numReplicas !== undefined) problems.push(`${at}: numReplicas and autoscaling exclude each other (autoscaling starts at initialReplicas)`);
     if (a && a.minReplicas > a.maxReplicas) problems.push(`${at}.autoscaling.minReplicas ${a.minReplicas} is above maxReplicas ${a.maxReplicas}`);
     if (a && (a.initialReplicas < a.minReplicas || a.initialReplicas > a.maxReplicas)) {
       problems.push(`${at}.autoscaling.initialReplicas ${a.initialReplicas} is outside [minReplicas ${a.minReplicas}, maxReplicas ${a.maxReplicas}]`);
     }
-    const cpusGiven = raw[i].resources?.cpus !== undefined;
-    if ((cpusGiven && d.resources.cpus > node.cpus) || d.resources.gpus > node.gpus) {
+    const cpusGiven = raw.resources?.cpus !== undefined;
+    if (node && ((cpusGiven && d.resources.cpus > node.cpus) || d.resources.gpus > node.gpus)) {
       const what = d.resources.gpus > node.gpus ? 'gpus' : 'cpus';
       problems.push(
         `${at} (${d.name}).resources (${d.resources.cpus} cpus, ${d.resources.gpus} gpus per replica) do not fit even an empty node ` +
@@ -164,21 +221,29 @@ function semanticProblems(
           `so a replica never holds enough calls to fill a batch`,
       );
     }
-  });
-  const shares = settleCpuShares(deployments, raw, node);
-  return { problems: [...problems, ...shares.problems], warnings: [...warnings, ...shares.warnings] };
+  }
+  if (!node) return { problems, warnings };
+  const shares = settleCpuShares(
+    deployments.map((s) => s.d),
+    deployments.map((s) => s.raw),
+    node,
+    deployments.map((s) => s.i),
+  );
+  const neverStarts = neverStartsProblems(deployments, node, shares.problems.length === 0);
+  return { problems: [...problems, ...shares.problems, ...neverStarts], warnings: [...warnings, ...shares.warnings] };
 }
 
 /**
- * The checks against the machine that still make sense while the schema
- * fails (a model file, a device), so one round of errors lists them too.
+ * The checks against the machine that still make sense for a deployment the
+ * schema failed (a model file, a device), so one round of errors lists them too.
  */
-function checksBesideSchemaProblems(raw: unknown, source: string, opts: ValidateOptions): string[] {
+function checksBesideSchemaProblems(raw: unknown, source: string, opts: ValidateOptions, sound: readonly number[]): string[] {
   const deployments = (raw as { deployments?: unknown })?.deployments;
   if (!Array.isArray(deployments)) return [];
   const problems: string[] = [];
   deployments.forEach((d: { model?: unknown; device?: unknown } | null, i) => {
-    if (typeof d !== 'object' || d === null) return;
+    // A sound deployment has these checks among its semantic ones.
+    if (typeof d !== 'object' || d === null || sound.includes(i)) return;
     if (typeof d.model === 'string' && d.model !== '') {
       const model = isAbsolute(d.model) ? d.model : resolve(dirname(source), d.model);
       if (!existsSync(model)) problems.push(`deployments[${i}].model: file not found: ${model}`);
@@ -197,22 +262,25 @@ function checksBesideSchemaProblems(raw: unknown, source: string, opts: Validate
  * listing every problem, each with its path.
  */
 export function validateConfig(raw: unknown, source: string, opts: ValidateOptions = {}): ResolvedConfig {
-  const problems = schemaProblems(raw);
-  if (problems.length > 0) {
-    problems.push(...checksBesideSchemaProblems(raw, source, opts));
-    throw new ConfigInvalidError(source, problems.map((p) => `  - ${p}`).join('\n'));
-  }
+  const schema = schemaProblems(raw);
+  // Semantic problems of the sound parts go in the same round as the schema's, so one fix-up clears them all.
+  const sound = soundParts(raw, schema.paths);
   const config = raw as FerryConfig;
-  const deployments = config.deployments.map((d) => resolveDeployment(d, dirname(source)));
-  const node = { ...NODE_DEFAULTS, ...config.node };
-  const semantic = semanticProblems(deployments, config.deployments, node, opts);
-  if (semantic.problems.length > 0) {
-    throw new ConfigInvalidError(source, semantic.problems.map((p) => `  - ${p}`).join('\n'));
+  const deployments = sound.deployments.map((i) => ({
+    i,
+    d: resolveDeployment(config.deployments[i], dirname(source)),
+    raw: config.deployments[i],
+  }));
+  const node = sound.node ? { ...NODE_DEFAULTS, ...config.node } : null;
+  const semantic = semanticProblems(deployments, node, opts);
+  const problems = [...schema.problems, ...checksBesideSchemaProblems(raw, source, opts, sound.deployments), ...semantic.problems];
+  if (problems.length > 0) {
+    throw new ConfigInvalidError(source, problems.map((p) => `  - ${p}`).join('\n'));
   }
   return {
     http: { ...HTTP_DEFAULTS, ...config.http },
-    node,
-    deployments,
+    node: node!,
+    deployments: deployments.map((s) => s.d),
     source,
     warnings: semantic.warnings,
   };

@@ -61,6 +61,12 @@ export function toRegistryError(err: unknown, bodyLimit?: number, contentType?: 
  * with its status; 503s carry Retry-After.
  */
 export function handleError(this: unknown, err: unknown, req: FastifyRequest, reply: FastifyReply): void {
+  // The client left while its answer was being written (a compressed answer's
+  // stream ends early): there is no one to answer, and nothing went wrong here.
+  if ((err as NodeJS.ErrnoException)?.code === 'ERR_STREAM_PREMATURE_CLOSE' && reply.raw.destroyed) {
+    req.log.debug({ code: 'FERRY_ERR_CLIENT_CLOSED' }, 'the client left before its answer was written');
+    return;
+  }
   const coded = toRegistryError(err, req.routeOptions?.bodyLimit, req.headers['content-type']);
   // A refusal Ferry chose (overload, shutdown, timeout, client gone) is expected under load: a stack
   // per 503 would make an overload grow the log faster than stdout takes it.

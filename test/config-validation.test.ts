@@ -139,3 +139,133 @@ t.test('batching: false never batches, true or an object requires it', async (t)
   t.same(modes.map((b) => b.mode), ['off', 'on', 'on', 'auto']);
   t.equal(modes[2].maxBatchSize, 4);
 });
+
+/** The problems of a config, one per line, as the error lists them ([] when valid). */
+function problemLines(config: unknown, opts = {}): string[] {
+  const msg = problems(config, opts);
+  return msg === '' ? [] : msg.split('\n  - ').slice(1);
+}
+
+t.test('one round lists the schema problems and every semantic problem of the deployments that passed the schema', async (t) => {
+  const lines = problemLines({
+    node: { cpus: 8 },
+    deployments: [
+      { ...mlp, name: 'a', numReplicas: 'two' },
+      { ...mlp, name: 'b', routePrefix: '/x' },
+      { ...mlp, name: 'c', routePrefix: '/x' },
+      { ...mlp, name: 'd', autoscaling: { minReplicas: 0 }, maxQueuedRequests: 0 },
+      { ...mlp, name: 'e', model: './missing.onnx' },
+    ],
+  });
+  t.same(lines, [
+    'deployments[0].numReplicas: expected integer (got "two")',
+    'deployments[2].routePrefix /x is already used by deployments[1]',
+    'deployments[3]: autoscaling.minReplicas 0 with maxQueuedRequests 0 refuses the request that would start a replica; allow a queue of at least 1',
+    `deployments[4].model: file not found: ${modelPath('missing.onnx')}`,
+  ]);
+});
+
+t.test('a deployment or node the schema failed is left out of the checks that would read it', async (t) => {
+  const lines = problemLines({
+    node: { cpus: 'many' },
+    deployments: [
+      { ...mlp, name: 'a', model: './missing.onnx', resources: { cpus: 'one' }, routePrefix: '/x' },
+      { ...mlp, name: 'a', routePrefix: '/x', resources: { cpus: 64 } },
+      { ...mlp, name: 'b', host: 'thread', replicaHost: 'thread', autoscaling: { minReplicas: 2, maxReplicas: 1 } },
+    ],
+  });
+  t.same(lines, [
+    'node.cpus: expected number (got "many")',
+    'deployments[0].resources.cpus: expected number (got "one")',
+    `deployments[0].model: file not found: ${modelPath('missing.onnx')}`,
+    'deployments[2]: host is the old name of replicaHost; give only replicaHost',
+    'deployments[2].autoscaling.minReplicas 2 is above maxReplicas 1',
+    'deployments[2].autoscaling.initialReplicas 2 is outside [minReplicas 2, maxReplicas 1]',
+  ], 'deployments[1] shares no name or prefix with a sound deployment, and nothing is fitted onto a node that failed the schema');
+});
+
+t.test('cpu share problems of the sound deployments come in the same round, indexed as in the config', async (t) => {
+  const lines = problemLines({
+    node: { cpus: 2 },
+    deployments: [
+      { ...mlp, name: 'a', resources: { cpus: 1.5 } },
+      { ...mlp, name: 'broken', batching: { size: 2 } },
+      { ...mlp, name: 'b', resources: { cpus: 1 } },
+    ],
+  });
+  t.same(lines, [
+    'deployments[1].batching.size is not a known key',
+    'deployments[2] (b) reserves resources.cpus 1 for its first replica, but the node offers 2 cpus and the deployments before it already reserve 1.5: ' +
+      "lower deployments[2].resources.cpus (or another deployment's), or raise node.cpus",
+  ]);
+});
+
+t.test('a deployment that starts at zero but could never start a replica is refused, naming what to change', async (t) => {
+  const lines = problemLines({
+    node: { cpus: 2 },
+    deployments: [
+      { ...mlp, name: 'a', resources: { cpus: 1 } },
+      { ...mlp, name: 'b', resources: { cpus: 1 }, autoscaling: { minReplicas: 1, maxReplicas: 3 } },
+      { ...mlp, name: 'z', autoscaling: { minReplicas: 0 } },
+    ],
+  });
+  t.same(lines, [
+    "deployments[2] (z) starts at zero and reserves 1 cpus per replica, but the other deployments always hold 2 of the node's 2 cpus, " +
+      "so it could never start one: lower deployments[2].resources.cpus, another deployment's replicas or resources, or raise node.cpus",
+  ]);
+});
+
+t.test('what the others always hold counts their kept replicas, never more than the node', async (t) => {
+  const lines = problemLines({
+    node: { cpus: 2 },
+    deployments: [
+      { ...mlp, name: 'z', resources: { cpus: 0.5 }, autoscaling: { minReplicas: 0, maxReplicas: 2 } },
+      { ...mlp, name: 'a', resources: { cpus: 1 }, numReplicas: 3 },
+    ],
+  });
+  t.same(lines, [
+    "deployments[0] (z) starts at zero and reserves 0.5 cpus per replica, but the other deployments always hold 2 of the node's 2 cpus, " +
+      "so it could never start one: lower deployments[0].resources.cpus, another deployment's replicas or resources, or raise node.cpus",
+  ]);
+});
+
+t.test('a deployment at zero is checked with the cpus the shares settle for it', async (t) => {
+  const lines = problemLines({ node: { cpus: 2 }, deployments: [{ ...mlp, name: 'a', numReplicas: 3 }, { ...mlp, name: 'z', autoscaling: { minReplicas: 0 } }] });
+  t.same(lines, [
+    "deployments[1] (z) starts at zero and reserves 0.667 cpus per replica, but the other deployments always hold 2 of the node's 2 cpus, " +
+      "so it could never start one: lower deployments[1].resources.cpus, another deployment's replicas or resources, or raise node.cpus",
+  ]);
+});
+
+t.test('a deployment at zero that could never get its gpu is refused too', async (t) => {
+  const lines = problemLines({
+    node: { cpus: 8, gpus: 1 },
+    deployments: [
+      { ...mlp, name: 'a', resources: { gpus: 1 } },
+      { ...mlp, name: 'z', resources: { gpus: 1 }, autoscaling: { minReplicas: 0, maxReplicas: 1 } },
+    ],
+  });
+  t.same(lines, [
+    "deployments[1] (z) starts at zero and reserves 1 gpus per replica, but the other deployments always hold 1 of the node's 1 gpus, " +
+      "so it could never start one: lower deployments[1].resources.gpus, another deployment's replicas or resources, or raise node.gpus",
+  ]);
+});
+
+t.test('a deployment at zero is accepted when one replica fits beside what the others keep', async (t) => {
+  const config = validateConfig(
+    {
+      node: { cpus: 2 },
+      deployments: [
+        { ...mlp, name: 'a', resources: { cpus: 1 } },
+        // Scales up to 3 but keeps none: it holds nothing the others could wait for.
+        { ...mlp, name: 'y', resources: { cpus: 1 }, autoscaling: { minReplicas: 0, maxReplicas: 3 } },
+        { ...mlp, name: 'z', resources: { cpus: 1 }, autoscaling: { minReplicas: 0, maxReplicas: 1 } },
+      ],
+    },
+    source,
+  );
+  t.same(config.deployments.map((d) => d.name), ['a', 'y', 'z']);
+  t.same(problemLines({ node: { cpus: 4 }, deployments: [{ ...mlp, resources: { cpus: 8 }, autoscaling: { minReplicas: 0 } }] }), [
+    'deployments[0] (mlp).resources (8 cpus, 0 gpus per replica) do not fit even an empty node (4 cpus, 0 gpus): lower deployments[0].resources.cpus or raise node.cpus',
+  ], 'one that fits no node is told so once');
+});

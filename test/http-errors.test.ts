@@ -1,6 +1,8 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import t from 'tap';
 import { postJson, randomRow, startFerry } from './helpers/ferry.js';
 import { modelPath } from '../models/index.js';
+import { handleError } from '../gateway/http-errors.js';
 
 const row = randomRow(3, 784);
 const good = { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: row }] };
@@ -95,4 +97,27 @@ t.test('health and readiness', async (t) => {
   await server.close();
   const pool = server.pools.get('mlp')!;
   t.equal(pool.ready, false, 'a closed deployment is not ready');
+});
+
+t.test('an answer cut short because its client left is logged at debug, not as an internal error', async (t) => {
+  // What @fastify/compress hands the error handler when the socket under a compressed answer closes.
+  const premature = Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+  const logged: string[] = [];
+  const sent: number[] = [];
+  const req = { log: { debug: () => logged.push('debug'), error: () => logged.push('error') }, routeOptions: {}, headers: {} } as unknown as FastifyRequest;
+  const reply = (destroyed: boolean) =>
+    ({
+      raw: { destroyed },
+      header: () => {},
+      code(status: number) {
+        sent.push(status);
+        return { send: () => {} };
+      },
+    }) as unknown as FastifyReply;
+  handleError(premature, req, reply(true));
+  t.same(logged, ['debug']);
+  t.same(sent, [], 'nothing is written to a closed socket');
+  handleError(premature, req, reply(false));
+  t.same(logged, ['debug', 'error'], 'the same error with the client still there is a fault');
+  t.same(sent, [500]);
 });

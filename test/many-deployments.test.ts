@@ -114,7 +114,8 @@ t.test('the replica that reads a scaled-to-zero model gives its reservation back
 
 t.test('a deployment at zero starts on a full node: the replica that reads its model reserves nothing', async (t) => {
   const deployments = [
-    { name: 'b', model: modelPath('mlp.onnx'), resources: { cpus: 1 } },
+    // b starts with the node's only core but may scale to zero, so z and zd can start one day.
+    { name: 'b', model: modelPath('mlp.onnx'), resources: { cpus: 1 }, autoscaling: { minReplicas: 0, initialReplicas: 1, maxReplicas: 1 } },
     { name: 'z', model: modelPath('mnist-cnn.onnx'), resources: { cpus: 1 }, autoscaling: { minReplicas: 0, maxReplicas: 1 } },
     { name: 'zd', model: modelPath('mlp.onnx'), autoscaling: { minReplicas: 0, maxReplicas: 1 } },
   ];

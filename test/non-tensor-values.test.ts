@@ -76,7 +76,7 @@ t.test('a model with a sequence input does not start, and says which input and w
   t.teardown(() => run.child.kill('SIGKILL'));
   // Served by mistake, it would listen and never exit.
   t.equal(await Promise.race([run.exit, urlOf(run).then(() => 'listening')]), 1);
-  t.match(run.err(), /^ferry: replica of seqin failed to start: input 'xs' is a sequence or map, not a tensor: .*, so Ferry cannot feed this model$/m);
+  t.match(run.err(), /^ferry: FERRY_ERR_REPLICA_START: replica of seqin failed to start: input 'xs' is a sequence or map, not a tensor: .*, so Ferry cannot feed this model$/m);
   t.notMatch(run.out(), /listening/);
 });
 

@@ -1,0 +1,55 @@
+import { createServer, type AddressInfo } from 'node:net';
+import t from 'tap';
+import { ferry, type FerryRun } from './helpers/cli.js';
+import { modelPath } from '../models/index.js';
+
+// docs/api.md promises Ferry and system errors as `ferry: <CODE>: <message>` on stderr, exit 1.
+
+t.test('a model file onnxruntime cannot parse is reported with FERRY_ERR_REPLICA_START', async (t) => {
+  const dir = t.testdir({
+    // Passes validation (the file exists); only loading it in the replica fails.
+    'x.onnx': Buffer.alloc(64, 0xff),
+    'ferry.config.ts': `export default { deployments: [{ name: 'garbage', model: './x.onnx' }] };`,
+  });
+  const run = ferry(['serve', `${dir}/ferry.config.ts`, '--port', '0']);
+  t.teardown(() => run.child.kill('SIGKILL'));
+  t.equal(await run.exit, 1);
+  t.match(run.err(), /^ferry: FERRY_ERR_REPLICA_START: replica of garbage failed to start: Load model from .*x\.onnx failed/);
+  t.notMatch(run.out(), /listening/);
+});
+
+t.test('a port already in use is reported with the system error code, and the process still exits', async (t) => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => blocker.close());
+  const { port } = blocker.address() as AddressInfo;
+  const dir = t.testdir({
+    'ferry.config.ts': `export default { deployments: [{ name: 'mlp', model: ${JSON.stringify(modelPath('mlp.onnx'))} }] };`,
+  });
+  const run = ferry(['serve', `${dir}/ferry.config.ts`, '--host', '127.0.0.1', '--port', String(port)]);
+  t.teardown(() => run.child.kill('SIGKILL'));
+  // The replicas have started by the time Ferry listens: a clean exit 1 (not a hang
+  // or a SIGKILL) shows they were stopped rather than left holding the process.
+  t.equal(await run.exit, 1);
+  t.equal(run.err(), `ferry: EADDRINUSE: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
+});
+
+t.test('an invalid FERRY_* variable is one coded line, not a stack trace from module loading', async (t) => {
+  const dir = t.testdir({
+    'ferry.config.ts': `export default { deployments: [{ name: 'mlp', model: ${JSON.stringify(modelPath('mlp.onnx'))} }] };`,
+  });
+  // The child inherits this process's environment; spawn has copied it by the time ferry() returns.
+  const before = process.env.FERRY_SHUTDOWN_GRACE_MS;
+  process.env.FERRY_SHUTDOWN_GRACE_MS = 'abc';
+  let run: FerryRun;
+  try {
+    run = ferry(['serve', `${dir}/ferry.config.ts`, '--port', '0']);
+  } finally {
+    if (before === undefined) delete process.env.FERRY_SHUTDOWN_GRACE_MS;
+    else process.env.FERRY_SHUTDOWN_GRACE_MS = before;
+  }
+  t.teardown(() => run.child.kill('SIGKILL'));
+  t.equal(await run.exit, 1);
+  t.equal(run.err(), 'ferry: FERRY_ERR_CONFIG_INVALID: FERRY_SHUTDOWN_GRACE_MS must be a non-negative integer (got "abc")\n');
+  t.equal(run.out(), '');
+});
