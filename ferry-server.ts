@@ -121,7 +121,9 @@ export class FerryServer {
       replicaLost: (deployment, replicaId, cause, reason) => {
         metrics.replicaRestarts.inc({ deployment, reason: cause });
         const what = cause === 'crashed' ? 'crashed' : cause === 'hung' ? 'hung and was killed' : 'failed to start';
-        log?.warn({ deployment, replica: replicaId, cause }, `replica ${replicaId} ${what}: ${reason}; replacing it`);
+        // A start that failed is tried again after its back-off (the reason says when); a crash or a hang is replaced now.
+        const next = cause === 'start_failed' ? '' : '; replacing it';
+        log?.warn({ deployment, replica: replicaId, cause }, `replica ${replicaId} ${what}: ${reason}${next}`);
       },
     };
     const node = new NodeResources(config.node.cpus, config.node.gpus);

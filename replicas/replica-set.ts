@@ -244,7 +244,8 @@ export class ReplicaSet {
       if (replica.startCancelled) return replica;
       this.failedStarts++;
       this.lastStartError = err instanceof Error ? err.message : String(err);
-      this.opts.observer?.replicaLost?.(this.name, replica.id, 'start_failed', this.lastStartError);
+      const why = err instanceof ReplicaStartFailedError ? err.reason : this.lastStartError;
+      this.opts.observer?.replicaLost?.(this.name, replica.id, 'start_failed', `${why} (next try in ${restartBackoffMs(this.failedStarts)} ms)`);
       if (this.active() === 0) this.opts.events.noReplica(err instanceof Error ? err : new ReplicaStartFailedError(this.name, String(err)));
       throw err;
     }

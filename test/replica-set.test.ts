@@ -319,7 +319,7 @@ t.test('a failed start while another replica serves is counted but does not say 
   set.scaleTo(2);
   t.ok(await waitFor(() => set.failedStarts === 1));
   t.same(told.noReplica, [], 'one replica still serves');
-  t.same(told.lost, ['d d#2 start_failed: replica of d failed to start: fake host 2 cannot load the model']);
+  t.same(told.lost, ['d d#2 start_failed: fake host 2 cannot load the model (next try in 250 ms)'], 'the reason once, and the back-off');
 });
 
 t.test('a replacement that fails to start is tried again', async (t) => {
