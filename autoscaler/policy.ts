@@ -92,11 +92,21 @@ export function decide(ctx: PolicyContext): Decision {
       const n = clampReplicas(Math.max(1, Math.ceil(config.upscalingFactor)), { ...config, minReplicas: Math.max(1, config.minReplicas) });
       return { desiredReplicas: n, direction: 'up', state: INITIAL_POLICY_STATE, reason: `${fmt(totalRequests)} requests waiting at zero replicas: start ${n} at once` };
     }
+    // Wanted replicas that never got to run (pending for room) with no request waiting for them
+    // are given up after the downscale delays, as running ones with no load would be.
+    if (targetReplicas > 0 && totalRequests === 0 && config.minReplicas < targetReplicas) {
+      const delayed = applyDelay(config.minReplicas, ctx);
+      const idle = `no requests and no running replica (${targetReplicas} wanted, starting or pending)`;
+      if (delayed.replicas !== targetReplicas) {
+        return { desiredReplicas: delayed.replicas, direction: 'down', state: delayed.state, reason: `${idle}; scale down ${targetReplicas} → ${delayed.replicas} after ${secs(delayed.waitedMs)}` };
+      }
+      return { desiredReplicas: targetReplicas, direction: 'hold', state: delayed.state, reason: `${idle}; wait: down held ${secs(delayed.waitedMs)} of ${secs(delayed.delayMs)}` };
+    }
     return {
       desiredReplicas: targetReplicas,
       direction: 'hold',
       state: ctx.state,
-      reason: targetReplicas === 0 ? 'no requests at zero replicas' : `no running replica yet (${targetReplicas} starting): nothing to measure`,
+      reason: targetReplicas === 0 ? 'no requests at zero replicas' : `no running replica yet (${targetReplicas} starting or pending): nothing to measure`,
     };
   }
   const errorRatio = totalRequests / (config.targetOngoingRequests * runningReplicas);

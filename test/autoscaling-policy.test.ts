@@ -81,6 +81,20 @@ t.test('no requests at zero replicas stays at zero; no running replica holds', a
   t.match(starting.reason, /no running replica yet/);
 });
 
+t.test('replicas wanted that never run (pending for room) are given up when no request waits for them', async (t) => {
+  const c = config({ minReplicas: 0, downscaleDelayMs: 1000, downscaleToZeroDelayMs: 5000 });
+  const first = decide({ config: c, targetReplicas: 1, runningReplicas: 0, totalRequests: 0, state: INITIAL_POLICY_STATE, now: 0 });
+  t.equal(first.desiredReplicas, 1, 'not at once');
+  t.equal(first.reason, 'no requests and no running replica (1 wanted, starting or pending); wait: down held 0.0s of 5.0s');
+  const later = decide({ config: c, targetReplicas: 1, runningReplicas: 0, totalRequests: 0, state: first.state, now: 5000 });
+  t.equal(later.desiredReplicas, 0, 'after downscaleToZeroDelayMs, as a replica without load would be');
+  t.equal(later.direction, 'down');
+  t.equal(later.reason, 'no requests and no running replica (1 wanted, starting or pending); scale down 1 → 0 after 5.0s');
+  const floor = decide({ config: config({ minReplicas: 1 }), targetReplicas: 1, runningReplicas: 0, totalRequests: 0, state: INITIAL_POLICY_STATE, now: 0 });
+  t.equal(floor.desiredReplicas, 1, 'never below minReplicas');
+  t.match(floor.reason, /no running replica yet \(1 starting or pending\): nothing to measure/);
+});
+
 t.test('defaults follow Ray Serve', async (t) => {
   const d = resolveAutoscaling({});
   t.same(d, {
