@@ -3,7 +3,6 @@ import type { ResolvedConfig } from './deployments/index.js';
 import { buildGateway, type InferenceTarget, type ShutdownState } from './gateway/index.js';
 import { defaultHostFactory, ModelCannotBatchError, NodeResources, ReplicaPool, type BatchObserver, type HostFactory, type PoolStats } from './replicas/index.js';
 import { ConfigInvalidError } from './errors.js';
-import { SHUTDOWN_GRACE_MS } from './constants.js';
 import { VERSION } from './version.js';
 import { FerryMetrics } from './metrics/index.js';
 import { AutoscalerController, type DecisionRecord, type ResolvedAutoscaling } from './autoscaler/index.js';
@@ -109,6 +108,8 @@ export class FerryServer {
     readonly bodyLimit: BodyLimit,
     /** Shared with the gateway: set when close() begins. */
     private readonly shutdown: ShutdownState,
+    /** How long close() lets calls finish by default (the config's shutdownGraceMs). */
+    private readonly graceMs: number,
   ) {}
 
   /** Starts every deployment's replicas, then listens. Fails (and cleans up) if any replica cannot load. */
@@ -212,7 +213,7 @@ export class FerryServer {
         port: opts.listen?.port ?? config.http.port,
       });
       controller.start();
-      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown);
+      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown, config.shutdownGraceMs);
     } catch (err) {
       await Promise.all(pools.map((p) => p.stop(0)));
       throw err;
@@ -228,7 +229,7 @@ export class FerryServer {
    * Stops taking connections, lets in-flight requests finish, then stops
    * every replica. Safe to call more than once.
    */
-  close(graceMs: number = SHUTDOWN_GRACE_MS): Promise<void> {
+  close(graceMs: number = this.graceMs): Promise<void> {
     this.closing ??= (async () => {
       this.shutdown.active = true;
       this.shutdown.lingerMs = Math.min(SHUTDOWN_LINGER_MS, graceMs);

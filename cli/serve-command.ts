@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { LOG_LEVEL, SHUTDOWN_GRACE_MS } from '../constants.js';
+import { LOG_LEVEL } from '../constants.js';
 import { loadConfig } from '../deployments/index.js';
 import { FerryServer } from '../ferry-server.js';
 import { ensureModels } from '../models/index.js';
@@ -24,13 +24,13 @@ Options:
 
 Environment:
   FERRY_LOG_LEVEL              pino log level (default info)
-  FERRY_SHUTDOWN_GRACE_MS      how long a shutdown lets calls finish (default 30000)
+  FERRY_SHUTDOWN_GRACE_MS      how long a shutdown lets calls finish, unless the config sets shutdownGraceMs (default 30000)
   FERRY_HUNG_BATCH_FLOOR_MS    least time a batch runs before it counts as hung (default 30000)
   FERRY_ORT_TELEMETRY          1 turns onnxruntime's own telemetry files back on (default off)
 
 SIGINT or SIGTERM turns readiness 503, answers new requests 503
 FERRY_ERR_SHUTTING_DOWN (Connection: close), lets in-flight HTTP and
-WebSocket calls finish for up to FERRY_SHUTDOWN_GRACE_MS (default 30 s),
+WebSocket calls finish for up to shutdownGraceMs (default 30 s),
 answers what is left 503, then stops the replicas. A second signal exits at once.
 `;
 
@@ -106,9 +106,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
       stopping = true;
       // A shutdown that outlives its grace (a stuck flush, a host that will not end) still ends.
       setTimeout(() => {
-        process.stderr.write(`ferry: shutdown took longer than ${SHUTDOWN_GRACE_MS + 1000} ms; exiting\n`);
+        process.stderr.write(`ferry: shutdown took longer than ${config.shutdownGraceMs + 1000} ms; exiting\n`);
         exitNow(1);
-      }, SHUTDOWN_GRACE_MS + 1000).unref();
+      }, config.shutdownGraceMs + 1000).unref();
       process.stdout.write(`ferry: ${signal}, finishing in-flight requests\n`);
       server.close().then(
         () => resolveExit(0),

@@ -24,6 +24,7 @@ export const ferryConfigSchema = Type.Object(
     node: Type.Optional(
       Type.Object({ cpus: Type.Optional(Type.Number({ minimum: 0 })), gpus: Type.Optional(Type.Number({ minimum: 0 })) }, strict),
     ),
+    shutdownGraceMs: Type.Optional(Type.Integer({ minimum: 0 })),
     deployments: Type.Array(
       Type.Object(
         {

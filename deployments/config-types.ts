@@ -97,6 +97,12 @@ export interface FerryConfig {
   http?: HttpConfig;
   /** The local node's capacity. */
   node?: NodeConfig;
+  /**
+   * On SIGTERM or SIGINT, how long calls in flight and queued (HTTP and
+   * WebSocket) may take to finish, in ms; what is left then is answered 503
+   * and the process exits by this + 1 s. @default FERRY_SHUTDOWN_GRACE_MS, else 30000
+   */
+  shutdownGraceMs?: number;
   /** The models to serve. */
   deployments: DeploymentConfig[];
 }
@@ -131,6 +137,8 @@ export interface ResolvedDeployment {
 export interface ResolvedConfig {
   http: { host: string; port: number; bodyLimitBytes: number | null; maxTensorElements: number; receiveTimeoutMs: number };
   node: Required<NodeConfig>;
+  /** See {@link FerryConfig.shutdownGraceMs}. */
+  shutdownGraceMs: number;
   deployments: ResolvedDeployment[];
   /** Where the config came from; relative model paths were resolved against its folder. */
   source: string;

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { Value, type ValueError } from '@sinclair/typebox/value';
 import { ValueErrorType } from '@sinclair/typebox/errors';
 import type { TSchema } from '@sinclair/typebox';
+import { SHUTDOWN_GRACE_MS } from '../constants.js';
 import { ConfigInvalidError } from '../errors.js';
 import { dottedPath } from '../json-path.js';
 import { ferryConfigSchema } from './config-schema.js';
@@ -280,6 +281,7 @@ export function validateConfig(raw: unknown, source: string, opts: ValidateOptio
   return {
     http: { ...HTTP_DEFAULTS, ...config.http },
     node: node!,
+    shutdownGraceMs: config.shutdownGraceMs ?? SHUTDOWN_GRACE_MS,
     deployments: deployments.map((s) => s.d),
     source,
     warnings: semantic.warnings,

@@ -21,9 +21,9 @@ function post(url: string, agent: Agent): Promise<{ status: number; headers: Rec
   });
 }
 
-async function start(batchWaitTimeoutMs: number): Promise<FerryServer> {
+async function start(batchWaitTimeoutMs: number, shutdownGraceMs?: number): Promise<FerryServer> {
   const config = validateConfig(
-    { http: { port: 0 }, node: { cpus: 2 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx'), batching: { batchWaitTimeoutMs } }] },
+    { http: { port: 0 }, node: { cpus: 2 }, shutdownGraceMs, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx'), batching: { batchWaitTimeoutMs } }] },
     modelPath('ferry.config.ts'),
   );
   return FerryServer.start(config);
@@ -66,18 +66,22 @@ t.test('shutdown answers what is in flight (HTTP and WebSocket), refuses what ar
 });
 
 t.test('a call still held when the grace ends is answered 503, and close() returns within the grace', async (t) => {
-  // The batch window (10 s) holds the call longer than the grace (300 ms).
-  const server = await start(10_000);
-  const agent = new Agent({ keepAlive: false });
-  const held = post(`${server.url}/v2/models/mlp/infer`, agent);
-  await new Promise((r) => setTimeout(r, 100));
-  const started = Date.now();
-  await server.close(300);
-  const tookMs = Date.now() - started;
-  const answer = await held;
-  t.equal(answer.status, 503);
-  t.equal(answer.body.code, 'FERRY_ERR_SHUTTING_DOWN');
-  t.ok(tookMs < 2000, `close(300) returned after ${tookMs} ms`);
+  // The batch window (10 s) holds the call longer than the grace (300 ms), given to close() or by the config.
+  for (const [server, close] of [
+    [await start(10_000), (s: FerryServer) => s.close(300)],
+    [await start(10_000, 300), (s: FerryServer) => s.close()],
+  ] as const) {
+    const agent = new Agent({ keepAlive: false });
+    const held = post(`${server.url}/v2/models/mlp/infer`, agent);
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await close(server);
+    const tookMs = Date.now() - started;
+    const answer = await held;
+    t.equal(answer.status, 503);
+    t.equal(answer.body.code, 'FERRY_ERR_SHUTTING_DOWN');
+    t.ok(tookMs < 2000, `close returned after ${tookMs} ms`);
+  }
 });
 
 /** Sends a request's head and the first half of its body on a raw socket; `rest()` sends the other half; `answer` is the raw response. */
