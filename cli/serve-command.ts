@@ -69,6 +69,18 @@ export async function serveCommand(argv: string[]): Promise<number> {
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   const config = await loadConfig(file, { checkDevice: deviceUnavailableReason });
   for (const w of config.warnings) process.stderr.write(`ferry: warning: ${w}\n`);
+  // A signal while the replicas load: the start finishes (a load cannot be cut short), then the shutdown runs; a second signal exits now.
+  let early: NodeJS.Signals | null = null;
+  const whileStarting = (signal: NodeJS.Signals) => {
+    if (early) {
+      process.stderr.write(`ferry: ${signal} again, exiting now\n`);
+      exitNow(1);
+    }
+    early = signal;
+    process.stdout.write(`ferry: ${signal} while starting; stopping once the replicas have loaded\n`);
+  };
+  process.on('SIGINT', whileStarting);
+  process.on('SIGTERM', whileStarting);
   const server = await FerryServer.start(config, {
     // Asynchronous, but bounded: when stdout cannot keep up, lines past 8 MiB
     // waiting are dropped rather than held in memory (pino's default has no bound).
@@ -118,8 +130,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
         },
       );
     };
+    process.off('SIGINT', whileStarting);
+    process.off('SIGTERM', whileStarting);
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    if (early) stop(early);
   });
 }
 

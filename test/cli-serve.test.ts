@@ -98,3 +98,17 @@ t.test('ferry serve drains and exits 0 on SIGTERM even when the reader of its ou
   t.equal((await inFlight).status, 200, 'the request in flight is answered');
   t.equal(await run.exit, 0, 'exits 0, not on an EPIPE');
 });
+
+t.test('a SIGTERM while the replicas load lets the start finish, then shuts down and exits 0', async (t) => {
+  // The old field name prints a warning just before the replicas start: the moment to send the signal.
+  const dir = t.testdir({
+    'ferry.config.ts': `export default { deployments: [{ name: 'cnn', model: ${JSON.stringify(modelPath('mnist-cnn.onnx'))}, host: 'thread', numReplicas: 2 }] };`,
+  });
+  const run = ferry(['serve', `${dir}/ferry.config.ts`, '--port', '0']);
+  t.teardown(() => run.child.kill('SIGKILL'));
+  while (!/host is the old name/.test(run.err())) await new Promise((r) => setTimeout(r, 2));
+  run.child.kill('SIGTERM');
+  t.equal(await run.exit, 0, 'exits 0, not killed by the signal');
+  t.match(run.out(), /ferry: SIGTERM while starting; stopping once the replicas have loaded/);
+  t.match(run.out(), /ferry: SIGTERM, finishing in-flight requests/);
+});
