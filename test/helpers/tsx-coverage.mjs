@@ -18,3 +18,8 @@ try {
   if (previous === undefined) delete process.env.NODE_V8_COVERAGE;
   else process.env.NODE_V8_COVERAGE = previous;
 }
+
+// Processes a test starts (ferry serve, process replicas) are not measured:
+// tap merges coverage by file URL, and their transform of a file differs from
+// the test processes' (tap's loaders are not in them), which corrupts the merge.
+process.env._TAPJS_PROCESSINFO_COVERAGE_ = '0';
