@@ -123,7 +123,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
       }, config.shutdownGraceMs + 1000).unref();
       process.stdout.write(`ferry: ${signal}, finishing in-flight requests\n`);
       server.close().then(
-        () => resolveExit(0),
+        // A replica thread still inside onnxruntime (a hung batch, a load) would abort the exit: wait for its call to return (the deadline above bounds the wait).
+        async () => {
+          while (threadsInsideOnnxruntime() > 0) await new Promise((r) => setTimeout(r, 50));
+          resolveExit(0);
+        },
         (err: Error) => {
           process.stderr.write(`ferry: shutdown failed: ${err.message}\n`);
           resolveExit(1);

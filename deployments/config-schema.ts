@@ -2,7 +2,9 @@ import { Type } from '@sinclair/typebox';
 
 const positiveInt = Type.Integer({ minimum: 1 });
 const nonNegativeInt = Type.Integer({ minimum: 0 });
-const ms = Type.Integer({ minimum: 0 });
+/** The longest delay a Node timer holds (2^31 − 1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+const ms = Type.Integer({ minimum: 0, maximum: MAX_TIMER_MS });
 const factor = Type.Number({ exclusiveMinimum: 0 });
 const strict = { additionalProperties: false } as const;
 
@@ -16,7 +18,7 @@ export const ferryConfigSchema = Type.Object(
           port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
           bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 1024 })),
           maxTensorElements: Type.Optional(positiveInt),
-          receiveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+          receiveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: MAX_TIMER_MS })),
         },
         strict,
       ),
@@ -24,7 +26,7 @@ export const ferryConfigSchema = Type.Object(
     node: Type.Optional(
       Type.Object({ cpus: Type.Optional(Type.Number({ minimum: 0 })), gpus: Type.Optional(Type.Number({ minimum: 0 })) }, strict),
     ),
-    shutdownGraceMs: Type.Optional(Type.Integer({ minimum: 0 })),
+    shutdownGraceMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TIMER_MS })),
     deployments: Type.Array(
       Type.Object(
         {
@@ -32,8 +34,8 @@ export const ferryConfigSchema = Type.Object(
           model: Type.String({ minLength: 1 }),
           routePrefix: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9_.~/-]*[A-Za-z0-9_.~-]$' })),
           version: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', maxLength: 64 })),
-          requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
-          batchTimeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
+          requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMER_MS })),
+          batchTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMER_MS })),
           device: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('cuda')])),
           replicaHost: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('process')])),
           host: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('process')])),
@@ -45,8 +47,8 @@ export const ferryConfigSchema = Type.Object(
                 maxReplicas: Type.Optional(positiveInt),
                 initialReplicas: Type.Optional(nonNegativeInt),
                 targetOngoingRequests: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
-                metricsIntervalMs: Type.Optional(Type.Integer({ minimum: 10 })),
-                lookBackPeriodMs: Type.Optional(Type.Integer({ minimum: 10 })),
+                metricsIntervalMs: Type.Optional(Type.Integer({ minimum: 10, maximum: MAX_TIMER_MS })),
+                lookBackPeriodMs: Type.Optional(Type.Integer({ minimum: 10, maximum: MAX_TIMER_MS })),
                 upscaleDelayMs: Type.Optional(ms),
                 downscaleDelayMs: Type.Optional(ms),
                 downscaleToZeroDelayMs: Type.Optional(ms),

@@ -50,6 +50,6 @@ t.test('an invalid FERRY_* variable is one coded line, not a stack trace from mo
   }
   t.teardown(() => run.child.kill('SIGKILL'));
   t.equal(await run.exit, 1);
-  t.equal(run.err(), 'ferry: FERRY_ERR_CONFIG_INVALID: FERRY_SHUTDOWN_GRACE_MS must be a non-negative integer (got "abc")\n');
+  t.equal(run.err(), 'ferry: FERRY_ERR_CONFIG_INVALID: FERRY_SHUTDOWN_GRACE_MS must be an integer from 0 to 2147483647 (got "abc")\n');
   t.equal(run.out(), '');
 });

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { ferry, urlOf } from './helpers/cli.js';
 import { postJson, randomRow } from './helpers/ferry.js';
-import { modelPath } from '../models/index.js';
+import { modelPath, OnnxGraphBuilder, OnnxType } from '../models/index.js';
 
 t.test('ferry serve loads a TypeScript config, serves, and drains in-flight requests on SIGTERM', async (t) => {
   const dir = t.testdir({
@@ -111,4 +111,24 @@ t.test('a SIGTERM while the replicas load lets the start finish, then shuts down
   t.equal(await run.exit, 0, 'exits 0, not killed by the signal');
   t.match(run.out(), /ferry: SIGTERM while starting; stopping once the replicas have loaded/);
   t.match(run.out(), /ferry: SIGTERM, finishing in-flight requests/);
+});
+
+t.test('a SIGTERM while a killed hung thread is still inside onnxruntime waits for it, then exits 0 (never aborts)', async (t) => {
+  // total = sum(Z·Z) for zeros Z of shape `dims`: many seconds at [5000,5000].
+  const g = new OnnxGraphBuilder('slow');
+  const z = g.node('ConstantOfShape', [g.input('dims', OnnxType.INT64, [2])]);
+  g.node('ReduceSum', [g.node('MatMul', [z, z])], { keepdims: 0 }, { output: 'total' });
+  g.output('total', OnnxType.FLOAT, []);
+  const dir = t.testdir({
+    'slow.onnx': Buffer.from(g.toBytes()),
+    'ferry.config.ts': `export default { node: { cpus: 2 }, deployments: [{ name: 'slow', model: './slow.onnx', batchTimeoutMs: 300 }] };`,
+  });
+  const run = ferry(['serve', `${dir}/ferry.config.ts`, '--port', '0']);
+  t.teardown(() => run.child.kill('SIGKILL'));
+  const url = await urlOf(run);
+  const hung = await postJson(`${url}/v2/models/slow/infer`, { inputs: [{ name: 'dims', shape: [2], datatype: 'INT64', data: [5000, 5000] }] });
+  t.equal(hung.status, 500, 'the hung call is answered');
+  run.child.kill('SIGTERM');
+  t.equal(await run.exit, 0, 'exits 0 once the stuck runs return, not 134 (aborted)');
+  t.notMatch(run.err(), /Napi::Error|Aborted/);
 });

@@ -269,3 +269,20 @@ t.test('a deployment at zero is accepted when one replica fits beside what the o
     'deployments[0] (mlp).resources (8 cpus, 0 gpus per replica) do not fit even an empty node (4 cpus, 0 gpus): lower deployments[0].resources.cpus or raise node.cpus',
   ], 'one that fits no node is told so once');
 });
+
+t.test('timeouts past what a Node timer holds (2^31 - 1 ms) are refused, not fired at once', async (t) => {
+  const err = (() => {
+    try {
+      validateConfig(
+        { shutdownGraceMs: 3_000_000_000, deployments: [{ name: 'm', model: './mlp.onnx', requestTimeoutMs: 2_147_483_648, batchTimeoutMs: 2_147_483_647 }] },
+        modelPath('x.ts'),
+      );
+      return null;
+    } catch (e) {
+      return e as Error;
+    }
+  })();
+  t.match(err?.message, /shutdownGraceMs: expected integer ≤ 2147483647|shutdownGraceMs.*2147483647/);
+  t.match(err?.message, /deployments\[0\]\.requestTimeoutMs.*2147483647/);
+  t.notMatch(err?.message, /batchTimeoutMs/, 'the largest a timer holds is accepted');
+});
