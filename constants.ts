@@ -3,14 +3,17 @@
  * process.env; each value has a default that suits a single machine.
  */
 
+/** The longest delay a Node timer holds (2^31 − 1 ms, about 24.8 days); a longer one fires at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 function intFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  // At most what a Node timer holds (2^31 − 1 ms): a longer timer fires at once.
-  if (!Number.isInteger(n) || n < 0 || n > 2_147_483_647) {
+  // At most what a Node timer holds: a longer timer fires at once.
+  if (!Number.isInteger(n) || n < 0 || n > MAX_TIMER_MS) {
     // Coded like a bad config file, so the CLI reports it in the same one line.
-    throw Object.assign(new Error(`${name} must be an integer from 0 to 2147483647 (got ${JSON.stringify(raw)})`), { code: 'FERRY_ERR_CONFIG_INVALID' });
+    throw Object.assign(new Error(`${name} must be an integer from 0 to ${MAX_TIMER_MS} (got ${JSON.stringify(raw)})`), { code: 'FERRY_ERR_CONFIG_INVALID' });
   }
   return n;
 }

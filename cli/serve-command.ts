@@ -69,18 +69,21 @@ export async function serveCommand(argv: string[]): Promise<number> {
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   const config = await loadConfig(file, { checkDevice: deviceUnavailableReason });
   for (const w of config.warnings) process.stderr.write(`ferry: warning: ${w}\n`);
-  // A signal while the replicas load: the start finishes (a load cannot be cut short), then the shutdown runs; a second signal exits now.
-  let early: NodeJS.Signals | null = null;
-  const whileStarting = (signal: NodeJS.Signals) => {
-    if (early) {
+  // The first signal shuts down; one that comes while the replicas load waits
+  // for the start to finish (a load cannot be cut short). A second exits now.
+  let signalled: NodeJS.Signals | null = null;
+  let shutDown: ((signal: NodeJS.Signals) => void) | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
       process.stderr.write(`ferry: ${signal} again, exiting now\n`);
       exitNow(1);
     }
-    early = signal;
-    process.stdout.write(`ferry: ${signal} while starting; stopping once the replicas have loaded\n`);
+    signalled = signal;
+    if (shutDown) shutDown(signal);
+    else process.stdout.write(`ferry: ${signal} while starting; stopping once the replicas have loaded\n`);
   };
-  process.on('SIGINT', whileStarting);
-  process.on('SIGTERM', whileStarting);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const server = await FerryServer.start(config, {
     // Asynchronous, but bounded: when stdout cannot keep up, lines past 8 MiB
     // waiting are dropped rather than held in memory (pino's default has no bound).
@@ -109,13 +112,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   process.stdout.write(banner);
 
   return new Promise((resolveExit) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        process.stderr.write(`ferry: ${signal} again, exiting now\n`);
-        exitNow(1);
-      }
-      stopping = true;
+    shutDown = (signal: NodeJS.Signals) => {
       // A shutdown that outlives its grace (a stuck flush, a host that will not end) still ends.
       setTimeout(() => {
         process.stderr.write(`ferry: shutdown took longer than ${config.shutdownGraceMs + 1000} ms; exiting\n`);
@@ -134,11 +131,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         },
       );
     };
-    process.off('SIGINT', whileStarting);
-    process.off('SIGTERM', whileStarting);
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    if (early) stop(early);
+    if (signalled) shutDown(signalled);
   });
 }
 

@@ -1,9 +1,8 @@
 import { Type } from '@sinclair/typebox';
+import { MAX_TIMER_MS } from '../constants.js';
 
 const positiveInt = Type.Integer({ minimum: 1 });
 const nonNegativeInt = Type.Integer({ minimum: 0 });
-/** The longest delay a Node timer holds (2^31 − 1 ms, about 24.8 days); a longer one fires at once. */
-const MAX_TIMER_MS = 2_147_483_647;
 const ms = Type.Integer({ minimum: 0, maximum: MAX_TIMER_MS });
 const factor = Type.Number({ exclusiveMinimum: 0 });
 const strict = { additionalProperties: false } as const;
@@ -26,7 +25,7 @@ export const ferryConfigSchema = Type.Object(
     node: Type.Optional(
       Type.Object({ cpus: Type.Optional(Type.Number({ minimum: 0 })), gpus: Type.Optional(Type.Number({ minimum: 0 })) }, strict),
     ),
-    shutdownGraceMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TIMER_MS })),
+    shutdownGraceMs: Type.Optional(ms),
     deployments: Type.Array(
       Type.Object(
         {

@@ -9,7 +9,10 @@ export function initialOf(d: ResolvedDeployment): number {
   return d.autoscaling?.initialReplicas ?? d.numReplicas;
 }
 
-const cpusText = (n: number) => `${Math.round(n * 1000) / 1000} cpus`;
+/** A resource amount as messages show it: to a thousandth of a core or GPU. */
+export const amountText = (n: number): number => Math.round(n * 1000) / 1000;
+
+const cpusText = (n: number) => `${amountText(n)} cpus`;
 
 /**
  * Settles what each replica reserves on the node, in place. A deployment
@@ -50,7 +53,7 @@ export function settleCpuShares(
     const before = tooMany === 'cpus' ? reservedCpus - cpus : reservedGpus - d.resources.gpus;
     problems.push(
       `deployments[${i}] (${d.name}) reserves ${asked} for its first replica, but the node offers ${node[tooMany]} ${tooMany} and ` +
-        `the deployments before it already reserve ${Math.round(before * 1000) / 1000}: lower deployments[${i}].resources.${tooMany} ` +
+        `the deployments before it already reserve ${amountText(before)}: lower deployments[${i}].resources.${tooMany} ` +
         `(or another deployment's), or raise node.${tooMany}`,
     );
   });

@@ -10,7 +10,7 @@ import { ferryConfigSchema } from './config-schema.js';
 import type { DeploymentConfig, FerryConfig, ResolvedBatching, ResolvedConfig, ResolvedDeployment } from './config-types.js';
 import { DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
 import { resolveAutoscaling } from '../autoscaler/index.js';
-import { initialOf, settleCpuShares } from './cpu-shares.js';
+import { amountText, initialOf, settleCpuShares } from './cpu-shares.js';
 
 /** Options for {@link validateConfig}. */
 export interface ValidateOptions {
@@ -130,8 +130,6 @@ interface SoundDeployment {
   raw: DeploymentConfig;
 }
 
-const amount = (n: number) => Math.round(n * 1000) / 1000;
-
 /**
  * A deployment that starts at zero reserves nothing at start, so the shares let
  * it through; but when what the others never give back leaves less than one of
@@ -154,8 +152,8 @@ function neverStartsProblems(deployments: SoundDeployment[], node: { cpus: numbe
       const held = Math.min(others, node[what]);
       if (node[what] - held >= own - 1e-9) continue;
       problems.push(
-        `deployments[${i}] (${d.name}) starts at zero and reserves ${amount(own)} ${what} per replica, but the other deployments always hold ` +
-          `${amount(held)} of the node's ${node[what]} ${what}, so it could never start one: lower deployments[${i}].resources.${what}, ` +
+        `deployments[${i}] (${d.name}) starts at zero and reserves ${amountText(own)} ${what} per replica, but the other deployments always hold ` +
+          `${amountText(held)} of the node's ${node[what]} ${what}, so it could never start one: lower deployments[${i}].resources.${what}, ` +
           `another deployment's replicas or resources, or raise node.${what}`,
       );
     }

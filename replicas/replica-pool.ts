@@ -1,5 +1,5 @@
 import { applyOrtEnvironment, SHUTDOWN_GRACE_MS } from '../constants.js';
-import type { ResolvedDeployment } from '../deployments/index.js';
+import { initialOf, type ResolvedDeployment } from '../deployments/index.js';
 import { BufferPool } from './buffer-pool.js';
 import { NodeResources } from './node-resources.js';
 import { defaultHostFactory } from './host-factory.js';
@@ -144,7 +144,7 @@ export class ReplicaPool {
    */
   async start(): Promise<void> {
     try {
-      await this.set.start(this.config.autoscaling?.initialReplicas ?? this.config.numReplicas);
+      await this.set.start(initialOf(this.config));
       if (this.closed) throw new PoolClosedError(this.name);
       const conflict = this.model.batchingConflict;
       if (conflict) throw new ModelCannotBatchError(this.name, conflict);

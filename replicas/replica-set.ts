@@ -1,5 +1,5 @@
 import { RESTART_BACKOFF_MS } from '../constants.js';
-import type { ResolvedDeployment } from '../deployments/index.js';
+import { initialOf, type ResolvedDeployment } from '../deployments/index.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { DeploymentModel } from './deployment-model.js';
 import { UNBUDGETED, type NodeResources, type Lease } from './node-resources.js';
@@ -117,8 +117,7 @@ export class ReplicaSet {
    * node's budget.
    */
   reserveFirst(): boolean {
-    const { autoscaling, numReplicas } = this.opts.config;
-    if ((autoscaling?.initialReplicas ?? numReplicas) === 0) return true;
+    if (initialOf(this.opts.config) === 0) return true;
     this.firstLease ??= this.closed ? null : this.opts.resources.lease(this.opts.config.resources);
     return this.firstLease !== null;
   }
