@@ -1,7 +1,9 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { Writable } from 'node:stream';
+import pino from 'pino';
 import type { ResolvedConfig } from './deployments/index.js';
-import { buildGateway, type InferenceTarget, type ShutdownState } from './gateway/index.js';
-import { defaultHostFactory, ModelCannotBatchError, NodeResources, ReplicaPool, type BatchObserver, type HostFactory, type PoolStats } from './replicas/index.js';
+import { buildGateway, IngressThreads, reusePortUnavailable, type InferenceTarget, type ShutdownState } from './gateway/index.js';
+import { defaultHostFactory, ModelCannotBatchError, NodeResources, ReplicaPool, type PoolObserver, type HostFactory, type PoolStats } from './replicas/index.js';
 import { ConfigInvalidError } from './errors.js';
 import { VERSION } from './version.js';
 import { FerryMetrics } from './metrics/index.js';
@@ -17,9 +19,22 @@ export interface FerryServerOptions {
   listen?: { host?: string; port?: number };
 }
 
+/** How requests come in: the gateways serving, and why fewer than asked when the runtime cannot share a port. */
+export interface IngressInfo {
+  /** Gateways serving: worker threads sharing the port, or 1 in the main thread. */
+  threads: number;
+  /** What `http.ingressThreads` asked for. */
+  requested: number;
+  /** True when the gateways run in worker threads with reusePort. */
+  reusePort: boolean;
+  /** Why fewer than requested serve, or ''. */
+  note: string;
+}
+
 /** What `GET /-/status` and `ferry status` show. */
 export interface FerryStatus {
   version: string;
+  ingress: IngressInfo;
   node: { cpus: number; gpus: number; usedCpus: number; usedGpus: number };
   deployments: (PoolStats & {
     autoscaling: ResolvedAutoscaling | null;
@@ -95,8 +110,8 @@ export class FerryServer {
   private closing: Promise<void> | null = null;
 
   private constructor(
-    /** The Fastify app (for `inject()` in tests). */
-    readonly app: FastifyInstance,
+    /** The main thread's Fastify app (for `inject()` in tests); null when the gateways run in ingress threads. */
+    readonly app: FastifyInstance | null,
     /** Replica pools by deployment name. */
     readonly pools: ReadonlyMap<string, ReplicaPool>,
     /** The address it listens on, e.g. `http://127.0.0.1:8000`. */
@@ -110,6 +125,10 @@ export class FerryServer {
     private readonly shutdown: ShutdownState,
     /** How long close() lets calls finish by default (the config's shutdownGraceMs). */
     private readonly graceMs: number,
+    /** The gateways in worker threads, or null when one serves in this thread. */
+    private readonly threads: IngressThreads | null,
+    /** How requests come in (see {@link IngressInfo}). */
+    readonly ingress: IngressInfo,
   ) {}
 
   /** Starts every deployment's replicas, then listens. Fails (and cleans up) if any replica cannot load. */
@@ -117,8 +136,8 @@ export class FerryServer {
     const metrics = new FerryMetrics();
     // The gateway's logger exists once the app is built; losses before that (a failed first start) end the start anyway.
     let log: FastifyBaseLogger | null = null;
-    const observer: BatchObserver = {
-      batch: metrics.observeBatch.bind(metrics),
+    const observer: PoolObserver = {
+      answered: metrics.answered.bind(metrics),
       replicaLost: (deployment, replicaId, cause, reason) => {
         metrics.replicaRestarts.inc({ deployment, reason: cause });
         const what = cause === 'crashed' ? 'crashed' : cause === 'hung' ? 'hung and was killed' : 'failed to start';
@@ -147,52 +166,60 @@ export class FerryServer {
       await Promise.all(pools.map((p) => p.stop(0)));
       throw configProblemsOf(started, config) ?? failed.reason;
     }
-    const shutdown: ShutdownState = { active: false, lingerMs: SHUTDOWN_LINGER_MS };
-    const targets = new Map<string, InferenceTarget>();
-    config.deployments.forEach((d, i) => {
-      const pool = pools[i];
-      targets.set(d.name, {
-        name: d.name,
-        routePrefix: d.routePrefix,
-        version: d.version,
-        requestTimeoutMs: d.requestTimeoutMs,
-        get ready() {
-          return !shutdown.active && pool.readiness().ready;
-        },
-        get state() {
-          return !shutdown.active && pool.readiness().ready ? 'READY' : 'UNAVAILABLE';
-        },
-        get reason() {
-          return shutdown.active ? 'shutting down' : pool.readiness().reason;
-        },
-        get metadata() {
-          return pool.metadata;
-        },
-        get batching() {
-          return pool.batching;
-        },
-        infer: (inputs, rows, control) => pool.infer(inputs, rows, control),
-      });
-    });
     const bodyLimit: BodyLimit =
       config.http.bodyLimitBytes === null ? defaultBodyLimit(pools, config) : { bytes: config.http.bodyLimitBytes, reason: 'http.bodyLimitBytes' };
-    const app = buildGateway({
-      targets,
-      bodyLimitBytes: bodyLimit.bytes,
-      maxTensorElements: config.http.maxTensorElements,
-      receiveTimeoutMs: config.http.receiveTimeoutMs,
-      logger: opts.logger,
-      server: { name: 'ferry', version: VERSION },
-      metrics,
-      status: () => status(),
-      shutdown,
-    });
-    log = app.log;
+    const requested = config.http.ingressThreads;
+    const unavailable = requested > 1 ? reusePortUnavailable() : null;
+    const ingress: IngressInfo = {
+      threads: requested > 1 && !unavailable ? requested : 1,
+      requested,
+      reusePort: requested > 1 && !unavailable,
+      note: unavailable ? `http.ingressThreads is ${requested}, but ${unavailable}: one gateway serves, in the main thread` : '',
+    };
+    const shutdown: ShutdownState = { active: false, lingerMs: SHUTDOWN_LINGER_MS };
+    let app: FastifyInstance | null = null;
+    let threads: IngressThreads | null = null;
+    if (ingress.reusePort) {
+      const logging = controlLogging(opts.logger);
+      log = logging.logger;
+      threads = new IngressThreads({
+        count: ingress.threads,
+        pools,
+        routes: config.deployments,
+        gateway: {
+          bodyLimitBytes: bodyLimit.bytes,
+          maxTensorElements: config.http.maxTensorElements,
+          receiveTimeoutMs: config.http.receiveTimeoutMs,
+          server: { name: 'ferry', version: VERSION },
+          logLevel: logging.level,
+          lingerMs: SHUTDOWN_LINGER_MS,
+        },
+        metrics,
+        status: () => status(),
+        log: logging.write,
+        lost: (reason) => log?.error(`${reason}; the other ingress threads go on serving`),
+      });
+    } else {
+      app = buildGateway({
+        targets: targetsOf(config, pools, shutdown),
+        bodyLimitBytes: bodyLimit.bytes,
+        maxTensorElements: config.http.maxTensorElements,
+        receiveTimeoutMs: config.http.receiveTimeoutMs,
+        logger: opts.logger,
+        server: { name: 'ferry', version: VERSION },
+        metrics,
+        status: () => status(),
+        shutdown,
+      });
+      log = app.log;
+    }
+    if (ingress.note) log.warn(ingress.note);
+    const logger = log;
     const scaled = config.deployments.flatMap((d, i) => (d.autoscaling ? [{ target: pools[i], config: d.autoscaling }] : []));
     const controller = new AutoscalerController(scaled, {
       onChange: (r) => {
         metrics.decisions.inc({ deployment: r.deployment, direction: r.direction });
-        app.log.info({ decision: r }, `autoscaler: ${r.deployment} ${r.from} → ${r.to}: ${r.reason}`);
+        logger.info({ decision: r }, `autoscaler: ${r.deployment} ${r.from} → ${r.to}: ${r.reason}`);
       },
       onTick: (r) => metrics.desiredReplicas.set({ deployment: r.deployment }, r.to),
     });
@@ -201,6 +228,7 @@ export class FerryServer {
     });
     const status = (): FerryStatus => ({
       version: VERSION,
+      ingress,
       node: node.usage(),
       deployments: config.deployments.map((d, i) => {
         const s = pools[i].stats();
@@ -208,13 +236,13 @@ export class FerryServer {
       }),
     });
     try {
-      const url = await app.listen({
-        host: opts.listen?.host ?? config.http.host,
-        port: opts.listen?.port ?? config.http.port,
-      });
+      const host = opts.listen?.host ?? config.http.host;
+      const port = opts.listen?.port ?? config.http.port;
+      const url = threads ? await threads.listen(host, port) : await app!.listen({ host, port });
       controller.start();
-      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown, config.shutdownGraceMs);
+      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown, config.shutdownGraceMs, threads, ingress);
     } catch (err) {
+      await threads?.close(0);
       await Promise.all(pools.map((p) => p.stop(0)));
       throw err;
     }
@@ -237,8 +265,9 @@ export class FerryServer {
       const deadline = performance.now() + graceMs;
       // Requests admitted before the shutdown (a body still arriving, a call
       // queued for a replica still starting) are served: the pools keep taking
-      // their calls until the gateway has answered every one, or the grace ends.
-      const gatewayClosed = this.app.close();
+      // their calls until every gateway has answered each one, or the grace ends.
+      if (this.threads) await this.threads.close(graceMs);
+      const gatewayClosed = this.app?.close() ?? Promise.resolve();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([gatewayClosed, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
       clearTimeout(timer);
@@ -248,4 +277,47 @@ export class FerryServer {
     })();
     return this.closing;
   }
+}
+
+/** The gateway's view of each deployment in this thread: its pool's own router, and readiness read live. */
+function targetsOf(config: ResolvedConfig, pools: readonly ReplicaPool[], shutdown: ShutdownState): Map<string, InferenceTarget> {
+  const targets = new Map<string, InferenceTarget>();
+  config.deployments.forEach((d, i) => {
+    const pool = pools[i];
+    targets.set(d.name, {
+      name: d.name,
+      routePrefix: d.routePrefix,
+      version: d.version,
+      requestTimeoutMs: d.requestTimeoutMs,
+      get ready() {
+        return !shutdown.active && pool.readiness().ready;
+      },
+      get state() {
+        return !shutdown.active && pool.readiness().ready ? 'READY' : 'UNAVAILABLE';
+      },
+      get reason() {
+        return shutdown.active ? 'shutting down' : pool.readiness().reason;
+      },
+      get metadata() {
+        return pool.metadata;
+      },
+      get batching() {
+        return pool.batching;
+      },
+      infer: (inputs, rows, control) => pool.infer(inputs, rows, control),
+    });
+  });
+  return targets;
+}
+
+/**
+ * The control plane's logger when the gateways run in threads (none in this
+ * thread to borrow one from), from the same logger option; the threads'
+ * lines go where it writes.
+ */
+function controlLogging(option: FastifyServerOptions['logger']): { logger: FastifyBaseLogger; level: string | false; write(line: string): void } {
+  if (!option) return { logger: pino({ enabled: false }), level: false, write: () => {} };
+  const { stream, ...rest } = (option === true ? {} : option) as { stream?: Writable; level?: string };
+  const out = stream ?? process.stdout;
+  return { logger: pino(rest, out), level: rest.level ?? 'info', write: (line) => void out.write(line) };
 }

@@ -18,6 +18,7 @@ export const ferryConfigSchema = Type.Object(
           bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 1024 })),
           maxTensorElements: Type.Optional(positiveInt),
           receiveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: MAX_TIMER_MS })),
+          ingressThreads: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
         },
         strict,
       ),

@@ -81,6 +81,13 @@ export interface HttpConfig {
   maxTensorElements?: number;
   /** How long a client may take to send a whole request (headers and body); slower ones get 408 and are closed. @default 30000 */
   receiveTimeoutMs?: number;
+  /**
+   * Gateways (Fastify instances), each in a worker thread with its own
+   * routers, listening on one port (`reusePort`: Node ≥ 22.12 or ≥ 23.1, on
+   * Linux). Where the runtime cannot share a port, one gateway serves in the
+   * main thread and Ferry says so at start. @default see defaultIngressThreads
+   */
+  ingressThreads?: number;
 }
 
 /** What this machine offers to replicas. */
@@ -135,7 +142,7 @@ export interface ResolvedDeployment {
 
 /** A config with every default applied. */
 export interface ResolvedConfig {
-  http: { host: string; port: number; bodyLimitBytes: number | null; maxTensorElements: number; receiveTimeoutMs: number };
+  http: { host: string; port: number; bodyLimitBytes: number | null; maxTensorElements: number; receiveTimeoutMs: number; ingressThreads: number };
   node: Required<NodeConfig>;
   /** See {@link FerryConfig.shutdownGraceMs}. */
   shutdownGraceMs: number;

@@ -21,6 +21,15 @@ export const NODE_DEFAULTS = Object.freeze({
   gpus: 0,
 });
 
+/**
+ * Ingress threads by default: a quarter of the cores, at least 1 and at
+ * most 8, so most cores stay with the replicas (each ingress thread is one
+ * event loop's worth of CPU under full load).
+ */
+export function defaultIngressThreads(cores: number = availableParallelism()): number {
+  return Math.min(8, Math.max(1, Math.floor(cores / 4)));
+}
+
 /** Defaults for the HTTP listener. */
 export const HTTP_DEFAULTS = Object.freeze({
   host: '127.0.0.1',
@@ -29,4 +38,5 @@ export const HTTP_DEFAULTS = Object.freeze({
   maxTensorElements: 16 * 1024 * 1024,
   // Node's own default is 300 s, Fastify's none: a client sending a byte a second would hold its socket for ever.
   receiveTimeoutMs: 30_000,
+  ingressThreads: defaultIngressThreads(),
 });

@@ -13,7 +13,7 @@ export type {
 } from './config-types.js';
 export { ferryConfigSchema } from './config-schema.js';
 export { initialOf } from './cpu-shares.js';
-export { DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
+export { defaultIngressThreads, DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
 export { defineConfig } from './define-config.js';
 export { loadConfig } from './load-config.js';
 export { validateConfig, type ValidateOptions } from './validate-config.js';

@@ -6,3 +6,6 @@ export type { InferenceTarget } from './inference-target.js';
 export type { ShutdownState } from './shutdown-state.js';
 export { DEFAULT_MAX_TENSOR_ELEMENTS, type RequestInput } from './input-checks.js';
 export { toRegistryError } from './http-errors.js';
+export { Ingress, type IngressControl, type IngressDeployment, type IngressOptions, type Readiness } from './ingress.js';
+export { IngressThreads, type IngressThreadsOptions } from './ingress-threads.js';
+export { reusePortUnavailable } from './reuse-port.js';

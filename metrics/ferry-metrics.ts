@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
 /** Live figures of one deployment, read when Prometheus scrapes. */
 export interface DeploymentGauges {
@@ -8,6 +8,9 @@ export interface DeploymentGauges {
   /** Replica counts by state (pending, starting, ready, stopping, ...). */
   replicas: Record<string, number>;
 }
+
+/** One registry's figures as prom-client exports them (getMetricsAsJSON). */
+export type MetricSnapshot = MetricObjectWithValues<MetricValue<string>>[];
 
 /** Buckets for latencies from 1 ms to 30 s. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -37,7 +40,7 @@ export class FerryMetrics {
   );
   readonly queueWait = this.perDeployment(
     'ferry_queue_wait_seconds',
-    'Time a call waited (deployment queue and replica mailbox) before its batch was sent to a replica.',
+    'Time a call waited (deployment queue and replica mailbox) before its batch began.',
   );
   readonly replicaRestarts = new Counter({
     name: 'ferry_replica_restarts_total',
@@ -77,7 +80,13 @@ export class FerryMetrics {
     });
   }
 
-  constructor() {
+  /**
+   * `processWide: false` makes an ingress thread's registry: its requests and
+   * the batches its answers carry, without Node's process metrics or the
+   * gauges the control plane reads (it merges the two at scrape time).
+   */
+  constructor(opts: { processWide?: boolean } = {}) {
+    if (opts.processWide === false) return;
     this.scrapeGauge('ferry_queue_depth', 'Calls waiting in the deployment queue for a replica with room.', ['deployment'], (g, d) =>
       g.set({ deployment: d.deployment }, d.queueDepth),
     );
@@ -100,11 +109,13 @@ export class FerryMetrics {
     this.sources = sources;
   }
 
-  /** Records one batch a replica ran. */
-  observeBatch(deployment: string, rows: number, inferenceMs: number, queueWaitsMs: readonly number[]): void {
-    this.batchSize.observe({ deployment }, rows);
-    this.inference.observe({ deployment }, inferenceMs / 1000);
-    for (const w of queueWaitsMs) this.queueWait.observe({ deployment }, w / 1000);
+  /** Records what a replica's answers carried: its batch's figures (once per batch) and the calls' queue waits. */
+  answered(deployment: string, batch: { rows: number; inferenceMs: number } | undefined, queueWaitsMs: readonly number[]): void {
+    if (batch) {
+      this.batchSize.observe({ deployment }, batch.rows);
+      this.inference.observe({ deployment }, batch.inferenceMs / 1000);
+    }
+    for (const w of queueWaitsMs) this.queueWait.observe({ deployment }, Math.max(0, w) / 1000);
   }
 
   /** Records one answered inference request. */
@@ -116,5 +127,21 @@ export class FerryMetrics {
   /** The exposition text and its content type. */
   async expose(): Promise<{ contentType: string; text: string }> {
     return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+  }
+
+  /** This registry's figures, to send to the thread that merges them. */
+  snapshot(): Promise<MetricSnapshot> {
+    return this.registry.getMetricsAsJSON();
+  }
+
+  /**
+   * This registry merged with other threads' snapshots, as one process:
+   * counters and histogram buckets summed per label set (prom-client's
+   * cluster aggregation), so a scrape of any ingress sees them all.
+   */
+  async exposeWith(others: readonly MetricSnapshot[]): Promise<{ contentType: string; text: string }> {
+    if (others.length === 0) return this.expose();
+    const merged = AggregatorRegistry.aggregate([await this.snapshot(), ...others]);
+    return { contentType: merged.contentType, text: await merged.metrics() };
   }
 }

@@ -1,1 +1,1 @@
-export { FerryMetrics, type DeploymentGauges } from './ferry-metrics.js';
+export { FerryMetrics, type DeploymentGauges, type MetricSnapshot } from './ferry-metrics.js';

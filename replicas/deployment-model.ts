@@ -1,9 +1,7 @@
 import type { ResolvedBatching } from '../deployments/index.js';
 import { batchingPlanOf, type BatchingPlan } from './batching-plan.js';
-import type { BatchQueueOptions } from './batch-queue.js';
 import type { LoadedModel, OmittedOutput } from './protocol.js';
-import { batchKeyOf } from './tensor-batch.js';
-import type { ModelMetadata, TensorMap } from './tensor.js';
+import type { ModelMetadata } from './tensor.js';
 
 /**
  * What a pool knows of its model once the first replica has loaded it: the
@@ -14,19 +12,11 @@ export class DeploymentModel {
   private loaded: LoadedModel | null = null;
   private plan: BatchingPlan | null = null;
   private batches = false;
-  private callSeq = 0;
-  /**
-   * Every replica's mailbox reads these. Set once, when the model is learnt
-   * and before any call, to run calls one at a time when they do not batch.
-   */
-  readonly mailboxOptions: BatchQueueOptions;
 
   constructor(
     private readonly deployment: string,
     private readonly config: ResolvedBatching,
-  ) {
-    this.mailboxOptions = { maxBatchSize: config.maxBatchSize, batchWaitTimeoutMs: config.batchWaitTimeoutMs };
-  }
+  ) {}
 
   /** True once a replica has reported the model. */
   get known(): boolean {
@@ -59,11 +49,8 @@ export class DeploymentModel {
     if (this.loaded) return;
     this.loaded = model;
     this.plan = batchingPlanOf(model.metadata);
+    // Each replica's mailbox decides the same from the same model (see replica-main).
     this.batches = this.plan.batchable && this.config.mode !== 'off';
-    if (!this.batches) {
-      this.mailboxOptions.maxBatchSize = 1;
-      this.mailboxOptions.batchWaitTimeoutMs = 0;
-    }
   }
 
   /** Whether calls batch, and why (not): the model's shapes, or the config. */
@@ -71,10 +58,5 @@ export class DeploymentModel {
     if (this.config.mode === 'off') return { enabled: false, reason: 'turned off by the config (batching: false)' };
     if (!this.plan) return { enabled: false, reason: 'the model has not been loaded yet' };
     return { enabled: this.batches, reason: this.plan.reason };
-  }
-
-  /** The key under which a call may share a run: its shapes when calls batch, else one of its own, so it runs alone. */
-  batchKeyOf(inputs: TensorMap): string {
-    return this.batches ? batchKeyOf(inputs) : `#${++this.callSeq}`;
   }
 }

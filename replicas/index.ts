@@ -11,13 +11,15 @@ export {
   ReplicaCrashedError,
   ReplicaStartFailedError,
 } from './pool-errors.js';
-export type { FromReplica, LoadedModel, OmittedOutput, ReplicaSpec, ToReplica } from './protocol.js';
+export { DeploymentCounters, epochMs, SlotState } from './deployment-counters.js';
+export { DeploymentRouter, type AnswerObserver, type DeploymentRouterOptions } from './deployment-router.js';
+export type { Answer, FromActor, FromReplica, LoadedModel, OmittedOutput, ReplicaSpec, ToActor, ToReplica, WireCall } from './protocol.js';
 export type { HostEvents, HostFactory, ReplicaHost } from './replica-host.js';
 export { NodeResources, type Lease, type Reservation } from './node-resources.js';
 export type { CallControl, PoolStats } from './pool-types.js';
-export { ReplicaPool } from './replica-pool.js';
+export { ReplicaPool, type IngressPeer, type PoolObserver } from './replica-pool.js';
 export { ReplicaSet, type ReplicaSetEvents, type ReplicaSetOptions } from './replica-set.js';
-export type { BatchObserver, ReplicaLossCause, ReplicaState, ReplicaStats } from './replica.js';
+export type { LifecycleObserver, ReplicaLossCause, ReplicaState, ReplicaStats } from './replica.js';
 export { pickReplica } from './router.js';
 export { batchKeyOf, concatInputs, splitOutputs } from './tensor-batch.js';
 export {
@@ -32,4 +34,4 @@ export {
   type TypedArray,
   type WireTensor,
 } from './tensor.js';
-export { threadsInsideOnnxruntime } from './thread-host.js';
+export { startWorker, threadsInsideOnnxruntime } from './thread-host.js';

@@ -1,15 +1,22 @@
-import type { Batchable } from './batch-queue.js';
 import type { TensorMap } from './tensor.js';
 
-/** One caller's request as it travels through queue, mailbox and batch. */
-export interface PendingCall extends Batchable {
+/** Where a sent call waits for its answer: the channel to one replica. */
+export interface CallHolder {
+  readonly slot: number;
+}
+
+/** One caller's request as it travels through an ingress's queue and its channel to a replica. */
+export interface PendingCall {
+  /** Unique within the ingress's router: the replica answers by it. */
+  readonly id: number;
   readonly inputs: TensorMap;
-  /** Changed only to make a call run alone after a batch it was in failed. */
-  batchKey: string;
+  readonly rows: number;
+  /** When the call was admitted (epoch ms, the clock every thread shares). */
+  readonly enqueuedAt: number;
   /** Times the call was handed back after its replica died. */
   retries: number;
-  /** Where the call waits: null in the deployment queue, else the replica holding it. */
-  holder: { withdraw(call: PendingCall): boolean } | null;
+  /** The replica channel holding it, or null while it waits in the queue. */
+  holder: CallHolder | null;
   /** True once the call was answered, failed or cancelled. */
   settled: boolean;
   resolve(outputs: TensorMap): void;
@@ -19,22 +26,22 @@ export interface PendingCall extends Batchable {
 /**
  * Makes a call whose promise settles once: later answers (a retried call's
  * first replica, a cancelled call's running batch) are ignored. `onSettle`
- * runs once, before the caller hears. Calls share a batch only when their
- * `batchKey`s match.
+ * runs once, before the caller hears.
  */
 export function createCall(
+  id: number,
   inputs: TensorMap,
   rows: number,
-  batchKey: string,
+  enqueuedAt: number,
   resolve: (outputs: TensorMap) => void,
   reject: (err: Error) => void,
   onSettle: () => void,
 ): PendingCall {
   const call: PendingCall = {
+    id,
     inputs,
     rows,
-    batchKey,
-    enqueuedAt: performance.now(),
+    enqueuedAt,
     retries: 0,
     holder: null,
     settled: false,

@@ -1,15 +1,19 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import type { FromReplica, ToReplica } from './protocol.js';
+import type { MessagePort } from 'node:worker_threads';
+import type { FromActor, FromReplica, ToActor, ToReplica } from './protocol.js';
 import { REPLICA_ENTRY, type HostEvents, type ReplicaHost } from './replica-host.js';
 
 /**
  * A replica in a child process: a native crash in onnxruntime takes down only
  * this replica. Messages use V8 serialisation, so typed arrays cross intact
- * (copied, as processes share no memory).
+ * (copied, as processes share no memory). A process cannot hold an
+ * ingress's channel, so the host keeps each port and relays what crosses it,
+ * tagged with the ingress's source number.
  */
 export class ProcessHost implements ReplicaHost {
   readonly kind = 'process' as const;
   private readonly child: ChildProcess;
+  private readonly ports = new Map<number, MessagePort>();
   private ending = false;
   private readonly exited: Promise<void>;
 
@@ -20,7 +24,12 @@ export class ProcessHost implements ReplicaHost {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let failure: Error | null = null;
-    this.child.on('message', (msg) => events.message(msg as FromReplica));
+    this.child.on('message', (msg: FromReplica) => {
+      if ('source' in msg) {
+        const { source, ...answers } = msg;
+        this.ports.get(source)?.postMessage(answers satisfies FromActor);
+      } else events.message(msg);
+    });
     this.child.on('error', (err) => {
       failure = err;
     });
@@ -39,11 +48,26 @@ export class ProcessHost implements ReplicaHost {
   }
 
   post(msg: ToReplica): void {
+    if (msg.type === 'attach') {
+      const { source, port } = msg;
+      this.ports.set(source, port);
+      port.on('message', (m: ToActor) => this.send({ ...m, source }));
+      return;
+    }
+    if (msg.type === 'detach') {
+      this.ports.get(msg.source)?.close();
+      this.ports.delete(msg.source);
+    }
+    this.send(msg);
+  }
+
+  private send(msg: ToReplica): void {
     if (this.child.connected) this.child.send(msg);
   }
 
   async terminate(): Promise<void> {
     this.ending = true;
+    for (const port of this.ports.values()) port.close();
     if (this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill('SIGTERM');
       const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);

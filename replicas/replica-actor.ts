@@ -1,11 +1,23 @@
 import ort from 'onnxruntime-node';
 import { applyOrtEnvironment } from '../constants.js';
 import { deviceUnavailableReason, executionProviders } from './device.js';
-import type { FromReplica, OmittedOutput, ReplicaSpec, ToReplica } from './protocol.js';
+import type { FromReplica, OmittedOutput, ReplicaSpec } from './protocol.js';
 import type { ModelMetadata, TensorDtype, TensorMap, TensorSpec, TypedArray } from './tensor.js';
 
-/** Sends a message to the pool, handing over the listed buffers where the host can. */
+/** Sends a control message to the host, handing over the listed buffers where the host can. */
 export type Reply = (msg: FromReplica, transfer: ArrayBuffer[]) => void;
+
+/** Marks the thread as inside onnxruntime (a load or a run), so its host never ends it there. */
+export interface OnnxruntimeGate {
+  enter(): void;
+  leave(): void;
+}
+
+/** A batch's outputs and how long onnxruntime took (ms). */
+export interface RunResult {
+  outputs: TensorMap;
+  inferenceMs: number;
+}
 
 /** Why a value that is not a tensor cannot be served (onnxruntime-node's run rejects one: "Non tensor type is temporarily not supported"). */
 const NOT_A_TENSOR = 'a sequence or map, not a tensor: onnxruntime-node passes only tensors to and from JavaScript';
@@ -24,31 +36,30 @@ function toSpec(m: ort.InferenceSession.TensorValueMetadata): TensorSpec {
 }
 
 /**
- * The replica actor: owns one InferenceSession and runs one batch at a time.
- * The same code runs in a worker thread and in a child process; only the
- * `reply` function differs.
+ * The replica's model: one InferenceSession, loaded once and run one batch
+ * at a time (its mailbox decides what goes in a batch). The same code runs
+ * in a worker thread and in a child process.
  */
 export class ReplicaActor {
   private session: ort.InferenceSession | null = null;
   /** The outputs each run fetches: the model's tensor outputs. */
   private outputNames: string[] = [];
 
-  constructor(private readonly reply: Reply) {}
+  constructor(
+    private readonly reply: Reply,
+    private readonly gate: OnnxruntimeGate = { enter() {}, leave() {} },
+  ) {}
 
-  /** Handles one message from the pool. */
-  async handle(msg: ToReplica): Promise<void> {
-    if (msg.type === 'init') await this.init(msg.spec);
-    else await this.run(msg.batchId, msg.inputs, msg.recycle);
-  }
-
-  private async init(spec: ReplicaSpec): Promise<void> {
+  /** Loads the model and reports `ready` with its metadata, or `init-failed`; resolves with the metadata when loaded. */
+  async init(spec: ReplicaSpec): Promise<ModelMetadata | null> {
     const started = performance.now();
     applyOrtEnvironment();
     const unavailable = deviceUnavailableReason(spec.device);
     if (unavailable) {
       this.reply({ type: 'init-failed', message: unavailable, code: 'FERRY_ERR_DEVICE_UNAVAILABLE' }, []);
-      return;
+      return null;
     }
+    this.gate.enter();
     try {
       this.session = await ort.InferenceSession.create(spec.modelPath, {
         executionProviders: executionProviders(spec.device),
@@ -58,7 +69,9 @@ export class ReplicaActor {
       });
     } catch (err) {
       this.reply({ type: 'init-failed', message: (err as Error).message }, []);
-      return;
+      return null;
+    } finally {
+      this.gate.leave();
     }
     const inputs = this.session.inputMetadata;
     const outputs = this.session.outputMetadata;
@@ -78,7 +91,7 @@ export class ReplicaActor {
       await this.session.release();
       this.session = null;
       this.reply({ type: 'init-failed', message: unservable }, []);
-      return;
+      return null;
     }
     this.outputNames = tensorOutputs.map((m) => m.name);
     const metadata: ModelMetadata = {
@@ -87,43 +100,40 @@ export class ReplicaActor {
     };
     const omittedOutputs: OmittedOutput[] = others.map((name) => ({ name, reason: NOT_A_TENSOR }));
     this.reply({ type: 'ready', metadata, omittedOutputs, loadMs: performance.now() - started }, []);
+    return metadata;
   }
 
-  private async run(batchId: number, inputs: TensorMap, recycle: boolean): Promise<void> {
-    const recycled: ArrayBuffer[] = [];
-    if (recycle) for (const t of Object.values(inputs)) if (!Array.isArray(t.data)) recycled.push(t.data.buffer as ArrayBuffer);
-    if (!this.session) {
-      this.reply({ type: 'failed', batchId, message: 'replica has no loaded model', recycled }, recycled);
-      return;
-    }
+  /**
+   * Runs one batch. Rejects with onnxruntime's error. An output that does
+   * not own its whole buffer is copied, so every output's buffer can be
+   * handed over.
+   */
+  async run(inputs: TensorMap): Promise<RunResult> {
+    if (!this.session) throw new Error('replica has no loaded model');
     const feeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(inputs)) {
       feeds[name] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
     }
     const started = performance.now();
     let results: ort.InferenceSession.OnnxValueMapType;
+    this.gate.enter();
     try {
       // Only tensor outputs: fetching a sequence or map fails the whole run in onnxruntime-node.
       results = await this.session.run(feeds, this.outputNames);
-    } catch (err) {
-      this.reply({ type: 'failed', batchId, message: (err as Error).message, recycled }, recycled);
-      return;
+    } finally {
+      this.gate.leave();
     }
     const inferenceMs = performance.now() - started;
     const outputs: TensorMap = {};
-    const transfer: ArrayBuffer[] = [];
     for (const [name, value] of Object.entries(results)) {
       if (value.type === 'string') {
         outputs[name] = { dtype: 'string', dims: [...value.dims], data: value.data as string[] };
         continue;
       }
       let data = value.data as TypedArray;
-      // Hand the buffer over only when the tensor owns all of it; otherwise copy its part.
       if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) data = data.slice();
       outputs[name] = { dtype: value.type as TensorDtype, dims: [...value.dims], data };
-      transfer.push(data.buffer as ArrayBuffer);
     }
-    for (const b of recycled) if (!transfer.includes(b)) transfer.push(b);
-    this.reply({ type: 'result', batchId, outputs, inferenceMs, recycled }, transfer);
+    return { outputs, inferenceMs };
   }
 }

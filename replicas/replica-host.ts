@@ -1,5 +1,6 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { TransferListItem } from 'node:worker_threads';
 import type { HostKind } from '../deployments/index.js';
 import type { FromReplica, ToReplica } from './protocol.js';
 
@@ -18,8 +19,8 @@ export interface ReplicaHost {
   readonly kind: HostKind;
   /** OS process id for `process` hosts; the thread id for `thread` hosts. */
   readonly id: number;
-  /** Sends a message; `transfer` buffers are handed over where the host allows it (threads). */
-  post(msg: ToReplica, transfer: ArrayBuffer[]): void;
+  /** Sends a control message; `transfer` (a channel's port) is handed over where the host allows it (threads). */
+  post(msg: ToReplica, transfer: TransferListItem[]): void;
   /** Ends the host and resolves when it is gone. */
   terminate(): Promise<void>;
   /** Ends the host at once, as a crash would (SIGKILL for processes). */

@@ -1,44 +1,66 @@
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { applyOrtEnvironment, SHUTDOWN_GRACE_MS } from '../constants.js';
 import { initialOf, type ResolvedDeployment } from '../deployments/index.js';
-import { BufferPool } from './buffer-pool.js';
+import { DeploymentCounters } from './deployment-counters.js';
+import { DeploymentRouter, type AnswerObserver } from './deployment-router.js';
 import { NodeResources } from './node-resources.js';
 import { defaultHostFactory } from './host-factory.js';
-import { createCall, type PendingCall } from './pending-call.js';
 import { DeploymentModel } from './deployment-model.js';
-import { BackPressureError, ModelCannotBatchError, PoolClosedError, ReplicaCrashedError } from './pool-errors.js';
-import type { BatchObserver } from './replica.js';
+import { ModelCannotBatchError, PoolClosedError, ReplicaStartFailedError } from './pool-errors.js';
+import type { LifecycleObserver, Replica } from './replica.js';
 import type { HostFactory } from './replica-host.js';
 import { ReplicaSet } from './replica-set.js';
 import type { CallControl, PoolStats } from './pool-types.js';
-import { pickReplica } from './router.js';
 import type { OmittedOutput } from './protocol.js';
 import type { ModelMetadata, TensorMap } from './tensor.js';
 
-/** A call is handed back after its replica dies at most this many times. */
-const MAX_RETRIES = 1;
+/** What the pool reports: replica losses, and each batch's figures and queue waits as the routers see them. */
+export type PoolObserver = LifecycleObserver & AnswerObserver;
 
 /**
- * A deployment's calls: admission into a bounded queue, routing to a replica
- * with spare capacity (power of two choices), cancellation, and one retry
- * elsewhere for the calls of a replica that dies. Past `maxQueuedRequests`
- * calls are refused with BackPressureError. The replicas themselves — start,
- * scale, drain, replace, reservations — are its {@link ReplicaSet}'s.
+ * An ingress as one deployment's pool sees it: where its replicas are
+ * announced, each over a channel of the ingress's own. The pool's own router
+ * is one (source 0); each ingress thread is another.
+ */
+export interface IngressPeer {
+  /** Numbers the ingress in the replicas' mailboxes. */
+  readonly source: number;
+  replicaUp(deployment: string, slot: number, port: MessagePort): void;
+  /** Resolves once the ingress has let go of the replica (and retried the calls it held). */
+  replicaGone(deployment: string, slot: number, reason: string): Promise<void>;
+  /** Whether the deployment wants no replica now (a queued call must ask for one). */
+  atZero(deployment: string, atZero: boolean): void;
+  /** A start failed while no replica runs: fail the queued calls with this. */
+  failQueued(deployment: string, err: ReplicaStartFailedError): void;
+}
+
+/** Slots for replicas beyond the most the deployment may want: replacements and drains overlap. */
+const spareSlots = (max: number): number => 2 * max + 8;
+
+/**
+ * A deployment's replicas as the control plane holds them: its
+ * {@link ReplicaSet} (start, scale, drain, replace, reservations), its
+ * counters in shared memory, and the channels that connect every replica to
+ * every ingress. Calls never pass through it: each ingress routes its own
+ * (see {@link DeploymentRouter}); `infer()` uses the pool's own router, the
+ * one an ingress in this thread serves from.
  */
 export class ReplicaPool {
   readonly name: string;
-  private queue: PendingCall[] = [];
+  /** The deployment's figures in shared memory, for routers in other threads. */
+  readonly counters: DeploymentCounters;
+  private readonly router: DeploymentRouter;
+  private readonly peers: IngressPeer[] = [];
   private closed = false;
-  private retried = 0;
-  private cancelled = 0;
+  private atZero = false;
   private readonly model: DeploymentModel;
   private readonly set: ReplicaSet;
-  private readonly idleWaiters = new Set<() => void>();
   private demandListener: (() => void) | null = null;
 
   constructor(
     private readonly config: ResolvedDeployment,
     hostFactory: HostFactory = defaultHostFactory,
-    observer?: BatchObserver,
+    observer?: PoolObserver,
     /** The node's capacity, shared with the other pools. @default the configured node alone */
     resources: NodeResources = new NodeResources(Infinity, Infinity),
     /** Where the deployment sits in the config's `deployments`, so messages name the setting to change. @default unknown */
@@ -46,21 +68,84 @@ export class ReplicaPool {
   ) {
     this.name = config.name;
     applyOrtEnvironment();
+    const most = config.autoscaling ? Math.max(config.autoscaling.maxReplicas, config.autoscaling.initialReplicas ?? 0) : config.numReplicas;
+    this.counters = new DeploymentCounters(spareSlots(most));
     this.model = new DeploymentModel(config.name, config.batching);
+    this.router = new DeploymentRouter({
+      deployment: config.name,
+      maxOngoing: config.maxOngoingRequests,
+      maxQueued: config.maxQueuedRequests,
+      counters: this.counters,
+      onDemand: () => this.demand(),
+      observer,
+    });
+    this.peers.push({
+      source: 0,
+      replicaUp: (_d, slot, port) => this.router.replicaUp(slot, port),
+      replicaGone: async (_d, slot, reason) => this.router.replicaGone(slot, reason),
+      atZero: (_d, atZero) => this.router.setAtZero(atZero),
+      failQueued: (_d, err) => this.router.failQueued(err),
+    });
     this.set = new ReplicaSet({
       config,
       hostFactory,
       resources,
       model: this.model,
-      buffers: new BufferPool(),
+      counters: this.counters,
       observer,
       configIndex,
       events: {
-        capacity: () => this.dispatch(),
-        orphaned: (orphans, reason) => this.onOrphans(orphans, reason),
-        noReplica: (err) => this.failQueued(err),
+        ready: (r) => this.announce(r),
+        gone: (r, reason) => this.withdraw(r, reason),
+        noReplica: (err) => {
+          const failure = err instanceof ReplicaStartFailedError ? err : new ReplicaStartFailedError(this.name, err.message);
+          for (const p of this.peers) p.failQueued(this.name, failure);
+        },
       },
     });
+  }
+
+  /** Connects an ingress: every ready replica gets a channel to it now, and every later one as it becomes ready. */
+  connect(peer: IngressPeer): void {
+    this.peers.push(peer);
+    peer.atZero(this.name, this.atZero);
+    for (const r of this.set.replicas) if (r.state === 'ready') this.link(r, peer);
+  }
+
+  /** Disconnects an ingress that has ended: the replicas drop its channel. */
+  disconnect(peer: IngressPeer): void {
+    const i = this.peers.indexOf(peer);
+    if (i < 0) return;
+    this.peers.splice(i, 1);
+    for (const r of this.set.replicas) r.detach(peer.source);
+  }
+
+  private link(replica: Replica, peer: IngressPeer): void {
+    const { port1, port2 } = new MessageChannel();
+    replica.attach(peer.source, port2);
+    peer.replicaUp(this.name, replica.slot, port1);
+  }
+
+  private announce(replica: Replica): void {
+    for (const p of this.peers) this.link(replica, p);
+  }
+
+  /** Tells every ingress the replica is gone; its slot is reused once all have let go. */
+  private withdraw(replica: Replica, reason: string): void {
+    const told = this.peers.map((p) => p.replicaGone(this.name, replica.slot, reason));
+    // replicaGone() never rejects: a peer that ended resolves at once.
+    void Promise.all(told).then(() => this.set.releaseSlot(replica.slot));
+  }
+
+  /** A call was queued, in some ingress, while the deployment wants no replica: scaling from zero begins. */
+  demand(): void {
+    this.demandListener?.();
+  }
+
+  private setAtZero(atZero: boolean): void {
+    if (atZero === this.atZero) return;
+    this.atZero = atZero;
+    for (const p of this.peers) p.atZero(this.name, atZero);
   }
 
   /** Reserves the first replica's share of the node before any pool starts (see ReplicaSet.reserveFirst). */
@@ -68,7 +153,7 @@ export class ReplicaPool {
     return this.set.reserveFirst();
   }
 
-  /** Called when a call arrives while the pool has no replica and none wanted (scale from zero). */
+  /** Called when a call is queued while the pool has no replica and none wanted (scale from zero), in any ingress. */
   onDemand(listener: () => void): void {
     this.demandListener = listener;
   }
@@ -122,17 +207,17 @@ export class ReplicaPool {
     return { ready: false, reason: `no ready replica yet (${this.set.count('starting')} starting, ${this.set.pending} pending)` };
   }
 
-  /** Calls waiting for a replica with capacity. */
+  /** Calls waiting for a replica with room, in every ingress. */
   get queueDepth(): number {
-    return this.queue.length;
+    return this.counters.queued;
   }
 
   /** Ongoing + queued calls: the load the autoscaler reads. */
   load(): number {
-    return this.queue.length + this.ongoing;
+    return this.counters.queued + this.ongoing;
   }
 
-  /** Calls held by replicas (in mailboxes or running). */
+  /** Calls sent to replicas and not yet answered, from every ingress. */
   get ongoing(): number {
     return this.set.ongoing;
   }
@@ -143,6 +228,7 @@ export class ReplicaPool {
    * if the config requires batching the model cannot do.
    */
   async start(): Promise<void> {
+    this.setAtZero(initialOf(this.config) === 0);
     try {
       await this.set.start(initialOf(this.config));
       if (this.closed) throw new PoolClosedError(this.name);
@@ -156,90 +242,20 @@ export class ReplicaPool {
 
   /** Sets the replicas the pool should have (see ReplicaSet.scaleTo). */
   scaleTo(n: number): void {
-    if (!this.closed) this.set.scaleTo(n);
+    if (this.closed) return;
+    this.set.scaleTo(n);
+    this.setAtZero(n === 0);
   }
 
   /**
-   * Runs one call: `inputs` share dimension 0 (`rows`). Resolves with the
-   * call's own outputs; rejects with BackPressureError when the queue is full.
-   * `control.cancel`, set while the call is pending, gives up on it: the
-   * call leaves the queue or mailbox if it has not started running, and the
-   * promise rejects with the given reason.
+   * Runs one call through the pool's own router: `inputs` share dimension 0
+   * (`rows`). Resolves with the call's own outputs; rejects with
+   * BackPressureError when the deployment's queue is full. `control.cancel`,
+   * set while the call is pending, gives up on it (see DeploymentRouter.infer).
    */
   infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap> {
     if (this.closed) return Promise.reject(new PoolClosedError(this.name));
-    return new Promise((resolve, reject) => {
-      const call = createCall(inputs, rows, this.model.batchKeyOf(inputs), resolve, reject, () => {
-        if (control) control.cancel = undefined;
-        this.notifyIfIdle();
-      });
-      const replica = this.queue.length === 0 ? pickReplica(this.set.replicas, this.config.maxOngoingRequests) : null;
-      if (replica) replica.assign(call);
-      else if (this.queue.length >= this.config.maxQueuedRequests) {
-        reject(new BackPressureError(this.name, this.queue.length, this.config.maxQueuedRequests));
-        return;
-      } else {
-        this.queue.push(call);
-        if (this.set.targetReplicas === 0) this.demandListener?.();
-      }
-      if (control) control.cancel = (reason) => this.cancel(call, reason);
-    });
-  }
-
-  /**
-   * Gives up on a call: out of the queue or its replica's mailbox if it is
-   * still waiting (a running batch cannot be stopped; its answer is dropped).
-   */
-  private cancel(call: PendingCall, reason: Error): void {
-    if (call.settled) return;
-    if (call.holder === null) {
-      const i = this.queue.indexOf(call);
-      if (i >= 0) this.queue.splice(i, 1);
-    } else if (call.holder.withdraw(call)) {
-      this.dispatch();
-    }
-    this.cancelled++;
-    call.reject(reason);
-  }
-
-  /** Moves queued calls to replicas with spare capacity. */
-  private dispatch(): void {
-    while (this.queue.length > 0) {
-      const replica = pickReplica(this.set.replicas, this.config.maxOngoingRequests);
-      if (!replica) return;
-      const call = this.queue.shift()!;
-      if (!call.settled) replica.assign(call);
-    }
-  }
-
-  /** The calls of a replica that died: each is retried once elsewhere, ahead of the queue. */
-  private onOrphans(orphans: PendingCall[], reason: string): void {
-    const retry: PendingCall[] = [];
-    for (const call of orphans) {
-      call.holder = null;
-      if (call.settled) continue;
-      if (call.retries < MAX_RETRIES) {
-        call.retries++;
-        retry.push(call);
-      } else call.reject(new ReplicaCrashedError(this.name, reason));
-    }
-    this.retried += retry.length;
-    // Retried calls were admitted already: they go first and ignore the queue bound.
-    this.queue = [...retry, ...this.queue];
-    if (this.closed) this.failQueued(new ReplicaCrashedError(this.name, reason));
-    else this.dispatch();
-  }
-
-  private failQueued(err: Error): void {
-    const queued = this.queue;
-    this.queue = [];
-    for (const call of queued) call.reject(err);
-  }
-
-  private notifyIfIdle(): void {
-    if (this.idleWaiters.size === 0 || this.queue.length > 0 || this.ongoing > 0) return;
-    for (const w of this.idleWaiters) w();
-    this.idleWaiters.clear();
+    return this.router.infer(inputs, rows, control);
   }
 
   /**
@@ -249,18 +265,13 @@ export class ReplicaPool {
    */
   async stop(graceMs: number = SHUTDOWN_GRACE_MS): Promise<void> {
     this.closed = true;
+    this.router.close();
     this.set.close();
-    if (this.queue.length > 0 || this.ongoing > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => this.idleWaiters.add(resolve)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
-      ]);
-      clearTimeout(timer);
-    }
-    this.failQueued(new PoolClosedError(this.name));
+    const deadline = performance.now() + graceMs;
+    while (this.load() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     // Past the grace, calls still held (a batch that does not finish) are answered 503, not waited for.
-    await this.set.stop(new PoolClosedError(this.name));
+    this.router.abandon(new PoolClosedError(this.name));
+    await this.set.stop();
   }
 
   /** Kills a replica as a crash would (for failure drills and tests); false if no replica has that id. */
@@ -272,14 +283,14 @@ export class ReplicaPool {
   stats(): PoolStats {
     return {
       deployment: this.name,
-      queueDepth: this.queue.length,
+      queueDepth: this.counters.queued,
       ongoing: this.ongoing,
       target: this.set.targetReplicas,
       pending: this.set.pending,
       replicas: this.set.replicas.map((r) => r.stats()),
       restarts: this.set.restarts,
-      retried: this.retried,
-      cancelled: this.cancelled,
+      retried: this.counters.retried,
+      cancelled: this.counters.cancelled,
       batching: this.batchingStatus(),
       readiness: this.readiness(),
     };

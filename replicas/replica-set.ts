@@ -1,19 +1,22 @@
 import { RESTART_BACKOFF_MS } from '../constants.js';
 import { initialOf, type ResolvedDeployment } from '../deployments/index.js';
-import type { BufferPool } from './buffer-pool.js';
+import type { DeploymentCounters } from './deployment-counters.js';
 import type { DeploymentModel } from './deployment-model.js';
 import { UNBUDGETED, type NodeResources, type Lease } from './node-resources.js';
-import type { PendingCall } from './pending-call.js';
 import { ReplicaStartFailedError } from './pool-errors.js';
-import { Replica, type BatchObserver, type ReplicaLossCause } from './replica.js';
+import { Replica, type LifecycleObserver, type ReplicaLossCause } from './replica.js';
 import type { HostFactory } from './replica-host.js';
 
-/** What a replica set tells the pool that owns its calls. */
+/** What a replica set tells the pool, which connects replicas to the ingresses. */
 export interface ReplicaSetEvents {
-  /** A replica became ready or finished a batch: queued calls may go to it. */
-  capacity(): void;
-  /** A replica died holding `orphans` (it is already gone from the set and replaced). */
-  orphaned(orphans: PendingCall[], reason: string): void;
+  /** A replica became ready: the ingresses may send it calls. */
+  ready(replica: Replica): void;
+  /**
+   * A replica left the set: stopped after its calls were answered, or dead
+   * (`reason` says why; the ingresses retry what it held). The pool gives
+   * its slot back with releaseSlot() once no ingress reads it.
+   */
+  gone(replica: Replica, reason: string): void;
   /** A start failed while no replica runs: calls waiting for one will not get it soon. */
   noReplica(err: Error): void;
 }
@@ -36,9 +39,9 @@ export interface ReplicaSetOptions {
   hostFactory: HostFactory;
   resources: NodeResources;
   model: DeploymentModel;
-  buffers: BufferPool;
+  counters: DeploymentCounters;
   events: ReplicaSetEvents;
-  observer?: BatchObserver;
+  observer?: LifecycleObserver;
   /** Where the deployment sits in the config's `deployments`, so messages name the setting to change. */
   configIndex: number | null;
 }
@@ -54,6 +57,7 @@ export class ReplicaSet {
   /** Every replica, starting, ready or stopping; the pool routes over the ready ones. */
   readonly replicas: Replica[] = [];
   private seq = 0;
+  private readonly freeSlots: number[];
   private closed = false;
   private target = 0;
   private pendingCount = 0;
@@ -69,6 +73,7 @@ export class ReplicaSet {
   lastStartError = '';
 
   constructor(private readonly opts: ReplicaSetOptions) {
+    this.freeSlots = Array.from({ length: opts.counters.slots }, (_, i) => i);
     this.stopListening = opts.resources.onRelease(() => {
       if (this.pendingCount > 0 && !this.closed) this.refill();
     });
@@ -175,10 +180,16 @@ export class ReplicaSet {
     }
   }
 
+  /** Gives a gone replica's slot back once no ingress reads it any more. */
+  releaseSlot(slot: number): void {
+    this.freeSlots.push(slot);
+  }
+
   /** Starts replicas up to the target as far as the node has room; returns their start promises. */
   private fill(): Promise<Replica>[] {
     const started: Promise<Replica>[] = [];
-    while (this.active() < this.target) {
+    // A slot is free when every ingress has let go of the replica that had it; until then a new replica waits as pending.
+    while (this.active() < this.target && this.freeSlots.length > 0) {
       const lease = this.takeLease();
       if (!lease) break;
       started.push(this.startReplica(this.newReplica(lease)));
@@ -206,6 +217,7 @@ export class ReplicaSet {
     await replica.stop();
     this.remove(replica);
     replica.lease.release();
+    this.opts.events.gone(replica, 'stopped');
   }
 
   private newReplica(lease: Lease): Replica {
@@ -218,15 +230,14 @@ export class ReplicaSet {
         modelPath: config.model,
         device: config.device,
         intraOpThreads: config.intraOpThreads,
+        batching: config.batching,
       },
       host: config.host,
       hostFactory: this.opts.hostFactory,
-      batching: this.opts.model.mailboxOptions,
-      onIdle: () => this.opts.events.capacity(),
-      onDeath: (r, orphans, reason, cause) => this.onDeath(r, orphans, reason, cause),
+      counters: this.opts.counters,
+      slot: this.freeSlots.shift()!,
+      onDeath: (r, reason, cause) => this.onDeath(r, reason, cause),
       batchTimeoutMs: config.batchTimeoutMs,
-      buffers: this.opts.buffers,
-      observer: this.opts.observer,
     });
   }
 
@@ -239,6 +250,8 @@ export class ReplicaSet {
     } catch (err) {
       this.remove(replica);
       replica.lease.release();
+      // No ingress ever heard of it.
+      this.releaseSlot(replica.slot);
       // Stopped on purpose while starting (a scale-down): not a failure, nothing to retry.
       if (replica.startCancelled) return replica;
       this.failedStarts++;
@@ -251,7 +264,7 @@ export class ReplicaSet {
     // The probe has reported the model (replicas wanted meanwhile started beside
     // it: it never counts as active); a replica closed, or scaled away, while starting.
     if (isProbe(replica) || this.closed || this.active() > this.target) await this.retire(replica);
-    else this.opts.events.capacity();
+    else this.opts.events.ready(replica);
     return replica;
   }
 
@@ -260,17 +273,17 @@ export class ReplicaSet {
     if (i >= 0) this.replicas.splice(i, 1);
   }
 
-  private onDeath(replica: Replica, orphans: PendingCall[], reason: string, cause: ReplicaLossCause): void {
+  private onDeath(replica: Replica, reason: string, cause: ReplicaLossCause): void {
     this.remove(replica);
     if (this.closed) {
       replica.lease.release();
-      this.opts.events.orphaned(orphans, reason);
+      this.opts.events.gone(replica, reason);
       return;
     }
     this.restarts++;
     this.opts.observer?.replicaLost?.(this.name, replica.id, cause, reason);
-    this.opts.events.orphaned(orphans, reason);
-    if (this.active() < this.target && !isProbe(replica)) {
+    this.opts.events.gone(replica, reason);
+    if (this.active() < this.target && !isProbe(replica) && this.freeSlots.length > 0) {
       // The replacement takes over the dead replica's lease: released first, the
       // room could go to another pool's pending replica and leave this one without any.
       this.startReplica(this.newReplica(replica.lease)).catch(() => this.scheduleRefill());
@@ -287,10 +300,10 @@ export class ReplicaSet {
     this.firstLease = null;
   }
 
-  /** Answers every call still held with `err` (a shutdown past its grace), then stops every replica. */
-  async stop(abandonWith: Error): Promise<void> {
+  /** Stops every replica now, without waiting for calls still held (the ingresses answered them at the end of the grace). */
+  async stop(): Promise<void> {
     this.close();
-    for (const r of this.replicas) r.abandon(abandonWith);
+    for (const r of this.replicas) r.abandon();
     await Promise.all([...this.replicas].map((r) => this.retire(r)));
   }
 

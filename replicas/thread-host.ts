@@ -1,5 +1,5 @@
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { Worker, type TransferListItem } from 'node:worker_threads';
 import type { FromReplica, ToReplica } from './protocol.js';
 import { REPLICA_ENTRY, type HostEvents, type ReplicaHost } from './replica-host.js';
 
@@ -7,16 +7,25 @@ import { REPLICA_ENTRY, type HostEvents, type ReplicaHost } from './replica-host
  * From source (`.ts`), the worker registers tsx itself first: loader hooks
  * registered in the main thread do not reach worker threads on Node 20.
  */
-function startWorker(): Worker {
-  if (!REPLICA_ENTRY.endsWith('.ts')) return new Worker(REPLICA_ENTRY);
+export function startWorker(entry: string, workerData: unknown): Worker {
+  if (!entry.endsWith('.ts')) return new Worker(entry, { workerData });
   const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = pathToFileURL(REPLICA_ENTRY).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(boot, { eval: true });
+  const url = pathToFileURL(entry).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })`;
+  return new Worker(boot, { eval: true, workerData });
+}
+
+/** What a replica thread marks when it enters onnxruntime: its own flag, and the process's count. */
+export interface ThreadFlags {
+  /** Int32 [1]: 1 while this thread is inside onnxruntime. */
+  inside: SharedArrayBuffer;
+  /** Int32 [1]: replica threads of the process inside onnxruntime. */
+  process: SharedArrayBuffer;
 }
 
 /** Threads of this process inside a model load or a run right now (see {@link threadsInsideOnnxruntime}). */
-let inside = 0;
+const PROCESS_INSIDE = new SharedArrayBuffer(4);
+const processInside = new Int32Array(PROCESS_INSIDE);
 
 /**
  * How many replica threads are inside onnxruntime (loading a model or running
@@ -26,7 +35,7 @@ let inside = 0;
  * itself with SIGKILL at its deadline when this is not 0.
  */
 export function threadsInsideOnnxruntime(): number {
-  return inside;
+  return Atomics.load(processInside, 0);
 }
 
 /**
@@ -39,25 +48,25 @@ export function threadsInsideOnnxruntime(): number {
 export class ThreadHost implements ReplicaHost {
   readonly kind = 'thread' as const;
   private readonly worker: Worker;
+  private readonly inside = new Int32Array(new SharedArrayBuffer(4));
   private ending = false;
   private ended = false;
-  private busy = false;
-  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly events: HostEvents) {
-    this.worker = startWorker();
+    const flags: ThreadFlags = { inside: this.inside.buffer as SharedArrayBuffer, process: PROCESS_INSIDE };
+    this.worker = startWorker(REPLICA_ENTRY, flags);
     let failure: Error | null = null;
     this.worker.on('message', (msg: FromReplica) => {
-      this.setBusy(false);
       if (!this.ending) events.message(msg);
-      else if (msg.type === 'result' || msg.type === 'failed') events.message(msg); // hands the batch's buffers back
     });
     this.worker.on('error', (err) => {
       failure = err;
     });
     this.worker.on('exit', (code) => {
       this.ended = true;
-      this.setBusy(false);
+      // A thread that died inside onnxruntime never left it: it no longer counts.
+      if (Atomics.exchange(this.inside, 0, 0) === 1) Atomics.sub(processInside, 0, 1);
+      Atomics.notify(this.inside, 0);
       if (this.ending) return;
       events.exit(failure ? `thread crashed: ${failure.message}` : `thread exited with code ${code}`);
     });
@@ -67,23 +76,17 @@ export class ThreadHost implements ReplicaHost {
     return this.worker.threadId;
   }
 
-  private setBusy(busy: boolean): void {
-    if (busy === this.busy) return;
-    this.busy = busy;
-    inside += busy ? 1 : -1;
-    if (!busy) for (const wake of this.idleWaiters.splice(0)) wake();
-  }
-
-  post(msg: ToReplica, transfer: ArrayBuffer[]): void {
+  post(msg: ToReplica, transfer: TransferListItem[]): void {
     if (this.ending) return;
-    // Every message starts a load or a run, and every answer ends one.
-    this.setBusy(true);
     this.worker.postMessage(msg, transfer);
   }
 
   async terminate(): Promise<void> {
     this.ending = true;
-    if (this.busy) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    while (!this.ended && Atomics.load(this.inside, 0) === 1) {
+      const wait = Atomics.waitAsync(this.inside, 0, 1);
+      if (wait.async) await wait.value;
+    }
     if (!this.ended) await this.worker.terminate();
   }
 

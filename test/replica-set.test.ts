@@ -2,11 +2,11 @@ import t, { type Test } from 'tap';
 import { RESTART_BACKOFF_MS } from '../constants.js';
 import { validateConfig, type DeploymentConfig } from '../deployments/index.js';
 import { modelPath } from '../models/index.js';
-import { BufferPool } from '../replicas/buffer-pool.js';
+import { DeploymentCounters } from '../replicas/deployment-counters.js';
 import { DeploymentModel } from '../replicas/deployment-model.js';
 import { NodeResources } from '../replicas/node-resources.js';
-import { createCall, type PendingCall } from '../replicas/pending-call.js';
 import { ReplicaStartFailedError } from '../replicas/pool-errors.js';
+import type { Replica } from '../replicas/replica.js';
 import { ReplicaSet, restartBackoffMs } from '../replicas/replica-set.js';
 import { fakeHosts, type StartBehaviour } from './helpers/fake-host.js';
 import { waitFor } from './helpers/ferry.js';
@@ -27,41 +27,37 @@ function setUp(
   const node = new NodeResources(cpus, gpus);
   const { factory, hosts } = fakeHosts(opts.start, opts.answerAtOnce ?? true);
   const told = {
-    capacity: 0,
-    orphaned: [] as { orphans: PendingCall[]; reason: string }[],
+    ready: 0,
+    gone: [] as { id: string; reason: string }[],
     noReplica: [] as Error[],
     lost: [] as string[],
   };
+  const counters = new DeploymentCounters(8);
   const set = new ReplicaSet({
     observer: {
-      batch: () => {},
       replicaLost: (deployment, id, cause, reason) => told.lost.push(`${deployment} ${id} ${cause}: ${reason}`),
     },
     config,
     hostFactory: factory,
     resources: node,
     model: new DeploymentModel(config.name, config.batching),
-    buffers: new BufferPool(),
+    counters,
     events: {
-      capacity: () => told.capacity++,
-      orphaned: (orphans, reason) => told.orphaned.push({ orphans, reason }),
+      ready: () => told.ready++,
+      // As the pool does once every ingress has let go of the replica.
+      gone: (r, reason) => (told.gone.push({ id: r.id, reason }), set.releaseSlot(r.slot)),
       noReplica: (err) => told.noReplica.push(err),
     },
     configIndex: opts.configIndex === undefined ? 0 : opts.configIndex,
   });
-  t.teardown(() => set.stop(new Error('test over')));
+  t.teardown(() => set.stop());
   const used = () => node.usage().usedCpus;
   const states = () => set.replicas.map((r) => r.state);
-  return { set, hosts, told, node, used, states };
-}
-
-const row = () => ({ x: { dtype: 'float32' as const, dims: [1, 2], data: Float32Array.from([1, 2]) } });
-
-/** A call and how it ended. */
-function call() {
-  const outcome: { value?: unknown; error?: Error } = {};
-  const c = createCall(row(), 1, 'k', (v) => (outcome.value = v), (e) => (outcome.error = e), () => {});
-  return { c, outcome };
+  /** An ingress's router sending the replica a call: one place taken in its slot, as the set reads it. */
+  const hold = (r: Replica) => t.ok(counters.tryClaim(r.slot, 100), `a call sent to ${r.id}`);
+  /** The answer reaching the ingress: the place given back. */
+  const answer = (r: Replica) => counters.release(r.slot, 1);
+  return { set, hosts, told, node, used, states, hold, answer, counters };
 }
 
 t.test('the initial replicas start within the node; the rest wait as pending and start when room frees', async (t) => {
@@ -71,7 +67,7 @@ t.test('the initial replicas start within the node; the rest wait as pending and
   t.equal(set.count('ready'), 2);
   t.equal(set.pending, 1);
   t.equal(used(), 3);
-  t.equal(told.capacity, 2, 'each ready replica told the pool');
+  t.equal(told.ready, 2, 'each ready replica told the pool');
   set.scaleTo(2);
   t.equal(set.pending, 0, 'a target met needs nothing pending');
   set.scaleTo(3);
@@ -120,15 +116,15 @@ t.test('the probe is not stopped by a scale-down, and its death is not replaced 
   hosts[0].finishStart(true);
   await started;
   t.equal(used(), 0);
-  t.same(told.orphaned, []);
+  t.same(told.lost, [], 'the probe stopped as planned: nothing lost');
 });
 
 t.test('scaling down stops replicas still starting first, then the ready ones holding fewest calls', async (t) => {
   const behaviours: StartBehaviour[] = ['ready', 'ready', 'hold', 'hold'];
-  const { set, hosts, used } = setUp(t, { numReplicas: 2 }, { cpus: 4, start: () => behaviours.shift() ?? 'ready', answerAtOnce: false });
+  const { set, hosts, used, hold } = setUp(t, { numReplicas: 2 }, { cpus: 4, start: () => behaviours.shift() ?? 'ready', answerAtOnce: false });
   await set.start(2);
   const [busy, idle] = set.replicas;
-  busy.assign(call().c);
+  hold(busy);
   set.scaleTo(4);
   t.same(
     set.replicas.map((r) => r.state),
@@ -166,38 +162,38 @@ t.test('a failed start is counted, said, and tried again after a back-off', asyn
   t.equal(used(), 1);
 });
 
-t.test("a dead replica's calls go back to the pool, and its replacement takes over its share", async (t) => {
-  const { set, hosts, told, used, node } = setUp(t, { numReplicas: 1 }, { cpus: 1, answerAtOnce: false });
+t.test('a dead replica is reported gone with its reason, and its replacement takes over its share', async (t) => {
+  const { set, hosts, told, used, node, hold } = setUp(t, { numReplicas: 1 }, { cpus: 1, answerAtOnce: false });
   await set.start(1);
   let woken = 0;
   node.onRelease(() => woken++);
-  const held = [call(), call()];
-  for (const { c } of held) set.replicas[0].assign(c);
-  set.kill(set.replicas[0].id);
+  const dead = set.replicas[0];
+  hold(dead);
+  hold(dead);
+  set.kill(dead.id);
   t.ok(await waitFor(() => set.count('ready') === 1 && hosts.length === 2), 'replaced');
   t.equal(set.restarts, 1);
-  t.equal(told.orphaned.length, 1);
-  t.same(told.orphaned[0].orphans, held.map((h) => h.c), 'every call it held is handed back, none answered');
-  t.equal(told.orphaned[0].reason, 'killed');
-  t.same(held.map((h) => h.outcome), [{}, {}]);
+  t.same(told.gone, [{ id: 'd#1', reason: 'killed' }], 'the pool hears, so the ingresses retry what it held');
+  t.equal(dead.ongoing, 0, 'a dead replica holds nothing: its calls are the ingresses\' to retry');
+  t.equal(set.ongoing, 0);
+  t.not(set.replicas[0].slot, undefined);
   t.equal(used(), 1);
   t.equal(woken, 0, 'the share went straight to the replacement, never back to the node');
   t.equal(set.kill('no-such-replica'), false);
 });
 
-t.test('a replica that dies while draining hands its calls back and gives its share back once, unreplaced', async (t) => {
-  const { set, hosts, used, told } = setUp(t, { numReplicas: 2 }, { answerAtOnce: false });
+t.test('a replica that dies while draining is reported gone and gives its share back once, unreplaced', async (t) => {
+  const { set, hosts, used, told, hold } = setUp(t, { numReplicas: 2 }, { answerAtOnce: false });
   await set.start(2);
   const draining = set.replicas[0];
-  const held = call();
-  draining.assign(held.c);
+  hold(draining);
   set.scaleTo(0);
   t.ok(await waitFor(() => set.replicas.length === 1), 'the idle replica stopped');
   t.equal(draining.state, 'stopping', 'the busy one drains its call');
   t.equal(used(), 1);
   draining.kill();
-  t.ok(await waitFor(() => told.orphaned.length === 1));
-  t.same(told.orphaned[0].orphans, [held.c], 'its call goes back for a retry');
+  t.ok(await waitFor(() => told.gone.some((g) => g.reason === 'killed')));
+  t.same(told.gone, [{ id: 'd#2', reason: 'stopped' }, { id: 'd#1', reason: 'killed' }], 'its call is the ingresses\' to retry');
   t.ok(await waitFor(() => set.replicas.length === 0));
   t.equal(used(), 0, 'its share came back once: the node is empty, not below');
   t.equal(hosts.length, 2, 'nothing replaced it: it was not wanted');
@@ -240,32 +236,28 @@ t.test('a start that finds no room names what each replica asks and the setting 
   t.equal(set.pending, 1);
 });
 
-t.test('stop answers every held call with its error, stops every replica, and gives everything back', async (t) => {
-  const { set, hosts, used, told } = setUp(t, { numReplicas: 2 }, { answerAtOnce: false });
+t.test('stop ends every replica without waiting for calls still held, and gives everything back', async (t) => {
+  const { set, hosts, used, told, hold } = setUp(t, { numReplicas: 2 }, { answerAtOnce: false });
   await set.start(2);
-  const calls = [call(), call(), call()];
-  set.replicas[0].assign(calls[0].c);
-  set.replicas[0].assign(calls[1].c);
-  set.replicas[1].assign(calls[2].c);
-  const err = new Error('shutting down');
-  await set.stop(err);
-  t.same(calls.map((c) => c.outcome.error), [err, err, err]);
+  hold(set.replicas[0]);
+  hold(set.replicas[1]);
+  await set.stop();
   t.equal(hosts.every((h) => h.terminated), true);
   t.equal(used(), 0);
-  t.same(told.orphaned, [], 'nothing handed back for retry');
+  t.same(told.gone.map((g) => g.reason), ['stopped', 'stopped'], 'stopped, not dead: nothing to retry');
+  t.same(told.lost, []);
   set.scaleTo(2);
   t.equal(hosts.length, 2, 'a stopped set starts nothing');
 });
 
-t.test('a replica that dies after the set closed gives its share back and its calls to the pool', async (t) => {
-  const { set, hosts, used, told } = setUp(t, { numReplicas: 1 }, { cpus: 1, answerAtOnce: false });
+t.test('a replica that dies after the set closed gives its share back and is reported gone', async (t) => {
+  const { set, hosts, used, told, hold } = setUp(t, { numReplicas: 1 }, { cpus: 1, answerAtOnce: false });
   await set.start(1);
-  const held = call();
-  set.replicas[0].assign(held.c);
+  hold(set.replicas[0]);
   set.close();
   set.kill(set.replicas[0].id);
-  t.ok(await waitFor(() => told.orphaned.length === 1));
-  t.same(told.orphaned[0].orphans, [held.c]);
+  t.ok(await waitFor(() => told.gone.length === 1));
+  t.same(told.gone, [{ id: 'd#1', reason: 'killed' }]);
   t.equal(set.restarts, 0, 'not a restart');
   t.equal(hosts.length, 1, 'not replaced');
   t.equal(used(), 0);
@@ -277,7 +269,7 @@ t.test('the back-off after failed starts doubles from RESTART_BACKOFF_MS up to 3
 });
 
 t.test('what the set says of itself: ids, target, calls held, states', async (t) => {
-  const { set, told } = setUp(t, { numReplicas: 2 }, { answerAtOnce: false });
+  const { set, told, hold } = setUp(t, { numReplicas: 2 }, { answerAtOnce: false });
   t.equal(set.lastStartError, '', 'no failure yet');
   await set.start(2);
   t.same(
@@ -287,10 +279,9 @@ t.test('what the set says of itself: ids, target, calls held, states', async (t)
   t.equal(set.targetReplicas, 2);
   t.equal(set.count('starting'), 0);
   t.equal(set.count('ready'), 2);
-  const calls = [call(), call(), call()];
-  set.replicas[0].assign(calls[0].c);
-  set.replicas[1].assign(calls[1].c);
-  set.replicas[1].assign(calls[2].c);
+  hold(set.replicas[0]);
+  hold(set.replicas[1]);
+  hold(set.replicas[1]);
   t.equal(set.ongoing, 3, 'the calls held over every replica');
   t.equal(set.kill('d#1'), true, 'a replica it has');
   t.ok(await waitFor(() => told.lost.length === 1));
@@ -299,17 +290,21 @@ t.test('what the set says of itself: ids, target, calls held, states', async (t)
   t.equal(set.replicas[1].id, 'd#3', 'its replacement has a new id');
 });
 
-t.test('a finished batch tells the pool there is room for queued calls', async (t) => {
-  const { set, hosts, told } = setUp(t, { numReplicas: 1 }, { cpus: 1, answerAtOnce: false });
+t.test('a draining replica stops once every call it held is answered, and not before', async (t) => {
+  const { set, hosts, hold, answer } = setUp(t, { numReplicas: 1 }, { cpus: 1, answerAtOnce: false });
   await set.start(1);
-  const before = told.capacity;
-  const { c, outcome } = call();
-  set.replicas[0].assign(c);
-  await waitFor(() => hosts[0].batches.length === 1);
-  t.equal(told.capacity, before, 'not while the batch runs');
-  hosts[0].answer();
-  t.same([...((outcome.value as { y: { data: Float32Array } }).y.data)], [1, 2], 'the call has its answer');
-  t.equal(told.capacity, before + 1);
+  const r = set.replicas[0];
+  hold(r);
+  hold(r);
+  set.scaleTo(0);
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  t.equal(r.state, 'stopping', 'two calls held');
+  answer(r);
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  t.equal(hosts[0].terminated, false, 'one still held');
+  answer(r);
+  t.ok(await waitFor(() => hosts[0].terminated), 'the last answer lets it stop');
+  t.same(set.replicas, []);
 });
 
 t.test('a failed start while another replica serves is counted but does not say that none runs', async (t) => {
@@ -369,12 +364,12 @@ t.test('scaling down by fewer than are starting stops only as many as asked', as
 });
 
 t.test('a second scale-down picks among the ready replicas, not the ones already draining', async (t) => {
-  const { set } = setUp(t, { numReplicas: 3 }, { cpus: 3, answerAtOnce: false });
+  const { set, hold } = setUp(t, { numReplicas: 3 }, { cpus: 3, answerAtOnce: false });
   await set.start(3);
   const [a, b, c] = set.replicas;
-  a.assign(call().c);
-  a.assign(call().c);
-  b.assign(call().c);
+  hold(a);
+  hold(a);
+  hold(b);
   set.scaleTo(2);
   t.equal(c.state, 'stopped', 'the idle replica goes first');
   t.ok(set.replicas.includes(c), 'and is still in the set while its host ends');
@@ -384,17 +379,17 @@ t.test('a second scale-down picks among the ready replicas, not the ones already
 });
 
 t.test('a draining replica that dies leaves the others in place', async (t) => {
-  const { set, told, used } = setUp(t, { numReplicas: 3 }, { cpus: 3, answerAtOnce: false });
+  const { set, told, used, hold } = setUp(t, { numReplicas: 3 }, { cpus: 3, answerAtOnce: false });
   await set.start(3);
   const [a, b] = set.replicas;
-  a.assign(call().c);
-  b.assign(call().c);
-  b.assign(call().c);
+  hold(a);
+  hold(b);
+  hold(b);
   set.scaleTo(1);
   t.equal(a.state, 'stopping');
   t.equal(set.active(), 1, 'a draining replica does not count toward the target');
   a.kill();
-  t.ok(await waitFor(() => told.orphaned.length === 1 && set.replicas.length === 1));
+  t.ok(await waitFor(() => told.gone.some((g) => g.id === a.id && g.reason === 'killed') && set.replicas.length === 1));
   t.same(set.replicas, [b], 'the busiest replica still serves');
   t.equal(b.state, 'ready');
   t.equal(used(), 1);

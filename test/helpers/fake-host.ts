@@ -1,6 +1,7 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { HostEvents, HostFactory, ReplicaHost } from '../../replicas/index.js';
 import type { ModelMetadata } from '../../replicas/tensor.js';
-import type { ToReplica } from '../../replicas/protocol.js';
+import type { FromActor, ToActor, ToReplica, WireCall } from '../../replicas/protocol.js';
 
 /** What a fake host does with its `init`: load at once, fail, or wait until the test says. */
 export type StartBehaviour = 'ready' | 'fail' | 'hold';
@@ -12,17 +13,21 @@ export const IDENTITY_METADATA: ModelMetadata = {
 };
 
 /**
- * A replica host inside the test's own thread, speaking the real protocol, so
- * the replica lifecycle runs in milliseconds and each step is the test's to
- * choose: when a start ends and how, when a batch answers, when a host dies.
+ * A replica host inside the test's own thread, speaking the real protocol
+ * (control messages, and each ingress's channel), so the replica lifecycle
+ * runs in milliseconds and each step is the test's to choose: when a start
+ * ends and how, when calls are answered, when a host dies.
  */
 export class FakeHost implements ReplicaHost {
   readonly kind = 'thread' as const;
   readonly id: number;
   alive = true;
   terminated = false;
-  /** Batches received and not yet answered, by id. */
-  readonly batches: { batchId: number; inputs: Extract<ToReplica, { type: 'run' }>['inputs'] }[] = [];
+  /** Calls received and not yet answered, in order, with the channel they came by. */
+  readonly calls: { call: WireCall; port: MessagePort }[] = [];
+  /** Ids each channel asked to cancel. */
+  readonly cancels: number[] = [];
+  private readonly ports = new Map<number, MessagePort>();
   private initPending = false;
 
   constructor(
@@ -39,10 +44,19 @@ export class FakeHost implements ReplicaHost {
     if (msg.type === 'init') {
       if (this.start === 'hold') this.initPending = true;
       else queueMicrotask(() => this.finishStart(this.start === 'ready'));
-      return;
-    }
-    this.batches.push({ batchId: msg.batchId, inputs: msg.inputs });
-    if (this.answerAtOnce) queueMicrotask(() => this.answer());
+    } else if (msg.type === 'attach') {
+      const { port } = msg;
+      this.ports.set(msg.source, port);
+      port.on('message', (m: ToActor) => {
+        if (!this.alive) return;
+        if (m.type === 'cancel') {
+          this.cancels.push(...m.ids);
+          return;
+        }
+        for (const call of m.calls) this.calls.push({ call, port });
+        if (this.answerAtOnce) while (this.calls.length > 0) this.answer();
+      });
+    } else if (msg.type === 'detach') this.ports.get(msg.source)?.close();
   }
 
   /** Ends a held start: loaded, or failed with a message. */
@@ -56,11 +70,13 @@ export class FakeHost implements ReplicaHost {
     );
   }
 
-  /** Answers the oldest batch held, as the identity model would. */
+  /** Answers the oldest call held, alone, as the identity model would. */
   answer(): void {
-    const b = this.batches.shift();
-    if (!b || !this.alive) return;
-    this.events.message({ type: 'result', batchId: b.batchId, outputs: { y: b.inputs.x }, inferenceMs: 1, recycled: [] });
+    const held = this.calls.shift();
+    if (!held || !this.alive) return;
+    const { call, port } = held;
+    const msg: FromActor = { type: 'answers', answers: [{ id: call.id, outputs: { y: call.inputs.x } }], startedAt: performance.timeOrigin + performance.now(), batch: { rows: call.rows, inferenceMs: 1 } };
+    port.postMessage(msg);
   }
 
   get holdingStart(): boolean {
@@ -70,11 +86,13 @@ export class FakeHost implements ReplicaHost {
   async terminate(): Promise<void> {
     this.alive = false;
     this.terminated = true;
+    for (const port of this.ports.values()) port.close();
   }
 
   kill(): void {
     if (!this.alive) return;
     this.alive = false;
+    for (const port of this.ports.values()) port.close();
     queueMicrotask(() => this.events.exit('killed'));
   }
 }

@@ -1,0 +1,84 @@
+/*
+ * Entry point of an ingress thread: one Fastify gateway with its own
+ * routers, listening beside the others on the same port (reusePort). The
+ * control plane, in the main thread, announces replicas and answers status
+ * and metrics requests over parentPort.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { FerryMetrics } from '../metrics/index.js';
+import { ReplicaStartFailedError } from '../replicas/index.js';
+import { Ingress } from './ingress.js';
+import type { FromIngress, IngressThreadSpec, ToIngress } from './ingress-protocol.js';
+
+const spec = workerData as IngressThreadSpec;
+const control = parentPort!;
+const post = (msg: FromIngress) => control.postMessage(msg);
+
+// This thread's own figures; the control plane merges them with every other ingress's at scrape time.
+const metrics = new FerryMetrics({ processWide: false });
+const asked = new Map<number, (value: unknown) => void>();
+let asks = 0;
+const ask = <T>(what: 'status' | 'metrics'): Promise<T> =>
+  new Promise((resolve) => {
+    const id = ++asks;
+    asked.set(id, resolve as (value: unknown) => void);
+    post({ type: 'ask', id, what });
+  });
+
+const ingress = new Ingress({
+  deployments: spec.deployments,
+  bodyLimitBytes: spec.bodyLimitBytes,
+  maxTensorElements: spec.maxTensorElements,
+  receiveTimeoutMs: spec.receiveTimeoutMs,
+  server: spec.server,
+  lingerMs: spec.lingerMs,
+  logger: spec.logLevel === false ? false : { level: spec.logLevel, stream: { write: (line: string) => post({ type: 'log', line }) } },
+  control: {
+    demand: (deployment) => post({ type: 'demand', deployment }),
+    status: () => ask('status'),
+    metrics: () => ask('metrics'),
+  },
+  metrics: {
+    observeRequest: (deployment, code, seconds) => metrics.observeRequest(deployment, code, seconds),
+    answered: (deployment, batch, waits) => metrics.answered(deployment, batch, waits),
+  },
+});
+
+control.on('message', (msg: ToIngress) => {
+  switch (msg.type) {
+    case 'listen':
+      ingress.listen(msg.host, msg.port, true).then(
+        (url) => post({ type: 'listening', url }),
+        (err: NodeJS.ErrnoException) => post({ type: 'listen-failed', message: err.message, code: err.code }),
+      );
+      return;
+    case 'replica-up':
+      ingress.replicaUp(msg.deployment, msg.slot, msg.port);
+      return;
+    case 'replica-gone':
+      ingress.replicaGone(msg.deployment, msg.slot, msg.reason);
+      post({ type: 'ack', ack: msg.ack });
+      return;
+    case 'readiness':
+      ingress.setReadiness(msg.deployment, msg.readiness);
+      return;
+    case 'at-zero':
+      ingress.setAtZero(msg.deployment, msg.atZero);
+      return;
+    case 'fail-queued':
+      ingress.failQueued(msg.deployment, new ReplicaStartFailedError(msg.deployment, msg.reason, msg.code));
+      return;
+    case 'reply':
+      asked.get(msg.id)?.(msg.value);
+      asked.delete(msg.id);
+      return;
+    case 'collect':
+      metrics.registry.getMetricsAsJSON().then((json) => post({ type: 'collected', id: msg.id, metrics: json }));
+      return;
+    case 'close':
+      ingress.close(msg.graceMs).then(
+        () => post({ type: 'closed' }),
+        () => post({ type: 'closed' }),
+      );
+  }
+});

@@ -1,0 +1,39 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { IngressDeployment, Readiness } from './ingress.js';
+
+/** What an ingress thread is started with (its workerData). */
+export interface IngressThreadSpec {
+  /** The ingress's source number in every replica's mailbox (1, 2, ...). */
+  source: number;
+  deployments: IngressDeployment[];
+  bodyLimitBytes: number;
+  maxTensorElements: number;
+  receiveTimeoutMs: number;
+  server: { name: string; version: string };
+  /** Log level, or false for no log; lines go to the control plane, which writes them where the server logs. */
+  logLevel: string | false;
+  lingerMs: number;
+}
+
+/** What the control plane tells an ingress thread. */
+export type ToIngress =
+  | { type: 'listen'; host: string; port: number }
+  | { type: 'replica-up'; deployment: string; slot: number; port: MessagePort }
+  | { type: 'replica-gone'; deployment: string; slot: number; reason: string; ack: number }
+  | { type: 'readiness'; deployment: string; readiness: Readiness }
+  | { type: 'at-zero'; deployment: string; atZero: boolean }
+  | { type: 'fail-queued'; deployment: string; reason: string; code?: string }
+  | { type: 'reply'; id: number; value: unknown }
+  | { type: 'collect'; id: number }
+  | { type: 'close'; graceMs: number };
+
+/** What an ingress thread tells the control plane. */
+export type FromIngress =
+  | { type: 'listening'; url: string }
+  | { type: 'listen-failed'; message: string; code?: string }
+  | { type: 'ack'; ack: number }
+  | { type: 'demand'; deployment: string }
+  | { type: 'ask'; id: number; what: 'status' | 'metrics' }
+  | { type: 'collected'; id: number; metrics: unknown }
+  | { type: 'log'; line: string }
+  | { type: 'closed' };

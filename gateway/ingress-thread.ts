@@ -1,0 +1,155 @@
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { MessagePort, Worker } from 'node:worker_threads';
+import type { MetricSnapshot } from '../metrics/index.js';
+import { startWorker, type IngressPeer, type ReplicaStartFailedError } from '../replicas/index.js';
+import type { Readiness } from './ingress.js';
+import type { FromIngress, IngressThreadSpec, ToIngress } from './ingress-protocol.js';
+
+/** The ingress entry script beside this file (`.ts` from source, `.js` when built). */
+const INGRESS_ENTRY = fileURLToPath(new URL(`./ingress-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+
+/** What an ingress thread asks of the control plane in the main thread. */
+export interface IngressHost {
+  demand(deployment: string): void;
+  status(): unknown;
+  metrics(): Promise<{ contentType: string; text: string }>;
+  /** A log line the thread wrote (pino's JSON, newline-terminated). */
+  log(line: string): void;
+  /** The thread ended without being asked to. */
+  lost(thread: IngressThread, reason: string): void;
+}
+
+/**
+ * The control plane's handle on one ingress thread: it starts the thread,
+ * announces replicas to it (each pool treats it as an {@link IngressPeer}),
+ * answers its status and metrics requests, and closes it.
+ */
+export class IngressThread implements IngressPeer {
+  readonly source: number;
+  private readonly worker: Worker;
+  private readonly acks = new Map<number, () => void>();
+  private readonly collects = new Map<number, (m: MetricSnapshot) => void>();
+  private listening: { resolve(url: string): void; reject(err: Error): void } | null = null;
+  private closed: (() => void) | null = null;
+  private seq = 0;
+  private ended = false;
+  private ending = false;
+
+  constructor(spec: IngressThreadSpec, private readonly host: IngressHost) {
+    this.source = spec.source;
+    this.worker = startWorker(INGRESS_ENTRY, spec);
+    let failure: Error | null = null;
+    this.worker.on('message', (msg: FromIngress) => this.onMessage(msg));
+    this.worker.on('error', (err) => (failure = err));
+    this.worker.on('exit', (code) => {
+      this.ended = true;
+      for (const ack of this.acks.values()) ack();
+      this.acks.clear();
+      for (const collect of this.collects.values()) collect([]);
+      this.collects.clear();
+      this.closed?.();
+      const reason = failure ? `ingress thread crashed: ${failure.message}` : `ingress thread exited with code ${code}`;
+      this.listening?.reject(failure ?? new Error(reason));
+      this.listening = null;
+      if (!this.ending) host.lost(this, reason);
+    });
+  }
+
+  private post(msg: ToIngress, transfer: MessagePort[] = []): void {
+    if (!this.ended) this.worker.postMessage(msg, transfer);
+  }
+
+  private onMessage(msg: FromIngress): void {
+    switch (msg.type) {
+      case 'listening':
+        this.listening?.resolve(msg.url);
+        this.listening = null;
+        return;
+      case 'listen-failed':
+        this.listening?.reject(Object.assign(new Error(msg.message), { code: msg.code }));
+        this.listening = null;
+        return;
+      case 'ack':
+        this.acks.get(msg.ack)?.();
+        this.acks.delete(msg.ack);
+        return;
+      case 'demand':
+        this.host.demand(msg.deployment);
+        return;
+      case 'ask':
+        if (msg.what === 'status') this.post({ type: 'reply', id: msg.id, value: this.host.status() });
+        else {
+          this.host.metrics().then(
+            (value) => this.post({ type: 'reply', id: msg.id, value }),
+            (err: Error) => this.post({ type: 'reply', id: msg.id, value: { contentType: 'text/plain', text: `# ${err.message}\n` } }),
+          );
+        }
+        return;
+      case 'collected':
+        this.collects.get(msg.id)?.(msg.metrics as MetricSnapshot);
+        this.collects.delete(msg.id);
+        return;
+      case 'log':
+        this.host.log(msg.line);
+        return;
+      case 'closed':
+        this.closed?.();
+    }
+  }
+
+  /** Listens on `host`:`port` beside the other ingress threads (reusePort); resolves with the address. */
+  listen(host: string, port: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.listening = { resolve, reject };
+      this.post({ type: 'listen', host, port });
+    });
+  }
+
+  replicaUp(deployment: string, slot: number, port: MessagePort): void {
+    this.post({ type: 'replica-up', deployment, slot, port }, [port]);
+  }
+
+  replicaGone(deployment: string, slot: number, reason: string): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    const ack = ++this.seq;
+    return new Promise((resolve) => {
+      this.acks.set(ack, resolve);
+      this.post({ type: 'replica-gone', deployment, slot, reason, ack });
+    });
+  }
+
+  atZero(deployment: string, atZero: boolean): void {
+    this.post({ type: 'at-zero', deployment, atZero });
+  }
+
+  failQueued(deployment: string, err: ReplicaStartFailedError): void {
+    this.post({ type: 'fail-queued', deployment, reason: err.reason, code: err.code });
+  }
+
+  setReadiness(deployment: string, readiness: Readiness): void {
+    this.post({ type: 'readiness', deployment, readiness });
+  }
+
+  /** This thread's metrics, to merge with the others'. */
+  collect(): Promise<MetricSnapshot> {
+    if (this.ended) return Promise.resolve([]);
+    const id = ++this.seq;
+    return new Promise((resolve) => {
+      this.collects.set(id, resolve);
+      this.post({ type: 'collect', id });
+    });
+  }
+
+  /** Closes the thread's gateway (see Ingress.close), then ends the thread. */
+  async close(graceMs: number): Promise<void> {
+    this.ending = true;
+    if (!this.ended) {
+      await new Promise<void>((resolve) => {
+        this.closed = resolve;
+        this.post({ type: 'close', graceMs });
+      });
+    }
+    await this.worker.terminate();
+  }
+}

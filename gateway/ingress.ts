@@ -1,0 +1,170 @@
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { MessagePort } from 'node:worker_threads';
+import {
+  DeploymentCounters,
+  DeploymentRouter,
+  PoolClosedError,
+  type AnswerObserver,
+  type ModelMetadata,
+  type ReplicaStartFailedError,
+} from '../replicas/index.js';
+import { buildGateway, type GatewayMetrics } from './build-gateway.js';
+import type { InferenceTarget } from './inference-target.js';
+import type { ShutdownState } from './shutdown-state.js';
+
+/** Whether a deployment should be sent requests, and why not (what the control plane publishes). */
+export interface Readiness {
+  ready: boolean;
+  reason: string;
+}
+
+/** One deployment as an ingress serves it: routes, limits, the model, and its counters in shared memory. */
+export interface IngressDeployment {
+  name: string;
+  routePrefix: string | null;
+  version: string | null;
+  requestTimeoutMs: number;
+  maxOngoingRequests: number;
+  maxQueuedRequests: number;
+  metadata: ModelMetadata;
+  batching: boolean;
+  counters: { buffer: SharedArrayBuffer; slots: number };
+  readiness: Readiness;
+  atZero: boolean;
+}
+
+/** What an ingress asks of the control plane, wherever that runs. */
+export interface IngressControl {
+  /** A call was queued for a deployment at zero replicas. */
+  demand(deployment: string): void;
+  /** What `GET /-/status` answers: the whole process. */
+  status(): Promise<unknown>;
+  /** What `GET /metrics` answers: every ingress's figures and the control plane's, merged. */
+  metrics(): Promise<{ contentType: string; text: string }>;
+}
+
+/** What an ingress records: each request, and what the replicas' answers carry. */
+export type IngressMetrics = AnswerObserver & Pick<GatewayMetrics, 'observeRequest'>;
+
+/** Everything an ingress is given. */
+export interface IngressOptions {
+  deployments: IngressDeployment[];
+  bodyLimitBytes: number;
+  maxTensorElements: number;
+  receiveTimeoutMs: number;
+  server: { name: string; version: string };
+  logger?: FastifyServerOptions['logger'];
+  control: IngressControl;
+  metrics: IngressMetrics;
+  /** How long idle keep-alive connections stay open at shutdown. */
+  lingerMs: number;
+}
+
+/**
+ * One ingress: a Fastify gateway with its own router per deployment, over
+ * its own channel to every replica. Several run in one process, each in a
+ * worker thread, all listening on one port (`reusePort`); the control plane
+ * announces replicas to each and answers its status and metrics requests.
+ */
+export class Ingress {
+  readonly app: FastifyInstance;
+  private readonly routers = new Map<string, DeploymentRouter>();
+  private readonly readiness = new Map<string, Readiness>();
+  private readonly shutdown: ShutdownState;
+
+  constructor(opts: IngressOptions) {
+    this.shutdown = { active: false, lingerMs: opts.lingerMs };
+    const shutdown = this.shutdown;
+    const targets = new Map<string, InferenceTarget>();
+    for (const d of opts.deployments) {
+      const router = new DeploymentRouter({
+        deployment: d.name,
+        maxOngoing: d.maxOngoingRequests,
+        maxQueued: d.maxQueuedRequests,
+        counters: new DeploymentCounters(d.counters.slots, d.counters.buffer),
+        onDemand: () => opts.control.demand(d.name),
+        observer: opts.metrics,
+      });
+      router.setAtZero(d.atZero);
+      this.routers.set(d.name, router);
+      this.readiness.set(d.name, d.readiness);
+      const readiness = this.readiness;
+      targets.set(d.name, {
+        name: d.name,
+        routePrefix: d.routePrefix,
+        version: d.version,
+        requestTimeoutMs: d.requestTimeoutMs,
+        metadata: d.metadata,
+        batching: d.batching,
+        get ready() {
+          return !shutdown.active && readiness.get(d.name)!.ready;
+        },
+        get state() {
+          return this.ready ? 'READY' : 'UNAVAILABLE';
+        },
+        get reason() {
+          return shutdown.active ? 'shutting down' : readiness.get(d.name)!.reason;
+        },
+        infer: (inputs, rows, control) => router.infer(inputs, rows, control),
+      });
+    }
+    const metrics: GatewayMetrics = {
+      observeRequest: (deployment, code, seconds) => opts.metrics.observeRequest(deployment, code, seconds),
+      expose: () => opts.control.metrics(),
+    };
+    this.app = buildGateway({
+      targets,
+      bodyLimitBytes: opts.bodyLimitBytes,
+      maxTensorElements: opts.maxTensorElements,
+      receiveTimeoutMs: opts.receiveTimeoutMs,
+      logger: opts.logger,
+      server: opts.server,
+      metrics,
+      status: () => opts.control.status(),
+      shutdown,
+    });
+  }
+
+  /** Listens; with `reusePort`, beside the other ingresses on the same port. Resolves with the address. */
+  listen(host: string, port: number, reusePort: boolean): Promise<string> {
+    return this.app.listen({ host, port, ...(reusePort ? { reusePort: true } : {}) });
+  }
+
+  /** A replica of `deployment` is ready: this ingress may send it calls over `port`. */
+  replicaUp(deployment: string, slot: number, port: MessagePort): void {
+    this.routers.get(deployment)?.replicaUp(slot, port);
+  }
+
+  /** A replica is gone: the calls this ingress had sent it are retried (see DeploymentRouter.replicaGone). */
+  replicaGone(deployment: string, slot: number, reason: string): void {
+    this.routers.get(deployment)?.replicaGone(slot, reason);
+  }
+
+  setReadiness(deployment: string, readiness: Readiness): void {
+    if (this.readiness.has(deployment)) this.readiness.set(deployment, readiness);
+  }
+
+  setAtZero(deployment: string, atZero: boolean): void {
+    this.routers.get(deployment)?.setAtZero(atZero);
+  }
+
+  failQueued(deployment: string, err: ReplicaStartFailedError): void {
+    this.routers.get(deployment)?.failQueued(err);
+  }
+
+  /**
+   * Refuses new requests, lets those admitted finish for up to `graceMs`,
+   * then answers what is left 503 (`PoolClosedError`) and closes.
+   */
+  async close(graceMs: number): Promise<void> {
+    this.shutdown.active = true;
+    this.shutdown.lingerMs = Math.min(this.shutdown.lingerMs, graceMs);
+    // Requests admitted before (a body still arriving) still reach their routers and are served.
+    const closed = this.app.close();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    for (const [name, r] of this.routers) r.abandon(new PoolClosedError(name));
+    await closed;
+  }
+}

@@ -1,0 +1,250 @@
+import type { MessagePort } from 'node:worker_threads';
+import { epochMs, type DeploymentCounters } from './deployment-counters.js';
+import { createCall, type PendingCall } from './pending-call.js';
+import { BackPressureError, InferenceError, PoolClosedError, ReplicaCrashedError } from './pool-errors.js';
+import type { CallControl } from './pool-types.js';
+import type { FromActor } from './protocol.js';
+import { ReplicaLink } from './replica-link.js';
+import { pickReplica } from './router.js';
+import type { TensorMap } from './tensor.js';
+
+/** A call is handed back after its replica dies at most this many times. */
+const MAX_RETRIES = 1;
+
+/** How long a router with queued calls sleeps before looking again, should a wake be missed. */
+const WAKE_CHECK_MS = 250;
+
+/** What a router reports as answers arrive: the batch's figures (once per batch in the process) and its calls' queue waits. */
+export interface AnswerObserver {
+  answered(deployment: string, batch: FromActor['batch'], queueWaitsMs: readonly number[]): void;
+}
+
+/** Everything a router is given. */
+export interface DeploymentRouterOptions {
+  deployment: string;
+  /** Calls one replica holds at most (`maxOngoingRequests`), over every ingress. */
+  maxOngoing: number;
+  /** Calls the deployment queues at most (`maxQueuedRequests`), over every ingress. */
+  maxQueued: number;
+  counters: DeploymentCounters;
+  /** A call was queued while the deployment has no replica and wants none: the control plane should start one. */
+  onDemand(): void;
+  observer?: AnswerObserver;
+}
+
+/**
+ * One ingress's router for one deployment: admission into the deployment's
+ * bounded queue, power of two choices over every replica by the calls each
+ * holds (exact, from shared memory: every ingress's calls count),
+ * cancellation, and one retry elsewhere for the calls of a replica that
+ * dies. Every ingress thread has its own, over its own channels; the queue
+ * bound and each replica's `maxOngoing` hold across all of them.
+ */
+export class DeploymentRouter {
+  private readonly links = new Map<number, ReplicaLink>();
+  private readonly open: ReplicaLink[] = [];
+  private queue: PendingCall[] = [];
+  private seq = 0;
+  private waiting = false;
+  private closed = false;
+  private atZero = false;
+
+  constructor(private readonly opts: DeploymentRouterOptions) {}
+
+  private get counters(): DeploymentCounters {
+    return this.opts.counters;
+  }
+
+  /** Calls this router has queued (the deployment's total is in its counters). */
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+
+  /** Calls this router has sent and not had answered. */
+  get held(): number {
+    let n = 0;
+    for (const l of this.open) n += l.held.size;
+    return n;
+  }
+
+  /** Whether the deployment wants no replica now, so a queued call must ask for one. */
+  setAtZero(atZero: boolean): void {
+    this.atZero = atZero;
+    if (atZero && this.queue.length > 0) this.opts.onDemand();
+  }
+
+  /**
+   * Runs one call: `inputs` share dimension 0 (`rows`). Resolves with the
+   * call's own outputs; rejects with BackPressureError when the deployment's
+   * queue is full. `control.cancel`, set while the call is pending, gives up
+   * on it: it leaves the queue, or its replica drops it unless it is running,
+   * and the promise rejects with the given reason.
+   */
+  infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap> {
+    if (this.closed) return Promise.reject(new PoolClosedError(this.opts.deployment));
+    return new Promise((resolve, reject) => {
+      const call = createCall(++this.seq, inputs, rows, epochMs(), resolve, reject, () => {
+        if (control) control.cancel = undefined;
+      });
+      // Calls queued anywhere in the process go first: a call arriving here does not overtake them.
+      const link = this.queue.length === 0 && this.counters.queued === 0 ? this.pick() : null;
+      if (link) link.send(call);
+      else if (!this.counters.tryQueue(this.opts.maxQueued)) {
+        reject(new BackPressureError(this.opts.deployment, this.counters.queued, this.opts.maxQueued));
+        return;
+      } else {
+        this.queue.push(call);
+        this.waitForRoom();
+        if (this.atZero) this.opts.onDemand();
+      }
+      if (control) control.cancel = (reason) => this.cancel(call, reason);
+    });
+  }
+
+  /** A replica that claimed a place for one call, or null when none has room. */
+  private pick(): ReplicaLink | null {
+    for (let tries = 0; tries < 4; tries++) {
+      const link = pickReplica(this.open, this.opts.maxOngoing);
+      if (!link) return null;
+      if (this.counters.tryClaim(link.slot, this.opts.maxOngoing)) return link;
+    }
+    return null;
+  }
+
+  private cancel(call: PendingCall, reason: Error): void {
+    if (call.settled) return;
+    const link = call.holder === null ? null : this.links.get(call.holder.slot);
+    if (call.holder === null) {
+      const i = this.queue.indexOf(call);
+      if (i >= 0) {
+        this.queue.splice(i, 1);
+        this.counters.unqueue(1);
+      }
+    } else if (link?.cancel(call)) {
+      this.counters.release(link.slot, 1);
+      this.counters.wake();
+    }
+    this.counters.countCancelled();
+    call.reject(reason);
+  }
+
+  /** Sends queued calls to replicas with room. */
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      const link = this.pick();
+      if (!link) return;
+      const call = this.queue.shift()!;
+      this.counters.unqueue(1);
+      link.send(call);
+    }
+  }
+
+  /** While calls wait, dispatches whenever any ingress frees a place (or a replica becomes ready). */
+  private waitForRoom(): void {
+    if (this.waiting) return;
+    this.waiting = true;
+    void (async () => {
+      while (this.queue.length > 0 && !this.closed) {
+        const seen = this.counters.wakeSeq;
+        this.dispatch();
+        if (this.queue.length === 0) break;
+        await this.counters.waitForWake(seen, WAKE_CHECK_MS);
+      }
+      this.waiting = false;
+    })();
+  }
+
+  private onAnswers(link: ReplicaLink, msg: FromActor): void {
+    let released = 0;
+    const waits: number[] = [];
+    const answered: [PendingCall, FromActor['answers'][number]][] = [];
+    for (const a of msg.answers) {
+      const call = link.held.get(a.id);
+      if (!call) continue;
+      link.held.delete(a.id);
+      released++;
+      if (!('cancelled' in a)) {
+        answered.push([call, a]);
+        if (!call.settled) waits.push(msg.startedAt - call.enqueuedAt);
+      }
+    }
+    this.counters.release(link.slot, released);
+    // Places are free before any caller hears: queued calls (here or in another ingress) go first.
+    this.counters.wake();
+    this.dispatch();
+    for (const [call, a] of answered) {
+      if ('outputs' in a) call.resolve(a.outputs);
+      else if ('error' in a) call.reject(new InferenceError(this.opts.deployment, a.error));
+    }
+    if (msg.batch || waits.length > 0) this.opts.observer?.answered(this.opts.deployment, msg.batch, waits);
+  }
+
+  /** A replica is ready: calls may go to it over `port`. */
+  replicaUp(slot: number, port: MessagePort): void {
+    const link = new ReplicaLink(slot, port, this.opts.counters, (l, m) => this.onAnswers(l, m));
+    this.links.set(slot, link);
+    this.open.push(link);
+    if (this.queue.length > 0) this.waitForRoom();
+  }
+
+  /**
+   * A replica is gone (stopped, or dead: `reason` says why). Calls it held
+   * unanswered go back to the head of the queue, once; a call that already
+   * lost a replica fails with ReplicaCrashedError.
+   */
+  replicaGone(slot: number, reason: string): void {
+    const link = this.links.get(slot);
+    if (!link) return;
+    this.links.delete(slot);
+    this.open.splice(this.open.indexOf(link), 1);
+    link.close();
+    const retry: PendingCall[] = [];
+    for (const call of link.held.values()) {
+      call.holder = null;
+      if (call.settled) continue;
+      if (call.retries < MAX_RETRIES) {
+        call.retries++;
+        retry.push(call);
+      } else call.reject(new ReplicaCrashedError(this.opts.deployment, reason));
+    }
+    link.held.clear();
+    if (retry.length === 0) return;
+    this.counters.countRetried(retry.length);
+    if (this.closed) {
+      for (const call of retry) call.reject(new ReplicaCrashedError(this.opts.deployment, reason));
+      return;
+    }
+    // Retried calls were admitted already: they go first and ignore the queue bound.
+    this.counters.forceQueue(retry.length);
+    this.queue = [...retry, ...this.queue];
+    this.waitForRoom();
+  }
+
+  /** Fails every queued call with `err` (no replica will come soon: its start failed). */
+  failQueued(err: Error): void {
+    const queued = this.queue;
+    this.queue = [];
+    this.counters.unqueue(queued.length);
+    for (const call of queued) call.reject(err);
+  }
+
+  /** Stops taking calls. */
+  close(): void {
+    this.closed = true;
+  }
+
+  /**
+   * Answers every call this router holds with `err` now, sent ones included
+   * (their answers, if they come, are dropped), and gives their places back:
+   * a shutdown past its grace answers rather than waits.
+   */
+  abandon(err: Error): void {
+    this.closed = true;
+    this.failQueued(err);
+    for (const link of this.open) {
+      this.counters.release(link.slot, link.held.size);
+      for (const call of link.held.values()) call.reject(err);
+      link.held.clear();
+    }
+  }
+}

@@ -1,0 +1,161 @@
+import { BatchQueue, type BatchQueueOptions } from './batch-queue.js';
+import { BufferPool } from './buffer-pool.js';
+import { epochMs } from './deployment-counters.js';
+import type { Answer, FromActor, ToActor, WireCall } from './protocol.js';
+import type { RunResult } from './replica-actor.js';
+import { batchKeyOf, concatInputs, splitOutputs } from './tensor-batch.js';
+import type { TensorMap, TypedArray } from './tensor.js';
+
+/** Where a replica reports each batch: its counters (a thread) or its host (a process). */
+export interface BatchGauges {
+  /** A batch began (epoch ms). */
+  started(at: number): void;
+  /** It ended: `rows` rows in `ms` ms. */
+  finished(rows: number, ms: number): void;
+}
+
+/** Sends an ingress (by its source number) the answers to its calls, handing over `transfer`. */
+export type AnswerTo = (source: number, msg: FromActor, transfer: ArrayBuffer[]) => void;
+
+interface MailCall extends WireCall {
+  source: number;
+  batchKey: string;
+}
+
+/** Hands over every output buffer of `maps` once (views of one batch may share a buffer). */
+function buffersOf(maps: readonly TensorMap[]): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const m of maps) for (const t of Object.values(m)) if (!Array.isArray(t.data)) out.add(t.data.buffer as ArrayBuffer);
+  return [...out];
+}
+
+/** A call's outputs in buffers of their own, so they can be handed to one ingress while others get the rest. */
+function ownCopy(outputs: TensorMap): TensorMap {
+  const copy: TensorMap = {};
+  for (const [name, t] of Object.entries(outputs)) copy[name] = { ...t, data: Array.isArray(t.data) ? t.data : (t.data.slice() as TypedArray) };
+  return copy;
+}
+
+/**
+ * A replica's mailbox: the calls every ingress sent it, merged into batches.
+ * What arrives while a batch runs goes into the next one (up to
+ * `maxBatchSize` rows, calls of one shape together); each ingress is
+ * answered with its own calls' outputs. A batch onnxruntime rejects runs
+ * again call by call, so only the call at fault fails.
+ */
+export class ReplicaMailbox {
+  private readonly queue: BatchQueue<MailCall>;
+  /** Calls still waiting, by source and id, so a cancel can take them out. */
+  private readonly waiting = new Map<number, Map<number, MailCall>>();
+  private readonly buffers = new BufferPool();
+  private readonly options: BatchQueueOptions;
+  private batches = true;
+  private aloneSeq = 0;
+
+  constructor(
+    batching: { maxBatchSize: number; batchWaitTimeoutMs: number },
+    private readonly run: (inputs: TensorMap) => Promise<RunResult>,
+    private readonly answer: AnswerTo,
+    private readonly gauges: BatchGauges,
+  ) {
+    this.options = { ...batching, now: epochMs };
+    this.queue = new BatchQueue(this.options, (batch) => void this.runBatch(batch));
+  }
+
+  /** Whether calls are concatenated along dimension 0 (the model's shapes and the config decide); if not, each runs alone. */
+  configure(batches: boolean): void {
+    this.batches = batches;
+    if (!batches) {
+      this.options.maxBatchSize = 1;
+      this.options.batchWaitTimeoutMs = 0;
+    }
+  }
+
+  /** Takes a message an ingress sent over its channel. */
+  receive(source: number, msg: ToActor): void {
+    let waiting = this.waiting.get(source);
+    if (!waiting) this.waiting.set(source, (waiting = new Map()));
+    if (msg.type === 'calls') {
+      for (const c of msg.calls) {
+        const call: MailCall = { ...c, source, batchKey: this.batches ? batchKeyOf(c.inputs) : `#${++this.aloneSeq}` };
+        waiting.set(c.id, call);
+        this.queue.put(call);
+      }
+      return;
+    }
+    const cancelled: Answer[] = [];
+    for (const id of msg.ids) {
+      const call = waiting.get(id);
+      if (call && this.queue.remove(call)) cancelled.push({ id, cancelled: true });
+      waiting.delete(id);
+    }
+    if (cancelled.length > 0) this.answer(source, { type: 'answers', answers: cancelled, startedAt: 0 }, []);
+  }
+
+  /** The ingress behind `source` is gone: its calls still waiting are dropped. */
+  detach(source: number): void {
+    for (const call of this.waiting.get(source)?.values() ?? []) this.queue.remove(call);
+    this.waiting.delete(source);
+  }
+
+  private async runBatch(batch: MailCall[]): Promise<void> {
+    for (const c of batch) this.waiting.get(c.source)?.delete(c.id);
+    const startedAt = epochMs();
+    this.gauges.started(startedAt);
+    const { inputs } = concatInputs(batch, this.buffers);
+    let result: RunResult | null = null;
+    let error = '';
+    try {
+      result = await this.run(inputs);
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    for (const t of Object.values(inputs)) if (!Array.isArray(t.data)) this.buffers.give(t.data.buffer as ArrayBuffer);
+    let rows = 0;
+    for (const c of batch) rows += c.rows;
+    this.gauges.finished(rows, epochMs() - startedAt);
+    if (!result) {
+      if (batch.length > 1) this.runEachAlone(batch);
+      else this.send(batch, [{ id: batch[0].id, error }], startedAt, null);
+    } else if (batch.length === 1) {
+      // A call that ran alone gets the outputs exactly as the model made them.
+      this.send(batch, [{ id: batch[0].id, outputs: result.outputs }], startedAt, { rows, inferenceMs: result.inferenceMs });
+    } else {
+      let parts: TensorMap[] | null = null;
+      try {
+        parts = splitOutputs(result.outputs, batch.map((c) => c.rows));
+      } catch {
+        // The model's outputs were not batch-major after all (it declared them so): each call runs again alone.
+        this.runEachAlone(batch);
+      }
+      if (parts) this.send(batch, batch.map((c, i) => ({ id: c.id, outputs: parts[i] })), startedAt, { rows, inferenceMs: result.inferenceMs });
+    }
+    // The next batch starts on the next turn, once what arrived during this one has been read off the channels.
+    setImmediate(() => this.queue.markIdle());
+  }
+
+  /** Answers each ingress with its calls of the batch; the batch's own figures go to the first call's ingress only. */
+  private send(batch: MailCall[], answers: Answer[], startedAt: number, figures: FromActor['batch'] | null): void {
+    const bySource = new Map<number, Answer[]>();
+    batch.forEach((c, i) => {
+      const list = bySource.get(c.source);
+      if (list) list.push(answers[i]);
+      else bySource.set(c.source, [answers[i]]);
+    });
+    const shared = bySource.size > 1;
+    for (const [source, list] of bySource) {
+      const own = shared ? list.map((a) => ('outputs' in a ? { id: a.id, outputs: ownCopy(a.outputs) } : a)) : list;
+      const msg: FromActor = { type: 'answers', answers: own, startedAt };
+      if (figures && source === batch[0].source) msg.batch = figures;
+      this.answer(source, msg, buffersOf(own.flatMap((a) => ('outputs' in a ? [a.outputs] : []))));
+    }
+  }
+
+  private runEachAlone(batch: readonly MailCall[]): void {
+    for (const call of batch) {
+      call.batchKey = `alone#${++this.aloneSeq}`;
+      this.waiting.get(call.source)?.set(call.id, call);
+    }
+    this.queue.putBack(batch);
+  }
+}
