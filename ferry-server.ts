@@ -31,10 +31,16 @@ export interface IngressInfo {
   note: string;
 }
 
+/** How requests come in, live: {@link IngressInfo} and the connections each gateway has accepted. */
+export interface IngressStatus extends IngressInfo {
+  /** Connections accepted since start, per gateway (the kernel spreads them over threads sharing the port). */
+  connections: number[];
+}
+
 /** What `GET /-/status` and `ferry status` show. */
 export interface FerryStatus {
   version: string;
-  ingress: IngressInfo;
+  ingress: IngressStatus;
   node: { cpus: number; gpus: number; usedCpus: number; usedGpus: number };
   deployments: (PoolStats & {
     autoscaling: ResolvedAutoscaling | null;
@@ -178,6 +184,7 @@ export class FerryServer {
     };
     const shutdown: ShutdownState = { active: false, lingerMs: SHUTDOWN_LINGER_MS };
     let app: FastifyInstance | null = null;
+    const accepted = [0];
     let threads: IngressThreads | null = null;
     if (ingress.reusePort) {
       const logging = controlLogging(opts.logger);
@@ -212,6 +219,7 @@ export class FerryServer {
         shutdown,
       });
       log = app.log;
+      app.server.on('connection', () => accepted[0]++);
     }
     if (ingress.note) log.warn(ingress.note);
     const logger = log;
@@ -228,7 +236,7 @@ export class FerryServer {
     });
     const status = (): FerryStatus => ({
       version: VERSION,
-      ingress,
+      ingress: { ...ingress, connections: threads ? threads.connections() : [...accepted] },
       node: node.usage(),
       deployments: config.deployments.map((d, i) => {
         const s = pools[i].stats();

@@ -12,6 +12,6 @@ export {
   type HttpConfig,
   type ResolvedConfig,
 } from './deployments/index.js';
-export { FerryServer, type BodyLimit, type FerryServerOptions, type FerryStatus } from './ferry-server.js';
+export { FerryServer, type BodyLimit, type FerryServerOptions, type FerryStatus, type IngressInfo, type IngressStatus } from './ferry-server.js';
 export { ERROR_CODES } from './errors.js';
 export { VERSION } from './version.js';

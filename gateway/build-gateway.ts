@@ -32,6 +32,12 @@ export interface GatewayOptions {
   status?: () => unknown;
   /** Set by the owner when shutdown begins. @default never shutting down */
   shutdown?: ShutdownState;
+  /**
+   * Brings every target's readiness up to date before a readiness answer
+   * (health, model ready, repository index): an ingress thread asks the
+   * control plane, so a probe never reads a stale state. @default nothing to do
+   */
+  freshenReadiness?: () => Promise<void>;
 }
 
 /** What the gateway needs of a metrics registry. */
@@ -124,9 +130,11 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
 
 /** Health, server metadata, metrics, status and model routes. */
 function registerRoutes(app: FastifyInstance, opts: GatewayOptions, limits: InferenceLimits): void {
+  const freshen = opts.freshenReadiness ?? (async () => {});
   const allReady = () => [...opts.targets.values()].every((t) => t.ready);
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_req, reply) => {
+    await freshen();
     const ready = allReady();
     if (!ready) reply.code(503);
     return { ready };
@@ -147,5 +155,5 @@ function registerRoutes(app: FastifyInstance, opts: GatewayOptions, limits: Infe
     const status = opts.status;
     app.get('/-/status', async () => status());
   }
-  registerModelRoutes(app, opts.targets, limits, opts.metrics);
+  registerModelRoutes(app, opts.targets, limits, opts.metrics, freshen);
 }

@@ -18,7 +18,7 @@ const post = (msg: FromIngress) => control.postMessage(msg);
 const metrics = new FerryMetrics({ processWide: false });
 const asked = new Map<number, (value: unknown) => void>();
 let asks = 0;
-const ask = <T>(what: 'status' | 'metrics'): Promise<T> =>
+const ask = <T>(what: 'status' | 'metrics' | 'readiness'): Promise<T> =>
   new Promise((resolve) => {
     const id = ++asks;
     asked.set(id, resolve as (value: unknown) => void);
@@ -32,11 +32,13 @@ const ingress = new Ingress({
   receiveTimeoutMs: spec.receiveTimeoutMs,
   server: spec.server,
   lingerMs: spec.lingerMs,
+  connections: { counts: new Int32Array(spec.connections), index: spec.source - 1 },
   logger: spec.logLevel === false ? false : { level: spec.logLevel, stream: { write: (line: string) => post({ type: 'log', line }) } },
   control: {
     demand: (deployment) => post({ type: 'demand', deployment }),
     status: () => ask('status'),
     metrics: () => ask('metrics'),
+    readiness: () => ask('readiness'),
   },
   metrics: {
     observeRequest: (deployment, code, seconds) => metrics.observeRequest(deployment, code, seconds),
@@ -58,9 +60,6 @@ control.on('message', (msg: ToIngress) => {
     case 'replica-gone':
       ingress.replicaGone(msg.deployment, msg.slot, msg.reason);
       post({ type: 'ack', ack: msg.ack });
-      return;
-    case 'readiness':
-      ingress.setReadiness(msg.deployment, msg.readiness);
       return;
     case 'at-zero':
       ingress.setAtZero(msg.deployment, msg.atZero);

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { IngressDeployment, Readiness } from './ingress.js';
+import type { IngressDeployment } from './ingress.js';
 
 /** What an ingress thread is started with (its workerData). */
 export interface IngressThreadSpec {
@@ -13,6 +13,8 @@ export interface IngressThreadSpec {
   /** Log level, or false for no log; lines go to the control plane, which writes them where the server logs. */
   logLevel: string | false;
   lingerMs: number;
+  /** Int32 per ingress thread (by source − 1): connections each accepted, for status. */
+  connections: SharedArrayBuffer;
 }
 
 /** What the control plane tells an ingress thread. */
@@ -20,7 +22,6 @@ export type ToIngress =
   | { type: 'listen'; host: string; port: number }
   | { type: 'replica-up'; deployment: string; slot: number; port: MessagePort }
   | { type: 'replica-gone'; deployment: string; slot: number; reason: string; ack: number }
-  | { type: 'readiness'; deployment: string; readiness: Readiness }
   | { type: 'at-zero'; deployment: string; atZero: boolean }
   | { type: 'fail-queued'; deployment: string; reason: string; code?: string }
   | { type: 'reply'; id: number; value: unknown }
@@ -33,7 +34,7 @@ export type FromIngress =
   | { type: 'listen-failed'; message: string; code?: string }
   | { type: 'ack'; ack: number }
   | { type: 'demand'; deployment: string }
-  | { type: 'ask'; id: number; what: 'status' | 'metrics' }
+  | { type: 'ask'; id: number; what: 'status' | 'metrics' | 'readiness' }
   | { type: 'collected'; id: number; metrics: unknown }
   | { type: 'log'; line: string }
   | { type: 'closed' };

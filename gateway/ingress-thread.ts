@@ -14,6 +14,7 @@ export interface IngressHost {
   demand(deployment: string): void;
   status(): unknown;
   metrics(): Promise<{ contentType: string; text: string }>;
+  readiness(): Record<string, Readiness>;
   /** A log line the thread wrote (pino's JSON, newline-terminated). */
   log(line: string): void;
   /** The thread ended without being asked to. */
@@ -79,6 +80,7 @@ export class IngressThread implements IngressPeer {
         return;
       case 'ask':
         if (msg.what === 'status') this.post({ type: 'reply', id: msg.id, value: this.host.status() });
+        else if (msg.what === 'readiness') this.post({ type: 'reply', id: msg.id, value: this.host.readiness() });
         else {
           this.host.metrics().then(
             (value) => this.post({ type: 'reply', id: msg.id, value }),
@@ -125,10 +127,6 @@ export class IngressThread implements IngressPeer {
 
   failQueued(deployment: string, err: ReplicaStartFailedError): void {
     this.post({ type: 'fail-queued', deployment, reason: err.reason, code: err.code });
-  }
-
-  setReadiness(deployment: string, readiness: Readiness): void {
-    this.post({ type: 'readiness', deployment, readiness });
   }
 
   /** This thread's metrics, to merge with the others'. */

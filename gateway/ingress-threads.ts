@@ -1,11 +1,8 @@
 import type { FerryMetrics } from '../metrics/index.js';
 import type { ReplicaPool } from '../replicas/index.js';
-import type { IngressDeployment, Readiness } from './ingress.js';
+import type { IngressDeployment } from './ingress.js';
 import type { IngressThreadSpec } from './ingress-protocol.js';
 import { IngressThread } from './ingress-thread.js';
-
-/** How often the control plane looks for readiness changes to publish to the threads. */
-const READINESS_POLL_MS = 50;
 
 /** Everything the ingress threads are given. */
 export interface IngressThreadsOptions {
@@ -13,7 +10,7 @@ export interface IngressThreadsOptions {
   pools: readonly ReplicaPool[];
   /** Per deployment, in the pools' order: what the gateway needs beyond the pool. */
   routes: readonly { routePrefix: string | null; version: string | null; requestTimeoutMs: number; maxOngoingRequests: number; maxQueuedRequests: number }[];
-  gateway: Pick<IngressThreadSpec, 'bodyLimitBytes' | 'maxTensorElements' | 'receiveTimeoutMs' | 'server' | 'logLevel' | 'lingerMs'>;
+  gateway: Omit<IngressThreadSpec, 'source' | 'deployments' | 'connections'>;
   /** The control plane's own metrics, merged with every thread's at scrape time. */
   metrics: FerryMetrics;
   status(): unknown;
@@ -26,13 +23,12 @@ export interface IngressThreadsOptions {
 /**
  * The process's ingress threads, seen from the control plane: it starts
  * them, connects each to every pool (so each has its own channel to every
- * replica), has them listen on one port, publishes readiness, merges their
- * metrics, and closes them.
+ * replica), has them listen on one port, answers their readiness and status
+ * requests, merges their metrics, and closes them.
  */
 export class IngressThreads {
   private readonly threads: IngressThread[] = [];
-  private readonly published = new Map<string, string>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly accepted: Int32Array;
 
   constructor(private readonly opts: IngressThreadsOptions) {
     const deployments: IngressDeployment[] = opts.pools.map((pool, i) => ({
@@ -44,14 +40,16 @@ export class IngressThreads {
       readiness: pool.readiness(),
       atZero: pool.targetReplicas === 0,
     }));
-    for (const d of deployments) this.published.set(d.name, JSON.stringify(d.readiness));
+    this.accepted = new Int32Array(new SharedArrayBuffer(4 * opts.count));
+    const connections = this.accepted.buffer as SharedArrayBuffer;
     for (let source = 1; source <= opts.count; source++) {
       const thread = new IngressThread(
-        { source, deployments, ...opts.gateway },
+        { source, deployments, connections, ...opts.gateway },
         {
           demand: (name) => opts.pools.find((p) => p.name === name)?.demand(),
           status: () => opts.status(),
           metrics: () => this.metrics(),
+          readiness: () => Object.fromEntries(opts.pools.map((p) => [p.name, p.readiness()])),
           log: (line) => opts.log(line),
           lost: (t, reason) => {
             for (const p of opts.pools) p.disconnect(t);
@@ -62,12 +60,11 @@ export class IngressThreads {
       this.threads.push(thread);
       for (const p of opts.pools) p.connect(thread);
     }
-    this.timer = setInterval(() => this.publish(), READINESS_POLL_MS).unref();
   }
 
-  /** How many threads serve. */
-  get count(): number {
-    return this.threads.length;
+  /** Connections each thread has accepted since it started, in thread order. */
+  connections(): number[] {
+    return Array.from(this.accepted, (_, i) => Atomics.load(this.accepted, i));
   }
 
   /** Listens: the first thread binds (port 0 picks one), the others join it on that port. Resolves with the address. */
@@ -78,17 +75,6 @@ export class IngressThreads {
     return url;
   }
 
-  /** Tells every thread of readiness that changed since last time. */
-  private publish(): void {
-    for (const pool of this.opts.pools) {
-      const readiness: Readiness = pool.readiness();
-      const key = JSON.stringify(readiness);
-      if (this.published.get(pool.name) === key) continue;
-      this.published.set(pool.name, key);
-      for (const t of this.threads) t.setReadiness(pool.name, readiness);
-    }
-  }
-
   /** Every thread's metrics merged with the control plane's: one process. */
   async metrics(): Promise<{ contentType: string; text: string }> {
     const snapshots = await Promise.all(this.threads.map((t) => t.collect()));
@@ -97,7 +83,6 @@ export class IngressThreads {
 
   /** Closes every thread (each lets its requests finish for up to `graceMs`, then answers the rest 503). */
   async close(graceMs: number): Promise<void> {
-    clearInterval(this.timer);
     await Promise.all(this.threads.map((t) => t.close(graceMs)));
     for (const t of this.threads) for (const p of this.opts.pools) p.disconnect(t);
   }

@@ -29,6 +29,7 @@ export interface IngressDeployment {
   metadata: ModelMetadata;
   batching: boolean;
   counters: { buffer: SharedArrayBuffer; slots: number };
+  /** Its readiness at start; readiness routes ask the control plane again each time. */
   readiness: Readiness;
   atZero: boolean;
 }
@@ -41,6 +42,8 @@ export interface IngressControl {
   status(): Promise<unknown>;
   /** What `GET /metrics` answers: every ingress's figures and the control plane's, merged. */
   metrics(): Promise<{ contentType: string; text: string }>;
+  /** Every deployment's readiness now, by name. */
+  readiness(): Promise<Record<string, Readiness>>;
 }
 
 /** What an ingress records: each request, and what the replicas' answers carry. */
@@ -58,6 +61,8 @@ export interface IngressOptions {
   metrics: IngressMetrics;
   /** How long idle keep-alive connections stay open at shutdown. */
   lingerMs: number;
+  /** Where this ingress counts the connections it accepts: a shared Int32 cell per ingress. */
+  connections?: { counts: Int32Array; index: number };
 }
 
 /**
@@ -122,7 +127,12 @@ export class Ingress {
       metrics,
       status: () => opts.control.status(),
       shutdown,
+      freshenReadiness: async () => {
+        for (const [name, r] of Object.entries(await opts.control.readiness())) this.setReadiness(name, r);
+      },
     });
+    const counted = opts.connections;
+    if (counted) this.app.server.on('connection', () => Atomics.add(counted.counts, counted.index, 1));
   }
 
   /** Listens; with `reusePort`, beside the other ingresses on the same port. Resolves with the address. */

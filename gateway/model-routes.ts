@@ -22,7 +22,8 @@ export function metadataBody(target: InferenceTarget): Record<string, unknown> {
   };
 }
 
-function readyBody(target: InferenceTarget, reply: FastifyReply): { name: string; ready: boolean } {
+async function readyBody(target: InferenceTarget, reply: FastifyReply, freshen: () => Promise<void>): Promise<{ name: string; ready: boolean }> {
+  await freshen();
   if (!target.ready) reply.code(503);
   return { name: target.name, ready: target.ready };
 }
@@ -65,6 +66,8 @@ export function registerModelRoutes(
   targets: ReadonlyMap<string, InferenceTarget>,
   limits: InferenceLimits,
   metrics?: GatewayMetrics,
+  /** Brings the targets' readiness up to date before a readiness answer (see GatewayOptions.freshenReadiness). */
+  freshen: () => Promise<void> = async () => {},
 ): void {
   const find = (params: { name: string; version?: string }): InferenceTarget => {
     const target = targets.get(params.name);
@@ -83,7 +86,7 @@ export function registerModelRoutes(
 
   for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
     app.get<ModelParams>(base, async (req) => metadataBody(find(req.params)));
-    app.get<ModelParams>(`${base}/ready`, async (req, reply) => readyBody(find(req.params), reply));
+    app.get<ModelParams>(`${base}/ready`, async (req, reply) => readyBody(find(req.params), reply, freshen));
     app.post<ModelParams>(`${base}/infer`, inferOptions, async (req, reply) => infer(find(req.params), req, reply, limits, metrics));
   }
 
@@ -91,6 +94,7 @@ export function registerModelRoutes(
     const ready = req.body?.ready;
     if (ready !== undefined && typeof ready !== 'boolean') throw new BodyInvalidError(`ready must be true or false (got ${JSON.stringify(ready)})`);
     const onlyReady = ready === true;
+    await freshen();
     return [...targets.values()]
       .filter((t) => !onlyReady || t.ready)
       .map((t) => ({ name: t.name, version: t.version ?? '', state: t.state, reason: t.reason }));
@@ -100,7 +104,7 @@ export function registerModelRoutes(
     const prefix = target.routePrefix;
     if (!prefix) continue;
     app.get(prefix, async () => metadataBody(target));
-    app.get(`${prefix}/ready`, async (_req, reply) => readyBody(target, reply));
+    app.get(`${prefix}/ready`, async (_req, reply) => readyBody(target, reply, freshen));
     for (const url of [prefix, `${prefix}/infer`]) {
       app.post(url, { schema: { body: inferRequestSchema }, validatorCompiler: inferRequestValidator, ...(metrics ? { onResponse: count(target.name) } : {}) }, async (req, reply) =>
         infer(target, req, reply, limits, metrics),

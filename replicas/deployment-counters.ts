@@ -11,13 +11,14 @@ const CANCELLED = 3;
 const SLOT_INTS = 2;
 const IN_FLIGHT = 0;
 const STATE = 1;
-/** Float64 cells per slot: when the running batch began (epoch ms, 0 when idle), the slowest batch, batches, rows, largest batch. */
-const SLOT_FLOATS = 5;
+/** Float64 cells per slot: when the running batch began (epoch ms, 0 when idle), the slowest batch, batches, rows, largest batch, batches merged from several ingresses. */
+const SLOT_FLOATS = 6;
 const BUSY_SINCE = 0;
 const SLOWEST_MS = 1;
 const BATCHES = 2;
 const ROWS = 3;
 const MAX_ROWS = 4;
+const MERGED = 5;
 
 /** Milliseconds since the epoch with sub-millisecond precision; the same clock in every thread. */
 export const epochMs = (): number => performance.timeOrigin + performance.now();
@@ -154,9 +155,10 @@ export class DeploymentCounters {
     this.floats[slot * SLOT_FLOATS + BUSY_SINCE] = at;
   }
 
-  /** The replica finished a batch of `rows` rows that took `ms` there. */
-  batchFinished(slot: number, rows: number, ms: number): void {
+  /** The replica finished a batch of `rows` rows that took `ms` there, with calls from `sources` ingresses. */
+  batchFinished(slot: number, rows: number, ms: number, sources: number): void {
     const f = slot * SLOT_FLOATS;
+    if (sources > 1) this.floats[f + MERGED]++;
     this.floats[f + BUSY_SINCE] = 0;
     this.floats[f + SLOWEST_MS] = Math.max(this.floats[f + SLOWEST_MS], ms);
     this.floats[f + BATCHES]++;
@@ -174,9 +176,9 @@ export class DeploymentCounters {
     return this.floats[slot * SLOT_FLOATS + SLOWEST_MS];
   }
 
-  /** Batches run, rows run, and the largest batch in rows. */
-  batchTotals(slot: number): { batches: number; rows: number; maxBatchRows: number } {
+  /** Batches run, rows run, the largest batch in rows, and batches that held calls from more than one ingress. */
+  batchTotals(slot: number): { batches: number; rows: number; maxBatchRows: number; mergedBatches: number } {
     const f = slot * SLOT_FLOATS;
-    return { batches: this.floats[f + BATCHES], rows: this.floats[f + ROWS], maxBatchRows: this.floats[f + MAX_ROWS] };
+    return { batches: this.floats[f + BATCHES], rows: this.floats[f + ROWS], maxBatchRows: this.floats[f + MAX_ROWS], mergedBatches: this.floats[f + MERGED] };
   }
 }

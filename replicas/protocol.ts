@@ -52,7 +52,7 @@ export type FromReplica =
   | ({ type: 'ready'; loadMs: number } & LoadedModel)
   | { type: 'init-failed'; message: string; code?: string }
   | { type: 'batch-started'; at: number }
-  | { type: 'batch-finished'; rows: number; ms: number }
+  | { type: 'batch-finished'; rows: number; ms: number; sources: number }
   | ({ source: number } & FromActor);
 
 /** One call as an ingress sends it: `enqueuedAt` is epoch ms (see epochMs), the clock every thread shares. */

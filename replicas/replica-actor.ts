@@ -112,7 +112,12 @@ export class ReplicaActor {
     if (!this.session) throw new Error('replica has no loaded model');
     const feeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(inputs)) {
-      feeds[name] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
+      const tensor = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
+      // Where the runtime has Float16Array (Node 24), onnxruntime-common views float16 bits as one,
+      // and onnxruntime-node's native side (1.30) reads that view as empty ("not enough space"):
+      // it is given the same bits as the Uint16Array it reads everywhere else.
+      if (t.dtype === 'float16' && tensor.data !== t.data) Object.assign(tensor, { cpuData: t.data });
+      feeds[name] = tensor;
     }
     const started = performance.now();
     let results: ort.InferenceSession.OnnxValueMapType;
@@ -131,6 +136,8 @@ export class ReplicaActor {
         continue;
       }
       let data = value.data as TypedArray;
+      // float16 travels as its bits (Uint16Array) whether or not the runtime has Float16Array.
+      if (value.type === 'float16' && !(data instanceof Uint16Array)) data = new Uint16Array(data.buffer, data.byteOffset, data.length);
       if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) data = data.slice();
       outputs[name] = { dtype: value.type as TensorDtype, dims: [...value.dims], data };
     }

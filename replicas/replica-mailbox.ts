@@ -10,8 +10,8 @@ import type { TensorMap, TypedArray } from './tensor.js';
 export interface BatchGauges {
   /** A batch began (epoch ms). */
   started(at: number): void;
-  /** It ended: `rows` rows in `ms` ms. */
-  finished(rows: number, ms: number): void;
+  /** It ended: `rows` rows in `ms` ms, with calls from `sources` ingresses. */
+  finished(rows: number, ms: number, sources: number): void;
 }
 
 /** Sends an ingress (by its source number) the answers to its calls, handing over `transfer`. */
@@ -112,8 +112,12 @@ export class ReplicaMailbox {
     }
     for (const t of Object.values(inputs)) if (!Array.isArray(t.data)) this.buffers.give(t.data.buffer as ArrayBuffer);
     let rows = 0;
-    for (const c of batch) rows += c.rows;
-    this.gauges.finished(rows, epochMs() - startedAt);
+    const sources = new Set<number>();
+    for (const c of batch) {
+      rows += c.rows;
+      sources.add(c.source);
+    }
+    this.gauges.finished(rows, epochMs() - startedAt, sources.size);
     if (!result) {
       if (batch.length > 1) this.runEachAlone(batch);
       else this.send(batch, [{ id: batch[0].id, error }], startedAt, null);

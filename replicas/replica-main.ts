@@ -51,9 +51,12 @@ function gaugesFor(spec: ReplicaSpec): BatchGauges {
   const c = spec.counters;
   if (c) {
     const counters = new DeploymentCounters(c.slots, c.buffer);
-    return { started: (at) => counters.batchStarted(c.slot, at), finished: (rows, ms) => counters.batchFinished(c.slot, rows, ms) };
+    return { started: (at) => counters.batchStarted(c.slot, at), finished: (rows, ms, sources) => counters.batchFinished(c.slot, rows, ms, sources) };
   }
-  return { started: (at) => reply({ type: 'batch-started', at }, []), finished: (rows, ms) => reply({ type: 'batch-finished', rows, ms }, []) };
+  return {
+    started: (at) => reply({ type: 'batch-started', at }, []),
+    finished: (rows, ms, sources) => reply({ type: 'batch-finished', rows, ms, sources }, []),
+  };
 }
 
 const actor = new ReplicaActor(reply, gate);

@@ -55,6 +55,8 @@ export interface ReplicaStats {
   batches: number;
   rows: number;
   maxBatchRows: number;
+  /** Batches that held calls from more than one ingress thread. */
+  mergedBatches: number;
   /** Time onnxruntime took to load the model, inside the replica. */
   loadMs: number;
   /** Cold start: from starting the host to the replica ready (thread or process start + model load). */
@@ -193,7 +195,7 @@ export class Replica {
         this.opts.counters.batchStarted(this.slot, msg.at);
         return;
       case 'batch-finished':
-        this.opts.counters.batchFinished(this.slot, msg.rows, msg.ms);
+        this.opts.counters.batchFinished(this.slot, msg.rows, msg.ms, msg.sources);
         return;
     }
   }
@@ -251,6 +253,7 @@ export class Replica {
       batches: totals.batches,
       rows: totals.rows,
       maxBatchRows: totals.maxBatchRows,
+      mergedBatches: totals.mergedBatches,
       loadMs: Math.round(this.loadMs),
       startMs: Math.round(this.startMs),
     };

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { validateConfig, type FerryConfig } from '../deployments/index.js';
+import { defaultIngressThreads, validateConfig, type FerryConfig } from '../deployments/index.js';
 import { modelPath } from '../models/index.js';
 import { deviceUnavailableReason } from '../replicas/index.js';
 
@@ -117,7 +117,7 @@ t.test('defaults are applied and model paths resolved against the config file', 
   t.equal(d.maxQueuedRequests, 1000);
   t.equal(d.device, 'cpu');
   t.equal(d.host, 'thread');
-  t.same(config.http, { host: '127.0.0.1', port: 8000, bodyLimitBytes: null, maxTensorElements: 16777216, receiveTimeoutMs: 30000 });
+  t.same(config.http, { host: '127.0.0.1', port: 8000, bodyLimitBytes: null, maxTensorElements: 16777216, receiveTimeoutMs: 30000, ingressThreads: defaultIngressThreads() });
   t.equal(d.requestTimeoutMs, 60000);
   t.equal(d.version, null);
   t.same(config.warnings, []);

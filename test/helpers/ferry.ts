@@ -6,6 +6,13 @@ import { FerryServer, validateConfig, type DeploymentConfig, type FerryConfig, t
 import { modelPath } from '../../models/index.js';
 import type { TensorMap } from '../../replicas/index.js';
 
+/**
+ * Gateways every test server asks for: two ingress threads sharing the port
+ * where the runtime can (Node ≥ 22.12 on Linux), so the suite runs in that
+ * mode there; one gateway in the main thread elsewhere (Node 20), the fallback.
+ */
+export const TEST_INGRESS_THREADS = 2;
+
 /** Starts a Ferry on a free port with these deployments; closed when the test ends. */
 export async function startFerry(
   t: Test,
@@ -14,7 +21,10 @@ export async function startFerry(
   extra: Omit<FerryConfig, 'deployments' | 'http'> = {},
 ): Promise<FerryServer> {
   // Tests are not about capacity unless they say so: room for every replica they start.
-  const config = validateConfig({ http: { port: 0, ...http }, node: { cpus: 16 }, ...extra, deployments }, modelPath('ferry.config.ts'));
+  const config = validateConfig(
+    { http: { port: 0, ingressThreads: TEST_INGRESS_THREADS, ...http }, node: { cpus: 16 }, ...extra, deployments },
+    modelPath('ferry.config.ts'),
+  );
   const server = await FerryServer.start(config);
   t.teardown(() => server.close(2000));
   return server;
