@@ -12,8 +12,8 @@ export interface Child {
 }
 
 /** Forks `bench/<script>` and waits for the URL it listens on. */
-export function startChild(script: string): Promise<Child> {
-  const child = fork(fileURLToPath(new URL(`./${script}${ext}`, import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export function startChild(script: string, args: string[] = []): Promise<Child> {
+  const child = fork(fileURLToPath(new URL(`./${script}${ext}`, import.meta.url)), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve({ child, url: (m as { url: string }).url }));
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));

@@ -102,6 +102,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const mib = (server.bodyLimit.bytes / 2 ** 20).toFixed(server.bodyLimit.bytes % 2 ** 20 === 0 ? 0 : 1);
   let banner = `Ferry serving ${config.source}\nlistening on ${server.url}\n`;
   banner += `request bodies up to ${mib} MiB (${server.bodyLimit.reason}; set http.bodyLimitBytes to change)\n`;
+  banner += server.ingress.reusePort
+    ? `${server.ingress.threads} ingress threads sharing the port (http.ingressThreads)\n`
+    : `one gateway, in the main thread${server.ingress.note ? '' : ' (http.ingressThreads is 1)'}\n`;
+  if (server.ingress.note) process.stderr.write(`ferry: warning: ${server.ingress.note}\n`);
   for (const stats of server.stats()) {
     const d = config.deployments.find((x) => x.name === stats.deployment)!;
     const ready = stats.replicas.filter((r) => r.state === 'ready').length;

@@ -22,7 +22,14 @@ const time = (at: number) => new Date(at).toISOString().slice(11, 19);
 /** The status as a terminal table. */
 export function renderStatus(status: FerryStatus, url: string): string {
   const n = status.node;
-  const lines = [`Ferry ${status.version} at ${url} — node: ${n.usedCpus}/${n.cpus} cpus, ${n.usedGpus}/${n.gpus} gpus reserved`, ''];
+  const lines = [`Ferry ${status.version} at ${url} — node: ${n.usedCpus}/${n.cpus} cpus, ${n.usedGpus}/${n.gpus} gpus reserved`];
+  const g = status.ingress;
+  // A Ferry from before ingress threads has no such field.
+  if (g) {
+    const where = g.reusePort ? `${g.threads} ingress threads sharing the port` : 'one gateway in the main thread';
+    lines.push(`gateways: ${where}, connections accepted ${g.connections.join(' / ')}${g.note ? ` (${g.note})` : ''}`);
+  }
+  lines.push('');
   const rows = [['DEPLOYMENT', 'READY/TARGET', 'PENDING', 'QUEUED', 'ONGOING', 'AUTOSCALING']];
   for (const d of status.deployments) {
     const ready = d.replicas.filter((r) => r.state === 'ready').length;
@@ -42,7 +49,7 @@ export function renderStatus(status: FerryStatus, url: string): string {
     if (d.batching) lines.push(`  ${d.batching.enabled ? 'batches' : 'runs each request alone'}: ${d.batching.reason}`);
     const idWidth = Math.max(14, ...d.replicas.map((r) => r.id.length));
     for (const r of d.replicas) {
-      lines.push(`  ${r.id.padEnd(idWidth)} ${r.state.padEnd(9)} ${r.host} ${r.hostId}  ongoing ${r.ongoing}, ${r.batches} batches, ${r.rows} rows`);
+      lines.push(`  ${r.id.padEnd(idWidth)} ${r.state.padEnd(9)} ${r.host} ${r.hostId}  ongoing ${r.ongoing}, ${r.batches} batches${r.mergedBatches ? ` (${r.mergedBatches} merged from several gateways)` : ''}, ${r.rows} rows`);
     }
     if (d.pending > 0) lines.push(`  ${d.pending} pending: no room on the node (each needs ${d.resources.cpus} cpus, ${d.resources.gpus} gpus)`);
     const latest = d.decisions?.latest;

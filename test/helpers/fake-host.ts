@@ -34,7 +34,8 @@ export class FakeHost implements ReplicaHost {
     id: number,
     private readonly events: HostEvents,
     private readonly start: StartBehaviour,
-    private readonly answerAtOnce: boolean,
+    /** Answers each call as it arrives; false keeps them until answer(). */
+    public answerAtOnce: boolean,
   ) {
     this.id = id;
   }

@@ -1,0 +1,124 @@
+import t, { type Test } from 'tap';
+import { validateConfig, type DeploymentConfig } from '../deployments/index.js';
+import { Ingress, IngressThreads } from '../gateway/index.js';
+import { FerryMetrics } from '../metrics/index.js';
+import { modelPath } from '../models/index.js';
+import { ReplicaPool, type IngressPeer } from '../replicas/index.js';
+import { fakeHosts, type StartBehaviour } from './helpers/fake-host.js';
+import { postJson, waitFor } from './helpers/ferry.js';
+
+/** A pool over in-thread fake hosts (an identity model, x → y, float32 [batch, 2]). */
+async function poolOf(t: Test, deployment: Partial<DeploymentConfig> = {}, start: () => StartBehaviour = () => 'ready') {
+  const [config] = validateConfig({ node: { cpus: 8 }, deployments: [{ name: 'id', model: './mlp.onnx', ...deployment }] }, modelPath('x.ts')).deployments;
+  const { factory, hosts } = fakeHosts(start, true);
+  const pool = new ReplicaPool(config, factory);
+  await pool.start();
+  t.teardown(() => pool.stop(0));
+  return { pool, hosts, config };
+}
+
+const GATEWAY = { bodyLimitBytes: 1 << 20, maxTensorElements: 1 << 20, receiveTimeoutMs: 30_000, server: { name: 'ferry', version: 'test' }, lingerMs: 10 };
+const x = (a: number, b: number) => ({ inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [a, b] }] });
+
+t.test('an ingress thread serves through its own channels, and asks the control plane for status, metrics and readiness', async (t) => {
+  const { pool, config } = await poolOf(t, { autoscaling: { minReplicas: 1, maxReplicas: 2 } });
+  const metrics = new FerryMetrics();
+  metrics.readFrom(() => [{ deployment: 'id', queueDepth: pool.queueDepth, ongoing: pool.ongoing, replicas: { ready: pool.readyReplicas } }]);
+  const lines: string[] = [];
+  let demanded = 0;
+  pool.onDemand(() => demanded++);
+  // One thread: Node 20 ignores reusePort, so this runs on every runtime.
+  const threads = new IngressThreads({
+    count: 1,
+    pools: [pool],
+    routes: [config],
+    gateway: { ...GATEWAY, logLevel: 'info' },
+    metrics,
+    status: () => ({ from: 'the control plane', queued: pool.queueDepth }),
+    log: (line) => lines.push(line),
+    lost: () => t.fail('the thread ended'),
+  });
+  let closed = false;
+  t.teardown(() => (closed ? undefined : threads.close(0)));
+  const url = await threads.listen('127.0.0.1', 0);
+  const res = await postJson(`${url}/v2/models/id/infer`, x(3, 4));
+  t.equal(res.status, 200);
+  t.same(res.body.outputs[0].data, [3, 4], 'answered by the replica over the thread’s own channel');
+  t.same(await (await fetch(`${url}/-/status`)).json(), { from: 'the control plane', queued: 0 });
+  const text = await (await fetch(`${url}/metrics`)).text();
+  t.match(text, /ferry_requests_total\{deployment="id",code="200"\} 1/, "the thread's counters");
+  t.match(text, /ferry_replicas\{deployment="id",state="ready"\} 1/, "merged with the control plane's gauges");
+  t.match(text, /nodejs_heap_size_total_bytes/, "and Node's process metrics, once");
+  t.same(threads.connections().length, 1);
+  t.ok(threads.connections()[0] >= 1, 'its connections are counted');
+
+  t.same((await fetch(`${url}/v2/health/ready`)).status, 200);
+  pool.scaleTo(0);
+  t.ok(await waitFor(() => pool.readyReplicas === 0));
+  const ready = await (await fetch(`${url}/v2/models/id/ready`)).json();
+  t.same(ready, { name: 'id', ready: true }, 'at zero it is ready: a request starts a replica (asked now, never stale)');
+  const queued = postJson(`${url}/v2/models/id/infer`, x(5, 6));
+  t.ok(await waitFor(() => demanded === 1), 'a call queued in the thread asks the control plane for a replica');
+  pool.scaleTo(1);
+  t.same((await queued).body.outputs[0].data, [5, 6]);
+
+  const bad = await postJson(`${url}/v2/models/id/infer`, '{');
+  t.equal(bad.status, 400);
+  await threads.close(1000);
+  closed = true;
+  await t.rejects(fetch(`${url}/v2/health/live`), 'closed');
+  t.same(lines.filter((l) => !l.startsWith('{')), [], 'its log lines reach the control plane whole');
+});
+
+t.test('an ingress beside the pool’s own router: exact counts over both, one queue bound, retries, and a failed start that answers every call', async (t) => {
+  const starts: StartBehaviour[] = ['ready'];
+  const { pool, hosts, config } = await poolOf(t, { numReplicas: 1, maxOngoingRequests: 2, maxQueuedRequests: 2 }, () => starts.shift() ?? 'fail');
+  const observed: number[] = [];
+  const ingress = new Ingress({
+    deployments: [
+      {
+        ...config,
+        metadata: pool.metadata,
+        batching: pool.batching,
+        counters: { buffer: pool.counters.buffer, slots: pool.counters.slots },
+        readiness: pool.readiness(),
+        atZero: false,
+      },
+    ],
+    ...GATEWAY,
+    control: { demand() {}, status: async () => ({}), metrics: async () => ({ contentType: 'text/plain', text: '' }), readiness: async () => ({ id: pool.readiness() }) },
+    metrics: { observeRequest: (_d, code) => observed.push(code), answered() {} },
+  });
+  const peer: IngressPeer = {
+    source: 1,
+    replicaUp: (d, slot, port) => ingress.replicaUp(d, slot, port),
+    replicaGone: async (d, slot, reason) => ingress.replicaGone(d, slot, reason),
+    atZero: (d, atZero) => ingress.setAtZero(d, atZero),
+    failQueued: (d, err) => ingress.failQueued(d, err),
+  };
+  pool.connect(peer);
+  const url = await ingress.listen('127.0.0.1', 0, false);
+  t.equal((await postJson(`${url}/v2/models/id/infer`, x(1, 2))).status, 200, 'served through the second ingress');
+  t.same(observed, [200]);
+  t.equal((await fetch(`${url}/v2/models/id/ready`)).status, 200);
+
+  // Hold calls: one from each router fills the replica (2), one more from each fills the queue (2).
+  hosts[0].answerAtOnce = false;
+  const calls = [postJson(`${url}/v2/models/id/infer`, x(1, 1)), pool.infer({ x: { dtype: 'float32', dims: [1, 2], data: Float32Array.from([2, 2]) } }, 1)];
+  t.ok(await waitFor(() => pool.ongoing === 2), 'the replica holds one call from each router');
+  const queued = [postJson(`${url}/v2/models/id/infer`, x(3, 3)), pool.infer({ x: { dtype: 'float32', dims: [1, 2], data: Float32Array.from([4, 4]) } }, 1)];
+  t.ok(await waitFor(() => pool.queueDepth === 2), 'both routers queue against the one bound');
+  const refused = await postJson(`${url}/v2/models/id/infer`, x(5, 5));
+  t.equal(refused.status, 503, 'the bound holds over both routers');
+  // The replica dies holding two calls: each router retries its own; the replacement fails to start.
+  pool.killReplica('id#1');
+  t.ok(await waitFor(() => pool.stats().retried === 2), 'one retry from each router');
+  const answers = await Promise.allSettled([...calls, ...queued]);
+  t.same(
+    answers.map((a) => (a.status === 'fulfilled' ? ('body' in a.value ? a.value.body.code : 'answered') : (a.reason as Error).name)),
+    ['FERRY_ERR_REPLICA_START', 'ReplicaStartFailedError', 'FERRY_ERR_REPLICA_START', 'ReplicaStartFailedError'],
+    'both routers retried their calls, then answered each with the start failure, not a hang',
+  );
+  await ingress.close(50);
+  pool.disconnect(peer);
+});
