@@ -26,6 +26,22 @@ function setUp(fail: (inputs: TensorMap) => string | null = () => null, maxBatch
   return { box, sent, runs, gauges };
 }
 
+/** A mailbox over `model`, keeping every message sent and the rows of each run. */
+function boxWith(model: (inputs: TensorMap, run: number) => Promise<TensorMap>) {
+  const sent: FromActor[] = [];
+  const runs: number[] = [];
+  const box = new ReplicaMailbox(
+    { maxBatchSize: 8, batchWaitTimeoutMs: 0 },
+    async (inputs) => {
+      runs.push(inputs.x.dims[0] as number);
+      return { outputs: await model(inputs, runs.length), inferenceMs: 1 };
+    },
+    (_s, msg) => sent.push(msg),
+    { started() {}, finished() {} },
+  );
+  return { box, sent, runs };
+}
+
 const callsOf = (...calls: [number, TensorMap][]) => ({ type: 'calls' as const, calls: calls.map(([id, inputs]) => ({ id, inputs, rows: (inputs.x.dims[0] as number), enqueuedAt: now() })) });
 
 t.test('calls from two ingresses run in one batch; each ingress gets its own rows, in buffers of its own', async (t) => {
@@ -52,18 +68,10 @@ t.test('calls from two ingresses run in one batch; each ingress gets its own row
 
 t.test('what arrives while a batch runs goes into the next one', async (t) => {
   let release: () => void = () => {};
-  const sent: FromActor[] = [];
-  const runs: number[] = [];
-  const box = new ReplicaMailbox(
-    { maxBatchSize: 8, batchWaitTimeoutMs: 0 },
-    async (inputs) => {
-      runs.push(inputs.x.dims[0] as number);
-      if (runs.length === 1) await new Promise<void>((r) => (release = r));
-      return { outputs: { y: inputs.x }, inferenceMs: 1 };
-    },
-    (_s, msg) => sent.push(msg),
-    { started() {}, finished() {} },
-  );
+  const { box, runs } = boxWith(async (inputs, run) => {
+    if (run === 1) await new Promise<void>((r) => (release = r));
+    return { y: inputs.x };
+  });
   box.receive(1, callsOf([1, row(1, 1)]));
   await turn();
   box.receive(1, callsOf([2, row(2, 2)]));
@@ -101,18 +109,8 @@ t.test('a batch onnxruntime rejects runs again call by call; only the call at fa
 });
 
 t.test('outputs that are not batch-major after all: each call runs again alone and gets its outputs whole', async (t) => {
-  const sent: FromActor[] = [];
-  const runs: number[] = [];
-  const box = new ReplicaMailbox(
-    { maxBatchSize: 8, batchWaitTimeoutMs: 0 },
-    async (inputs) => {
-      runs.push(inputs.x.dims[0] as number);
-      // A sum over the batch: one row whatever the batch.
-      return { outputs: { s: { dtype: 'float32', dims: [1], data: Float32Array.from([inputs.x.dims[0] as number]) } }, inferenceMs: 1 };
-    },
-    (_s, msg) => sent.push(msg),
-    { started() {}, finished() {} },
-  );
+  // A sum over the batch: one row whatever the batch.
+  const { box, sent, runs } = boxWith(async (inputs) => ({ s: { dtype: 'float32', dims: [1], data: Float32Array.from([inputs.x.dims[0] as number]) } }));
   box.receive(1, callsOf([1, row(1, 1)], [2, row(2, 2)]));
   for (let i = 0; i < 6; i++) await turn();
   t.same(runs, [2, 1, 1]);
