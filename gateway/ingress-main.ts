@@ -72,7 +72,11 @@ control.on('message', (msg: ToIngress) => {
       asked.delete(msg.id);
       return;
     case 'collect':
-      metrics.registry.getMetricsAsJSON().then((json) => post({ type: 'collected', id: msg.id, metrics: json }));
+      metrics.registry.getMetricsAsJSON().then(
+        (json) => post({ type: 'collected', id: msg.id, metrics: json }),
+        // A collect that fails leaves this thread's figures out of one scrape rather than holding it.
+        () => post({ type: 'collected', id: msg.id, metrics: [] }),
+      );
       return;
     case 'close':
       ingress.close(msg.graceMs).then(

@@ -143,6 +143,7 @@ export class DeploymentRouter {
   private waitForRoom(): void {
     if (this.waiting) return;
     this.waiting = true;
+    // Nothing in the loop rejects: dispatch() only sends, and waitForWake() resolves on a wake or its timeout.
     void (async () => {
       while (this.queue.length > 0 && !this.closed) {
         const seen = this.counters.wakeSeq;

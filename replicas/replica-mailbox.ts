@@ -59,7 +59,13 @@ export class ReplicaMailbox {
     private readonly gauges: BatchGauges,
   ) {
     this.options = { ...batching, now: epochMs };
-    this.queue = new BatchQueue(this.options, (batch) => void this.runBatch(batch));
+    this.queue = new BatchQueue(this.options, (batch) => {
+      // runBatch catches onnxruntime's errors; anything else (an answer that cannot be sent) fails the batch's calls, and the mailbox goes on.
+      this.runBatch(batch).catch((err: Error) => {
+        for (const c of batch) this.answer(c.source, { type: 'answers', answers: [{ id: c.id, error: err.message }], startedAt: 0 }, []);
+        setImmediate(() => this.queue.markIdle());
+      });
+    });
   }
 
   /** Whether calls are concatenated along dimension 0 (the model's shapes and the config decide); if not, each runs alone. */
