@@ -104,8 +104,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   banner += `request bodies up to ${mib} MiB (${server.bodyLimit.reason}; set http.bodyLimitBytes to change)\n`;
   banner += server.ingress.reusePort
     ? `${server.ingress.threads} ingress threads sharing the port (http.ingressThreads)\n`
-    : `one gateway, in the main thread${server.ingress.note ? '' : ' (http.ingressThreads is 1)'}\n`;
-  if (server.ingress.note) process.stderr.write(`ferry: warning: ${server.ingress.note}\n`);
+    : `one gateway, in the main thread${server.ingress.note ? ' (the warning above says why)' : ' (http.ingressThreads is 1)'}\n`;
   for (const stats of server.stats()) {
     const d = config.deployments.find((x) => x.name === stats.deployment)!;
     const ready = stats.replicas.filter((r) => r.state === 'ready').length;

@@ -92,6 +92,14 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     if (shutdown.active) reply.header('connection', 'close');
     done(null, payload);
   });
+  // A WebSocket upgrade answered over HTTP instead (404, 503 while shutting
+  // down) leaves a socket the HTTP server no longer tracks: nothing would
+  // close it, and it would hold the shutdown open. An upgrade that succeeds
+  // never gets here (its reply is taken over by the WebSocket).
+  app.addHook('onResponse', (req, _reply, done) => {
+    if (req.raw.headers.upgrade) req.raw.socket.destroy();
+    done();
+  });
   // Idle keep-alive sockets are kept a moment (a request may be on the wire:
   // closing now would reset it), then closed, so they cannot hold shutdown open.
   app.addHook('preClose', async () => {

@@ -8,4 +8,4 @@ export { DEFAULT_MAX_TENSOR_ELEMENTS, type RequestInput } from './input-checks.j
 export { toRegistryError } from './http-errors.js';
 export { Ingress, type IngressControl, type IngressDeployment, type IngressOptions, type Readiness } from './ingress.js';
 export { IngressThreads, type IngressThreadsOptions } from './ingress-threads.js';
-export { reusePortUnavailable } from './reuse-port.js';
+export { assertPortFree, reusePortUnavailable } from './reuse-port.js';

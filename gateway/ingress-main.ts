@@ -51,7 +51,7 @@ control.on('message', (msg: ToIngress) => {
     case 'listen':
       ingress.listen(msg.host, msg.port, true).then(
         (url) => post({ type: 'listening', url }),
-        (err: NodeJS.ErrnoException) => post({ type: 'listen-failed', message: err.message, code: err.code }),
+        (err: NodeJS.ErrnoException) => post({ type: 'listen-failed', message: err.message, code: err.code, syscall: err.syscall }),
       );
       return;
     case 'replica-up':

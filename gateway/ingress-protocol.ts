@@ -31,7 +31,7 @@ export type ToIngress =
 /** What an ingress thread tells the control plane. */
 export type FromIngress =
   | { type: 'listening'; url: string }
-  | { type: 'listen-failed'; message: string; code?: string }
+  | { type: 'listen-failed'; message: string; code?: string; syscall?: string }
   | { type: 'ack'; ack: number }
   | { type: 'demand'; deployment: string }
   | { type: 'ask'; id: number; what: 'status' | 'metrics' | 'readiness' }

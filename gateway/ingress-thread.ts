@@ -68,7 +68,7 @@ export class IngressThread implements IngressPeer {
         this.listening = null;
         return;
       case 'listen-failed':
-        this.listening?.reject(Object.assign(new Error(msg.message), { code: msg.code }));
+        this.listening?.reject(Object.assign(new Error(msg.message), { code: msg.code, syscall: msg.syscall }));
         this.listening = null;
         return;
       case 'ack':

@@ -3,6 +3,7 @@ import type { ReplicaPool } from '../replicas/index.js';
 import type { IngressDeployment } from './ingress.js';
 import type { IngressThreadSpec } from './ingress-protocol.js';
 import { IngressThread } from './ingress-thread.js';
+import { assertPortFree } from './reuse-port.js';
 
 /** Everything the ingress threads are given. */
 export interface IngressThreadsOptions {
@@ -67,8 +68,13 @@ export class IngressThreads {
     return Array.from(this.accepted, (_, i) => Atomics.load(this.accepted, i));
   }
 
-  /** Listens: the first thread binds (port 0 picks one), the others join it on that port. Resolves with the address. */
+  /**
+   * Listens: the first thread binds (port 0 picks one), the others join it on
+   * that port. Fails, as one gateway would, if anything listens there already.
+   * Resolves with the address.
+   */
   async listen(host: string, port: number): Promise<string> {
+    await assertPortFree(host, port);
     const url = await this.threads[0].listen(host, port);
     const bound = Number(new URL(url).port);
     await Promise.all(this.threads.slice(1).map((t) => t.listen(host, bound)));

@@ -38,7 +38,8 @@ export class ProcessHost implements ReplicaHost {
         resolve();
         if (this.ending) return;
         const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
-        events.exit(failure ? `process failed: ${failure.message}` : `process ${how}`);
+        // A signal says more than the error a send to the dying process raised (EPIPE).
+        events.exit(failure && !signal ? `process failed: ${failure.message}` : `process ${how}`);
       });
     });
   }

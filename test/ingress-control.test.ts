@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { validateConfig, type DeploymentConfig } from '../deployments/index.js';
-import { Ingress, IngressThreads } from '../gateway/index.js';
+import { assertPortFree, Ingress, IngressThreads } from '../gateway/index.js';
 import { FerryMetrics } from '../metrics/index.js';
 import { modelPath } from '../models/index.js';
 import { ReplicaPool, type IngressPeer } from '../replicas/index.js';
@@ -41,6 +41,7 @@ t.test('an ingress thread serves through its own channels, and asks the control 
   let closed = false;
   t.teardown(() => (closed ? undefined : threads.close(0)));
   const url = await threads.listen('127.0.0.1', 0);
+  await t.rejects(assertPortFree('127.0.0.1', Number(new URL(url).port)), { code: 'EADDRINUSE' }, 'its port is taken, as a plain bind finds');
   const res = await postJson(`${url}/v2/models/id/infer`, x(3, 4));
   t.equal(res.status, 200);
   t.same(res.body.outputs[0].data, [3, 4], 'answered by the replica over the thread’s own channel');

@@ -2,6 +2,7 @@ import http from 'node:http';
 import ort from 'onnxruntime-node';
 import t from 'tap';
 import { reusePortUnavailable } from '../gateway/index.js';
+import { FerryServer, validateConfig } from '../index.js';
 import { modelPath } from '../models/index.js';
 import { directRun, maxAbsDiff, randomRow, startFerry, waitFor } from './helpers/ferry.js';
 
@@ -117,4 +118,18 @@ t.test('shutdown drains every ingress: calls held when it begins are answered, t
   await closed;
   t.same([...new Set(answers.map((a) => a.status))], [200], 'each answered, none cut off');
   await t.rejects(fetch(`${server.url}/v2/health/live`), 'nothing listens any more');
+});
+
+t.test('a second Ferry on a port in use is refused as a plain listen would be, not let in beside the first', async (t) => {
+  const first = await startFerry(t, [{ name: 'mlp', model: modelPath('mlp.onnx') }], { ingressThreads: 2 });
+  const port = Number(new URL(first.url).port);
+  const config = validateConfig({ http: { port, ingressThreads: 2 }, node: { cpus: 4 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx') }] }, modelPath('x.ts'));
+  const err = await FerryServer.start(config).then(
+    (second) => (void second.close(0), null),
+    (e: NodeJS.ErrnoException) => e,
+  );
+  t.equal(err?.code, 'EADDRINUSE', err?.message ?? 'the second Ferry started');
+  t.equal(err?.syscall, 'listen', 'with the code and syscall the CLI prints');
+  const status = await statusOf(first.url);
+  t.equal(status.deployments[0].readiness.ready, true, 'the first serves on, alone');
 });

@@ -124,3 +124,22 @@ t.test('a request already admitted when the shutdown begins is served: its body 
   t.match(b, /^HTTP\/1\.1 200 /, 'the call queued for a replica from zero got its answer');
   await closed;
 });
+
+t.test('a WebSocket upgrade refused during shutdown does not hold the shutdown open', async (t) => {
+  const server = await FerryServer.start(
+    validateConfig({ http: { port: 0, ingressThreads: 2 }, node: { cpus: 4 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx') }] }, modelPath('x.ts')),
+  );
+  const began = performance.now();
+  const closed = server.close(10_000);
+  await new Promise((r) => setTimeout(r, 50));
+  const refused = await new Promise<string>((resolve) => {
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v2/models/mlp/stream`);
+    ws.on('unexpected-response', (_req, res) => resolve(`status ${res.statusCode}`));
+    ws.on('error', (err) => resolve(err.message));
+    ws.on('open', () => resolve('opened'));
+  });
+  t.match(refused, /status 503|ECONNREFUSED|ECONNRESET|socket hang up/, `refused (${refused})`);
+  await closed;
+  const took = performance.now() - began;
+  t.ok(took < 3000, `the shutdown ended in ${Math.round(took)} ms, not at the end of its 10 s grace`);
+});
