@@ -84,7 +84,9 @@ t.test('under 5x overload every request is answered 200, 503 or 408 and memory s
   t.ok((counts.get(200) ?? 0) > 0, 'some were served');
   t.ok((counts.get(503) ?? 0) > 0, 'the overflow was refused with 503');
   const growthMb = (rssPeak - rssBefore) / 2 ** 20;
-  t.ok(growthMb < 300, `memory stayed bounded: peak RSS grew ${growthMb.toFixed(0)} MiB`);
+  // Each gateway is a V8 heap of its own that grows to serve 200 clients; what the bound keeps small is the calls held.
+  const allowedMb = 150 + 150 * server.ingress.threads;
+  t.ok(growthMb < allowedMb, `memory stayed bounded: peak RSS grew ${growthMb.toFixed(0)} MiB (< ${allowedMb} with ${server.ingress.threads} gateways)`);
   t.ok(await waitFor(() => server.stats()[0].ongoing === 0 && server.stats()[0].queueDepth === 0), 'the pool drains afterwards');
   t.ok(deepestQueue > 0 && deepestQueue <= 32, `the queue filled but never exceeded its bound (deepest: ${deepestQueue})`);
 });

@@ -129,3 +129,27 @@ t.test('without batching every call runs alone, and a detached ingress loses its
   for (let i = 0; i < 6; i++) await turn();
   t.same(runs, [[1, 1], [2, 2]]);
 });
+
+t.test('a batch whose answers cannot be sent fails its calls, and the mailbox goes on', async (t) => {
+  const sent: FromActor[] = [];
+  let refuse = true;
+  const box = new ReplicaMailbox(
+    { maxBatchSize: 8, batchWaitTimeoutMs: 0 },
+    async (inputs) => ({ outputs: { y: inputs.x }, inferenceMs: 1 }),
+    (_s, msg) => {
+      // The first answers fail as a postMessage of something uncloneable would.
+      if (refuse && msg.answers.some((a) => 'outputs' in a)) {
+        refuse = false;
+        throw new Error('could not be cloned');
+      }
+      sent.push(msg);
+    },
+    { started() {}, finished() {} },
+  );
+  box.receive(1, callsOf([1, row(1, 1)]));
+  for (let i = 0; i < 4; i++) await turn();
+  t.same(sent.map((m) => m.answers), [[{ id: 1, error: 'could not be cloned' }]], 'the call hears why');
+  box.receive(1, callsOf([2, row(2, 2)]));
+  for (let i = 0; i < 4; i++) await turn();
+  t.same(sent[1].answers.map((a) => a.id), [2], 'the next call is served');
+});
