@@ -50,7 +50,8 @@ t.test('a wake reaches a router waiting in another thread, and only when a call 
   c.wake();
   await done;
   await waiter.terminate();
-  t.same(said, ['waiting', 'ok'], 'woken, not timed out');
+  // 'not-equal': the wake came between its message and its wait, and the wait saw it at once; either way, not a timeout.
+  t.ok(['ok', 'not-equal'].includes(said[1]), `woken, not timed out (${said[1]})`);
   const seen = c.wakeSeq;
   c.wake();
   const began = performance.now();
