@@ -2,7 +2,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'f
 import type { Writable } from 'node:stream';
 import pino from 'pino';
 import type { ResolvedConfig } from './deployments/index.js';
-import { buildGateway, IngressThreads, reusePortUnavailable, type InferenceTarget, type ShutdownState } from './gateway/index.js';
+import { buildGateway, inferenceTarget, IngressThreads, reusePortUnavailable, type ShutdownState } from './gateway/index.js';
 import { defaultHostFactory, ModelCannotBatchError, NodeResources, ReplicaPool, type PoolObserver, type HostFactory, type PoolStats } from './replicas/index.js';
 import { ConfigInvalidError } from './errors.js';
 import { VERSION } from './version.js';
@@ -208,7 +208,7 @@ export class FerryServer {
       });
     } else {
       app = buildGateway({
-        targets: targetsOf(config, pools, shutdown),
+        targets: new Map(config.deployments.map((d, i) => [d.name, inferenceTarget(d, pools[i], shutdown)])),
         bodyLimitBytes: bodyLimit.bytes,
         maxTensorElements: config.http.maxTensorElements,
         receiveTimeoutMs: config.http.receiveTimeoutMs,
@@ -285,37 +285,6 @@ export class FerryServer {
     })();
     return this.closing;
   }
-}
-
-/** The gateway's view of each deployment in this thread: its pool's own router, and readiness read live. */
-function targetsOf(config: ResolvedConfig, pools: readonly ReplicaPool[], shutdown: ShutdownState): Map<string, InferenceTarget> {
-  const targets = new Map<string, InferenceTarget>();
-  config.deployments.forEach((d, i) => {
-    const pool = pools[i];
-    targets.set(d.name, {
-      name: d.name,
-      routePrefix: d.routePrefix,
-      version: d.version,
-      requestTimeoutMs: d.requestTimeoutMs,
-      get ready() {
-        return !shutdown.active && pool.readiness().ready;
-      },
-      get state() {
-        return !shutdown.active && pool.readiness().ready ? 'READY' : 'UNAVAILABLE';
-      },
-      get reason() {
-        return shutdown.active ? 'shutting down' : pool.readiness().reason;
-      },
-      get metadata() {
-        return pool.metadata;
-      },
-      get batching() {
-        return pool.batching;
-      },
-      infer: (inputs, rows, control) => pool.infer(inputs, rows, control),
-    });
-  });
-  return targets;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { CallControl, ModelMetadata, TensorMap } from '../replicas/index.js';
+import type { ShutdownState } from './shutdown-state.js';
 
 /** What the gateway serves for one deployment; the gateway never sees replicas. */
 export interface InferenceTarget {
@@ -26,4 +27,48 @@ export interface InferenceTarget {
   readonly batching: boolean;
   /** Runs one request whose inputs share dimension 0 (`rows`); `control.cancel` drops it if not yet running. */
   infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap>;
+}
+
+/** Whether a deployment should be sent requests, and why not. */
+export interface Readiness {
+  ready: boolean;
+  reason: string;
+}
+
+/** What a target reads of its deployment, live: a replica pool, or an ingress thread's router with the readiness it last asked for. */
+export interface TargetSource {
+  readonly metadata: ModelMetadata;
+  readonly batching: boolean;
+  readiness(): Readiness;
+  infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap>;
+}
+
+/** A deployment as the gateway serves it: its routes, and its source's readiness until shutdown begins (then not ready: shutting down). */
+export function inferenceTarget(
+  route: Pick<InferenceTarget, 'name' | 'routePrefix' | 'version' | 'requestTimeoutMs'>,
+  source: TargetSource,
+  shutdown: ShutdownState,
+): InferenceTarget {
+  return {
+    name: route.name,
+    routePrefix: route.routePrefix,
+    version: route.version,
+    requestTimeoutMs: route.requestTimeoutMs,
+    get ready() {
+      return !shutdown.active && source.readiness().ready;
+    },
+    get state() {
+      return this.ready ? 'READY' : 'UNAVAILABLE';
+    },
+    get reason() {
+      return shutdown.active ? 'shutting down' : source.readiness().reason;
+    },
+    get metadata() {
+      return source.metadata;
+    },
+    get batching() {
+      return source.batching;
+    },
+    infer: (inputs, rows, control) => source.infer(inputs, rows, control),
+  };
 }

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import type { MetricSnapshot } from '../metrics/index.js';
 import { startWorker, type IngressPeer, type ReplicaStartFailedError } from '../replicas/index.js';
-import type { Readiness } from './ingress.js';
+import type { Readiness } from './inference-target.js';
 import type { FromIngress, IngressThreadSpec, ToIngress } from './ingress-protocol.js';
 
 /** The ingress entry script beside this file (`.ts` from source, `.js` when built). */
@@ -29,8 +29,8 @@ export interface IngressHost {
 export class IngressThread implements IngressPeer {
   readonly source: number;
   private readonly worker: Worker;
-  private readonly acks = new Map<number, () => void>();
-  private readonly collects = new Map<number, (m: MetricSnapshot) => void>();
+  /** Requests waiting for the thread's reply, by id, each with what it resolves to if the thread ends first. */
+  private readonly waiting = new Map<number, { resolve(value: unknown): void; ifEnded: unknown }>();
   private listening: { resolve(url: string): void; reject(err: Error): void } | null = null;
   private closed: (() => void) | null = null;
   private seq = 0;
@@ -45,10 +45,8 @@ export class IngressThread implements IngressPeer {
     this.worker.on('error', (err) => (failure = err));
     this.worker.on('exit', (code) => {
       this.ended = true;
-      for (const ack of this.acks.values()) ack();
-      this.acks.clear();
-      for (const collect of this.collects.values()) collect([]);
-      this.collects.clear();
+      for (const w of this.waiting.values()) w.resolve(w.ifEnded);
+      this.waiting.clear();
       this.closed?.();
       const reason = failure ? `ingress thread crashed: ${failure.message}` : `ingress thread exited with code ${code}`;
       this.listening?.reject(failure ?? new Error(reason));
@@ -72,8 +70,7 @@ export class IngressThread implements IngressPeer {
         this.listening = null;
         return;
       case 'ack':
-        this.acks.get(msg.ack)?.();
-        this.acks.delete(msg.ack);
+        this.settle(msg.ack, undefined);
         return;
       case 'demand':
         this.host.demand(msg.deployment);
@@ -89,8 +86,7 @@ export class IngressThread implements IngressPeer {
         }
         return;
       case 'collected':
-        this.collects.get(msg.id)?.(msg.metrics as MetricSnapshot);
-        this.collects.delete(msg.id);
+        this.settle(msg.id, msg.metrics);
         return;
       case 'log':
         this.host.log(msg.line);
@@ -112,13 +108,23 @@ export class IngressThread implements IngressPeer {
     this.post({ type: 'replica-up', deployment, slot, port }, [port]);
   }
 
-  replicaGone(deployment: string, slot: number, reason: string): Promise<void> {
-    if (this.ended) return Promise.resolve();
-    const ack = ++this.seq;
+  /** Sends what `build` makes of a new id; resolves with the thread's reply to it, or `ifEnded` once the thread is gone. */
+  private request<T>(build: (id: number) => ToIngress, ifEnded: T): Promise<T> {
+    if (this.ended) return Promise.resolve(ifEnded);
+    const id = ++this.seq;
     return new Promise((resolve) => {
-      this.acks.set(ack, resolve);
-      this.post({ type: 'replica-gone', deployment, slot, reason, ack });
+      this.waiting.set(id, { resolve: resolve as (value: unknown) => void, ifEnded });
+      this.post(build(id));
     });
+  }
+
+  private settle(id: number, value: unknown): void {
+    this.waiting.get(id)?.resolve(value);
+    this.waiting.delete(id);
+  }
+
+  replicaGone(deployment: string, slot: number, reason: string): Promise<void> {
+    return this.request((ack) => ({ type: 'replica-gone', deployment, slot, reason, ack }), undefined);
   }
 
   atZero(deployment: string, atZero: boolean): void {
@@ -131,12 +137,7 @@ export class IngressThread implements IngressPeer {
 
   /** This thread's metrics, to merge with the others'. */
   collect(): Promise<MetricSnapshot> {
-    if (this.ended) return Promise.resolve([]);
-    const id = ++this.seq;
-    return new Promise((resolve) => {
-      this.collects.set(id, resolve);
-      this.post({ type: 'collect', id });
-    });
+    return this.request<MetricSnapshot>((id) => ({ type: 'collect', id }), []);
   }
 
   /** Closes the thread's gateway (see Ingress.close), then ends the thread. */

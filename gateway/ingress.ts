@@ -9,14 +9,8 @@ import {
   type ReplicaStartFailedError,
 } from '../replicas/index.js';
 import { buildGateway, type GatewayMetrics } from './build-gateway.js';
-import type { InferenceTarget } from './inference-target.js';
+import { inferenceTarget, type InferenceTarget, type Readiness, type TargetSource } from './inference-target.js';
 import type { ShutdownState } from './shutdown-state.js';
-
-/** Whether a deployment should be sent requests, and why not (what the control plane publishes). */
-export interface Readiness {
-  ready: boolean;
-  reason: string;
-}
 
 /** One deployment as an ingress serves it: routes, limits, the model, and its counters in shared memory. */
 export interface IngressDeployment {
@@ -94,24 +88,13 @@ export class Ingress {
       this.routers.set(d.name, router);
       this.readiness.set(d.name, d.readiness);
       const readiness = this.readiness;
-      targets.set(d.name, {
-        name: d.name,
-        routePrefix: d.routePrefix,
-        version: d.version,
-        requestTimeoutMs: d.requestTimeoutMs,
+      const source: TargetSource = {
         metadata: d.metadata,
         batching: d.batching,
-        get ready() {
-          return !shutdown.active && readiness.get(d.name)!.ready;
-        },
-        get state() {
-          return this.ready ? 'READY' : 'UNAVAILABLE';
-        },
-        get reason() {
-          return shutdown.active ? 'shutting down' : readiness.get(d.name)!.reason;
-        },
+        readiness: () => readiness.get(d.name)!,
         infer: (inputs, rows, control) => router.infer(inputs, rows, control),
-      });
+      };
+      targets.set(d.name, inferenceTarget(d, source, shutdown));
     }
     const metrics: GatewayMetrics = {
       observeRequest: (deployment, code, seconds) => opts.metrics.observeRequest(deployment, code, seconds),
@@ -128,7 +111,7 @@ export class Ingress {
       status: () => opts.control.status(),
       shutdown,
       freshenReadiness: async () => {
-        for (const [name, r] of Object.entries(await opts.control.readiness())) this.setReadiness(name, r);
+        for (const [name, r] of Object.entries(await opts.control.readiness())) if (this.readiness.has(name)) this.readiness.set(name, r);
       },
     });
     const counted = opts.connections;
@@ -148,10 +131,6 @@ export class Ingress {
   /** A replica is gone: the calls this ingress had sent it are retried (see DeploymentRouter.replicaGone). */
   replicaGone(deployment: string, slot: number, reason: string): void {
     this.routers.get(deployment)?.replicaGone(slot, reason);
-  }
-
-  setReadiness(deployment: string, readiness: Readiness): void {
-    if (this.readiness.has(deployment)) this.readiness.set(deployment, readiness);
   }
 
   setAtZero(deployment: string, atZero: boolean): void {

@@ -55,18 +55,6 @@ export class DeploymentRouter {
     return this.opts.counters;
   }
 
-  /** Calls this router has queued (the deployment's total is in its counters). */
-  get queueDepth(): number {
-    return this.queue.length;
-  }
-
-  /** Calls this router has sent and not had answered. */
-  get held(): number {
-    let n = 0;
-    for (const l of this.open) n += l.held.size;
-    return n;
-  }
-
   /** Whether the deployment wants no replica now, so a queued call must ask for one. */
   setAtZero(atZero: boolean): void {
     this.atZero = atZero;
