@@ -59,9 +59,13 @@ export class DeploymentCounters {
    * (every ingress counts against the same bound); false when it is full.
    */
   tryQueue(max: number): boolean {
-    if (Atomics.add(this.ints, QUEUED, 1) < max) return true;
-    Atomics.sub(this.ints, QUEUED, 1);
-    return false;
+    // Compare-and-swap rather than add-then-undo: a refused call must never show in the count, even for an instant,
+    // or the queue depth the autoscaler and /metrics read could exceed the bound.
+    for (;;) {
+      const now = Atomics.load(this.ints, QUEUED);
+      if (now >= max) return false;
+      if (Atomics.compareExchange(this.ints, QUEUED, now, now + 1) === now) return true;
+    }
   }
 
   /** Counts calls into the queue past its bound (retried calls were admitted once already). */
