@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
 import type { PoolStats } from '../replicas/index.js';
+import { haveWrk, wrkLoad, type LoadSample } from './wrk.js';
 
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
@@ -49,7 +50,7 @@ export function runLoad(load: HttpLoad, seconds: number, rate?: number): Promise
   });
 }
 
-/** A target's figures over its rounds: requests/s over the summed time, median p50/p99. */
+/** A target's figures over its rounds: requests/s over the summed time, median p50/p99 (ms). */
 export interface Figures {
   rps: number;
   p50: number;
@@ -57,14 +58,24 @@ export interface Figures {
   failures: number;
 }
 
-/** Summarises autocannon rounds. */
-export function summarise(results: Result[]): Figures {
+/** The load generator of {@link measure}: Debian's wrk where installed (it leaves the cores to the servers), else autocannon. */
+export const generator = haveWrk() ? 'wrk' : 'autocannon';
+
+/** One flat-out run of `load` for `seconds` with {@link generator}. */
+export async function measure(load: HttpLoad, seconds: number): Promise<LoadSample> {
+  if (generator === 'wrk') return wrkLoad(load.url, load.body, load.headers, load.connections, seconds);
+  const r = await runLoad(load, seconds);
+  return { requests: r.requests.total, seconds: r.duration, p50: r.latency.p50, p99: r.latency.p99, failures: r.non2xx + r.errors };
+}
+
+/** Summarises rounds of one load. */
+export function summarise(samples: LoadSample[]): Figures {
   const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   return {
-    rps: results.reduce((n, r) => n + r.requests.total, 0) / results.reduce((n, r) => n + r.duration, 0),
-    p50: median(results.map((r) => r.latency.p50)),
-    p99: median(results.map((r) => r.latency.p99)),
-    failures: results.reduce((n, r) => n + r.non2xx + r.errors, 0),
+    rps: samples.reduce((n, r) => n + r.requests, 0) / samples.reduce((n, r) => n + r.seconds, 0),
+    p50: median(samples.map((r) => r.p50)),
+    p99: median(samples.map((r) => r.p99)),
+    failures: samples.reduce((n, r) => n + r.failures, 0),
   };
 }
 
@@ -73,10 +84,10 @@ export function summarise(results: Result[]): Figures {
  * so that drift on a shared machine falls on all alike.
  */
 export async function alternate(loads: HttpLoad[], seconds: number, rounds: number): Promise<Figures[]> {
-  for (const l of loads) await runLoad(l, 2);
-  const results: Result[][] = loads.map(() => []);
+  for (const l of loads) await measure(l, 2);
+  const results: LoadSample[][] = loads.map(() => []);
   for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < loads.length; i++) results[i].push(await runLoad(loads[i], seconds / rounds));
+    for (let i = 0; i < loads.length; i++) results[i].push(await measure(loads[i], seconds / rounds));
   }
   return results.map(summarise);
 }
@@ -85,7 +96,8 @@ export async function alternate(loads: HttpLoad[], seconds: number, rounds: numb
 export function line(name: string, f: Figures, rows = 1): string {
   const failures = f.failures > 0 ? `   (${f.failures} failed)` : '';
   const perRow = rows > 1 ? `  = ${(f.rps * rows).toFixed(0).padStart(7)} rows/s` : '';
-  return `${name.padEnd(44)} ${f.rps.toFixed(0).padStart(7)} req/s${perRow}   p50 ${String(f.p50).padStart(4)} ms   p99 ${String(f.p99).padStart(4)} ms${failures}`;
+  const ms = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(0)).padStart(5);
+  return `${name.padEnd(44)} ${f.rps.toFixed(0).padStart(7)} req/s${perRow}   p50 ${ms(f.p50)} ms   p99 ${ms(f.p99)} ms${failures}`;
 }
 
 let statsSeq = 0;

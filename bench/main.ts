@@ -7,15 +7,18 @@
  *   - 64-row requests, JSON and binary, in rows/s;
  *   - WebSocket throughput over 8 sockets, JSON messages and binary frames;
  *   - raw onnxruntime rows/s with 2 worker threads (the compute limit).
+ * Load comes from Debian's wrk where installed (C, one thread: the servers keep
+ * the other cores), else from autocannon in this process.
  * Ratios are the figures to compare: absolute numbers depend on the machine.
  */
 import { defaultIngressThreads } from '../deployments/index.js';
 import { reusePortUnavailable } from '../gateway/index.js';
 import { modelPath } from '../models/index.js';
-import { alternate, averageBatch, line, poolStats, runLoad, startChild, stopChild, type Child, type HttpLoad } from './bench-kit.js';
+import { alternate, averageBatch, generator, line, poolStats, runLoad, startChild, stopChild, type Child, type HttpLoad } from './bench-kit.js';
 import { computeLimit } from './compute-limit.js';
 import { binaryHeaders, binaryMessage, binaryRequest, jsonRequest } from './payloads.js';
 import { cpuPerRequest, threadCpu } from './thread-cpu.js';
+import { wrkCleanup } from './wrk.js';
 import { wsLoad } from './ws-load.js';
 
 // `npm run bench -- <name>` runs one of the scenario benches instead.
@@ -82,7 +85,9 @@ const limit32 = await computeLimit(modelPath('mlp.onnx'), 2, 32, (SECONDS / 2) *
 const limit64 = await computeLimit(modelPath('mlp.onnx'), 2, 64, (SECONDS / 2) * 1000);
 
 const ratio = (a: number, b: number) => (a / b).toFixed(3);
-console.log(`\nFerry bench — MLP 784→512→512→10, ${SECONDS} s per load in ${ROUNDS} alternating rounds, one run`);
+wrkCleanup();
+console.log(`\nFerry bench — MLP 784→512→512→10, ${SECONDS} s per load in ${ROUNDS} alternating rounds, one run; load from ${generator}` +
+  (generator === 'wrk' ? '' : ' (install Debian\'s wrk to leave the cores to the servers)'));
 const gateways = THREADS > 1 ? `${THREADS} ingress threads (reusePort)` : `one gateway${reusePortUnavailable() ? `: ${reusePortUnavailable()}` : ''}`;
 console.log(`\nsingle-row requests, 64 connections; Ferry with ${gateways}`);
 console.log(line('bare Fastify, 1 thread, JSON body', bareJson));
@@ -102,6 +107,7 @@ console.log(line('bare Fastify, 1 thread', bareLight));
 console.log(line('Ferry', ferryLight));
 // One request at a time: the mean latency is 1 / rate, finer than autocannon's whole-ms percentiles.
 console.log(`  latency Ferry adds (mean, 1/rate):     ${(1000 / ferryLight.rps - 1000 / bareLight.rps).toFixed(3)} ms   (target <= 0.3)`);
+if (generator === 'wrk') console.log(`  latency Ferry adds (p50):              ${(ferryLight.p50 - bareLight.p50).toFixed(3)} ms`);
 console.log(`  Ferry binary / Ferry JSON:             ${ratio(ferryBinary.rps, ferryJson.rps)}`);
 console.log(`  average batch (mlp, 1 replica):        ${averageBatch(s0, s1).toFixed(1)} rows`);
 console.log(`  CPU per binary request at ${FIXED_RATE} req/s:  bare Fastify ${bareCpu.main.toFixed(0)} µs event loop + ${bareCpu.others.toFixed(0)} µs other threads;` +
