@@ -8,10 +8,12 @@ const binaryParts = new WeakMap<object, Buffer>();
 
 /**
  * Binary request bodies are read into reused buffers: at 200 KB a request,
- * fresh ones keep the garbage collector busy. A body goes back to the pool
- * once its call is settled ({@link releaseBody}).
+ * fresh ones keep the garbage collector busy. They are shared memory, so the
+ * tensors a body holds reach a replica thread without a copy; a body goes
+ * back to the pool once no replica can read it ({@link releaseBody}). The
+ * pool keeps enough for a connection's worth of bodies in flight per size.
  */
-const bodies = new BufferPool();
+const bodies = new BufferPool({ shared: true, keepPerClass: 64, maxBytes: 64 * 1024 * 1024 });
 const pooledBodies = new WeakMap<object, Buffer>();
 
 /** The binary tensor bytes that followed a request's JSON header, or null for a JSON-only request. */
@@ -26,7 +28,7 @@ export function releaseBody(header: unknown): void {
   if (!buffer) return;
   pooledBodies.delete(header);
   binaryParts.delete(header);
-  bodies.give(buffer.buffer as ArrayBuffer);
+  bodies.give(buffer.buffer);
 }
 
 /**
@@ -80,7 +82,7 @@ export function takeBodyBuffer(bytes: number): Buffer {
 
 /** Returns a body buffer that no request holds. */
 export function giveBodyBuffer(buffer: Buffer): void {
-  bodies.give(buffer.buffer as ArrayBuffer);
+  bodies.give(buffer.buffer);
 }
 
 /**

@@ -70,15 +70,26 @@ export class DeploymentRouter {
    */
   infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap> {
     if (this.closed) return Promise.reject(new PoolClosedError(this.opts.deployment));
+    const release = control?.release;
+    if (control) control.release = undefined;
     return new Promise((resolve, reject) => {
-      const call = createCall(++this.seq, inputs, rows, epochMs(), resolve, reject, () => {
-        if (control) control.cancel = undefined;
-      });
+      const call = createCall(
+        ++this.seq,
+        inputs,
+        rows,
+        epochMs(),
+        resolve,
+        reject,
+        () => {
+          if (control) control.cancel = undefined;
+        },
+        release,
+      );
       // Calls queued anywhere in the process go first: a call arriving here does not overtake them.
       const link = this.queue.length === 0 && this.counters.queued === 0 ? this.pick() : null;
       if (link) link.send(call);
       else if (!this.counters.tryQueue(this.opts.maxQueued)) {
-        reject(new BackPressureError(this.opts.deployment, this.counters.queued, this.opts.maxQueued));
+        call.reject(new BackPressureError(this.opts.deployment, this.counters.queued, this.opts.maxQueued));
         return;
       } else {
         this.queue.push(call);
@@ -109,6 +120,8 @@ export class DeploymentRouter {
         this.counters.unqueue(1);
       }
     } else if (link?.cancel(call)) {
+      // It never left this thread: no replica saw it.
+      call.holder = null;
       this.counters.release(link.slot, 1);
       this.counters.wake();
     }
@@ -151,6 +164,9 @@ export class DeploymentRouter {
       const call = link.held.get(a.id);
       if (!call) continue;
       link.held.delete(a.id);
+      call.holder = null;
+      // A call settled earlier (cancelled, timed out) is answered now: its replica is done with the inputs.
+      if (call.settled) call.releaseInputs();
       released++;
       if (!('cancelled' in a)) {
         answered.push([call, a]);
@@ -190,7 +206,10 @@ export class DeploymentRouter {
     const retry: PendingCall[] = [];
     for (const call of link.held.values()) {
       call.holder = null;
-      if (call.settled) continue;
+      if (call.settled) {
+        call.releaseInputs();
+        continue;
+      }
       if (call.retries < MAX_RETRIES) {
         call.retries++;
         retry.push(call);

@@ -21,12 +21,16 @@ export interface PendingCall {
   settled: boolean;
   resolve(outputs: TensorMap): void;
   reject(err: Error): void;
+  /** Tells the caller, once, that no replica will read the inputs again (see CallControl.release). */
+  releaseInputs(): void;
 }
 
 /**
  * Makes a call whose promise settles once: later answers (a retried call's
  * first replica, a cancelled call's running batch) are ignored. `onSettle`
- * runs once, before the caller hears.
+ * runs once, before the caller hears. A call that settles while no replica
+ * holds it releases its inputs then; one that settles at a replica, when the
+ * replica answers or is gone (the router calls `releaseInputs`).
  */
 export function createCall(
   id: number,
@@ -36,7 +40,14 @@ export function createCall(
   resolve: (outputs: TensorMap) => void,
   reject: (err: Error) => void,
   onSettle: () => void,
+  release?: () => void,
 ): PendingCall {
+  let releaseInputs = release;
+  const settle = () => {
+    call.settled = true;
+    onSettle();
+    if (call.holder === null) call.releaseInputs();
+  };
   const call: PendingCall = {
     id,
     inputs,
@@ -47,15 +58,18 @@ export function createCall(
     settled: false,
     resolve: (out) => {
       if (call.settled) return;
-      call.settled = true;
-      onSettle();
+      settle();
       resolve(out);
     },
     reject: (err) => {
       if (call.settled) return;
-      call.settled = true;
-      onSettle();
+      settle();
       reject(err);
+    },
+    releaseInputs: () => {
+      const r = releaseInputs;
+      releaseInputs = undefined;
+      r?.();
     },
   };
   return call;

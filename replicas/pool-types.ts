@@ -7,6 +7,15 @@ import type { ReplicaStats } from './replica.js';
  */
 export interface CallControl {
   cancel?: (reason: Error) => void;
+  /**
+   * Set by a caller whose inputs are views of memory it reuses (a pooled
+   * request body, shared with the replica threads): the router takes it when
+   * it accepts the call, clearing it here, and calls it once no replica can
+   * read those inputs any more (the call settled and its replica, if it had
+   * one, answered or is gone). Still set once the call settled: no router
+   * took it, and the caller releases the memory itself.
+   */
+  release?: () => void;
 }
 
 /** A pool's counters, as `ferry status` and the tests read them. */

@@ -151,3 +151,54 @@ t.test('what the answers carry reaches the observer once per batch; an error ans
   t.equal(b.outcome.error!.message, 'inference failed in d: index out of range');
   t.equal(pool.ongoing, 0);
 });
+
+t.test('the router hands the caller its inputs back only once no replica can read them', async (t) => {
+  const { pool, hosts } = await setUp(t, { numReplicas: 1, maxOngoingRequests: 1, maxQueuedRequests: 1 });
+  await pool.start();
+  const released: number[] = [];
+  const withRelease = (v: number): CallControl => ({ release: () => released.push(v) });
+
+  const sent = withRelease(1);
+  const first = call(pool, 1, sent);
+  t.equal(sent.release, undefined, 'the router took the release: the caller no longer calls it');
+  t.ok(await waitFor(() => hosts[0].calls.length === 1));
+  sent.cancel!(new Error('timed out'));
+  await first.done;
+  t.same(released, [], 'a call cancelled while its replica holds it keeps its inputs: the replica may still read them');
+  hosts[0].answer();
+  t.ok(await waitFor(() => released.includes(1)), "released once the replica's answer comes back");
+
+  const second = call(pool, 2, withRelease(2));
+  const queuedControl = withRelease(3);
+  const queued = call(pool, 3, queuedControl);
+  const refusedControl = withRelease(4);
+  const refused = call(pool, 4, refusedControl);
+  await refused.done;
+  t.type(refused.outcome.error, BackPressureError);
+  t.ok(released.includes(4), 'a refused call is released at once');
+  queuedControl.cancel!(new Error('client left'));
+  await queued.done;
+  t.ok(released.includes(3), 'so is a call cancelled in the queue');
+  t.notOk(released.includes(2), 'not the call its replica holds');
+  t.ok(await waitFor(() => hosts[0].calls.length === 1));
+  hosts[0].answer();
+  await second.done;
+  t.ok(second.outcome.value, 'an answered call');
+  t.ok(released.includes(2), 'is released as its answer arrives');
+
+  const retried = withRelease(5);
+  const third = call(pool, 5, retried);
+  t.ok(await waitFor(() => hosts[0].calls.length === 1));
+  pool.killReplica('d#1');
+  t.ok(await waitFor(() => hosts.length === 2 && hosts[1].calls.length === 1), 'a dead replica\'s call goes to the replacement');
+  t.notOk(released.includes(5), 'still held: the replacement reads its inputs');
+  hosts[1].answer();
+  await third.done;
+  t.ok(released.includes(5));
+  t.equal(new Set(released).size, released.length, 'each release runs once');
+
+  const closed = withRelease(6);
+  await pool.stop(0);
+  await call(pool, 6, closed).done;
+  t.type(closed.release, 'function', 'a call no router took leaves the release with the caller');
+});

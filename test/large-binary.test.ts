@@ -4,9 +4,10 @@ import { modelPath } from '../models/index.js';
 import { bytesOf, postBinary } from './helpers/binary.js';
 import { directRun, maxAbsDiff, randomRow, startFerry } from './helpers/ferry.js';
 
-t.test('concurrent large binary requests (64 rows, 200 KB each) each get their own answer', async (t) => {
+// Bodies are read into shared memory: thread replicas read the tensors in place, process replicas get them copied.
+for (const replicaHost of ['thread', 'process'] as const) t.test(`concurrent large binary requests (64 rows, 200 KB each) each get their own answer (${replicaHost} replicas)`, async (t) => {
   const server = await startFerry(t, [
-    { name: 'mlp', model: modelPath('mlp.onnx'), numReplicas: 2, batching: { maxBatchSize: 256, batchWaitTimeoutMs: 5 }, maxOngoingRequests: 256 },
+    { name: 'mlp', model: modelPath('mlp.onnx'), numReplicas: 2, replicaHost, batching: { maxBatchSize: 256, batchWaitTimeoutMs: 5 }, maxOngoingRequests: 256 },
   ]);
   const rows = 64;
   const inputs = Array.from({ length: 24 }, (_, i) => Float32Array.from(randomRow(1000 + i, rows * 784)));
