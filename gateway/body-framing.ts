@@ -1,19 +1,13 @@
 import { isUtf8 } from 'node:buffer';
 import { BodyInvalidError } from '../errors.js';
-import { BufferPool } from '../replicas/index.js';
 import { rememberJsonSource } from './json-source.js';
+import { sharedBuffers } from './tensor-lease.js';
 
 /** Tensor bytes of parsed binary requests, by their JSON header; kept off the header so schemas and logs never see them. */
 const binaryParts = new WeakMap<object, Buffer>();
 
-/**
- * Binary request bodies are read into reused buffers: at 200 KB a request,
- * fresh ones keep the garbage collector busy. They are shared memory, so the
- * tensors a body holds reach a replica thread without a copy; a body goes
- * back to the pool once no replica can read it ({@link releaseBody}). The
- * pool keeps enough for a connection's worth of bodies in flight per size.
- */
-const bodies = new BufferPool({ shared: true, keepPerClass: 64, maxBytes: 64 * 1024 * 1024 });
+/** Request bodies are read into this thread's shared buffers (see tensor-lease.ts): their tensors reach a replica thread without a copy. */
+const bodies = sharedBuffers;
 const pooledBodies = new WeakMap<object, Buffer>();
 
 /** The binary tensor bytes that followed a request's JSON header, or null for a JSON-only request. */

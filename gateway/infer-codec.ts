@@ -7,6 +7,7 @@ import { checkInput, DimSymbols, type RequestInput } from './input-checks.js';
 import { reparseExact } from './json-source.js';
 import { InexactNumberError, jsonToTensorData } from './json-tensors.js';
 import { responseJson, tensorDataJson, type OutputJson } from './response-json.js';
+import type { TensorLease } from './tensor-lease.js';
 
 /** An inference request's JSON part (all of it, without binary tensors). */
 export interface InferHeader {
@@ -53,11 +54,14 @@ function selectOutputs(header: InferHeader, target: InferenceTarget): DecodedReq
  * binary sections of `binary` in input order where `binary_data_size` is given.
  * INT64/UINT64 JSON integers beyond ±2^53 are taken exactly: the header is
  * read again from its source text with every digit (or refused, quoting the
- * digits, when they do not fit the datatype).
+ * digits, when they do not fit the datatype). With a `lease`, tensors are
+ * written into (or, from a buffer not shared, copied to) shared memory the
+ * lease gives back later; without one, JSON data goes into fresh tensors and
+ * binary data stays a view of `binary`.
  */
-export function decodeInferRequest(header: InferHeader, binary: Buffer | null, target: InferenceTarget, maxElements: number): DecodedRequest {
+export function decodeInferRequest(header: InferHeader, binary: Buffer | null, target: InferenceTarget, maxElements: number, lease?: TensorLease): DecodedRequest {
   try {
-    return decodeOnce(header, binary, target, maxElements);
+    return decodeOnce(header, binary, target, maxElements, lease);
   } catch (err) {
     if (!(err instanceof InexactNumberError)) throw err;
     let exact: InferHeader | null = null;
@@ -67,7 +71,7 @@ export function decodeInferRequest(header: InferHeader, binary: Buffer | null, t
       // Too deep for the exact reader's recursion: refused below like a request without its source.
     }
     try {
-      if (exact) return decodeOnce(exact, binary, target, maxElements);
+      if (exact) return decodeOnce(exact, binary, target, maxElements, lease);
     } catch (again) {
       if (!(again instanceof InexactNumberError)) throw again;
     }
@@ -75,7 +79,7 @@ export function decodeInferRequest(header: InferHeader, binary: Buffer | null, t
   }
 }
 
-function decodeOnce(header: InferHeader, binary: Buffer | null, target: InferenceTarget, maxElements: number): DecodedRequest {
+function decodeOnce(header: InferHeader, binary: Buffer | null, target: InferenceTarget, maxElements: number, lease?: TensorLease): DecodedRequest {
   const meta = target.metadata;
   const outputs = selectOutputs(header, target);
   const tensors: TensorMap = {};
@@ -101,11 +105,13 @@ function decodeOnce(header: InferHeader, binary: Buffer | null, target: Inferenc
       if (offset + size > binary.length) {
         throw new InputDataError(`${at}.parameters.binary_data_size ${size} runs past the end of the body (${binary.length - offset} bytes left)`);
       }
-      data = binaryToTensorData(at, checked.dtype, binary.subarray(offset, offset + size), checked.count);
+      const bytes = binary.subarray(offset, offset + size);
+      data = binaryToTensorData(at, checked.dtype, bytes, checked.count);
+      if (lease && checked.dtype !== 'string') data = lease.share(checked.dtype, bytes, checked.count) ?? data;
       offset += size;
     } else {
       if (input.data === undefined) throw new InputDataError(`${at} has neither data nor parameters.binary_data_size`);
-      data = jsonToTensorData(at, checked.dtype, input.data, checked.count, input.shape);
+      data = jsonToTensorData(at, checked.dtype, input.data, checked.count, input.shape, lease && ((dtype, count) => lease.take(dtype, count)));
     }
     tensors[input.name] = { dtype: checked.dtype, dims: [...input.shape], data };
   });

@@ -47,19 +47,27 @@ export function unsafeBytesElement(s: string): string | null {
 export const BYTES_LIMITATION = "onnxruntime's string tensors carry UTF-8 text without NUL bytes";
 
 /**
- * Writes JSON `data` (flat or nested, row-major) into a fresh tensor of
- * exactly `count` elements, checking each element's type and range.
+ * Writes JSON `data` (flat or nested, row-major) into a tensor of exactly
+ * `count` elements from `take` (a fresh one by default), checking each
+ * element's type and range.
  * INT64/UINT64 elements may be bigints (a request read again exactly);
  * a number JSON.parse could not read as written throws {@link InexactNumberError}.
  */
-export function jsonToTensorData(at: string, dtype: TensorDtype, data: unknown, count: number, shape: readonly number[]): TensorData {
+export function jsonToTensorData(
+  at: string,
+  dtype: TensorDtype,
+  data: unknown,
+  count: number,
+  shape: readonly number[],
+  take: (dtype: TensorDtype, count: number) => TensorData = allocate,
+): TensorData {
   if (!Array.isArray(data)) throw new InputDataError(`${at}.data must be an array`);
   // Elements under one index at each depth: [2,3,4] → [24, 12, 4, 1].
   const below = shape.map((_, d) => shape.slice(d).reduce((a, b) => a * b, 1));
   const misnested = (depth: number, length: number, want: string): never => {
     throw new InputDataError(`${at}.data does not follow shape [${shape.join(',')}]: an array at depth ${depth} holds ${length} items where ${want}`);
   };
-  const out = allocate(dtype, count);
+  const out = take(dtype, count);
   // Typed arrays and string arrays are both written by index below.
   const sink = out as unknown as unknown[];
   const range = INT_RANGE[dtype];

@@ -44,14 +44,9 @@ async function infer(target: InferenceTarget, req: FastifyRequest, reply: Fastif
   // No answer is written to a client that left, so onResponse never counts it: counted here, as 499.
   const gone = metrics && (() => metrics.observeRequest(target.name, 499, reply.elapsedTime / 1000));
   const control = cancelledOnClose(reply, gone);
-  // The inputs are views of the pooled body, which replica threads share: it is reused once the router says no replica reads it.
+  // The inputs may be views of the pooled body, which replica threads share: it is reused once no replica reads it.
   control.release = () => releaseBody(header);
-  let res;
-  try {
-    res = await runInference(target, header, binaryPartOf(header), limits, control);
-  } finally {
-    control.release?.();
-  }
+  const res = await runInference(target, header, binaryPartOf(header), limits, control);
   if (!('binary' in res)) return reply.type('application/json; charset=utf-8').send(res.text);
   reply.header('inference-header-content-length', String(res.header.length)).type('application/octet-stream');
   return Buffer.concat([res.header, ...res.binary]);

@@ -1,6 +1,7 @@
 import { RequestTimeoutError } from '../errors.js';
 import type { CallControl } from '../replicas/index.js';
 import type { InferenceTarget } from './inference-target.js';
+import { TensorLease } from './tensor-lease.js';
 import { decodeInferRequest, encodeInferResponse, type EncodedResponse, type InferHeader } from './infer-codec.js';
 
 /** Limits every inference request is held to, HTTP and WebSocket alike. */
@@ -13,7 +14,10 @@ export interface InferenceLimits {
  * Decodes, runs and encodes one request. The call is given up after the
  * target's requestTimeoutMs (408); `control.cancel` lets the caller give up
  * too (the client left). Either way the call leaves the queue or mailbox if
- * it has not started.
+ * it has not started. The request's tensors are decoded into this thread's
+ * shared memory; they, and whatever `control.release` frees (the caller's
+ * body), are released once no replica can read them: by the router, or here
+ * when no call was made.
  */
 export async function runInference(
   target: InferenceTarget,
@@ -22,12 +26,25 @@ export async function runInference(
   limits: InferenceLimits,
   control: CallControl = {},
 ): Promise<EncodedResponse> {
-  const request = decodeInferRequest(header, binary, target, limits.maxTensorElements);
-  const timer = setTimeout(() => control.cancel?.(new RequestTimeoutError(target.name, target.requestTimeoutMs)), target.requestTimeoutMs);
+  const lease = new TensorLease();
+  const releaseCaller = control.release;
+  control.release = () => {
+    lease.giveBack();
+    releaseCaller?.();
+  };
   try {
-    const outputs = await target.infer(request.tensors, request.rows, control);
-    return encodeInferResponse(target, header.id, outputs, request.outputs);
+    const request = decodeInferRequest(header, binary, target, limits.maxTensorElements, lease);
+    const timer = setTimeout(() => control.cancel?.(new RequestTimeoutError(target.name, target.requestTimeoutMs)), target.requestTimeoutMs);
+    try {
+      const outputs = await target.infer(request.tensors, request.rows, control);
+      return encodeInferResponse(target, header.id, outputs, request.outputs);
+    } finally {
+      clearTimeout(timer);
+    }
   } finally {
-    clearTimeout(timer);
+    // Still here: no router took the call (it never reached one), so nothing else reads the tensors.
+    const release = control.release;
+    control.release = undefined;
+    release?.();
   }
 }

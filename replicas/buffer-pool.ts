@@ -1,6 +1,6 @@
 import { TYPED_ARRAYS, type TensorDtype, type TypedArray } from './tensor.js';
 
-/** Smallest pooled buffer; smaller batches are cheap to allocate. */
+/** Smallest pooled buffer by default; smaller batches are cheap to allocate. */
 const MIN_POOLED = 16 * 1024;
 
 /** How a pool allocates and how much it keeps. */
@@ -15,6 +15,8 @@ export interface BufferPoolOptions {
   keepPerClass?: number;
   /** Bytes kept over every class together (default: no bound beyond keepPerClass). */
   maxBytes?: number;
+  /** Smallest request served from the pool, a power of two (default 16 KiB); smaller ones are fresh allocations. */
+  minBytes?: number;
 }
 
 /**
@@ -31,15 +33,17 @@ export class BufferPool {
   private readonly keepPerClass: number;
   private readonly maxBytes: number;
   private keptBytes = 0;
+  private readonly minBytes: number;
 
   constructor(options: BufferPoolOptions = {}) {
     this.shared = options.shared ?? false;
     this.keepPerClass = options.keepPerClass ?? 8;
     this.maxBytes = options.maxBytes ?? Infinity;
+    this.minBytes = options.minBytes ?? MIN_POOLED;
   }
 
-  private static sizeClass(bytes: number): number {
-    return bytes <= MIN_POOLED ? MIN_POOLED : 2 ** Math.ceil(Math.log2(bytes));
+  private sizeClass(bytes: number): number {
+    return bytes <= this.minBytes ? this.minBytes : 2 ** Math.ceil(Math.log2(bytes));
   }
 
   private buffer(size: number): ArrayBufferLike {
@@ -55,20 +59,20 @@ export class BufferPool {
   take(dtype: Exclude<TensorDtype, 'string'>, length: number): TypedArray {
     const Typed = TYPED_ARRAYS[dtype];
     const bytes = length * Typed.BYTES_PER_ELEMENT;
-    if (bytes < MIN_POOLED) return new Typed(length);
-    return new Typed(this.buffer(BufferPool.sizeClass(bytes)), 0, length) as TypedArray;
+    if (bytes < this.minBytes) return new Typed(length);
+    return new Typed(this.buffer(this.sizeClass(bytes)), 0, length) as TypedArray;
   }
 
   /** A Buffer of exactly `bytes` bytes over a pooled buffer when large enough to be worth it (contents are garbage). */
   takeBytes(bytes: number): Buffer {
-    if (bytes < MIN_POOLED) return Buffer.allocUnsafe(bytes);
-    return Buffer.from(this.buffer(BufferPool.sizeClass(bytes)), 0, bytes);
+    if (bytes < this.minBytes) return Buffer.allocUnsafe(bytes);
+    return Buffer.from(this.buffer(this.sizeClass(bytes)), 0, bytes);
   }
 
   /** Gives a buffer back for reuse (one of another kind, shared or not, is left to the GC). */
   give(buffer: ArrayBufferLike): void {
     const size = buffer.byteLength;
-    if (size < MIN_POOLED || size !== BufferPool.sizeClass(size)) return;
+    if (size < this.minBytes || size !== this.sizeClass(size)) return;
     if (buffer instanceof SharedArrayBuffer !== this.shared) return;
     if (this.keptBytes + size > this.maxBytes) return;
     let list = this.free.get(size);
