@@ -45,7 +45,8 @@ async function infer(target: InferenceTarget, req: FastifyRequest, reply: Fastif
   const gone = metrics && (() => metrics.observeRequest(target.name, 499, reply.elapsedTime / 1000));
   const control = cancelledOnClose(reply, gone);
   // The inputs may be views of the pooled body, which replica threads share: it is reused once no replica reads it.
-  control.release = () => releaseBody(header);
+  // Bound, not a closure: a closure would hold this whole frame (reply, request) for as long as the router holds the call.
+  control.release = releaseBody.bind(undefined, header);
   const res = await runInference(target, header, binaryPartOf(header), limits, control);
   if (!('binary' in res)) return reply.type('application/json; charset=utf-8').send(res.text);
   reply.header('inference-header-content-length', String(res.header.length)).type('application/octet-stream');

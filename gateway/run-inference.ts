@@ -10,6 +10,15 @@ export interface InferenceLimits {
   maxTensorElements: number;
 }
 
+function releaseBoth(lease: TensorLease, caller: (() => void) | undefined): void {
+  lease.giveBack();
+  caller?.();
+}
+
+function timeOut(control: CallControl, target: InferenceTarget): void {
+  control.cancel?.(new RequestTimeoutError(target.name, target.requestTimeoutMs));
+}
+
 /**
  * Decodes, runs and encodes one request. The call is given up after the
  * target's requestTimeoutMs (408); `control.cancel` lets the caller give up
@@ -27,14 +36,12 @@ export async function runInference(
   control: CallControl = {},
 ): Promise<EncodedResponse> {
   const lease = new TensorLease();
-  const releaseCaller = control.release;
-  control.release = () => {
-    lease.giveBack();
-    releaseCaller?.();
-  };
+  // Bound functions rather than closures: a closure would keep this frame (the request, its tensors) reachable from the
+  // call and the timer, and at thousands of calls a second the garbage collector copies and promotes what they reach.
+  control.release = releaseBoth.bind(undefined, lease, control.release);
   try {
     const request = decodeInferRequest(header, binary, target, limits.maxTensorElements, lease);
-    const timer = setTimeout(() => control.cancel?.(new RequestTimeoutError(target.name, target.requestTimeoutMs)), target.requestTimeoutMs);
+    const timer = setTimeout(timeOut, target.requestTimeoutMs, control, target);
     try {
       const outputs = await target.infer(request.tensors, request.rows, control);
       return encodeInferResponse(target, header.id, outputs, request.outputs);
