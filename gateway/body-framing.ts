@@ -1,12 +1,12 @@
 import { isUtf8 } from 'node:buffer';
 import { BodyInvalidError } from '../errors.js';
 import { rememberJsonSource } from './json-source.js';
-import { sharedBuffers } from './tensor-lease.js';
+import { sharedBuffers } from './shared-buffers.js';
 
 /** Tensor bytes of parsed binary requests, by their JSON header; kept off the header so schemas and logs never see them. */
 const binaryParts = new WeakMap<object, Buffer>();
 
-/** Request bodies are read into this thread's shared buffers (see tensor-lease.ts): their tensors reach a replica thread without a copy. */
+/** Request bodies are read into this thread's shared buffers: their tensors reach a replica thread without a copy. */
 const bodies = sharedBuffers;
 const pooledBodies = new WeakMap<object, Buffer>();
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BodyInvalidError, ClientClosedError, ModelNotFoundError, ModelVersionNotFoundError } from '../errors.js';
 import type { CallControl, ModelMetadata } from '../replicas/index.js';
-import { binaryPartOf, releaseBody } from './body-framing.js';
+import { binaryPartOf } from './body-framing.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import type { InferHeader } from './infer-codec.js';
 import type { InferenceTarget } from './inference-target.js';
@@ -43,11 +43,7 @@ async function infer(target: InferenceTarget, req: FastifyRequest, reply: Fastif
   const header = req.body as InferHeader;
   // No answer is written to a client that left, so onResponse never counts it: counted here, as 499.
   const gone = metrics && (() => metrics.observeRequest(target.name, 499, reply.elapsedTime / 1000));
-  const control = cancelledOnClose(reply, gone);
-  // The inputs may be views of the pooled body, which replica threads share: it is reused once no replica reads it.
-  // Bound, not a closure: a closure would hold this whole frame (reply, request) for as long as the router holds the call.
-  control.release = releaseBody.bind(undefined, header);
-  const res = await runInference(target, header, binaryPartOf(header), limits, control);
+  const res = await runInference(target, header, binaryPartOf(header), limits, cancelledOnClose(reply, gone));
   if (!('binary' in res)) return reply.type('application/json; charset=utf-8').send(res.text);
   reply.header('inference-header-content-length', String(res.header.length)).type('application/octet-stream');
   return Buffer.concat([res.header, ...res.binary]);

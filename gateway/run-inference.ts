@@ -10,11 +10,6 @@ export interface InferenceLimits {
   maxTensorElements: number;
 }
 
-function releaseBoth(lease: TensorLease, caller: (() => void) | undefined): void {
-  lease.giveBack();
-  caller?.();
-}
-
 function timeOut(control: CallControl, target: InferenceTarget): void {
   control.cancel?.(new RequestTimeoutError(target.name, target.requestTimeoutMs));
 }
@@ -23,10 +18,10 @@ function timeOut(control: CallControl, target: InferenceTarget): void {
  * Decodes, runs and encodes one request. The call is given up after the
  * target's requestTimeoutMs (408); `control.cancel` lets the caller give up
  * too (the client left). Either way the call leaves the queue or mailbox if
- * it has not started. The request's tensors are decoded into this thread's
- * shared memory; they, and whatever `control.release` frees (the caller's
- * body), are released once no replica can read them: by the router, or here
- * when no call was made.
+ * it has not started. The request's tensors are in this thread's shared
+ * memory (decoded into it, or views of the pooled body `header` holds); it
+ * is released once no replica can read it: by the router, or here when no
+ * call was made.
  */
 export async function runInference(
   target: InferenceTarget,
@@ -35,10 +30,10 @@ export async function runInference(
   limits: InferenceLimits,
   control: CallControl = {},
 ): Promise<EncodedResponse> {
-  const lease = new TensorLease();
+  const lease = new TensorLease(header);
   // Bound functions rather than closures: a closure would keep this frame (the request, its tensors) reachable from the
   // call and the timer, and at thousands of calls a second the garbage collector copies and promotes what they reach.
-  control.release = releaseBoth.bind(undefined, lease, control.release);
+  control.release = lease.giveBack.bind(lease);
   try {
     const request = decodeInferRequest(header, binary, target, limits.maxTensorElements, lease);
     const timer = setTimeout(timeOut, target.requestTimeoutMs, control, target);

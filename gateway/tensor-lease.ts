@@ -1,24 +1,18 @@
-import { allocate, BufferPool, type TensorData, type TensorDtype, type TypedArray } from '../replicas/index.js';
-
-/** Below this many bytes a tensor is cheaper to copy than to share. */
-const SHARED_FROM_BYTES = 1024;
-
-/**
- * This thread's shared memory for request bodies and decoded tensors. A view
- * of a SharedArrayBuffer reaches a replica thread by postMessage without a
- * copy, and a reused buffer spares the garbage collector: at 200 KB a
- * request, fresh buffers cost the gateway a fifth of its time in GC. The pool
- * keeps a connection's worth of buffers in flight per size, 64 MiB at most.
- */
-export const sharedBuffers = new BufferPool({ shared: true, keepPerClass: 64, maxBytes: 64 * 1024 * 1024, minBytes: SHARED_FROM_BYTES });
+import { allocate, type TensorData, type TensorDtype, type TypedArray } from '../replicas/index.js';
+import { releaseBody } from './body-framing.js';
+import { SHARED_FROM_BYTES, sharedBuffers } from './shared-buffers.js';
 
 /**
- * The shared buffers one request's tensors were written into. They go back
- * to the pool together ({@link giveBack}) once no replica can read them:
- * the router says when (CallControl.release).
+ * The shared memory one request's tensors are in: the buffers they were
+ * written into and the pooled body they may view. It goes back to the pool
+ * ({@link giveBack}) once no replica can read it: the router says when
+ * (CallControl.release).
  */
 export class TensorLease {
   private taken: ArrayBufferLike[] = [];
+
+  /** `header`: the request's parsed JSON, which holds its pooled body if it has one (see body-framing.ts). */
+  constructor(private header: object | null = null) {}
 
   /** A tensor of `count` elements for the caller to write every element of: shared memory when large enough. */
   take(dtype: TensorDtype, count: number): TensorData {
@@ -40,9 +34,11 @@ export class TensorLease {
     return data;
   }
 
-  /** Returns every buffer taken; nothing may read the tensors afterwards. */
+  /** Returns every buffer taken, and the body; nothing may read the tensors afterwards. */
   giveBack(): void {
     for (const buffer of this.taken) sharedBuffers.give(buffer);
     this.taken = [];
+    if (this.header) releaseBody(this.header);
+    this.header = null;
   }
 }
