@@ -1,7 +1,8 @@
 import t from 'tap';
 import { decodeInferRequest, type InferenceTarget } from '../gateway/index.js';
+import { runInference } from '../gateway/run-inference.js';
 import { TensorLease } from '../gateway/tensor-lease.js';
-import type { ModelMetadata, TypedArray } from '../replicas/index.js';
+import type { CallControl, ModelMetadata, TypedArray } from '../replicas/index.js';
 
 const meta: ModelMetadata = {
   inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 512], dimParams: ['batch', null] }],
@@ -43,4 +44,36 @@ t.test('binary tensors from a buffer not shared (a WebSocket frame) are copied i
   const smallTarget = { ...target, metadata: { ...meta, inputs: [{ ...meta.inputs[0], shape: [-1, 128] }] } } as unknown as InferenceTarget;
   t.equal(data(decodeInferRequest(tiny, small, smallTarget, 1e6, lease)).buffer, small.buffer, 'under 1 KiB a view is cheaper than sharing');
   lease.giveBack();
+});
+
+t.test("runInference hands the request's shared memory to the router, or gives it back itself when no call was made", async (t) => {
+  const json = (data: unknown[]) => ({ inputs: [{ name: 'x', shape: [1, 512], datatype: 'FP32', data }] });
+  const limits = { maxTensorElements: 1e6 };
+  // The pool hands out the buffer given back last: B is what the next request's tensor is written into.
+  const probe = new TensorLease();
+  const b = (probe.take('float32', 512) as TypedArray).buffer;
+  probe.giveBack();
+
+  let takenRelease: (() => void) | undefined;
+  let seen: TypedArray | null = null;
+  const router = {
+    ...target,
+    requestTimeoutMs: 1000,
+    infer: async (inputs: Record<string, { data: unknown }>, _rows: number, control: CallControl) => {
+      seen = inputs.x.data as TypedArray;
+      takenRelease = control.release;
+      control.release = undefined;
+      return { y: { dtype: 'float32', dims: [1, 512], data: new Float32Array(512) } };
+    },
+  } as unknown as InferenceTarget;
+  await runInference(router, json(row), null, limits);
+  t.equal(seen!.buffer, b, 'the tensor was written into shared memory');
+  t.not((new TensorLease().take('float32', 512) as TypedArray).buffer, b, 'answered, but not given back: the router holds it until no replica reads it');
+  takenRelease!();
+  const reused = new TensorLease();
+  t.equal((reused.take('float32', 512) as TypedArray).buffer, b, "given back when the router calls the release it took");
+  reused.giveBack();
+
+  await t.rejects(runInference(router, json([...row.slice(1), 'x']), null, limits), /element 511 must be a number/);
+  t.equal((new TensorLease().take('float32', 512) as TypedArray).buffer, b, 'a request refused before any call gives its memory back at once');
 });
