@@ -6,8 +6,6 @@ import { sharedBuffers } from './shared-buffers.js';
 /** Tensor bytes of parsed binary requests, by their JSON header; kept off the header so schemas and logs never see them. */
 const binaryParts = new WeakMap<object, Buffer>();
 
-/** Request bodies are read into this thread's shared buffers: their tensors reach a replica thread without a copy. */
-const bodies = sharedBuffers;
 const pooledBodies = new WeakMap<object, Buffer>();
 
 /** The binary tensor bytes that followed a request's JSON header, or null for a JSON-only request. */
@@ -22,7 +20,7 @@ export function releaseBody(header: unknown): void {
   if (!buffer) return;
   pooledBodies.delete(header);
   binaryParts.delete(header);
-  bodies.give(buffer.buffer);
+  sharedBuffers.give(buffer.buffer);
 }
 
 /**
@@ -69,14 +67,14 @@ function headerLengthOf(raw: string | string[] | undefined, bodyLength: number):
 /** Raw binary requests (`Inference-Header-Content-Length: 0`): bodies that are one input's tensor bytes, with no JSON header yet. */
 const rawBodies = new WeakSet<object>();
 
-/** A Buffer of `bytes` bytes for a request body, from the pool when large enough; give it back with {@link giveBodyBuffer}. */
+/** A Buffer of `bytes` bytes for a request body, from this thread's shared pool when large enough (its tensors then reach a replica thread without a copy); give it back with {@link giveBodyBuffer}. */
 export function takeBodyBuffer(bytes: number): Buffer {
-  return bodies.takeBytes(bytes);
+  return sharedBuffers.takeBytes(bytes);
 }
 
 /** Returns a body buffer that no request holds. */
 export function giveBodyBuffer(buffer: Buffer): void {
-  bodies.give(buffer.buffer);
+  sharedBuffers.give(buffer.buffer);
 }
 
 /**
