@@ -120,8 +120,6 @@ export class DeploymentRouter {
         this.counters.unqueue(1);
       }
     } else if (link?.cancel(call)) {
-      // It never left this thread: no replica saw it.
-      call.holder = null;
       this.counters.release(link.slot, 1);
       this.counters.wake();
     }

@@ -53,6 +53,8 @@ export class ReplicaLink {
     if (i >= 0) {
       this.outgoing.splice(i, 1);
       this.held.delete(call.id);
+      // It never left this thread: no replica saw it.
+      call.holder = null;
       return true;
     }
     this.cancels.push(call.id);
