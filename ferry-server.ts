@@ -2,7 +2,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'f
 import type { Writable } from 'node:stream';
 import pino from 'pino';
 import type { ResolvedConfig } from './deployments/index.js';
-import { buildGateway, inferenceTarget, IngressThreads, reusePortUnavailable, type ShutdownState } from './gateway/index.js';
+import { buildGateway, cutWhatIsLeft, inferenceTarget, IngressThreads, reusePortUnavailable, type ShutdownState } from './gateway/index.js';
 import { defaultHostFactory, ModelCannotBatchError, NodeResources, ReplicaPool, type PoolObserver, type HostFactory, type PoolStats } from './replicas/index.js';
 import { ConfigInvalidError } from './errors.js';
 import { VERSION } from './version.js';
@@ -281,7 +281,8 @@ export class FerryServer {
       clearTimeout(timer);
       // What is left past the grace is answered 503, so the gateway's open requests and streams end now.
       const left = Math.max(0, deadline - performance.now());
-      await Promise.all([gatewayClosed, ...[...this.pools.values()].map((p) => p.stop(left))]);
+      await Promise.all([...this.pools.values()].map((p) => p.stop(left)));
+      if (this.app) await cutWhatIsLeft(this.app, gatewayClosed);
     })();
     return this.closing;
   }

@@ -5,7 +5,8 @@
  *     threads as Ferry's ingress) vs Ferry, JSON and binary tensors;
  *   - the latency Ferry adds at light load (one client, one request at a time);
  *   - 64-row requests, JSON and binary, in rows/s;
- *   - WebSocket throughput over 8 sockets, JSON messages and binary frames;
+ *   - WebSocket throughput over 8 sockets, JSON messages and binary frames
+ *     (64-row frames to bare Fastify too);
  *   - raw onnxruntime rows/s with 2 worker threads (the compute limit).
  * Load comes from Debian's wrk where installed (C, one thread: the servers keep
  * the other cores), else from autocannon in this process.
@@ -79,6 +80,8 @@ const wsUrl = `${ferry.url.replace('http', 'ws')}/v2/models/mlp-wide/stream`;
 const wsJson = await wsLoad(wsUrl, jsonRequest(1), 8, 16, SECONDS / 2);
 const wsBinary = await wsLoad(wsUrl, binaryMessage(1), 8, 16, SECONDS / 2);
 const wsWide = await wsLoad(wsUrl, binaryMessage(64), 8, 4, SECONDS / 2);
+// The same frames to bare Fastify's WebSocket, answered without a model: what receiving them costs here, client included.
+const wsWideBare = await wsLoad(`${bare.url.replace('http', 'ws')}/stream`, binaryMessage(64), 8, 4, SECONDS / 2);
 await Promise.all([stopChild(bare), stopChild(ferry), ...(bareThreads ? [stopChild(bareThreads)] : [])]);
 
 const limit32 = await computeLimit(modelPath('mlp.onnx'), 2, 32, (SECONDS / 2) * 1000);
@@ -119,9 +122,11 @@ console.log('\nWebSocket, 8 sockets, mlp-wide');
 console.log(`${'JSON messages, 1 row, 16 in flight per socket'.padEnd(50)} ${wsJson.mps.toFixed(0).padStart(7)} msg/s${wsJson.errors ? ` (${wsJson.errors} errors)` : ''}`);
 console.log(`${'binary frames, 1 row, 16 in flight per socket'.padEnd(50)} ${wsBinary.mps.toFixed(0).padStart(7)} msg/s${wsBinary.errors ? ` (${wsBinary.errors} errors)` : ''}`);
 console.log(`${'binary frames, 64 rows, 4 in flight per socket'.padEnd(50)} ${(wsWide.mps * 64).toFixed(0).padStart(7)} rows/s${wsWide.errors ? ` (${wsWide.errors} errors)` : ''}`);
+console.log(`${'the same frames to bare Fastify (no model)'.padEnd(50)} ${(wsWideBare.mps * 64).toFixed(0).padStart(7)} rows/s`);
 console.log('\ncompute limit: raw onnxruntime, 2 worker threads, no HTTP');
 console.log(`${'batch 32'.padEnd(50)} ${limit32.toFixed(0).padStart(7)} rows/s`);
 console.log(`${'batch 64'.padEnd(50)} ${limit64.toFixed(0).padStart(7)} rows/s`);
 console.log(`  64-row binary requests / compute limit:   ${ratio(wideBinary.rps * 64, limit64)}   (target >= 0.6)`);
 console.log(`  64-row binary WS frames / compute limit:  ${ratio(wsWide.mps * 64, limit64)}   (target >= 0.6)`);
+console.log(`  bare WS frames, no model / compute limit: ${ratio(wsWideBare.mps * 64, limit64)}`);
 console.log(`  64-row JSON requests / compute limit:     ${ratio(wideJson.rps * 64, limit64)}`);

@@ -3,7 +3,7 @@ export { DTYPE_OF, OIP_DATATYPE } from './datatypes.js';
 export { fromHalf, toHalf } from './float16.js';
 export { decodeInferRequest, encodeInferResponse, type DecodedRequest, type EncodedResponse, type InferHeader } from './infer-codec.js';
 export { inferenceTarget, type InferenceTarget, type Readiness, type TargetSource } from './inference-target.js';
-export type { ShutdownState } from './shutdown-state.js';
+export { cutWhatIsLeft, type ShutdownState } from './shutdown-state.js';
 export { DEFAULT_MAX_TENSOR_ELEMENTS, type RequestInput } from './input-checks.js';
 export { toRegistryError } from './http-errors.js';
 export { Ingress, type IngressControl, type IngressDeployment, type IngressOptions } from './ingress.js';

@@ -10,7 +10,7 @@ import {
 } from '../replicas/index.js';
 import { buildGateway, type GatewayMetrics } from './build-gateway.js';
 import { inferenceTarget, type InferenceTarget, type Readiness, type TargetSource } from './inference-target.js';
-import type { ShutdownState } from './shutdown-state.js';
+import { cutWhatIsLeft, type ShutdownState } from './shutdown-state.js';
 
 /** One deployment as an ingress serves it: routes, limits, the model, and its counters in shared memory. */
 export interface IngressDeployment {
@@ -154,6 +154,6 @@ export class Ingress {
     await Promise.race([closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     clearTimeout(timer);
     for (const [name, r] of this.routers) r.abandon(new PoolClosedError(name));
-    await closed;
+    await cutWhatIsLeft(this.app, closed);
   }
 }

@@ -143,3 +143,43 @@ t.test('a WebSocket upgrade refused during shutdown does not hold the shutdown o
   const took = performance.now() - began;
   t.ok(took < 3000, `the shutdown ended in ${Math.round(took)} ms, not at the end of its 10 s grace`);
 });
+
+/** A raw connection that has sent `text` and then says nothing more; `closed` settles when the server ends it, `received` is what it answered. */
+async function stalled(url: string, text: string) {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  socket.on('error', () => {});
+  let received = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => (received += d));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(text);
+  return { socket, closed, received: () => received };
+}
+
+t.test('clients that stall do not hold the shutdown past its grace: an unfinished body, an unfinished head, a WebSocket that never answers the close', async (t) => {
+  for (const ingressThreads of [1, 2]) {
+    const server = await FerryServer.start(
+      validateConfig({ http: { port: 0, ingressThreads }, node: { cpus: 4 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx') }] }, modelPath('x.ts')),
+    );
+    const host = new URL(server.url).host;
+    const clients = [
+      await stalled(server.url, `POST /v2/models/mlp/infer HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 100)}`),
+      await stalled(server.url, `POST /v2/models/mlp/infer HTTP/1.1\r\nHost: ${host}\r\n`),
+      await stalled(
+        server.url,
+        `GET /v2/models/mlp/stream HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      ),
+    ];
+    const deaf = clients[2];
+    t.ok(await waitFor(() => deaf.received().startsWith('HTTP/1.1 101')), `the WebSocket is open (${ingressThreads} ingress)`);
+    const began = performance.now();
+    await server.close(300);
+    const took = performance.now() - began;
+    // Without the cut, Node's headersTimeout (60 s) and requestTimeout, and ws's 30 s close handshake, held it.
+    t.ok(took < 2500, `close(300) returned in ${Math.round(took)} ms (${ingressThreads} ingress)`);
+    await Promise.all(clients.map((c) => c.closed));
+    t.pass(`the server ended every stalled connection (${ingressThreads} ingress)`);
+  }
+});
