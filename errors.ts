@@ -55,6 +55,10 @@ export const ShuttingDownError = createError('FERRY_ERR_SHUTTING_DOWN', 'Ferry i
 export const ReplicaLostError = createError('FERRY_ERR_REPLICA_CRASHED', 'replica of %s crashed while running the request: %s', 500);
 /** onnxruntime rejected the batch. */
 export const InferenceFailedError = createError('FERRY_ERR_INFERENCE_FAILED', 'inference failed in %s: %s', 500);
+/** User code in a handler threw (or returned outputs that are not tensors); the replica goes on serving. */
+export const HandlerFailedError = createError('FERRY_ERR_HANDLER_FAILED', 'handler of %s failed: %s', 500);
+/** The deployment exists but does not serve what was asked (a code deployment without infer). */
+export const NotServedError = createError('FERRY_ERR_NOT_SERVED', '%s', 404);
 /** Anything unexpected. */
 export const InternalError = createError('FERRY_ERR_INTERNAL', 'internal error: %s', 500);
 
@@ -65,5 +69,5 @@ export const ERROR_CODES: readonly string[] = Object.freeze([
   BadRequestError, BodyInvalidError, BodyTooLargeError, ContentTypeError, ContentEncodingError,
   InputNameError, InputShapeError, InputDatatypeError, InputDataError,
   RequestTimeoutError, ClientClosedError, MessageInvalidError,
-  QueueFullError, ShuttingDownError, ReplicaLostError, InferenceFailedError, InternalError,
+  QueueFullError, ShuttingDownError, ReplicaLostError, InferenceFailedError, HandlerFailedError, NotServedError, InternalError,
 ].map((E) => new E().code));

@@ -2,8 +2,27 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'f
 import type { Writable } from 'node:stream';
 import pino from 'pino';
 import type { ResolvedConfig } from './deployments/index.js';
-import { buildGateway, cutWhatIsLeft, inferenceTarget, IngressThreads, reusePortUnavailable, type ShutdownState } from './gateway/index.js';
-import { defaultHostFactory, ModelCannotBatchError, NodeResources, ReplicaPool, type PoolObserver, type HostFactory, type PoolStats } from './replicas/index.js';
+import {
+  buildGateway,
+  cutWhatIsLeft,
+  deploymentHandle,
+  handleCalls,
+  inferenceTarget,
+  IngressThreads,
+  reusePortUnavailable,
+  type HandleCall,
+  type ShutdownState,
+} from './gateway/index.js';
+import {
+  defaultHostFactory,
+  ModelCannotBatchError,
+  NodeResources,
+  ReplicaPool,
+  type DeploymentHandle,
+  type PoolObserver,
+  type HostFactory,
+  type PoolStats,
+} from './replicas/index.js';
 import { ConfigInvalidError } from './errors.js';
 import { VERSION } from './version.js';
 import { FerryMetrics } from './metrics/index.js';
@@ -135,7 +154,17 @@ export class FerryServer {
     private readonly threads: IngressThreads | null,
     /** How requests come in (see {@link IngressInfo}). */
     readonly ingress: IngressInfo,
+    private readonly call: HandleCall,
   ) {}
+
+  /**
+   * A handle to a deployment, as Ray Serve's `serve.run` returns one: calls
+   * go through its router, queue and batcher, with its backpressure and
+   * timeout, without HTTP (see DeploymentHandle).
+   */
+  handle(deployment: string): DeploymentHandle {
+    return deploymentHandle(deployment, this.call);
+  }
 
   /** Starts every deployment's replicas, then listens. Fails (and cleans up) if any replica cannot load. */
   static async start(config: ResolvedConfig, opts: FerryServerOptions = {}): Promise<FerryServer> {
@@ -146,14 +175,30 @@ export class FerryServer {
       answered: metrics.answered.bind(metrics),
       replicaLost: (deployment, replicaId, cause, reason) => {
         metrics.replicaRestarts.inc({ deployment, reason: cause });
-        const what = cause === 'crashed' ? 'crashed' : cause === 'hung' ? 'hung and was killed' : 'failed to start';
+        const what =
+          cause === 'crashed' ? 'crashed' : cause === 'hung' ? 'hung and was killed' : cause === 'unhealthy' ? 'failed its health check and was killed' : 'failed to start';
         // A start that failed is tried again after its back-off (the reason says when); a crash or a hang is replaced now.
         const next = cause === 'start_failed' ? '' : '; replacing it';
         log?.warn({ deployment, replica: replicaId, cause }, `replica ${replicaId} ${what}: ${reason}${next}`);
       },
     };
     const node = new NodeResources(config.node.cpus, config.node.gpus);
-    const pools = config.deployments.map((d, i) => new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory, observer, node, i));
+    // Handle calls from replicas' code (and embedders') run through the target pool's own router.
+    const byName = new Map<string, { pool: ReplicaPool; requestTimeoutMs: number }>();
+    const call = handleCalls((name) => {
+      const found = byName.get(name);
+      if (!found) return undefined;
+      const { pool, requestTimeoutMs } = found;
+      return {
+        requestTimeoutMs,
+        batching: pool.batching,
+        servesInference: pool.servesInference,
+        infer: (inputs, rows, control) => pool.infer(inputs, rows, control),
+        callRoute: (route, control) => pool.callRoute(route, control),
+      };
+    });
+    const pools = config.deployments.map((d, i) => new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory, observer, node, i, call));
+    config.deployments.forEach((d, i) => byName.set(d.name, { pool: pools[i], requestTimeoutMs: d.requestTimeoutMs }));
     metrics.readFrom(() =>
       pools.map((p) => {
         const s = p.stats();
@@ -248,7 +293,7 @@ export class FerryServer {
       const port = opts.listen?.port ?? config.http.port;
       const url = threads ? await threads.listen(host, port) : await app!.listen({ host, port });
       controller.start();
-      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown, config.shutdownGraceMs, threads, ingress);
+      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown, config.shutdownGraceMs, threads, ingress, call);
     } catch (err) {
       await threads?.close(0);
       await Promise.all(pools.map((p) => p.stop(0)));

@@ -1,6 +1,7 @@
 /*
  * ferry-serve's public API: the config helpers users import in
- * `ferry.config.ts`, and the server for embedding Ferry in a program.
+ * `ferry.config.ts`, the types a handler (a code deployment's class) is
+ * written against, and the server for embedding Ferry in a program.
  */
 export {
   defineConfig,
@@ -11,7 +12,24 @@ export {
   type FerryConfig,
   type HttpConfig,
   type ResolvedConfig,
+  type RouteConfig,
+  type WebSocketRouteConfig,
 } from './deployments/index.js';
 export { FerryServer, type BodyLimit, type FerryServerOptions, type FerryStatus, type IngressInfo, type IngressStatus } from './ferry-server.js';
+export {
+  HandleCallError,
+  type DeploymentHandle,
+  type FerryHandler,
+  type FerryHandlerClass,
+  type HandleCallOptions,
+  type HandlerTensorSpec,
+  type ModelMetadata,
+  type ModelSession,
+  type ReplicaContext,
+  type RouteRequest,
+  type TensorDtype,
+  type TensorMap,
+  type WireTensor as Tensor,
+} from './replicas/index.js';
 export { ERROR_CODES } from './errors.js';
 export { VERSION } from './version.js';

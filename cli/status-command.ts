@@ -51,6 +51,8 @@ export function renderStatus(status: FerryStatus, url: string): string {
     for (const r of d.replicas) {
       lines.push(`  ${r.id.padEnd(idWidth)} ${r.state.padEnd(9)} ${r.host} ${r.hostId}  ongoing ${r.ongoing}, ${r.batches} batches${r.mergedBatches ? ` (${r.mergedBatches} merged from several gateways)` : ''}, ${r.rows} rows`);
     }
+    // A Ferry from before start failures were reported has no such field.
+    if (d.startFailures?.inARow) lines.push(`  ${d.startFailures.inARow} failed start${d.startFailures.inARow > 1 ? 's' : ''} in a row, retried with back-off: ${d.startFailures.lastError}`);
     if (d.pending > 0) lines.push(`  ${d.pending} pending: no room on the node (each needs ${d.resources.cpus} cpus, ${d.resources.gpus} gpus)`);
     const latest = d.decisions?.latest;
     if (latest) lines.push(`  now ${time(latest.at)}: ${latest.reason}`);

@@ -6,6 +6,10 @@ const nonNegativeInt = Type.Integer({ minimum: 0 });
 const ms = Type.Integer({ minimum: 0, maximum: MAX_TIMER_MS });
 const factor = Type.Number({ exclusiveMinimum: 0 });
 const strict = { additionalProperties: false } as const;
+/** A route path under a prefix: `/segment`, with `:param` segments allowed. */
+const ROUTE_PATH = '^(/:?[A-Za-z0-9_.~-]+)+$';
+/** A handler method's name. */
+const METHOD_NAME = '^[A-Za-z_$][A-Za-z0-9_$]*$';
 
 /** JSON Schema of a Ferry config; unknown keys are errors. */
 export const ferryConfigSchema = Type.Object(
@@ -31,7 +35,39 @@ export const ferryConfigSchema = Type.Object(
       Type.Object(
         {
           name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', maxLength: 128 }),
-          model: Type.String({ minLength: 1 }),
+          model: Type.Optional(Type.String({ minLength: 1 })),
+          models: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_$][A-Za-z0-9_$]*$' }), Type.String({ minLength: 1 }))),
+          handler: Type.Optional(Type.String({ pattern: '^[^#]+(#[A-Za-z_$][A-Za-z0-9_$]*)?$' })),
+          userConfig: Type.Optional(Type.Unknown()),
+          healthCheckPeriodMs: Type.Optional(Type.Integer({ minimum: 10, maximum: MAX_TIMER_MS })),
+          healthCheckTimeoutMs: Type.Optional(Type.Integer({ minimum: 10, maximum: MAX_TIMER_MS })),
+          routes: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  method: Type.Optional(Type.Union(['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => Type.Literal(m)))),
+                  path: Type.String({ pattern: ROUTE_PATH }),
+                  call: Type.String({ pattern: METHOD_NAME }),
+                  body: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('bytes')])),
+                  response: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('bytes')])),
+                  contentType: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+' })),
+                },
+                strict,
+              ),
+            ),
+          ),
+          websockets: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  path: Type.String({ pattern: ROUTE_PATH }),
+                  call: Type.String({ pattern: METHOD_NAME }),
+                  messages: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('bytes')])),
+                },
+                strict,
+              ),
+            ),
+          ),
           routePrefix: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9_.~/-]*[A-Za-z0-9_.~-]$' })),
           version: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', maxLength: 64 })),
           requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMER_MS })),

@@ -22,12 +22,61 @@ export interface BatchingConfig {
   batchWaitTimeoutMs?: number;
 }
 
-/** One model served behind its own routes by a pool of replicas. */
+/** One of a code deployment's own HTTP routes, served under its routePrefix by a method of its handler. */
+export interface RouteConfig {
+  /** @default 'POST' */
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Path under the deployment's routePrefix, e.g. `/increment` or `/items/:id` (Fastify's syntax for parameters). */
+  path: string;
+  /** The handler method that answers (it receives a RouteRequest). */
+  call: string;
+  /** The request body: parsed JSON, or the raw bytes. @default 'json' */
+  body?: 'json' | 'bytes';
+  /** What the method's return value is sent as: JSON, or bytes. @default 'json' */
+  response?: 'json' | 'bytes';
+  /** Content-Type of a bytes response. @default 'application/octet-stream' */
+  contentType?: string;
+}
+
+/** WebSocket messages to a code deployment: each message calls the handler method; what it returns is sent back. */
+export interface WebSocketRouteConfig {
+  /** Path under the deployment's routePrefix, e.g. `/ws`. */
+  path: string;
+  /** The handler method each message calls (its RouteRequest's body is the message). */
+  call: string;
+  /** Messages and answers: JSON text, or binary frames. @default 'json' */
+  messages?: 'json' | 'bytes';
+}
+
+/** One model, or the user's code, served behind its own routes by a pool of replicas. */
 export interface DeploymentConfig {
   /** Name used in `/v2/models/{name}`; letters, digits, `_`, `-`, `.`. */
   name: string;
-  /** Path of the ONNX file, relative to the config file. */
-  model: string;
+  /** Path of the ONNX file, relative to the config file. Required unless a `handler` is given. */
+  model?: string;
+  /**
+   * Several ONNX files for a handler, by the names it reads them under
+   * (`context.models.<name>`), relative to the config file. @default none
+   */
+  models?: Record<string, string>;
+  /**
+   * A TypeScript or JavaScript module (relative to the config file, loaded
+   * without a build step) whose default export is a class each replica
+   * constructs once (see FerryHandler): pre- and post-processing, pipelines
+   * through handles, state, or code alone. `file.ts#Name` takes the export
+   * `Name` instead. @default none (the model alone)
+   */
+  handler?: string;
+  /** JSON given to the handler (`context.userConfig`, then `reconfigure`). @default none */
+  userConfig?: unknown;
+  /** How often a handler's `checkHealth` is polled, in ms (Ray Serve's health_check_period_s). @default 10000 */
+  healthCheckPeriodMs?: number;
+  /** How long a health check may take before the replica counts as unhealthy, in ms (Ray Serve's health_check_timeout_s). @default 30000 */
+  healthCheckTimeoutMs?: number;
+  /** A handler's own HTTP routes, under routePrefix (which they require). @default none */
+  routes?: RouteConfig[];
+  /** A handler's WebSocket message handlers, under routePrefix (which they require). @default none */
+  websockets?: WebSocketRouteConfig[];
   /** Extra route prefix for the same endpoints, e.g. `/mnist` serves `POST /mnist/infer`. @default none */
   routePrefix?: string;
   /** The model version served at `/v2/models/{name}/versions/{version}`. @default none (only the unversioned routes) */
@@ -120,10 +169,20 @@ export interface ResolvedBatching extends Required<BatchingConfig> {
   mode: 'auto' | 'on' | 'off';
 }
 
-/** A deployment with every default applied and the model path made absolute. */
+/** A deployment with every default applied and the model and handler paths made absolute. */
 export interface ResolvedDeployment {
   name: string;
-  model: string;
+  /** Null for a handler without a `model`. */
+  model: string | null;
+  models: Record<string, string>;
+  handler: string | null;
+  /** The handler module's export that is the class: `default` unless the config names one after `#`. */
+  handlerExport: string;
+  userConfig: unknown;
+  healthCheckPeriodMs: number;
+  healthCheckTimeoutMs: number;
+  routes: Required<RouteConfig>[];
+  websockets: Required<WebSocketRouteConfig>[];
   routePrefix: string | null;
   version: string | null;
   requestTimeoutMs: number;

@@ -13,6 +13,9 @@ export const DEPLOYMENT_DEFAULTS = Object.freeze({
   maxQueuedRequests: 1000,
   requestTimeoutMs: 60_000,
   resources: Object.freeze({ cpus: 1, gpus: 0 }),
+  // Ray Serve's health_check_period_s and health_check_timeout_s.
+  healthCheckPeriodMs: 10_000,
+  healthCheckTimeoutMs: 30_000,
 });
 
 /** The local node's capacity: every core, no GPU unless declared. */

@@ -10,6 +10,8 @@ export type {
   ResolvedBatching,
   ResolvedConfig,
   ResolvedDeployment,
+  RouteConfig,
+  WebSocketRouteConfig,
 } from './config-types.js';
 export { ferryConfigSchema } from './config-schema.js';
 export { initialOf } from './cpu-shares.js';

@@ -104,9 +104,25 @@ function resolveBatching(b: DeploymentConfig['batching']): ResolvedBatching {
 }
 
 function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeployment {
+  const path = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   return {
     name: d.name,
-    model: isAbsolute(d.model) ? d.model : resolve(baseDir, d.model),
+    model: d.model === undefined ? null : path(d.model),
+    models: Object.fromEntries(Object.entries(d.models ?? {}).map(([name, p]) => [name, path(p)])),
+    handler: d.handler === undefined ? null : path(d.handler.split('#')[0]),
+    handlerExport: d.handler?.includes('#') ? d.handler.slice(d.handler.indexOf('#') + 1) : 'default',
+    userConfig: d.userConfig,
+    healthCheckPeriodMs: d.healthCheckPeriodMs ?? DEPLOYMENT_DEFAULTS.healthCheckPeriodMs,
+    healthCheckTimeoutMs: d.healthCheckTimeoutMs ?? DEPLOYMENT_DEFAULTS.healthCheckTimeoutMs,
+    routes: (d.routes ?? []).map((r) => ({
+      method: r.method ?? 'POST',
+      path: r.path,
+      call: r.call,
+      body: r.body ?? 'json',
+      response: r.response ?? 'json',
+      contentType: r.contentType ?? (r.response === 'bytes' ? 'application/octet-stream' : 'application/json; charset=utf-8'),
+    })),
+    websockets: (d.websockets ?? []).map((w) => ({ path: w.path, call: w.call, messages: w.messages ?? 'json' })),
     routePrefix: d.routePrefix ?? null,
     version: d.version ?? null,
     requestTimeoutMs: d.requestTimeoutMs ?? DEPLOYMENT_DEFAULTS.requestTimeoutMs,
@@ -121,6 +137,23 @@ function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeploy
     maxOngoingRequests: d.maxOngoingRequests ?? DEPLOYMENT_DEFAULTS.maxOngoingRequests,
     maxQueuedRequests: d.maxQueuedRequests ?? DEPLOYMENT_DEFAULTS.maxQueuedRequests,
   };
+}
+
+/** Why a value is not plain JSON (a function, a class instance, a cycle...), or null. */
+function notPlainJson(value: unknown, seen = new Set<object>(), where = 'userConfig'): string | null {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return null;
+  if (typeof value === 'number') return Number.isFinite(value) ? null : `${where} is ${value}`;
+  if (typeof value !== 'object') return `${where} is a ${typeof value}`;
+  if (seen.has(value)) return `${where} refers to itself`;
+  const proto = Object.getPrototypeOf(value);
+  if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) return `${where} is a ${proto?.constructor?.name ?? 'class instance'}, not a plain object`;
+  seen.add(value);
+  for (const [k, v] of Object.entries(value)) {
+    const why = notPlainJson(v, seen, Array.isArray(value) ? `${where}[${k}]` : `${where}.${k}`);
+    if (why) return why;
+  }
+  seen.delete(value);
+  return null;
 }
 
 /** A deployment whose entry passed the schema: its index in the config, resolved and as given. */
@@ -173,8 +206,38 @@ function semanticProblems(
   const prefixes = new Map<string, number>();
   for (const { i, d, raw } of deployments) {
     const at = `deployments[${i}]`;
-    if (!existsSync(d.model)) problems.push(`${at}.model: file not found: ${d.model}`);
-    else if (!statSync(d.model).isFile()) problems.push(`${at}.model: not a file: ${d.model}`);
+    const files: [string, string][] = [
+      ...(d.model !== null ? [['model', d.model] as [string, string]] : []),
+      ...Object.entries(d.models).map(([name, p]): [string, string] => [`models.${name}`, p]),
+      ...(d.handler !== null ? [['handler', d.handler] as [string, string]] : []),
+    ];
+    for (const [key, file] of files) {
+      if (!existsSync(file)) problems.push(`${at}.${key}: file not found: ${file}`);
+      else if (!statSync(file).isFile()) problems.push(`${at}.${key}: not a file: ${file}`);
+    }
+    if (d.handler === null) {
+      if (d.model === null) problems.push(`${at} (${d.name}) needs a model (an ONNX file) or a handler (a module of code)`);
+      for (const key of ['models', 'userConfig'] as const) {
+        if (raw[key] !== undefined) problems.push(`${at}.${key} is read by a handler, and the deployment has none: add ${at}.handler or remove ${key}`);
+      }
+    }
+    const own = [...d.routes.map((r) => ({ key: 'routes', what: `${r.method} ${r.path}` })), ...d.websockets.map((w) => ({ key: 'websockets', what: `WebSocket ${w.path}` }))];
+    if (own.length > 0 && d.handler === null) problems.push(`${at}.${own[0].key}: own routes are served by a handler's methods, and the deployment has none`);
+    if (own.length > 0 && d.routePrefix === null) problems.push(`${at}.${own[0].key}: own routes are served under the deployment's routePrefix: set ${at}.routePrefix`);
+    const seenRoutes = new Map<string, number>();
+    own.forEach(({ key, what }, j) => {
+      const path = what.split(' ')[1];
+      if (PREFIX_ROUTES.includes(path)) problems.push(`${at}.${key}: ${path} is one of the OIP routes Ferry serves under the prefix (${PREFIX_ROUTES.join(', ')}); choose another path`);
+      // Fastify allows one handler per method and path; a WebSocket route is a GET.
+      const id = what.startsWith('WebSocket ') ? `GET ${path}` : what;
+      const first = seenRoutes.get(id);
+      if (first !== undefined) problems.push(`${at}: ${what} is declared twice`);
+      else seenRoutes.set(id, j);
+    });
+    if (raw.userConfig !== undefined) {
+      const why = notPlainJson(raw.userConfig);
+      if (why) problems.push(`${at}.userConfig must be plain JSON (it is sent to every replica): ${why}`);
+    }
     const sameName = names.get(d.name);
     if (sameName !== undefined) problems.push(`${at}.name ${JSON.stringify(d.name)} is already used by deployments[${sameName}]`);
     else names.set(d.name, i);
@@ -240,12 +303,17 @@ function checksBesideSchemaProblems(raw: unknown, source: string, opts: Validate
   const deployments = (raw as { deployments?: unknown })?.deployments;
   if (!Array.isArray(deployments)) return [];
   const problems: string[] = [];
-  deployments.forEach((d: { model?: unknown; device?: unknown } | null, i) => {
+  deployments.forEach((d: { model?: unknown; handler?: unknown; device?: unknown } | null, i) => {
     // A sound deployment has these checks among its semantic ones.
     if (typeof d !== 'object' || d === null || sound.includes(i)) return;
     if (typeof d.model === 'string' && d.model !== '') {
       const model = isAbsolute(d.model) ? d.model : resolve(dirname(source), d.model);
       if (!existsSync(model)) problems.push(`deployments[${i}].model: file not found: ${model}`);
+    }
+    if (typeof d.handler === 'string' && d.handler !== '') {
+      const file = d.handler.split('#')[0];
+      const handler = isAbsolute(file) ? file : resolve(dirname(source), file);
+      if (!existsSync(handler)) problems.push(`deployments[${i}].handler: file not found: ${handler}`);
     }
     if (d.device === 'cpu' || d.device === 'cuda') {
       const why = opts.checkDevice?.(d.device);

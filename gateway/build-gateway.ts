@@ -8,6 +8,7 @@ import type { InferenceTarget } from './inference-target.js';
 import { registerModelRoutes } from './model-routes.js';
 import { registerRawBinaryRequests } from './raw-binary-request.js';
 import { registerRequestBodies } from './request-body.js';
+import { registerHandlerRoutes, registerHandlerWebSockets } from './handler-routes.js';
 import type { InferenceLimits } from './run-inference.js';
 import type { ShutdownState } from './shutdown-state.js';
 import { registerStreamRoutes, type StreamSession } from './stream-routes.js';
@@ -119,6 +120,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   // errors surface from ready() and listen(), which callers await.
   void app.register(compress, { encodings: ['gzip', 'deflate'], globalDecompression: false });
   void app.register(async (scope) => registerRoutes(scope, opts, limits));
+  void app.register(async (scope) => registerHandlerRoutes(scope, opts.targets, bodyLimit, opts.metrics));
   const streams = new Set<StreamSession>();
   // At close, calls in flight on WebSocket streams are answered first (the
   // pools answer or refuse every call by the end of their grace), then each
@@ -132,7 +134,10 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     preClose: (done) => void closeStreams().then(() => done(), done),
   });
   // Routes with `websocket: true` must be declared once the plugin has loaded.
-  void app.register(async (scope) => registerStreamRoutes(scope, opts.targets, limits, opts.metrics, streams, shutdown));
+  void app.register(async (scope) => {
+    registerStreamRoutes(scope, opts.targets, limits, opts.metrics, streams, shutdown);
+    registerHandlerWebSockets(scope, opts.targets, streams, shutdown, opts.metrics);
+  });
   return app;
 }
 

@@ -8,6 +8,7 @@ import {
   BodyInvalidError,
   BodyTooLargeError,
   ContentTypeError,
+  HandlerFailedError,
   InferenceFailedError,
   InternalError,
   QueueFullError,
@@ -26,6 +27,8 @@ import {
 
 type Coded = Error & { code: string; statusCode: number };
 
+const HANDLER_FAILED = 'FERRY_ERR_HANDLER_FAILED';
+
 /** Statuses of refusals that are Ferry working as meant, not faults: logged at debug, without a stack. */
 const EXPECTED_REFUSALS: ReadonlySet<number> = new Set([408, 499, 503]);
 
@@ -37,7 +40,12 @@ export function toRegistryError(err: unknown, bodyLimit?: number, contentType?: 
   if (err instanceof BackPressureError) return new QueueFullError(err.deployment, err.queued, err.maxQueued) as Coded;
   if (err instanceof PoolClosedError) return new ShuttingDownError() as Coded;
   if (err instanceof ReplicaCrashedError) return new ReplicaLostError(err.deployment, err.reason) as Coded;
-  if (err instanceof InferenceError) return new InferenceFailedError(err.deployment, err.reason) as Coded;
+  if (err instanceof InferenceError) {
+    if (err.code === undefined) return new InferenceFailedError(err.deployment, err.reason) as Coded;
+    if (err.code === HANDLER_FAILED) return new HandlerFailedError(err.deployment, err.reason) as Coded;
+    // A handle call's error the handler let through: the same code and status, so backpressure stays a 503.
+    return Object.assign(new Error(err.reason), { code: err.code, statusCode: err.statusCode ?? 500 });
+  }
   if (err instanceof ReplicaStartFailedError) return new ReplicaStartError(err.deployment, err.reason) as Coded;
   const e = err as FastifyError & { validation?: { instancePath: string; message?: string }[] };
   if (typeof e?.code === 'string' && e.code.startsWith('FERRY_ERR_')) return e as Coded;

@@ -1,5 +1,6 @@
 export { buildGateway, type GatewayMetrics, type GatewayOptions } from './build-gateway.js';
 export { DTYPE_OF, OIP_DATATYPE } from './datatypes.js';
+export { deploymentHandle, handleCalls, type HandleCall, type HandleTarget } from './handle-calls.js';
 export { fromHalf, toHalf } from './float16.js';
 export { decodeInferRequest, encodeInferResponse, type DecodedRequest, type EncodedResponse, type InferHeader } from './infer-codec.js';
 export { inferenceTarget, type InferenceTarget, type Readiness, type TargetSource } from './inference-target.js';

@@ -1,4 +1,5 @@
-import type { CallControl, ModelMetadata, TensorMap } from '../replicas/index.js';
+import type { ResolvedDeployment } from '../deployments/index.js';
+import type { CallControl, ModelMetadata, RouteCall, TensorMap } from '../replicas/index.js';
 import type { ShutdownState } from './shutdown-state.js';
 
 /** What the gateway serves for one deployment; the gateway never sees replicas. */
@@ -27,6 +28,12 @@ export interface InferenceTarget {
   readonly batching: boolean;
   /** Runs one request whose inputs share dimension 0 (`rows`); `control.cancel` drops it if not yet running. */
   infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap>;
+  /** A code deployment's own HTTP routes. */
+  readonly routes: ResolvedDeployment['routes'];
+  /** A code deployment's WebSocket message handlers. */
+  readonly websockets: ResolvedDeployment['websockets'];
+  /** Calls a handler method for one of its own routes; resolves with JSON text or bytes (see RouteCall.response). */
+  callRoute(route: RouteCall, control?: CallControl): Promise<unknown>;
 }
 
 /** Whether a deployment should be sent requests, and why not. */
@@ -41,11 +48,12 @@ export interface TargetSource {
   readonly batching: boolean;
   readiness(): Readiness;
   infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap>;
+  callRoute(route: RouteCall, control?: CallControl): Promise<unknown>;
 }
 
 /** A deployment as the gateway serves it: its routes, and its source's readiness until shutdown begins (then not ready: shutting down). */
 export function inferenceTarget(
-  route: Pick<InferenceTarget, 'name' | 'routePrefix' | 'version' | 'requestTimeoutMs'>,
+  route: Pick<InferenceTarget, 'name' | 'routePrefix' | 'version' | 'requestTimeoutMs' | 'routes' | 'websockets'>,
   source: TargetSource,
   shutdown: ShutdownState,
 ): InferenceTarget {
@@ -54,6 +62,8 @@ export function inferenceTarget(
     routePrefix: route.routePrefix,
     version: route.version,
     requestTimeoutMs: route.requestTimeoutMs,
+    routes: route.routes,
+    websockets: route.websockets,
     get ready() {
       return !shutdown.active && source.readiness().ready;
     },
@@ -70,5 +80,6 @@ export function inferenceTarget(
       return source.batching;
     },
     infer: (inputs, rows, control) => source.infer(inputs, rows, control),
+    callRoute: (call, control) => source.callRoute(call, control),
   };
 }

@@ -1,3 +1,4 @@
+import type { ResolvedDeployment } from '../deployments/index.js';
 import type { FerryMetrics } from '../metrics/index.js';
 import type { ReplicaPool } from '../replicas/index.js';
 import type { IngressDeployment } from './ingress.js';
@@ -10,7 +11,10 @@ export interface IngressThreadsOptions {
   count: number;
   pools: readonly ReplicaPool[];
   /** Per deployment, in the pools' order: what the gateway needs beyond the pool. */
-  routes: readonly { routePrefix: string | null; version: string | null; requestTimeoutMs: number; maxOngoingRequests: number; maxQueuedRequests: number }[];
+  routes: readonly Pick<
+    ResolvedDeployment,
+    'routePrefix' | 'version' | 'requestTimeoutMs' | 'maxOngoingRequests' | 'maxQueuedRequests' | 'routes' | 'websockets'
+  >[];
   gateway: Omit<IngressThreadSpec, 'source' | 'deployments' | 'connections'>;
   /** The control plane's own metrics, merged with every thread's at scrape time. */
   metrics: FerryMetrics;

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { MessagePort } from 'node:worker_threads';
+import type { ResolvedDeployment } from '../deployments/index.js';
 import {
   DeploymentCounters,
   DeploymentRouter,
@@ -23,6 +24,9 @@ export interface IngressDeployment {
   metadata: ModelMetadata;
   batching: boolean;
   counters: { buffer: SharedArrayBuffer; slots: number };
+  /** A code deployment's own routes and WebSocket message handlers. */
+  routes: ResolvedDeployment['routes'];
+  websockets: ResolvedDeployment['websockets'];
   /** Its readiness at start; readiness routes ask the control plane again each time. */
   readiness: Readiness;
   atZero: boolean;
@@ -93,6 +97,7 @@ export class Ingress {
         batching: d.batching,
         readiness: () => readiness.get(d.name)!,
         infer: (inputs, rows, control) => router.infer(inputs, rows, control),
+        callRoute: (call, control) => router.callRoute(call, control),
       };
       targets.set(d.name, inferenceTarget(d, source, shutdown));
     }

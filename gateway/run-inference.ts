@@ -1,4 +1,4 @@
-import { RequestTimeoutError } from '../errors.js';
+import { NotServedError, RequestTimeoutError } from '../errors.js';
 import type { CallControl } from '../replicas/index.js';
 import type { InferenceTarget } from './inference-target.js';
 import { TensorLease } from './tensor-lease.js';
@@ -35,6 +35,10 @@ export async function runInference(
   // call and the timer, and at thousands of calls a second the garbage collector copies and promotes what they reach.
   control.release = lease.giveBack.bind(lease);
   try {
+    // A code deployment whose handler defines no inference declares no outputs (a model always has one).
+    if (target.metadata.outputs.length === 0) {
+      throw new NotServedError(`deployment '${target.name}' serves no inference: its handler defines neither infer nor inferBatch`);
+    }
     const request = decodeInferRequest(header, binary, target, limits.maxTensorElements, lease);
     const timer = setTimeout(timeOut, target.requestTimeoutMs, control, target);
     try {

@@ -60,6 +60,22 @@ export interface StreamSession {
   pending: Set<CallControl>;
 }
 
+/**
+ * Counts an open socket among the gateway's streams (its shutdown waits for
+ * their calls) and gives up on its calls in flight when it closes. Returns
+ * the set the caller keeps those calls in.
+ */
+export function trackCalls(socket: WebSocket, sessions: Set<StreamSession>): Set<CallControl> {
+  const pending = new Set<CallControl>();
+  const session = { socket, pending };
+  sessions.add(session);
+  socket.on('close', () => {
+    sessions.delete(session);
+    for (const control of pending) control.cancel?.(new ClientClosedError());
+  });
+  return pending;
+}
+
 function serve(
   socket: WebSocket,
   target: InferenceTarget,
@@ -68,14 +84,7 @@ function serve(
   sessions: Set<StreamSession>,
   shutdown: ShutdownState,
 ): void {
-  // Calls in flight on this socket, given up on if it closes.
-  const pending = new Set<CallControl>();
-  const session = { socket, pending };
-  sessions.add(session);
-  socket.on('close', () => {
-    sessions.delete(session);
-    for (const control of pending) control.cancel?.(new ClientClosedError());
-  });
+  const pending = trackCalls(socket, sessions);
   const sendError = (err: unknown, id: string | undefined, started = performance.now()) => {
     const coded = toRegistryError(err);
     metrics?.observeRequest(target.name, coded.statusCode, (performance.now() - started) / 1000);

@@ -44,19 +44,37 @@ export class DeploymentModel {
     return this.config.mode === 'on' && this.plan && !this.plan.batchable ? this.plan.reason : null;
   }
 
+  /** False for a code deployment whose handler defines neither infer nor inferBatch. */
+  get servesInference(): boolean {
+    return this.loaded?.handler?.infer ?? true;
+  }
+
   /** Learns the model from the first replica that loads it; later reports are the same model. */
   learn(model: LoadedModel): void {
     if (this.loaded) return;
     this.loaded = model;
+    if (model.handler) {
+      // A handler's calls are never concatenated: inferBatch receives them one by one, infer each alone.
+      const batched = model.handler.batched;
+      this.plan = {
+        batchable: batched,
+        reason: batched
+          ? 'the handler defines inferBatch: it receives the calls gathered for each batch (maxBatchSize counts calls)'
+          : 'the handler defines no inferBatch: each call runs alone, concurrently with the others',
+      };
+      this.batches = false;
+      return;
+    }
     this.plan = batchingPlanOf(model.metadata);
     // Each replica's mailbox decides the same from the same model (see replica-main).
     this.batches = this.plan.batchable && this.config.mode !== 'off';
   }
 
-  /** Whether calls batch, and why (not): the model's shapes, or the config. */
+  /** Whether calls batch, and why (not): the model's shapes (or the handler), or the config. */
   batchingStatus(): { enabled: boolean; reason: string } {
     if (this.config.mode === 'off') return { enabled: false, reason: 'turned off by the config (batching: false)' };
     if (!this.plan) return { enabled: false, reason: 'the model has not been loaded yet' };
+    if (this.loaded?.handler) return { enabled: this.plan.batchable, reason: this.plan.reason };
     return { enabled: this.batches, reason: this.plan.reason };
   }
 }

@@ -3,7 +3,7 @@ import { epochMs, type DeploymentCounters } from './deployment-counters.js';
 import { createCall, type PendingCall } from './pending-call.js';
 import { BackPressureError, InferenceError, PoolClosedError, ReplicaCrashedError } from './pool-errors.js';
 import type { CallControl } from './pool-types.js';
-import type { FromActor } from './protocol.js';
+import type { FromActor, RouteCall } from './protocol.js';
 import { ReplicaLink } from './replica-link.js';
 import { pickReplica } from './router.js';
 import type { TensorMap } from './tensor.js';
@@ -69,6 +69,19 @@ export class DeploymentRouter {
    * and the promise rejects with the given reason.
    */
   infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap> {
+    return this.submit(inputs, rows, undefined, control) as Promise<TensorMap>;
+  }
+
+  /**
+   * Calls one of a code deployment's own routes: the same queue, bound,
+   * cancellation and retry as {@link infer}; resolves with what the
+   * handler's method returned.
+   */
+  callRoute(route: RouteCall, control?: CallControl): Promise<unknown> {
+    return this.submit({}, 1, route, control);
+  }
+
+  private submit(inputs: TensorMap, rows: number, route: RouteCall | undefined, control?: CallControl): Promise<unknown> {
     if (this.closed) return Promise.reject(new PoolClosedError(this.opts.deployment));
     const release = control?.release;
     if (control) control.release = undefined;
@@ -84,6 +97,7 @@ export class DeploymentRouter {
           if (control) control.cancel = undefined;
         },
         release,
+        route,
       );
       // Calls queued anywhere in the process go first: a call arriving here does not overtake them.
       const link = this.queue.length === 0 && this.counters.queued === 0 ? this.pick() : null;
@@ -177,7 +191,8 @@ export class DeploymentRouter {
     this.dispatch();
     for (const [call, a] of answered) {
       if ('outputs' in a) call.resolve(a.outputs);
-      else if ('error' in a) call.reject(new InferenceError(this.opts.deployment, a.error));
+      else if ('result' in a) call.resolve(a.result);
+      else if ('error' in a) call.reject(new InferenceError(this.opts.deployment, a.error, a.code, a.statusCode));
     }
     if (msg.batch || waits.length > 0) this.opts.observer?.answered(this.opts.deployment, msg.batch, waits);
   }

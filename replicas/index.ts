@@ -13,14 +13,25 @@ export {
 } from './pool-errors.js';
 export { DeploymentCounters, epochMs, SlotState } from './deployment-counters.js';
 export { DeploymentRouter, type AnswerObserver, type DeploymentRouterOptions } from './deployment-router.js';
-export type { Answer, FromActor, FromReplica, LoadedModel, OmittedOutput, ReplicaSpec, ToActor, ToReplica, WireCall } from './protocol.js';
+export type { Answer, FromActor, FromReplica, LoadedModel, OmittedOutput, ReplicaSpec, RouteCall, ToActor, ToReplica, WireCall } from './protocol.js';
 export type { HostEvents, HostFactory, ReplicaHost } from './replica-host.js';
 export { NodeResources, type Lease, type Reservation } from './node-resources.js';
 export type { CallControl, PoolStats } from './pool-types.js';
 export { ReplicaPool, type IngressPeer, type PoolObserver } from './replica-pool.js';
 export { ReplicaSet, type ReplicaSetEvents, type ReplicaSetOptions } from './replica-set.js';
-export type { LifecycleObserver, ReplicaLossCause, ReplicaState, ReplicaStats } from './replica.js';
+export type { HandleCalls, LifecycleObserver, ReplicaLossCause, ReplicaState, ReplicaStats } from './replica.js';
 export { pickReplica } from './router.js';
+export type {
+  DeploymentHandle,
+  FerryHandler,
+  FerryHandlerClass,
+  HandleCallOptions,
+  HandlerTensorSpec,
+  ModelSession,
+  ReplicaContext,
+  RouteRequest,
+} from './handler-types.js';
+export { HandleCallError } from './handle-client.js';
 export { batchKeyOf, concatInputs, splitOutputs } from './tensor-batch.js';
 export {
   allocate,

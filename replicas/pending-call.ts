@@ -1,3 +1,4 @@
+import type { RouteCall } from './protocol.js';
 import type { TensorMap } from './tensor.js';
 
 /** Where a sent call waits for its answer: the channel to one replica. */
@@ -11,6 +12,8 @@ export interface PendingCall {
   readonly id: number;
   readonly inputs: TensorMap;
   readonly rows: number;
+  /** Set for a call to a handler's own route. */
+  readonly route?: RouteCall;
   /** When the call was admitted (epoch ms, the clock every thread shares). */
   readonly enqueuedAt: number;
   /** Times the call was handed back after its replica died. */
@@ -19,7 +22,8 @@ export interface PendingCall {
   holder: CallHolder | null;
   /** True once the call was answered, failed or cancelled. */
   settled: boolean;
-  resolve(outputs: TensorMap): void;
+  /** Settles the call with its outputs (a route call's result). */
+  resolve(outputs: unknown): void;
   reject(err: Error): void;
   /** Tells the caller, once, that no replica will read the inputs again (see CallControl.release). */
   releaseInputs(): void;
@@ -37,10 +41,11 @@ export function createCall(
   inputs: TensorMap,
   rows: number,
   enqueuedAt: number,
-  resolve: (outputs: TensorMap) => void,
+  resolve: (outputs: unknown) => void,
   reject: (err: Error) => void,
   onSettle: () => void,
   release?: () => void,
+  route?: RouteCall,
 ): PendingCall {
   let releaseInputs = release;
   const settle = () => {
@@ -52,6 +57,7 @@ export function createCall(
     id,
     inputs,
     rows,
+    ...(route ? { route } : {}),
     enqueuedAt,
     retries: 0,
     holder: null,

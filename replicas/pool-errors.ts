@@ -21,12 +21,18 @@ export class ReplicaCrashedError extends Error {
   }
 }
 
-/** onnxruntime rejected the batch the call was in. */
+/**
+ * onnxruntime rejected the batch the call was in, or (with a `code`) the
+ * deployment's handler failed: its own error (FERRY_ERR_HANDLER_FAILED), or
+ * one it let through from a handle call, with that call's code and status.
+ */
 export class InferenceError extends Error {
   override readonly name = 'InferenceError';
   constructor(
     readonly deployment: string,
     readonly reason: string,
+    readonly code?: string,
+    readonly statusCode?: number,
   ) {
     super(`inference failed in ${deployment}: ${reason}`);
   }

@@ -30,6 +30,8 @@ export interface PoolStats {
   replicas: ReplicaStats[];
   /** Replacements started after a replica died. */
   restarts: number;
+  /** Failed starts in a row (each retried after a doubling back-off), and the last one's error; 0 and '' once a start works. */
+  startFailures: { inARow: number; lastError: string };
   /** Calls handed to another replica after theirs died. */
   retried: number;
   /** Calls given up on (timeout or client gone) before they were answered. */

@@ -9,11 +9,20 @@ export interface CounterSlot {
   slot: number;
 }
 
-/** What a replica needs to load its model and batch its calls. */
+/** What a replica needs to load its model (or handler) and batch its calls. */
 export interface ReplicaSpec {
   deployment: string;
   replicaId: string;
-  modelPath: string;
+  /** The deployment's `model`, or null (a handler without one). */
+  modelPath: string | null;
+  /** A handler's named models. */
+  models: Record<string, string>;
+  /** The handler module, or null for a deployment that serves its model alone. */
+  handlerPath: string | null;
+  /** The module's export that is the handler class (`default` unless named). */
+  handlerExport: string;
+  /** The handler's userConfig (undefined when the config gives none). */
+  userConfig: unknown;
   device: Device;
   intraOpThreads: number;
   batching: ResolvedBatching;
@@ -31,7 +40,21 @@ export type ToReplica =
   | { type: 'init'; spec: ReplicaSpec }
   | { type: 'attach'; source: number; port: MessagePort }
   | { type: 'detach'; source: number }
+  | { type: 'reconfigure'; userConfig: unknown }
+  | { type: 'check-health'; id: number }
+  | ({ type: 'handle-answer' } & HandleAnswer)
   | ({ source: number } & ToActor);
+
+/** The control plane's answer to a handle call a replica made. */
+export type HandleAnswer = { id: number; outputs: TensorMap } | { id: number; result: unknown } | { id: number; error: string; code: string; statusCode: number };
+
+/** What a handler serves, as its replica finds it on its class. */
+export interface HandlerInfo {
+  /** It defines infer or inferBatch (OIP inference). */
+  infer: boolean;
+  /** It defines inferBatch: calls are gathered into batches of calls. */
+  batched: boolean;
+}
 
 /** A model output the replica does not fetch or advertise, and why. */
 export interface OmittedOutput {
@@ -45,6 +68,8 @@ export interface LoadedModel {
   metadata: ModelMetadata;
   /** Outputs left out of `metadata` and of every answer (sequences and maps). */
   omittedOutputs: OmittedOutput[];
+  /** Set for a code deployment: what its handler serves. */
+  handler?: HandlerInfo;
 }
 
 /** Control messages a replica host sends back; a process replica's answers and batch figures come this way too. */
@@ -53,7 +78,28 @@ export type FromReplica =
   | { type: 'init-failed'; message: string; code?: string }
   | { type: 'batch-started'; at: number }
   | { type: 'batch-finished'; rows: number; ms: number; sources: number }
+  | { type: 'reconfigured'; error: string | null }
+  | { type: 'health'; id: number; error: string | null }
+  | { type: 'handle-call'; id: number; deployment: string; inputs: TensorMap; method?: string; body?: unknown }
+  | { type: 'handle-cancel'; id: number }
   | ({ source: number } & FromActor);
+
+/**
+ * A call to one of a code deployment's own routes (or WebSocket message
+ * handlers): the handler's method by name and what the request carried.
+ */
+export interface RouteCall {
+  /** The handler method to call. */
+  method: string;
+  /** The parsed JSON body, or the raw bytes (a Uint8Array) for a route that takes bytes. */
+  body: unknown;
+  /** Path parameters (`/items/:id` gives `id`). */
+  params: Record<string, string>;
+  /** Query string parameters (the first value of each). */
+  query: Record<string, string>;
+  /** What the method's return value becomes: JSON text, or bytes. */
+  response: 'json' | 'bytes';
+}
 
 /** One call as an ingress sends it: `enqueuedAt` is epoch ms (see epochMs), the clock every thread shares. */
 export interface WireCall {
@@ -61,13 +107,19 @@ export interface WireCall {
   inputs: TensorMap;
   rows: number;
   enqueuedAt: number;
+  /** Set for a call to a handler's own route; `inputs` is then empty. */
+  route?: RouteCall;
 }
 
 /** What an ingress sends a replica over its channel: the calls gathered in one turn, or calls it gave up on. */
 export type ToActor = { type: 'calls'; calls: WireCall[] } | { type: 'cancel'; ids: number[] };
 
-/** One call's answer: its outputs, why it failed, or that it left the mailbox unrun after a cancel. */
-export type Answer = { id: number; outputs: TensorMap } | { id: number; error: string } | { id: number; cancelled: true };
+/** One call's answer: its outputs, why it failed (with a Ferry code when user code failed), or that it left the mailbox unrun after a cancel. */
+export type Answer =
+  | { id: number; outputs: TensorMap }
+  | { id: number; result: unknown }
+  | { id: number; error: string; code?: string; statusCode?: number }
+  | { id: number; cancelled: true };
 
 /**
  * What a replica sends an ingress after each batch: the answers to that

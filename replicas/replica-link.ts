@@ -40,7 +40,11 @@ export class ReplicaLink {
   send(call: PendingCall): void {
     call.holder = this;
     this.held.set(call.id, call);
-    this.outgoing.push({ id: call.id, inputs: call.inputs, rows: call.rows, enqueuedAt: call.enqueuedAt });
+    this.outgoing.push(
+      call.route
+        ? { id: call.id, inputs: call.inputs, rows: call.rows, enqueuedAt: call.enqueuedAt, route: call.route }
+        : { id: call.id, inputs: call.inputs, rows: call.rows, enqueuedAt: call.enqueuedAt },
+    );
     this.schedule();
   }
 

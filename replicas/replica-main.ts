@@ -8,7 +8,9 @@ import { isMainThread, parentPort, workerData, type MessagePort } from 'node:wor
 import { batchingPlanOf } from './batching-plan.js';
 import { DeploymentCounters } from './deployment-counters.js';
 import type { ReplicaSpec, ToActor, ToReplica } from './protocol.js';
-import { ReplicaActor, type OnnxruntimeGate, type Reply } from './replica-actor.js';
+import { HandlerActor } from './handler-actor.js';
+import { HandlerMailbox } from './handler-mailbox.js';
+import { NO_GATE, ReplicaActor, type OnnxruntimeGate, type Reply } from './replica-actor.js';
 import { ReplicaMailbox, type AnswerTo, type BatchGauges } from './replica-mailbox.js';
 import type { ThreadFlags } from './thread-host.js';
 
@@ -59,24 +61,43 @@ function gaugesFor(spec: ReplicaSpec): BatchGauges {
   };
 }
 
-const actor = new ReplicaActor(reply, gate);
-let mailbox: ReplicaMailbox | null = null;
+let mailbox: ReplicaMailbox | HandlerMailbox | null = null;
+let handler: HandlerActor | null = null;
+
+/** A deployment's model alone: calls concatenated into batches and run in one session. */
+function startModel(spec: ReplicaSpec): void {
+  const actor = new ReplicaActor(reply, gate);
+  const box = new ReplicaMailbox(spec.batching, (inputs) => actor.run(inputs), answer, gaugesFor(spec));
+  mailbox = box;
+  // Configured before any call can come: channels are attached only once `ready` has reached the control plane.
+  actor.init(spec).then(
+    (metadata) => {
+      if (metadata) box.configure(batchingPlanOf(metadata).batchable && spec.batching.mode !== 'off');
+    },
+    (err: Error) => reply({ type: 'init-failed', message: err.message }, []),
+  );
+}
+
+/** A code deployment: the user's class, called per request or per batch of requests. */
+function startHandler(spec: ReplicaSpec): void {
+  const actor = new HandlerActor(reply, gate ?? NO_GATE);
+  handler = actor;
+  const box = new HandlerMailbox(spec.batching, actor, answer, gaugesFor(spec));
+  mailbox = box;
+  actor.init(spec).then(
+    (info) => {
+      if (info) box.configure(info.batched && spec.batching.mode !== 'off');
+    },
+    (err: Error) => reply({ type: 'init-failed', message: err.message }, []),
+  );
+}
 
 subscribe((msg) => {
   switch (msg.type) {
-    case 'init': {
-      const { spec } = msg;
-      const box = new ReplicaMailbox(spec.batching, (inputs) => actor.run(inputs), answer, gaugesFor(spec));
-      mailbox = box;
-      // Configured before any call can come: channels are attached only once `ready` has reached the control plane.
-      actor.init(spec).then(
-        (metadata) => {
-          if (metadata) box.configure(batchingPlanOf(metadata).batchable && spec.batching.mode !== 'off');
-        },
-        (err: Error) => reply({ type: 'init-failed', message: err.message }, []),
-      );
+    case 'init':
+      if (msg.spec.handlerPath !== null) startHandler(msg.spec);
+      else startModel(msg.spec);
       return;
-    }
     case 'attach':
       ports.set(msg.source, msg.port);
       msg.port.on('message', (m: ToActor) => mailbox?.receive(msg.source, m));
@@ -85,6 +106,17 @@ subscribe((msg) => {
       ports.get(msg.source)?.close();
       ports.delete(msg.source);
       mailbox?.detach(msg.source);
+      return;
+    case 'reconfigure':
+      void (handler?.reconfigure(msg.userConfig) ?? Promise.resolve(null)).then((error) => reply({ type: 'reconfigured', error }, []));
+      return;
+    case 'check-health': {
+      const { id } = msg;
+      void (handler?.checkHealth() ?? Promise.resolve(null)).then((error) => reply({ type: 'health', id, error }, []));
+      return;
+    }
+    case 'handle-answer':
+      handler?.handles.settle(msg);
       return;
     default:
       mailbox?.receive(msg.source, msg);

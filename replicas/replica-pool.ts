@@ -7,11 +7,11 @@ import { NodeResources } from './node-resources.js';
 import { defaultHostFactory } from './host-factory.js';
 import { DeploymentModel } from './deployment-model.js';
 import { ModelCannotBatchError, PoolClosedError, ReplicaStartFailedError } from './pool-errors.js';
-import type { LifecycleObserver, Replica } from './replica.js';
+import type { HandleCalls, LifecycleObserver, Replica } from './replica.js';
 import type { HostFactory } from './replica-host.js';
 import { ReplicaSet } from './replica-set.js';
 import type { CallControl, PoolStats } from './pool-types.js';
-import type { OmittedOutput } from './protocol.js';
+import type { OmittedOutput, RouteCall } from './protocol.js';
 import type { ModelMetadata, TensorMap } from './tensor.js';
 
 /** What the pool reports: replica losses, and each batch's figures and queue waits as the routers see them. */
@@ -65,6 +65,8 @@ export class ReplicaPool {
     resources: NodeResources = new NodeResources(Infinity, Infinity),
     /** Where the deployment sits in the config's `deployments`, so messages name the setting to change. @default unknown */
     configIndex: number | null = null,
+    /** Runs the handle calls its replicas' code makes (a code deployment's). @default every call fails */
+    handles?: HandleCalls,
   ) {
     this.name = config.name;
     applyOrtEnvironment();
@@ -94,6 +96,7 @@ export class ReplicaPool {
       counters: this.counters,
       observer,
       configIndex,
+      handles,
       events: {
         ready: (r) => this.announce(r),
         gone: (r, reason) => this.withdraw(r, reason),
@@ -240,6 +243,20 @@ export class ReplicaPool {
     }
   }
 
+  /**
+   * Applies a new `userConfig` to a code deployment's live replicas (their
+   * handler's reconfigure, no restart) and to those it starts later.
+   * Resolves with what each handler threw, by replica id (empty when all took it).
+   */
+  reconfigure(userConfig: unknown): Promise<{ replica: string; error: string }[]> {
+    return this.set.reconfigure(userConfig);
+  }
+
+  /** False for a code deployment whose handler defines neither infer nor inferBatch. */
+  get servesInference(): boolean {
+    return this.model.servesInference;
+  }
+
   /** Sets the replicas the pool should have (see ReplicaSet.scaleTo). */
   scaleTo(n: number): void {
     if (this.closed) return;
@@ -256,6 +273,12 @@ export class ReplicaPool {
   infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap> {
     if (this.closed) return Promise.reject(new PoolClosedError(this.name));
     return this.router.infer(inputs, rows, control);
+  }
+
+  /** Calls one of a code deployment's own routes through the pool's own router (see DeploymentRouter.callRoute). */
+  callRoute(route: RouteCall, control?: CallControl): Promise<unknown> {
+    if (this.closed) return Promise.reject(new PoolClosedError(this.name));
+    return this.router.callRoute(route, control);
   }
 
   /**
@@ -289,6 +312,7 @@ export class ReplicaPool {
       pending: this.set.pending,
       replicas: this.set.replicas.map((r) => r.stats()),
       restarts: this.set.restarts,
+      startFailures: { inARow: this.set.failedStarts, lastError: this.set.failedStarts > 0 ? this.set.lastStartError : '' },
       retried: this.counters.retried,
       cancelled: this.counters.cancelled,
       batching: this.batchingStatus(),

@@ -4,7 +4,7 @@ import type { DeploymentCounters } from './deployment-counters.js';
 import type { DeploymentModel } from './deployment-model.js';
 import { UNBUDGETED, type NodeResources, type Lease } from './node-resources.js';
 import { ReplicaStartFailedError } from './pool-errors.js';
-import { Replica, type LifecycleObserver, type ReplicaLossCause } from './replica.js';
+import { NO_HANDLES, Replica, type HandleCalls, type LifecycleObserver, type ReplicaLossCause } from './replica.js';
 import type { HostFactory } from './replica-host.js';
 
 /** What a replica set tells the pool, which connects replicas to the ingresses. */
@@ -44,6 +44,8 @@ export interface ReplicaSetOptions {
   observer?: LifecycleObserver;
   /** Where the deployment sits in the config's `deployments`, so messages name the setting to change. */
   configIndex: number | null;
+  /** Runs the handle calls of a code deployment's replicas. @default each fails (NO_HANDLES) */
+  handles?: HandleCalls;
 }
 
 /**
@@ -71,8 +73,11 @@ export class ReplicaSet {
   failedStarts = 0;
   /** Why the last start failed. */
   lastStartError = '';
+  /** The handler's userConfig for replicas started from now on (reconfigure() changes it). */
+  private userConfig: unknown;
 
   constructor(private readonly opts: ReplicaSetOptions) {
+    this.userConfig = opts.config.userConfig;
     this.freeSlots = Array.from({ length: opts.counters.slots }, (_, i) => i);
     this.stopListening = opts.resources.onRelease(() => {
       if (this.pendingCount > 0 && !this.closed) this.refill();
@@ -228,6 +233,10 @@ export class ReplicaSet {
         deployment: config.name,
         replicaId: `${config.name}#${++this.seq}`,
         modelPath: config.model,
+        models: config.models,
+        handlerPath: config.handler,
+        handlerExport: config.handlerExport,
+        userConfig: this.userConfig,
         device: config.device,
         intraOpThreads: config.intraOpThreads,
         batching: config.batching,
@@ -238,7 +247,20 @@ export class ReplicaSet {
       slot: this.freeSlots.shift()!,
       onDeath: (r, reason, cause) => this.onDeath(r, reason, cause),
       batchTimeoutMs: config.batchTimeoutMs,
+      handles: this.opts.handles ?? NO_HANDLES,
+      health: config.handler === null ? null : { periodMs: config.healthCheckPeriodMs, timeoutMs: config.healthCheckTimeoutMs },
     });
+  }
+
+  /**
+   * Gives every live replica a new userConfig through its handler's
+   * reconfigure, without a restart, and starts later replicas with it.
+   * Resolves with the errors the handlers threw, by replica id.
+   */
+  async reconfigure(userConfig: unknown): Promise<{ replica: string; error: string }[]> {
+    this.userConfig = userConfig;
+    const results = await Promise.all(this.replicas.map(async (r) => ({ replica: r.id, error: await r.reconfigure(userConfig) })));
+    return results.filter((r): r is { replica: string; error: string } => r.error !== null);
   }
 
   /** Starts a replica that holds its reservation; it gives it back when it fails, dies or is retired. */

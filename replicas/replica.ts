@@ -3,7 +3,9 @@ import { HUNG_BATCH_FLOOR_MS, REPLICA_START_TIMEOUT_MS } from '../constants.js';
 import { epochMs, SlotState, type DeploymentCounters } from './deployment-counters.js';
 import type { Lease } from './node-resources.js';
 import { ReplicaStartFailedError } from './pool-errors.js';
+import type { CallControl } from './pool-types.js';
 import type { FromReplica, LoadedModel, ReplicaSpec } from './protocol.js';
+import type { TensorMap, TypedArray } from './tensor.js';
 import type { HostFactory, ReplicaHost } from './replica-host.js';
 import type { HostKind } from '../deployments/index.js';
 
@@ -25,7 +27,18 @@ export interface ReplicaOptions {
   onDeath(replica: Replica, reason: string, cause: ReplicaLossCause): void;
   /** How long a batch may run before the replica counts as hung. @default never */
   batchTimeoutMs?: number | null;
+  /** Runs the handle calls the replica's code makes (see HandleCall in gateway/handle-calls.ts). */
+  handles: HandleCalls;
+  /** A code deployment's health check: polled every `periodMs`, failing past `timeoutMs`. @default none */
+  health?: { periodMs: number; timeoutMs: number } | null;
 }
+
+/** Calls a deployment by name for a replica's code; rejects with a registry error (its `code` and `statusCode`). */
+export type HandleCalls = (deployment: string, inputs: TensorMap, control: CallControl, method?: { method: string; body: unknown }) => Promise<unknown>;
+
+/** Where no control plane runs handle calls (a pool on its own): each fails. */
+export const NO_HANDLES: HandleCalls = () =>
+  Promise.reject(Object.assign(new Error('handles are not available: this pool runs outside a Ferry server'), { code: 'FERRY_ERR_INTERNAL', statusCode: 500 }));
 
 /** Receives what the control plane learns of replicas. */
 export interface LifecycleObserver {
@@ -34,7 +47,7 @@ export interface LifecycleObserver {
 }
 
 /** Why a replica had to be replaced: the label of `ferry_replica_restarts_total`. */
-export type ReplicaLossCause = 'crashed' | 'hung' | 'start_failed';
+export type ReplicaLossCause = 'crashed' | 'hung' | 'unhealthy' | 'start_failed';
 
 /** How often the watchdog looks at a replica's running batch, at most. */
 const WATCH_MS = 100;
@@ -85,6 +98,14 @@ export class Replica {
   private loadMs = 0;
   private startMs = 0;
   private startedAt = 0;
+  /** Handle calls the replica's code made that are not answered yet, by the replica's call id. */
+  private readonly handleCalls = new Map<number, CallControl>();
+  private healthTimer: NodeJS.Timeout | null = null;
+  private healthSeq = 0;
+  private healthWaiting: { id: number; timer: NodeJS.Timeout } | null = null;
+  private reconfigured: ((error: string | null) => void)[] = [];
+  /** A userConfig given while starting, applied once ready. */
+  private userConfigOnReady: { userConfig: unknown } | null = null;
 
   constructor(private readonly opts: ReplicaOptions) {
     this.id = opts.spec.replicaId;
@@ -185,7 +206,11 @@ export class Replica {
         this.startMs = performance.now() - this.startedAt;
         this.setState('ready');
         this.watch();
-        this.startWaiter?.resolve({ metadata: msg.metadata, omittedOutputs: msg.omittedOutputs });
+        this.pollHealth();
+        // Posted before any ingress hears of the replica, so its first call sees the new userConfig.
+        if (this.userConfigOnReady) void this.reconfigure(this.userConfigOnReady.userConfig);
+        this.userConfigOnReady = null;
+        this.startWaiter?.resolve({ metadata: msg.metadata, omittedOutputs: msg.omittedOutputs, ...(msg.handler ? { handler: msg.handler } : {}) });
         this.startWaiter = null;
         return;
       case 'init-failed':
@@ -197,16 +222,110 @@ export class Replica {
       case 'batch-finished':
         this.opts.counters.batchFinished(this.slot, msg.rows, msg.ms, msg.sources);
         return;
+      case 'handle-call':
+        this.callHandle(msg.id, msg.deployment, msg.inputs, msg.method === undefined ? undefined : { method: msg.method, body: msg.body });
+        return;
+      case 'handle-cancel':
+        this.handleCalls.get(msg.id)?.cancel?.(new Error('the replica cancelled the call'));
+        return;
+      case 'health':
+        this.onHealth(msg.id, msg.error);
+        return;
+      case 'reconfigured':
+        this.reconfigured.shift()?.(msg.error);
+        return;
     }
+  }
+
+  /** Runs one handle call for the replica's code and posts its answer back. */
+  private callHandle(id: number, deployment: string, inputs: TensorMap, method?: { method: string; body: unknown }): void {
+    const control: CallControl = {};
+    this.handleCalls.set(id, control);
+    this.opts.handles(deployment, inputs, control, method).then(
+      (answer) => {
+        this.handleCalls.delete(id);
+        if (method) {
+          this.host?.post({ type: 'handle-answer', id, result: answer }, []);
+          return;
+        }
+        const outputs = answer as TensorMap;
+        const transfer = new Set<ArrayBuffer>();
+        for (const t of Object.values(outputs)) {
+          const data = t.data as TypedArray | string[];
+          if (!Array.isArray(data) && data.buffer instanceof ArrayBuffer) transfer.add(data.buffer);
+        }
+        this.host?.post({ type: 'handle-answer', id, outputs }, [...transfer]);
+      },
+      (err: Error & { code: string; statusCode: number }) => {
+        this.handleCalls.delete(id);
+        this.host?.post({ type: 'handle-answer', id, error: err.message, code: err.code, statusCode: err.statusCode }, []);
+      },
+    );
+  }
+
+  /** Asks a code deployment's replica for its health every period; a failed or late answer replaces it (Ray Serve's rule). */
+  private pollHealth(): void {
+    const health = this.opts.health;
+    if (!health) return;
+    this.healthTimer = setInterval(() => {
+      if (this.healthWaiting || this._state !== 'ready') return;
+      const id = ++this.healthSeq;
+      const timer = setTimeout(() => this.unhealthy(`checkHealth did not answer within ${health.timeoutMs} ms`), health.timeoutMs);
+      this.healthWaiting = { id, timer };
+      this.host?.post({ type: 'check-health', id }, []);
+    }, health.periodMs).unref();
+  }
+
+  private onHealth(id: number, error: string | null): void {
+    if (this.healthWaiting?.id !== id) return;
+    clearTimeout(this.healthWaiting.timer);
+    this.healthWaiting = null;
+    if (error !== null) this.unhealthy(`checkHealth failed: ${error}`);
+  }
+
+  private unhealthy(reason: string): void {
+    if (this._state !== 'ready') return;
+    this.host?.kill();
+    this.onExit(reason, 'unhealthy');
+  }
+
+  /**
+   * Applies a new userConfig to the replica (its handler's reconfigure);
+   * resolves with the handler's error, or null. A replica still starting
+   * (constructed with the userConfig it was started with) takes it once
+   * ready, before it is announced; one stopping or dead has no use for it.
+   */
+  reconfigure(userConfig: unknown): Promise<string | null> {
+    if (this._state === 'starting') {
+      this.userConfigOnReady = { userConfig };
+      return Promise.resolve(null);
+    }
+    if (this._state !== 'ready') return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.reconfigured.push(resolve);
+      this.host!.post({ type: 'reconfigure', userConfig }, []);
+    });
   }
 
   private stopWatching(): void {
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = null;
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.healthTimer = null;
+    if (this.healthWaiting) clearTimeout(this.healthWaiting.timer);
+    this.healthWaiting = null;
+  }
+
+  /** The replica is gone: its code's handle calls are given up, and reconfigure waits end. */
+  private dropOwnCalls(): void {
+    for (const control of this.handleCalls.values()) control.cancel?.(new Error('the calling replica is gone'));
+    this.handleCalls.clear();
+    for (const resolve of this.reconfigured.splice(0)) resolve(null);
   }
 
   private onExit(reason: string, cause: ReplicaLossCause = 'crashed'): void {
     this.stopWatching();
+    this.dropOwnCalls();
     if (this._state === 'dead' || this._state === 'stopped') return;
     if (this.startWaiter) {
       this.fail(reason);
@@ -229,6 +348,7 @@ export class Replica {
     if (this._state === 'stopping') this._state = 'stopped';
     this.stopWatching();
     await this.host?.terminate();
+    this.dropOwnCalls();
   }
 
   /** A stop() waiting for calls goes on now (a shutdown past its grace: the ingresses answered them already). */

@@ -25,6 +25,9 @@ t.test('FERRY_ERR_INTERNAL: an unexpected error is a 500 in Ferry\'s form, not a
     ready: true,
     reason: '',
     batching: true,
+    routes: [],
+    websockets: [],
+    callRoute: async () => null,
     metadata: { inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 2], dimParams: ['batch', null] }], outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 2], dimParams: ['batch', null] }] },
     infer: async () => {
       throw new TypeError('something nobody planned for');

@@ -3,6 +3,9 @@ import t from 'tap';
 import { FerryServer, validateConfig } from '../index.js';
 import { modelPath, OnnxGraphBuilder, OnnxType } from '../models/index.js';
 import { ReplicaStartFailedError } from '../replicas/index.js';
+import { OnnxSession } from '../replicas/onnx-session.js';
+import type { FromReplica } from '../replicas/protocol.js';
+import { NO_GATE, ReplicaActor } from '../replicas/replica-actor.js';
 import { ferry, urlOf } from './helpers/cli.js';
 import { postJson, randomRow } from './helpers/ferry.js';
 
@@ -89,4 +92,29 @@ t.test('a model whose outputs are all sequences does not start, and says so', as
   );
   t.type(err, ReplicaStartFailedError, 'a replica start failure (FERRY_ERR_REPLICA_START)');
   t.match((err as Error).message, /^replica of only failed to start: the model has no tensor output to answer with: outputs 'parts', 'pairs' are a sequence or map/);
+});
+
+t.test('in this thread, as a replica runs it: the session serves the tensors, leaves the sequences out, and refuses what it cannot feed or answer', async (t) => {
+  const dir = t.testdir({ 'seq.onnx': Buffer.from(buildWithSequences(true)), 'only-seq.onnx': Buffer.from(buildWithSequences(false)), 'seqin.onnx': Buffer.from(buildSequenceInput()) });
+  const options = { device: 'cpu' as const, intraOpThreads: 1 };
+  const session = await OnnxSession.open(`${dir}/seq.onnx`, options, NO_GATE);
+  t.same(session.metadata.outputs.map((o) => o.name), ['y']);
+  t.same(session.omittedOutputs.map((o) => o.name), ['parts', 'pairs']);
+  const { outputs } = await session.run({ x: { dtype: 'float32', dims: [1, 3], data: Float32Array.of(-1, 0, 2) } });
+  t.same([...(outputs.y.data as Float32Array)], [0, 0, 2]);
+  await session.release();
+  await t.rejects(OnnxSession.open(`${dir}/seqin.onnx`, options, NO_GATE), { name: 'Error', message: /input 'xs' is a sequence or map/ });
+  await t.rejects(OnnxSession.open(`${dir}/only-seq.onnx`, options, NO_GATE), /no tensor output to answer with/);
+
+  const sent: FromReplica[] = [];
+  const actor = new ReplicaActor((msg) => sent.push(msg));
+  const spec = { deployment: 'd', replicaId: 'd#1', models: {}, handlerPath: null, handlerExport: 'default', userConfig: undefined, intraOpThreads: 1, batching: { maxBatchSize: 1, batchWaitTimeoutMs: 0, mode: 'auto' as const }, counters: null };
+  await t.rejects(actor.run({}), /no loaded model/);
+  t.equal(await actor.init({ ...spec, modelPath: `${dir}/seqin.onnx`, device: 'cpu' }), null);
+  t.match(sent.pop(), { type: 'init-failed', message: /input 'xs' is a sequence or map/ });
+  t.equal(await actor.init({ ...spec, modelPath: `${dir}/seq.onnx`, device: 'cuda' }), null);
+  t.match(sent.pop(), { type: 'init-failed', code: 'FERRY_ERR_DEVICE_UNAVAILABLE' });
+  t.same((await actor.init({ ...spec, modelPath: `${dir}/seq.onnx`, device: 'cpu' }))?.outputs.map((o) => o.name), ['y']);
+  t.match(sent.pop(), { type: 'ready', omittedOutputs: [{ name: 'parts' }, { name: 'pairs' }] });
+  t.same([...((await actor.run({ x: { dtype: 'float32', dims: [1, 3], data: Float32Array.of(1, -1, 1) } })).outputs.y.data as Float32Array)], [1, 0, 1]);
 });

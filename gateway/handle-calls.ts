@@ -1,0 +1,79 @@
+import { ClientClosedError, ModelNotFoundError, NotServedError, RequestTimeoutError } from '../errors.js';
+import type { CallControl, DeploymentHandle, HandleCallOptions, RouteCall, TensorMap } from '../replicas/index.js';
+import { toRegistryError } from './http-errors.js';
+
+/** A deployment as handles call it: the pool's own router, its timeout, and whether calls batch. */
+export interface HandleTarget {
+  readonly requestTimeoutMs: number;
+  /** True when calls are concatenated along dimension 0 (the rows are the inputs' first dimension). */
+  readonly batching: boolean;
+  /** False for a code deployment whose handler defines neither infer nor inferBatch. */
+  readonly servesInference: boolean;
+  infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap>;
+  callRoute(route: RouteCall, control?: CallControl): Promise<unknown>;
+}
+
+/**
+ * One handle call: the deployment's inference on `inputs`, or (with
+ * `method`) one of its handler's methods, resolving with its JSON answer
+ * parsed. Rejects with a registry error (its `code` and `statusCode` as the
+ * gateway answers them).
+ */
+export type HandleCall = (deployment: string, inputs: TensorMap, control: CallControl, method?: { method: string; body: unknown }) => Promise<unknown>;
+
+function rowsOf(inputs: TensorMap): number {
+  for (const t of Object.values(inputs)) return t.dims.length > 0 ? t.dims[0] : 1;
+  return 1;
+}
+
+function timeOut(control: CallControl, deployment: string, ms: number): void {
+  control.cancel?.(new RequestTimeoutError(deployment, ms));
+}
+
+/**
+ * Calls deployments by name through their routers, as handles do: the
+ * target's queue bound (503 `FERRY_ERR_QUEUE_FULL`), its requestTimeoutMs
+ * (408), and `control.cancel` to give up. Errors are the registry's, so a
+ * handler that lets one propagate answers with the same code and status.
+ */
+export function handleCalls(targets: (name: string) => HandleTarget | undefined): HandleCall {
+  return async (deployment, inputs, control, method) => {
+    const target = targets(deployment);
+    try {
+      if (!target) throw new ModelNotFoundError(deployment);
+      if (!method && !target.servesInference) {
+        throw new NotServedError(`deployment '${deployment}' serves no inference: its handler defines neither infer nor inferBatch`);
+      }
+      const timer = setTimeout(timeOut, target.requestTimeoutMs, control, deployment, target.requestTimeoutMs);
+      try {
+        if (method) {
+          const text = await target.callRoute({ method: method.method, body: method.body, params: {}, query: {}, response: 'json' }, control);
+          return JSON.parse(text as string);
+        }
+        return await target.infer(inputs, target.batching ? rowsOf(inputs) : 1, control);
+      } finally {
+        clearTimeout(timer);
+      }
+    } catch (err) {
+      throw toRegistryError(err);
+    }
+  };
+}
+
+/** Runs `run` with a call control that an aborted `signal` cancels (499 FERRY_ERR_CLIENT_CLOSED). */
+function withSignal(signal: AbortSignal | undefined, run: (control: CallControl) => Promise<unknown>): Promise<unknown> {
+  if (signal?.aborted) return Promise.reject(new ClientClosedError());
+  const control: CallControl = {};
+  const onAbort = () => control.cancel?.(new ClientClosedError());
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return run(control).finally(() => signal?.removeEventListener('abort', onAbort));
+}
+
+/** A {@link DeploymentHandle} over `call`, for code outside any replica (an embedder's `server.handle(name)`). */
+export function deploymentHandle(deployment: string, call: HandleCall): DeploymentHandle {
+  return {
+    deployment,
+    infer: (inputs: TensorMap, options: HandleCallOptions = {}) => withSignal(options.signal, (control) => call(deployment, inputs, control)) as Promise<TensorMap>,
+    call: (method: string, body?: unknown, options: HandleCallOptions = {}) => withSignal(options.signal, (control) => call(deployment, {}, control, { method, body })),
+  };
+}

@@ -1,0 +1,79 @@
+import type { DeploymentHandle, HandleCallOptions } from './handler-types.js';
+import type { FromReplica, HandleAnswer } from './protocol.js';
+import type { TensorMap } from './tensor.js';
+
+/** A handle call's failure, with the code the gateway would answer it with. */
+export class HandleCallError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    /** The HTTP status the gateway gives this error. */
+    readonly statusCode: number,
+  ) {
+    super(message);
+    this.name = 'HandleCallError';
+  }
+}
+
+interface Waiting {
+  resolve(outputs: unknown): void;
+  reject(err: Error): void;
+  unlink(): void;
+}
+
+/**
+ * The replica's side of its handles: each call goes to the control plane
+ * (the replica's host), which runs it through the target deployment's
+ * router; the answer comes back by call id. A call whose signal aborts, or
+ * that was made while handling a request that is cancelled, is cancelled
+ * there too.
+ */
+export class HandleClient {
+  private seq = 0;
+  private readonly waiting = new Map<number, Waiting>();
+
+  constructor(
+    private readonly reply: (msg: FromReplica, transfer: ArrayBuffer[]) => void,
+    /** The signal of the request being handled when a call is made, if any. */
+    private readonly ambient: () => AbortSignal | undefined,
+  ) {}
+
+  /** A handle to `deployment`. */
+  handle(deployment: string): DeploymentHandle {
+    return {
+      deployment,
+      infer: (inputs, options) => this.send(deployment, inputs, undefined, options) as Promise<TensorMap>,
+      call: (method, body, options) => this.send(deployment, {}, { method, body }, options),
+    };
+  }
+
+  private send(deployment: string, inputs: TensorMap, method: { method: string; body: unknown } | undefined, options: HandleCallOptions = {}): Promise<unknown> {
+    const signals = [options.signal, this.ambient()].filter((s): s is AbortSignal => s !== undefined);
+    if (signals.some((s) => s.aborted)) return Promise.reject(new HandleCallError('the call was cancelled before it was sent', 'FERRY_ERR_CLIENT_CLOSED', 499));
+    const id = ++this.seq;
+    return new Promise<unknown>((resolve, reject) => {
+      const onAbort = () => this.reply({ type: 'handle-cancel', id }, []);
+      for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
+      this.waiting.set(id, {
+        resolve,
+        reject,
+        unlink: () => {
+          for (const s of signals) s.removeEventListener('abort', onAbort);
+        },
+      });
+      // Inputs are copied, not handed over: the caller may still read them (a pipeline keeps its request).
+      this.reply({ type: 'handle-call', id, deployment, inputs, ...method }, []);
+    });
+  }
+
+  /** The control plane's answer to a call. */
+  settle(msg: HandleAnswer): void {
+    const w = this.waiting.get(msg.id);
+    if (!w) return;
+    this.waiting.delete(msg.id);
+    w.unlink();
+    if ('outputs' in msg) w.resolve(msg.outputs);
+    else if ('result' in msg) w.resolve(msg.result);
+    else w.reject(new HandleCallError(msg.error, msg.code, msg.statusCode));
+  }
+}

@@ -1,0 +1,223 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { extname } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { applyOrtEnvironment } from '../constants.js';
+import { deviceUnavailableReason } from './device.js';
+import type { FerryHandler, FerryHandlerClass, ModelSession, ReplicaContext, RouteRequest } from './handler-types.js';
+import { HandleClient } from './handle-client.js';
+import { checkOutputs, ownInputs } from './handler-tensors.js';
+import { OnnxSession, type OnnxruntimeGate } from './onnx-session.js';
+import type { FromReplica, HandlerInfo, ReplicaSpec, RouteCall } from './protocol.js';
+import type { ModelMetadata, TensorMap } from './tensor.js';
+
+/** Sends a control message to the host. */
+type Reply = (msg: FromReplica, transfer: ArrayBuffer[]) => void;
+
+/**
+ * A failure inside user code: answered 500 `FERRY_ERR_HANDLER_FAILED` with
+ * its message, or, for a handle call's error the code let through, with
+ * that call's code and status (a downstream 503 stays a 503).
+ */
+export class HandlerFailure extends Error {
+  readonly code: string;
+  readonly statusCode: number;
+
+  constructor(err: unknown) {
+    super(messageOf(err));
+    // By shape, not class: a handler module loaded apart (tsImport) has its own copy of the class.
+    const e = (err ?? {}) as { name?: unknown; code?: unknown; statusCode?: unknown };
+    const passed = e.name === 'HandleCallError' && typeof e.code === 'string' && typeof e.statusCode === 'number';
+    this.code = passed ? (e.code as string) : 'FERRY_ERR_HANDLER_FAILED';
+    this.statusCode = passed ? (e.statusCode as number) : 500;
+  }
+}
+
+async function importHandler(path: string, name: string): Promise<unknown> {
+  const url = pathToFileURL(path).href;
+  const ext = extname(path);
+  // TypeScript without a build step, as the config is loaded.
+  const mod: { default?: unknown } =
+    ext === '.ts' || ext === '.mts' || ext === '.cts' ? await (await import('tsx/esm/api')).tsImport(url, import.meta.url) : await import(url);
+  let exported = (mod as Record<string, unknown>)[name];
+  // tsImport of a CommonJS-looking file may nest the default one level deeper.
+  if (name === 'default' && exported && typeof exported === 'object' && 'default' in exported) exported = (exported as { default: unknown }).default;
+  return exported;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * A code deployment's replica: the user's class, constructed once with its
+ * context (loaded sessions, userConfig, handles), called for each request
+ * or batch. Calls made while one request is handled are tied to it through
+ * an AsyncLocalStorage, so cancelling the request cancels them.
+ */
+export class HandlerActor {
+  private instance: FerryHandler | null = null;
+  private readonly current = new AsyncLocalStorage<AbortSignal>();
+  readonly handles: HandleClient;
+
+  constructor(
+    private readonly reply: Reply,
+    private readonly gate: OnnxruntimeGate,
+  ) {
+    this.handles = new HandleClient(reply, () => this.current.getStore());
+  }
+
+  /** Loads the models and the class, constructs and initialises it; reports `ready` or `init-failed`. Resolves with what it serves, or null. */
+  async init(spec: ReplicaSpec): Promise<HandlerInfo | null> {
+    const started = performance.now();
+    const fail = (message: string, code?: string) => {
+      this.reply({ type: 'init-failed', message, ...(code ? { code } : {}) }, []);
+      return null;
+    };
+    const sessions: OnnxSession[] = [];
+    const named: Record<string, ModelSession> = {};
+    let model: ModelSession | null = null;
+    const wanted = Object.entries(spec.models);
+    if (spec.modelPath !== null || wanted.length > 0) {
+      applyOrtEnvironment();
+      const unavailable = deviceUnavailableReason(spec.device);
+      if (unavailable) return fail(unavailable, 'FERRY_ERR_DEVICE_UNAVAILABLE');
+    }
+    const open = async (path: string, what: string): Promise<ModelSession | null> => {
+      try {
+        const session = await OnnxSession.open(path, spec, this.gate);
+        sessions.push(session);
+        return { metadata: session.metadata, run: async (inputs) => (await session.run(inputs)).outputs };
+      } catch (err) {
+        fail(`${what} (${path}): ${messageOf(err)}`);
+        return null;
+      }
+    };
+    if (spec.modelPath !== null && !(model = await open(spec.modelPath, 'model'))) return null;
+    for (const [name, path] of wanted) {
+      const session = await open(path, `models.${name}`);
+      if (!session) return null;
+      named[name] = session;
+    }
+    let Handler: unknown;
+    try {
+      Handler = await importHandler(spec.handlerPath!, spec.handlerExport);
+    } catch (err) {
+      return fail(`handler ${spec.handlerPath} could not be loaded: ${messageOf(err)}`);
+    }
+    if (typeof Handler !== 'function') {
+      const which = spec.handlerExport === 'default' ? 'its default export' : `its export '${spec.handlerExport}'`;
+      return fail(`handler ${spec.handlerPath} must export a class as ${which} (got ${typeof Handler})`);
+    }
+    const HandlerClass = Handler as FerryHandlerClass;
+    const context: ReplicaContext = {
+      deployment: spec.deployment,
+      replicaId: spec.replicaId,
+      userConfig: spec.userConfig,
+      model,
+      models: Object.freeze(named),
+      handle: (deployment) => this.handles.handle(deployment),
+    };
+    try {
+      this.instance = new HandlerClass(context);
+      await this.instance.init?.();
+      if (spec.userConfig !== undefined) await this.instance.reconfigure?.(spec.userConfig);
+    } catch (err) {
+      return fail(`handler ${HandlerClass.name} failed to start: ${messageOf(err)}`, 'FERRY_ERR_HANDLER_FAILED');
+    }
+    const info: HandlerInfo = {
+      infer: typeof this.instance.infer === 'function' || typeof this.instance.inferBatch === 'function',
+      batched: typeof this.instance.inferBatch === 'function',
+    };
+    const metadata = this.metadataOf(HandlerClass, model, info);
+    if (typeof metadata === 'string') return fail(metadata);
+    this.reply({ type: 'ready', metadata, omittedOutputs: [], loadMs: performance.now() - started, handler: info }, []);
+    return info;
+  }
+
+  /** The OIP interface served: the class's static metadata, else its one model's; none when it serves no inference. */
+  private metadataOf(Handler: FerryHandlerClass, model: ModelSession | null, info: HandlerInfo): ModelMetadata | string {
+    if (!info.infer) return { inputs: [], outputs: [] };
+    const declared = Handler.metadata;
+    if (declared) {
+      const spec = (t: { name: string; dtype: ModelMetadata['inputs'][number]['dtype']; shape: number[] }) => ({
+        name: t.name,
+        dtype: t.dtype,
+        shape: [...t.shape],
+        dimParams: t.shape.map(() => null),
+      });
+      if (!Array.isArray(declared.inputs) || !Array.isArray(declared.outputs) || declared.outputs.length === 0) {
+        return `handler ${Handler.name}: static metadata must list inputs and at least one output`;
+      }
+      return { inputs: declared.inputs.map(spec), outputs: declared.outputs.map(spec) };
+    }
+    if (model) return model.metadata;
+    return `handler ${Handler.name} defines infer but no static metadata, and the deployment has no single model whose inputs and outputs it could serve: declare static metadata = { inputs: [...], outputs: [...] }`;
+  }
+
+  /** Runs one call's `infer`, with `signal` cancelling the handle calls it makes. Rejects with HandlerFailure. */
+  async call(inputs: TensorMap, signal: AbortSignal): Promise<TensorMap> {
+    const handler = this.instance!;
+    try {
+      const outputs = await this.current.run(signal, () => handler.infer!(ownInputs(inputs)));
+      return checkOutputs(outputs, 'infer');
+    } catch (err) {
+      throw new HandlerFailure(err);
+    }
+  }
+
+  /** Runs one batch through `inferBatch`; one output map per call, in order. Rejects with HandlerFailure (every call of the batch fails). */
+  async batch(calls: TensorMap[], signal: AbortSignal): Promise<TensorMap[]> {
+    const handler = this.instance!;
+    try {
+      const outputs = await this.current.run(signal, () => handler.inferBatch!(calls.map(ownInputs)));
+      if (!Array.isArray(outputs) || outputs.length !== calls.length) {
+        throw new Error(`inferBatch must return one output map per call: ${calls.length} calls, got ${Array.isArray(outputs) ? outputs.length : typeof outputs}`);
+      }
+      return outputs.map((o, i) => checkOutputs(o, `inferBatch (call ${i})`));
+    } catch (err) {
+      throw new HandlerFailure(err);
+    }
+  }
+
+  /**
+   * Calls a handler method for one of its own routes with `{ body, params,
+   * query }`; resolves with its return value as JSON text, or as bytes (a
+   * copy) for a route that answers bytes. Rejects with HandlerFailure.
+   */
+  async route(route: RouteCall, signal: AbortSignal): Promise<string | Uint8Array> {
+    const handler = this.instance as unknown as Record<string, unknown>;
+    try {
+      const method = handler[route.method];
+      if (typeof method !== 'function') throw new Error(`the handler has no method '${route.method}' (the route's handler)`);
+      const request: RouteRequest = { body: route.body, params: route.params, query: route.query };
+      const result: unknown = await this.current.run(signal, () => method.call(handler, request));
+      if (route.response === 'json') return JSON.stringify(result ?? null);
+      if (typeof result === 'string') return new TextEncoder().encode(result);
+      if (ArrayBuffer.isView(result)) return new Uint8Array(result.buffer, result.byteOffset, result.byteLength).slice();
+      if (result instanceof ArrayBuffer) return new Uint8Array(result.slice(0));
+      throw new Error(`'${route.method}' answers bytes: it must return a Uint8Array, an ArrayBuffer or a string (got ${result === null ? 'null' : typeof result})`);
+    } catch (err) {
+      throw new HandlerFailure(err);
+    }
+  }
+
+  /** Applies a new userConfig; resolves with the error message, or null. */
+  async reconfigure(userConfig: unknown): Promise<string | null> {
+    try {
+      await this.instance?.reconfigure?.(userConfig);
+      return null;
+    } catch (err) {
+      return messageOf(err);
+    }
+  }
+
+  /** Runs the class's health check; resolves with the error message, or null when healthy (or when it defines none). */
+  async checkHealth(): Promise<string | null> {
+    try {
+      await this.instance?.checkHealth?.();
+      return null;
+    } catch (err) {
+      return messageOf(err);
+    }
+  }
+}

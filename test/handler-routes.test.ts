@@ -1,0 +1,81 @@
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import WebSocket from 'ws';
+import { startFerry } from './helpers/ferry.js';
+
+const handler = `${fileURLToPath(new URL('./fixtures/handlers/compute-parts.ts', import.meta.url))}#Half`;
+
+for (const replicaHost of ['thread', 'process'] as const) {
+  t.test(`${replicaHost} host: own routes take JSON or bytes and answer JSON or bytes, over HTTP and WebSocket`, async (t) => {
+    const server = await startFerry(t, [
+      {
+        name: 'parts',
+        handler,
+        replicaHost,
+        routePrefix: '/parts',
+        routes: [
+          { path: '/echo/:id', call: 'echo' },
+          { method: 'PUT', path: '/raw', call: 'echo', body: 'bytes' },
+          { path: '/bytes', call: 'bytes', response: 'bytes', contentType: 'image/x-test' },
+          { path: '/full', call: 'passOn' },
+          { path: '/relay', call: 'relay' },
+        ],
+        websockets: [
+          { path: '/ws', call: 'echo' },
+          { path: '/ws-bytes', call: 'bytes', messages: 'bytes' },
+        ],
+      },
+    ]);
+    const base = `${server.url}/parts`;
+    const echo = await fetch(`${base}/echo/7?q=x&q=y`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: 1 }) });
+    t.equal(echo.status, 200);
+    t.match(echo.headers.get('content-type'), /^application\/json/);
+    t.same(await echo.json(), { body: { n: 1 }, params: { id: '7' }, query: { q: 'x' } }, 'body, path parameters and the first value of each query parameter');
+    const empty = await fetch(`${base}/echo/1`, { method: 'POST' });
+    t.same((await empty.json()).body, undefined, 'no body: undefined');
+
+    const raw = await fetch(`${base}/raw`, { method: 'PUT', headers: { 'content-type': 'application/x-anything' }, body: new Uint8Array([1, 2, 3]) });
+    t.same((await raw.json()).body, { 0: 1, 1: 2, 2: 3 }, 'a bytes body reaches the method as a Uint8Array of exactly its bytes');
+
+    const bytes = await fetch(`${base}/bytes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify('view') });
+    t.equal(bytes.headers.get('content-type'), 'image/x-test', "the route's Content-Type");
+    t.same([...new Uint8Array(await bytes.arrayBuffer())], [2, 3], 'and the bytes the method returned');
+
+    const relayed = await fetch(`${base}/relay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: 'parts', method: 'echo', body: [1, 'two'] }) });
+    t.same(await relayed.json(), { body: [1, 'two'], params: {}, query: {} }, "a replica's handle calls a method of a deployment (here its own) and gets its JSON answer");
+    const lost = await fetch(`${base}/relay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: 'nowhere', method: 'echo' }) });
+    t.equal(lost.status, 404, "a handle call's 404 passes through the method that made it");
+
+    const full = await fetch(`${base}/full`, { method: 'POST' });
+    t.equal(full.status, 503, "a handle call's 503 the method let through stays a 503");
+    t.equal(full.headers.get('retry-after'), '1');
+    t.match(await full.json(), { code: 'FERRY_ERR_QUEUE_FULL', error: 'downstream is full' });
+    const wrong = await fetch(`${base}/bytes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '"number"' });
+    t.match(await wrong.json(), { code: 'FERRY_ERR_HANDLER_FAILED', error: /must return a Uint8Array/ });
+
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const got = new Promise<any[]>((resolve) => {
+      const all: any[] = [];
+      ws.on('message', (d: Buffer) => all.push(JSON.parse(d.toString())) === 2 && resolve(all));
+    });
+    ws.send(JSON.stringify({ hello: 1 }));
+    ws.send(Buffer.from([1, 2]), { binary: true });
+    const answers = await got;
+    t.same(answers.find((a) => 'body' in a), { body: { hello: 1 }, params: {}, query: {} });
+    t.match(answers.find((a) => 'error' in a), { code: 'FERRY_ERR_MESSAGE_INVALID', error: /takes JSON text messages/ });
+    ws.close();
+
+    const wsBytes = new WebSocket(`${base.replace('http', 'ws')}/ws-bytes`);
+    await new Promise((resolve, reject) => wsBytes.once('open', resolve).once('error', reject));
+    const frame = new Promise<{ data: Buffer; isBinary: boolean }>((resolve) => wsBytes.once('message', (data: Buffer, isBinary: boolean) => resolve({ data, isBinary })));
+    wsBytes.send(Buffer.from('text'), { binary: true });
+    const answer = await frame;
+    t.ok(answer.isBinary, 'a bytes WebSocket answers with a binary frame');
+    t.equal(answer.data.toString(), 'text', 'carrying what the method returned');
+    const failed = new Promise<Buffer>((resolve) => wsBytes.once('message', (data: Buffer) => resolve(data)));
+    wsBytes.send(Buffer.from('other'), { binary: true });
+    t.match(JSON.parse((await failed).toString()), { code: 'FERRY_ERR_HANDLER_FAILED', status: 500 }, 'an error is a JSON message and the socket stays open');
+    wsBytes.close();
+  });
+}
