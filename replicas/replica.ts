@@ -4,7 +4,7 @@ import { epochMs, SlotState, type DeploymentCounters } from './deployment-counte
 import type { Lease } from './node-resources.js';
 import { ReplicaStartFailedError } from './pool-errors.js';
 import type { CallControl } from './pool-types.js';
-import type { FromReplica, LoadedModel, ReplicaSpec } from './protocol.js';
+import type { FromReplica, LoadedModel, ReplicaSpec, ToReplica } from './protocol.js';
 import type { TensorMap, TypedArray } from './tensor.js';
 import type { HostFactory, ReplicaHost } from './replica-host.js';
 import type { HostKind } from '../deployments/index.js';
@@ -241,25 +241,30 @@ export class Replica {
   private callHandle(id: number, deployment: string, inputs: TensorMap, method?: { method: string; body: unknown }): void {
     const control: CallControl = {};
     this.handleCalls.set(id, control);
+    const post = (msg: ToReplica, transfer: ArrayBuffer[] = []) => {
+      this.handleCalls.delete(id);
+      try {
+        this.host?.post(msg, transfer);
+      } catch (err) {
+        // An answer that cannot cross (a value the structured clone refuses) still answers the call.
+        this.host?.post({ type: 'handle-answer', id, error: `the answer could not be sent to the replica: ${(err as Error).message}`, code: 'FERRY_ERR_INTERNAL', statusCode: 500 }, []);
+      }
+    };
     this.opts.handles(deployment, inputs, control, method).then(
       (answer) => {
-        this.handleCalls.delete(id);
-        if (method) {
-          this.host?.post({ type: 'handle-answer', id, result: answer }, []);
-          return;
-        }
+        if (method) return post({ type: 'handle-answer', id, result: answer });
         const outputs = answer as TensorMap;
-        const transfer = new Set<ArrayBuffer>();
+        // Only buffers an output owns whole are handed over: the calls of one batch get views of one
+        // buffer, and handing it over with the first answer would detach it under the others.
+        const transfer: ArrayBuffer[] = [];
         for (const t of Object.values(outputs)) {
           const data = t.data as TypedArray | string[];
-          if (!Array.isArray(data) && data.buffer instanceof ArrayBuffer) transfer.add(data.buffer);
+          if (Array.isArray(data) || !(data.buffer instanceof ArrayBuffer)) continue;
+          if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && !transfer.includes(data.buffer)) transfer.push(data.buffer);
         }
-        this.host?.post({ type: 'handle-answer', id, outputs }, [...transfer]);
+        post({ type: 'handle-answer', id, outputs }, transfer);
       },
-      (err: Error & { code: string; statusCode: number }) => {
-        this.handleCalls.delete(id);
-        this.host?.post({ type: 'handle-answer', id, error: err.message, code: err.code, statusCode: err.statusCode }, []);
-      },
+      (err: Error & { code: string; statusCode: number }) => post({ type: 'handle-answer', id, error: err.message, code: err.code, statusCode: err.statusCode }),
     );
   }
 

@@ -178,6 +178,23 @@ for (const replicaHost of ['thread', 'process'] as const) {
   });
 }
 
+t.test('handle calls batched together downstream each get their own answer', async (t) => {
+  // The calls of one batch are answered with views of one output buffer: each answer must reach its caller intact.
+  const server = await startFerry(t, [
+    { name: 'mlp', model: './mlp.onnx', batching: { maxBatchSize: 32, batchWaitTimeoutMs: 20 } },
+    { name: 'pipeline', handler: fixture('pipeline'), userConfig: { stages: ['mlp'] } },
+  ]);
+  const rows = Array.from({ length: 24 }, (_, i) => randomRow(100 + i, 784).map(Math.abs));
+  const answers = await Promise.all(rows.map((r) => postJson(`${server.url}/v2/models/pipeline/infer`, mlpRequest(r))));
+  t.same(answers.map((a) => a.status), rows.map(() => 200), 'every request answered');
+  const direct = await directRun('mlp.onnx', { input: new ort.Tensor('float32', Float32Array.from(rows.flat()), [rows.length, 784]) });
+  const logits = direct.logits.data as Float32Array;
+  t.ok(answers.every((a, i) => maxAbsDiff(a.body.outputs[0].data, logits.subarray(i * 10, i * 10 + 10)) < 1e-5), 'each with its own logits');
+  const mlp = server.pools.get('mlp')!.stats().replicas[0];
+  t.ok(mlp.batches < rows.length, `the handle calls were batched downstream (${rows.length} calls in ${mlp.batches} batches)`);
+  t.equal(server.pools.get('pipeline')!.stats().ongoing, 0, 'and none is left holding a place');
+});
+
 t.test('handles: calls fan out and are gathered; an unknown deployment is a clear error', async (t) => {
   const server = await startFerry(t, [
     { name: 'slow', handler: fixture('slow'), userConfig: { ms: 100 }, numReplicas: 2 },
