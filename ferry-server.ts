@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Writable } from 'node:stream';
 import pino from 'pino';
-import type { ResolvedConfig } from './deployments/index.js';
+import { notPlainJson, type ResolvedConfig } from './deployments/index.js';
 import {
   buildGateway,
   cutWhatIsLeft,
@@ -23,7 +23,7 @@ import {
   type HostFactory,
   type PoolStats,
 } from './replicas/index.js';
-import { ConfigInvalidError } from './errors.js';
+import { BodyInvalidError, ConfigInvalidError, ModelNotFoundError } from './errors.js';
 import { VERSION } from './version.js';
 import { FerryMetrics } from './metrics/index.js';
 import { AutoscalerController, type DecisionRecord, type ResolvedAutoscaling } from './autoscaler/index.js';
@@ -164,6 +164,22 @@ export class FerryServer {
    */
   handle(deployment: string): DeploymentHandle {
     return deploymentHandle(deployment, this.call);
+  }
+
+  /**
+   * Gives a code deployment's live replicas a new `userConfig` through their
+   * handler's `reconfigure`, without a restart (Ray Serve's rule when only
+   * user_config changes); replicas started later get it too. Resolves with
+   * what each handler threw, by replica id (empty when all took it). Throws
+   * ModelNotFoundError for an unknown deployment, BodyInvalidError for a
+   * userConfig that is not plain JSON.
+   */
+  reconfigure(deployment: string, userConfig: unknown): Promise<{ replica: string; error: string }[]> {
+    const pool = this.pools.get(deployment);
+    if (!pool) throw new ModelNotFoundError(deployment);
+    const why = notPlainJson(userConfig);
+    if (why) throw new BodyInvalidError(`userConfig must be plain JSON: ${why}`);
+    return pool.reconfigure(userConfig);
   }
 
   /** Starts every deployment's replicas, then listens. Fails (and cleans up) if any replica cannot load. */

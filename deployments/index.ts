@@ -18,4 +18,4 @@ export { initialOf } from './cpu-shares.js';
 export { defaultIngressThreads, DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
 export { defineConfig } from './define-config.js';
 export { loadConfig } from './load-config.js';
-export { validateConfig, type ValidateOptions } from './validate-config.js';
+export { notPlainJson, validateConfig, type ValidateOptions } from './validate-config.js';

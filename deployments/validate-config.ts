@@ -140,7 +140,7 @@ function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeploy
 }
 
 /** Why a value is not plain JSON (a function, a class instance, a cycle...), or null. */
-function notPlainJson(value: unknown, seen = new Set<object>(), where = 'userConfig'): string | null {
+export function notPlainJson(value: unknown, seen = new Set<object>(), where = 'userConfig'): string | null {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return null;
   if (typeof value === 'number') return Number.isFinite(value) ? null : `${where} is ${value}`;
   if (typeof value !== 'object') return `${where} is a ${typeof value}`;

@@ -1,6 +1,6 @@
 // `ferry serve examples/digits.config.ts`: a pipeline. `digits` turns image
 // bytes into a tensor and calls `mnist` (the CNN, batched) through a handle;
-// `curl --data-binary @seven.png localhost:8000/digits/classify?k=3`.
+// `curl --data-binary @digit.png localhost:8000/digits/classify?k=3` (the example CNN is untrained: its labels are arbitrary).
 import { defineConfig } from 'ferry-serve';
 
 export default defineConfig({

@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import { BodyInvalidError, ClientClosedError, MessageInvalidError, RequestTimeoutError, ShuttingDownError } from '../errors.js';
+import { gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
+import { BodyInvalidError, BodyTooLargeError, ClientClosedError, MessageInvalidError, RequestTimeoutError, ShuttingDownError } from '../errors.js';
 import type { CallControl, RouteCall } from '../replicas/index.js';
 import type { GatewayMetrics } from './build-gateway.js';
 import { toRegistryError } from './http-errors.js';
+import { contentEncodingOf } from './request-body.js';
 import type { InferenceTarget } from './inference-target.js';
 import type { ShutdownState } from './shutdown-state.js';
 import { trackCalls, type StreamSession } from './stream-routes.js';
@@ -31,6 +33,20 @@ function parseJson(bytes: Uint8Array, what: string, Err: new (message: string) =
   }
 }
 
+/** A body in the encoding it came in, decoded: at most `limit` bytes, else 413. */
+function decoded(body: Buffer, encoding: ReturnType<typeof contentEncodingOf>, limit: number): Buffer {
+  if (encoding === 'identity' || body.length === 0) return body;
+  try {
+    if (encoding === 'gzip') return gunzipSync(body, { maxOutputLength: limit });
+    // HTTP's deflate is zlib-wrapped; some clients send it raw (see request-body.ts).
+    const zlibWrapped = body.length >= 2 && (body[0] & 0x0f) === 8 && ((body[0] << 8) | body[1]) % 31 === 0;
+    return zlibWrapped ? inflateSync(body, { maxOutputLength: limit }) : inflateRawSync(body, { maxOutputLength: limit });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new BodyTooLargeError(limit);
+    throw new BodyInvalidError(`the ${encoding} body does not decode: ${(err as Error).message}`);
+  }
+}
+
 /** The first value of each query parameter. */
 function firstValues(query: unknown): Record<string, string> {
   const out: Record<string, string> = {};
@@ -50,9 +66,16 @@ const ownBytes = (b: Uint8Array): Uint8Array => Uint8Array.prototype.slice.call(
  * are read whole, up to the gateway's body limit, whatever their type.
  */
 export function registerHandlerRoutes(scope: FastifyInstance, targets: ReadonlyMap<string, InferenceTarget>, bodyLimit: number, metrics?: GatewayMetrics): void {
-  // These routes read their bodies as the config says, not as inference requests.
+  // These routes read their bodies as the config says, not as inference requests; gzip and
+  // deflate are decoded as for inference (the limit holds for the decoded size), others are a 415.
   scope.removeAllContentTypeParsers();
-  scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
+  scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (req, body, done) => {
+    try {
+      done(null, decoded(body as Buffer, contentEncodingOf(req.headers['content-encoding']), bodyLimit));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
   for (const target of targets.values()) {
     for (const r of target.routes) {
       scope.route({

@@ -42,7 +42,7 @@ export function toRegistryError(err: unknown, bodyLimit?: number, contentType?: 
   if (err instanceof ReplicaCrashedError) return new ReplicaLostError(err.deployment, err.reason) as Coded;
   if (err instanceof InferenceError) {
     if (err.code === undefined) return new InferenceFailedError(err.deployment, err.reason) as Coded;
-    if (err.code === HANDLER_FAILED) return new HandlerFailedError(err.deployment, err.reason) as Coded;
+    if (err.code === HANDLER_FAILED && !err.passed) return new HandlerFailedError(err.deployment, err.reason) as Coded;
     // A handle call's error the handler let through: the same code and status, so backpressure stays a 503.
     return Object.assign(new Error(err.reason), { code: err.code, statusCode: err.statusCode ?? 500 });
   }

@@ -192,7 +192,7 @@ export class DeploymentRouter {
     for (const [call, a] of answered) {
       if ('outputs' in a) call.resolve(a.outputs);
       else if ('result' in a) call.resolve(a.result);
-      else if ('error' in a) call.reject(new InferenceError(this.opts.deployment, a.error, a.code, a.statusCode));
+      else if ('error' in a) call.reject(new InferenceError(this.opts.deployment, a.error, a.code, a.statusCode, a.passed === true));
     }
     if (msg.batch || waits.length > 0) this.opts.observer?.answered(this.opts.deployment, msg.batch, waits);
   }

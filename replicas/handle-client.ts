@@ -18,7 +18,8 @@ export class HandleCallError extends Error {
 interface Waiting {
   resolve(outputs: unknown): void;
   reject(err: Error): void;
-  unlink(): void;
+  /** The signals that cancel it. */
+  signals: AbortSignal[];
 }
 
 /**
@@ -31,6 +32,12 @@ interface Waiting {
 export class HandleClient {
   private seq = 0;
   private readonly waiting = new Map<number, Waiting>();
+  /**
+   * The calls each signal cancels, with one listener per signal: a request
+   * fanning out thousands of calls would otherwise hang thousands of
+   * listeners on its signal.
+   */
+  private readonly bySignal = new WeakMap<AbortSignal, Set<number>>();
 
   constructor(
     private readonly reply: (msg: FromReplica, transfer: ArrayBuffer[]) => void,
@@ -52,18 +59,23 @@ export class HandleClient {
     if (signals.some((s) => s.aborted)) return Promise.reject(new HandleCallError('the call was cancelled before it was sent', 'FERRY_ERR_CLIENT_CLOSED', 499));
     const id = ++this.seq;
     return new Promise<unknown>((resolve, reject) => {
-      const onAbort = () => this.reply({ type: 'handle-cancel', id }, []);
-      for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
-      this.waiting.set(id, {
-        resolve,
-        reject,
-        unlink: () => {
-          for (const s of signals) s.removeEventListener('abort', onAbort);
-        },
-      });
+      for (const s of signals) this.callsOf(s).add(id);
+      this.waiting.set(id, { resolve, reject, signals });
       // Inputs are copied, not handed over: the caller may still read them (a pipeline keeps its request).
       this.reply({ type: 'handle-call', id, deployment, inputs, ...method }, []);
     });
+  }
+
+  private callsOf(signal: AbortSignal): Set<number> {
+    let ids = this.bySignal.get(signal);
+    if (!ids) {
+      const calls = (ids = new Set());
+      this.bySignal.set(signal, calls);
+      signal.addEventListener('abort', () => {
+        for (const id of calls) this.reply({ type: 'handle-cancel', id }, []);
+      }, { once: true });
+    }
+    return ids;
   }
 
   /** The control plane's answer to a call. */
@@ -71,7 +83,7 @@ export class HandleClient {
     const w = this.waiting.get(msg.id);
     if (!w) return;
     this.waiting.delete(msg.id);
-    w.unlink();
+    for (const s of w.signals) this.bySignal.get(s)?.delete(msg.id);
     if ('outputs' in msg) w.resolve(msg.outputs);
     else if ('result' in msg) w.resolve(msg.result);
     else w.reject(new HandleCallError(msg.error, msg.code, msg.statusCode));

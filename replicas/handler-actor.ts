@@ -21,6 +21,8 @@ type Reply = (msg: FromReplica, transfer: ArrayBuffer[]) => void;
 export class HandlerFailure extends Error {
   readonly code: string;
   readonly statusCode: number;
+  /** True for a handle call's error passed through: its message is already the registry's. */
+  readonly passed: boolean;
 
   constructor(err: unknown) {
     super(messageOf(err));
@@ -29,6 +31,7 @@ export class HandlerFailure extends Error {
     const passed = e.name === 'HandleCallError' && typeof e.code === 'string' && typeof e.statusCode === 'number';
     this.code = passed ? (e.code as string) : 'FERRY_ERR_HANDLER_FAILED';
     this.statusCode = passed ? (e.statusCode as number) : 500;
+    this.passed = passed;
   }
 }
 
@@ -56,6 +59,8 @@ function messageOf(err: unknown): string {
  */
 export class HandlerActor {
   private instance: FerryHandler | null = null;
+  /** The outputs the OIP interface declares: every answer must hold them. */
+  private outputNames: string[] = [];
   private readonly current = new AsyncLocalStorage<AbortSignal>();
   readonly handles: HandleClient;
 
@@ -122,7 +127,11 @@ export class HandlerActor {
       await this.instance.init?.();
       if (spec.userConfig !== undefined) await this.instance.reconfigure?.(spec.userConfig);
     } catch (err) {
-      return fail(`handler ${HandlerClass.name} failed to start: ${messageOf(err)}`, 'FERRY_ERR_HANDLER_FAILED');
+      return fail(`handler ${HandlerClass.name} failed to start: ${messageOf(err)}`);
+    }
+    const missing = spec.routeMethods.filter((name) => typeof this.methodOf(name) !== 'function');
+    if (missing.length > 0) {
+      return fail(`handler ${HandlerClass.name} has no method ${missing.map((m) => `'${m}'`).join(', ')}, which the deployment's routes call`);
     }
     const info: HandlerInfo = {
       infer: typeof this.instance.infer === 'function' || typeof this.instance.inferBatch === 'function',
@@ -130,6 +139,7 @@ export class HandlerActor {
     };
     const metadata = this.metadataOf(HandlerClass, model, info);
     if (typeof metadata === 'string') return fail(metadata);
+    this.outputNames = metadata.outputs.map((o) => o.name);
     this.reply({ type: 'ready', metadata, omittedOutputs: [], loadMs: performance.now() - started, handler: info }, []);
     return info;
   }
@@ -154,12 +164,24 @@ export class HandlerActor {
     return `handler ${Handler.name} defines infer but no static metadata, and the deployment has no single model whose inputs and outputs it could serve: declare static metadata = { inputs: [...], outputs: [...] }`;
   }
 
+  /** The instance's member `name`: the constructor and what every object inherits are not the class's methods to call. */
+  private methodOf(name: string): unknown {
+    return name === 'constructor' || name in Object.prototype ? undefined : (this.instance as unknown as Record<string, unknown>)[name];
+  }
+
+  /** `outputs`, when it holds every output the handler's interface declares; else throws naming the first missing. */
+  private declared(outputs: TensorMap, method: string): TensorMap {
+    const missing = this.outputNames.find((name) => !Object.hasOwn(outputs, name));
+    if (missing !== undefined) throw new Error(`${method} returned no output '${missing}' (its interface declares ${this.outputNames.map((n) => `'${n}'`).join(', ')})`);
+    return outputs;
+  }
+
   /** Runs one call's `infer`, with `signal` cancelling the handle calls it makes. Rejects with HandlerFailure. */
   async call(inputs: TensorMap, signal: AbortSignal): Promise<TensorMap> {
     const handler = this.instance!;
     try {
       const outputs = await this.current.run(signal, () => handler.infer!(ownInputs(inputs)));
-      return checkOutputs(outputs, 'infer');
+      return this.declared(checkOutputs(outputs, 'infer'), 'infer');
     } catch (err) {
       throw new HandlerFailure(err);
     }
@@ -173,7 +195,7 @@ export class HandlerActor {
       if (!Array.isArray(outputs) || outputs.length !== calls.length) {
         throw new Error(`inferBatch must return one output map per call: ${calls.length} calls, got ${Array.isArray(outputs) ? outputs.length : typeof outputs}`);
       }
-      return outputs.map((o, i) => checkOutputs(o, `inferBatch (call ${i})`));
+      return outputs.map((o, i) => this.declared(checkOutputs(o, `inferBatch (call ${i})`), `inferBatch (call ${i})`));
     } catch (err) {
       throw new HandlerFailure(err);
     }
@@ -187,8 +209,8 @@ export class HandlerActor {
   async route(route: RouteCall, signal: AbortSignal): Promise<string | Uint8Array> {
     const handler = this.instance as unknown as Record<string, unknown>;
     try {
-      const method = handler[route.method];
-      if (typeof method !== 'function') throw new Error(`the handler has no method '${route.method}' (the route's handler)`);
+      const method = this.methodOf(route.method);
+      if (typeof method !== 'function') throw new Error(`the handler has no method '${route.method}'`);
       const request: RouteRequest = { body: route.body, params: route.params, query: route.query };
       const result: unknown = await this.current.run(signal, () => method.call(handler, request));
       if (route.response === 'json') return JSON.stringify(result ?? null);

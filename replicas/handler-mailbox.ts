@@ -18,7 +18,8 @@ interface HandlerCall extends WireCall {
 /** A call's answer when user code failed (a HandlerFailure). */
 function failed(id: number, err: unknown): Answer {
   const f = err as HandlerFailure;
-  return { id, error: f.message, code: f.code ?? 'FERRY_ERR_HANDLER_FAILED', statusCode: f.statusCode ?? 500 };
+  // A handle call's error passed through is answered as it came: it is the registry's already.
+  return { id, error: f.message, code: f.code, statusCode: f.statusCode, ...(f.passed ? { passed: true as const } : {}) };
 }
 
 function buffersOf(outputs: TensorMap): ArrayBuffer[] {

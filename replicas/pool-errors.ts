@@ -33,6 +33,8 @@ export class InferenceError extends Error {
     readonly reason: string,
     readonly code?: string,
     readonly statusCode?: number,
+    /** The handler let a handle call's error through: `reason` is that error's message, as the registry wrote it. */
+    readonly passed = false,
   ) {
     super(`inference failed in ${deployment}: ${reason}`);
   }

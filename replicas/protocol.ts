@@ -23,6 +23,8 @@ export interface ReplicaSpec {
   handlerExport: string;
   /** The handler's userConfig (undefined when the config gives none). */
   userConfig: unknown;
+  /** The methods the deployment's own routes and WebSocket handlers call: each must exist on the handler. */
+  routeMethods: string[];
   device: Device;
   intraOpThreads: number;
   batching: ResolvedBatching;
@@ -118,7 +120,7 @@ export type ToActor = { type: 'calls'; calls: WireCall[] } | { type: 'cancel'; i
 export type Answer =
   | { id: number; outputs: TensorMap }
   | { id: number; result: unknown }
-  | { id: number; error: string; code?: string; statusCode?: number }
+  | { id: number; error: string; code?: string; statusCode?: number; passed?: true }
   | { id: number; cancelled: true };
 
 /**

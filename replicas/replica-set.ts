@@ -237,6 +237,7 @@ export class ReplicaSet {
         handlerPath: config.handler,
         handlerExport: config.handlerExport,
         userConfig: this.userConfig,
+        routeMethods: [...new Set([...config.routes, ...config.websockets].map((r) => r.call))],
         device: config.device,
         intraOpThreads: config.intraOpThreads,
         batching: config.batching,

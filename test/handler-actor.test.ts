@@ -24,6 +24,7 @@ function spec(over: Partial<ReplicaSpec>): ReplicaSpec {
     handlerPath: fixture('double'),
     handlerExport: 'default',
     userConfig: undefined,
+    routeMethods: [],
     device: 'cpu',
     intraOpThreads: 1,
     batching: { maxBatchSize: 4, batchWaitTimeoutMs: 0, mode: 'auto' },
@@ -57,6 +58,7 @@ t.test('init reports ready with the class interface, or init-failed saying why',
     ['a model that does not load', { modelPath: modelPath('missing.onnx') }, /model \(.*missing\.onnx\)/],
     ['a named model that does not load', { models: { m: modelPath('missing.onnx') } }, /models\.m \(.*missing\.onnx\)/],
     ['a device that is not here', { modelPath: modelPath('mlp.onnx'), device: 'cuda' }, /CUDA|cuda/],
+    ['a route calling a method the class lacks', { handlerPath: fixture('double'), routeMethods: ['infer', 'missing', 'toString'] }, /handler Double has no method 'missing', 'toString', which the deployment's routes call/],
     ['static metadata without an output', { handlerPath: fixture('bad-metadata') }, /static metadata must list inputs and at least one output/],
   ];
   for (const [what, over, why] of failures) {

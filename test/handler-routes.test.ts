@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { deflateSync, gzipSync } from 'node:zlib';
 import WebSocket from 'ws';
 import { startFerry } from './helpers/ferry.js';
 
@@ -25,7 +26,7 @@ for (const replicaHost of ['thread', 'process'] as const) {
           { path: '/ws-bytes', call: 'bytes', messages: 'bytes' },
         ],
       },
-    ]);
+    ], { bodyLimitBytes: 1024 * 1024 });
     const base = `${server.url}/parts`;
     const echo = await fetch(`${base}/echo/7?q=x&q=y`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: 1 }) });
     t.equal(echo.status, 200);
@@ -33,6 +34,18 @@ for (const replicaHost of ['thread', 'process'] as const) {
     t.same(await echo.json(), { body: { n: 1 }, params: { id: '7' }, query: { q: 'x' } }, 'body, path parameters and the first value of each query parameter');
     const empty = await fetch(`${base}/echo/1`, { method: 'POST' });
     t.same((await empty.json()).body, undefined, 'no body: undefined');
+
+    const zipped = await fetch(`${base}/echo/2`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync(JSON.stringify({ z: 1 })) });
+    t.same((await zipped.json()).body, { z: 1 }, 'a gzip body is decoded');
+    const deflated = await fetch(`${base}/echo/2`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'deflate' }, body: deflateSync(JSON.stringify({ d: 1 })) });
+    t.same((await deflated.json()).body, { d: 1 }, 'and a deflate one');
+    const brotli = await fetch(`${base}/echo/2`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'br' }, body: '{}' });
+    t.equal(brotli.status, 415, 'an encoding Ferry does not decode is a 415');
+    t.equal((await brotli.json()).code, 'FERRY_ERR_CONTENT_ENCODING');
+    const corrupt = await fetch(`${base}/echo/2`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: 'not gzip' });
+    t.match(await corrupt.json(), { code: 'FERRY_ERR_BODY_INVALID', error: /gzip body does not decode/ });
+    const bomb = await fetch(`${base}/raw`, { method: 'PUT', headers: { 'content-encoding': 'gzip' }, body: gzipSync(Buffer.alloc(4 * 1024 * 1024)) });
+    t.equal(bomb.status, 413, 'a body that decodes beyond the limit is a 413');
 
     const raw = await fetch(`${base}/raw`, { method: 'PUT', headers: { 'content-type': 'application/x-anything' }, body: new Uint8Array([1, 2, 3]) });
     t.same((await raw.json()).body, { 0: 1, 1: 2, 2: 3 }, 'a bytes body reaches the method as a Uint8Array of exactly its bytes');
@@ -43,6 +56,10 @@ for (const replicaHost of ['thread', 'process'] as const) {
 
     const relayed = await fetch(`${base}/relay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: 'parts', method: 'echo', body: [1, 'two'] }) });
     t.same(await relayed.json(), { body: [1, 'two'], params: {}, query: {} }, "a replica's handle calls a method of a deployment (here its own) and gets its JSON answer");
+    const relay = (method: string) =>
+      fetch(`${base}/relay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: 'parts', method }) }).then((r) => r.json());
+    t.match(await relay('nope'), { code: 'FERRY_ERR_HANDLER_FAILED', error: "handler of parts failed: the handler has no method 'nope'" }, "a downstream handler's failure passes through once, not wrapped again");
+    for (const inherited of ['constructor', 'toString', '__proto__']) t.match(await relay(inherited), { error: /has no method/ }, `'${inherited}' is not a method to call`);
     const lost = await fetch(`${base}/relay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: 'nowhere', method: 'echo' }) });
     t.equal(lost.status, 404, "a handle call's 404 passes through the method that made it");
 

@@ -30,7 +30,9 @@ for (const replicaHost of ['thread', 'process'] as const) {
     t.same([...(viaHandle.calls.data as Int32Array)], [2], 'the replica kept its state: this is its second call');
     const replicaBefore = (viaHandle.replica.data as string[])[0];
 
-    const errors = await server.pools.get('scaled')!.reconfigure({ scale: 3 });
+    t.throws(() => server.reconfigure('nowhere', {}), { code: 'FERRY_ERR_MODEL_NOT_FOUND' });
+    t.throws(() => server.reconfigure('scaled', { scale: () => 3 }), { code: 'FERRY_ERR_BODY_INVALID', message: /userConfig\.scale is a function/ });
+    const errors = await server.reconfigure('scaled', { scale: 3 });
     t.same(errors, [], 'every replica took the new userConfig');
     const after = await handle.infer({ input: { dtype: 'float32', dims: [1, 784], data: Float32Array.from(row) } });
     t.ok(maxAbsDiff(after.logits.data as Float32Array, await expectedLogits(3)) < 1e-5, 'reconfigure changed the scale');
@@ -56,6 +58,7 @@ for (const replicaHost of ['thread', 'process'] as const) {
     t.match(wrongCount.body, { code: 'FERRY_ERR_HANDLER_FAILED', error: /output 'x': dims \[5\] hold 5 elements but data has 2/ });
     const notATensor = await bad(2);
     t.match(notATensor.body, { code: 'FERRY_ERR_HANDLER_FAILED', error: /output 'x' must be \{ dtype, dims, data \}|output 'x'/ });
+    t.match((await bad(4)).body, { code: 'FERRY_ERR_HANDLER_FAILED', error: /infer returned no output 'x' \(its interface declares 'x'\)/ });
     t.same((await bad(3)).body.outputs[0].data, [3], 'and good outputs still come back');
   });
 }
