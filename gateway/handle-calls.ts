@@ -1,5 +1,5 @@
-import { ClientClosedError, ModelNotFoundError, NotServedError, RequestTimeoutError } from '../errors.js';
-import type { CallControl, DeploymentHandle, HandleCallOptions, RouteCall, TensorMap } from '../replicas/index.js';
+import { ClientClosedError, InputDataError, ModelNotFoundError, NotServedError, RequestTimeoutError } from '../errors.js';
+import { checkTensorMap, type CallControl, type DeploymentHandle, type HandleCallOptions, type RouteCall, type TensorMap } from '../replicas/index.js';
 import { toRegistryError } from './http-errors.js';
 
 /** A deployment as handles call it: the pool's own router, its timeout, and whether calls batch. */
@@ -50,7 +50,14 @@ export function handleCalls(targets: (name: string) => HandleTarget | undefined)
           const text = await target.callRoute({ method: method.method, body: method.body, params: {}, query: {}, response: 'json' }, control);
           return JSON.parse(text as string);
         }
-        return await target.infer(inputs, target.batching ? rowsOf(inputs) : 1, control);
+        // A tensor whose data does not fill its dims would be concatenated with other calls' and shift them: refused here, as the HTTP path refuses it.
+        let checked: TensorMap;
+        try {
+          checked = checkTensorMap(inputs, 'the handle call');
+        } catch (err) {
+          throw new InputDataError((err as Error).message.replace('output', 'input'));
+        }
+        return await target.infer(checked, target.batching ? rowsOf(checked) : 1, control);
       } finally {
         clearTimeout(timer);
       }

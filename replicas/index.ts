@@ -32,6 +32,7 @@ export type {
   RouteRequest,
 } from './handler-types.js';
 export { HandleCallError } from './handle-client.js';
+export { checkOutputs as checkTensorMap } from './handler-tensors.js';
 export { batchKeyOf, concatInputs, splitOutputs } from './tensor-batch.js';
 export {
   allocate,

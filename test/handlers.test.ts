@@ -198,6 +198,21 @@ t.test('handle calls batched together downstream each get their own answer', asy
   t.equal(server.pools.get('pipeline')!.stats().ongoing, 0, 'and none is left holding a place');
 });
 
+t.test('a handle call whose data does not fill its dims is refused alone, and never shifts the calls batched with it', async (t) => {
+  const server = await startFerry(t, [{ name: 'mlp', model: './mlp.onnx', batching: { maxBatchSize: 32, batchWaitTimeoutMs: 20 } }]);
+  const handle = server.handle('mlp');
+  const good = Float32Array.from(row);
+  const [expected] = [await expectedLogits(1)];
+  const calls = await Promise.allSettled([
+    ...Array.from({ length: 6 }, () => handle.infer({ input: { dtype: 'float32', dims: [1, 784], data: good } })),
+    handle.infer({ input: { dtype: 'float32', dims: [1, 784], data: new Float32Array(100) } }),
+    handle.infer({ input: { dtype: 'float32', dims: [1, 784], data: new Float32Array(5000) } }),
+    handle.infer({ input: { dtype: 'float32', dims: [1, 784], data: new Float64Array(784) as unknown as Float32Array } }),
+  ]);
+  for (const c of calls.slice(0, 6)) t.ok(c.status === 'fulfilled' && maxAbsDiff(c.value.logits.data as Float32Array, expected) < 1e-5, 'a good call gets its own logits');
+  for (const c of calls.slice(6)) t.match(c, { status: 'rejected', reason: { code: 'FERRY_ERR_INPUT_DATA', statusCode: 400 } }, 'the bad one is a 400');
+});
+
 t.test('handles: calls fan out and are gathered; an unknown deployment is a clear error', async (t) => {
   const server = await startFerry(t, [
     { name: 'slow', handler: fixture('slow'), userConfig: { ms: 100 }, numReplicas: 2 },
