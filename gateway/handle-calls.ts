@@ -53,9 +53,9 @@ export function handleCalls(targets: (name: string) => HandleTarget | undefined)
         // A tensor whose data does not fill its dims would be concatenated with other calls' and shift them: refused here, as the HTTP path refuses it.
         let checked: TensorMap;
         try {
-          checked = checkTensorMap(inputs, 'the handle call');
+          checked = checkTensorMap(inputs, 'the handle call', 'input');
         } catch (err) {
-          throw new InputDataError((err as Error).message.replace('output', 'input'));
+          throw new InputDataError((err as Error).message);
         }
         return await target.infer(checked, target.batching ? rowsOf(checked) : 1, control);
       } finally {

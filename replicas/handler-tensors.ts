@@ -31,15 +31,16 @@ function arrayFor(dtype: Exclude<TensorDtype, 'string'>) {
  * strings) with as many elements as the dims say) and returns them in
  * buffers of their own, so handing them to the ingress never detaches
  * memory user code still holds. Throws an Error naming the output at fault.
+ * With `kind` 'input', the same checks for the tensors of a handle call.
  */
-export function checkOutputs(outputs: unknown, method: string): TensorMap {
+export function checkOutputs(outputs: unknown, method: string, kind: 'output' | 'input' = 'output'): TensorMap {
   if (typeof outputs !== 'object' || outputs === null || Array.isArray(outputs)) {
-    throw new Error(`${method} must return an object of output tensors by name (got ${Array.isArray(outputs) ? 'an array' : typeof outputs})`);
+    throw new Error(`${method} must ${kind === 'output' ? 'return' : 'pass'} an object of ${kind} tensors by name (got ${Array.isArray(outputs) ? 'an array' : typeof outputs})`);
   }
   const checked: TensorMap = {};
   for (const [name, value] of Object.entries(outputs)) {
     const t = value as Partial<WireTensor> | null;
-    const at = `${method} output '${name}'`;
+    const at = `${method} ${kind} '${name}'`;
     if (typeof t !== 'object' || t === null) throw new Error(`${at} must be { dtype, dims, data } (got ${t === null ? 'null' : typeof t})`);
     const dtype = t.dtype;
     if (dtype !== 'string' && !(typeof dtype === 'string' && Object.hasOwn(TYPED_ARRAYS, dtype))) {
