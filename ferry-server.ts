@@ -23,7 +23,7 @@ import {
   type HostFactory,
   type PoolStats,
 } from './replicas/index.js';
-import { BodyInvalidError, ConfigInvalidError, ModelNotFoundError } from './errors.js';
+import { BodyInvalidError, ConfigInvalidError, ModelNotFoundError, NotServedError } from './errors.js';
 import { VERSION } from './version.js';
 import { FerryMetrics } from './metrics/index.js';
 import { AutoscalerController, type DecisionRecord, type ResolvedAutoscaling } from './autoscaler/index.js';
@@ -171,12 +171,14 @@ export class FerryServer {
    * handler's `reconfigure`, without a restart (Ray Serve's rule when only
    * user_config changes); replicas started later get it too. Resolves with
    * what each handler threw, by replica id (empty when all took it). Throws
-   * ModelNotFoundError for an unknown deployment, BodyInvalidError for a
-   * userConfig that is not plain JSON.
+   * ModelNotFoundError for an unknown deployment, NotServedError (404) for a
+   * deployment that runs no code (a model alone reads no userConfig),
+   * BodyInvalidError for a userConfig that is not plain JSON.
    */
   reconfigure(deployment: string, userConfig: unknown): Promise<{ replica: string; error: string }[]> {
     const pool = this.pools.get(deployment);
     if (!pool) throw new ModelNotFoundError(deployment);
+    if (!pool.runsCode) throw new NotServedError(`deployment '${deployment}' runs no handler, so it has no userConfig to reconfigure`);
     const why = notPlainJson(userConfig);
     if (why) throw new BodyInvalidError(`userConfig must be plain JSON: ${why}`);
     return pool.reconfigure(userConfig);
@@ -209,6 +211,7 @@ export class FerryServer {
         requestTimeoutMs,
         batching: pool.batching,
         servesInference: pool.servesInference,
+        metadata: pool.knownMetadata,
         infer: (inputs, rows, control) => pool.infer(inputs, rows, control),
         callRoute: (route, control) => pool.callRoute(route, control),
       };

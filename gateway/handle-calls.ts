@@ -1,6 +1,8 @@
 import { ClientClosedError, InputDataError, ModelNotFoundError, NotServedError, RequestTimeoutError } from '../errors.js';
-import { checkTensorMap, type CallControl, type DeploymentHandle, type HandleCallOptions, type RouteCall, type TensorMap } from '../replicas/index.js';
+import { checkTensorMap, type CallControl, type ModelMetadata, type DeploymentHandle, type HandleCallOptions, type RouteCall, type TensorMap } from '../replicas/index.js';
+import { OIP_DATATYPE } from './datatypes.js';
 import { toRegistryError } from './http-errors.js';
+import { InputSetCheck } from './input-checks.js';
 
 /** A deployment as handles call it: the pool's own router, its timeout, and whether calls batch. */
 export interface HandleTarget {
@@ -9,6 +11,8 @@ export interface HandleTarget {
   readonly batching: boolean;
   /** False for a code deployment whose handler defines neither infer nor inferBatch. */
   readonly servesInference: boolean;
+  /** The inputs and outputs served, or null before the deployment's first replica has loaded (its calls then wait for one). */
+  readonly metadata: ModelMetadata | null;
   infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap>;
   callRoute(route: RouteCall, control?: CallControl): Promise<unknown>;
 }
@@ -24,6 +28,27 @@ export type HandleCall = (deployment: string, inputs: TensorMap, control: CallCo
 function rowsOf(inputs: TensorMap): number {
   for (const t of Object.values(inputs)) return t.dims.length > 0 ? t.dims[0] : 1;
   return 1;
+}
+
+/**
+ * A handle call's tensors, checked as the HTTP path checks a request's: a
+ * tensor whose data does not fill its dims (400 FERRY_ERR_INPUT_DATA) would
+ * be concatenated with other calls' and shift them; a wrong name, datatype or
+ * shape (400, the same codes as HTTP) would fail the whole batch in onnxruntime.
+ */
+function checkHandleInputs(deployment: string, inputs: TensorMap, target: HandleTarget): TensorMap {
+  let checked: TensorMap;
+  try {
+    checked = checkTensorMap(inputs, 'the handle call', 'input');
+  } catch (err) {
+    throw new InputDataError((err as Error).message);
+  }
+  if (!target.metadata) return checked;
+  // Tensors already in memory: the element limit guards allocation, which has happened.
+  const set = new InputSetCheck(target.metadata, deployment, Number.MAX_SAFE_INTEGER, target.batching);
+  for (const [name, t] of Object.entries(checked)) set.add(`inputs[${JSON.stringify(name)}]`, { name, shape: t.dims, datatype: OIP_DATATYPE[t.dtype] });
+  set.finish();
+  return checked;
 }
 
 function timeOut(control: CallControl, deployment: string, ms: number): void {
@@ -50,13 +75,7 @@ export function handleCalls(targets: (name: string) => HandleTarget | undefined)
           const text = await target.callRoute({ method: method.method, body: method.body, params: {}, query: {}, response: 'json' }, control);
           return JSON.parse(text as string);
         }
-        // A tensor whose data does not fill its dims would be concatenated with other calls' and shift them: refused here, as the HTTP path refuses it.
-        let checked: TensorMap;
-        try {
-          checked = checkTensorMap(inputs, 'the handle call', 'input');
-        } catch (err) {
-          throw new InputDataError((err as Error).message);
-        }
+        const checked = checkHandleInputs(deployment, inputs, target);
         return await target.infer(checked, target.batching ? rowsOf(checked) : 1, control);
       } finally {
         clearTimeout(timer);

@@ -1,9 +1,9 @@
-import { BodyInvalidError, InputDataError, InputNameError, InputShapeError } from '../errors.js';
+import { BodyInvalidError, InputDataError, InputNameError } from '../errors.js';
 import type { TensorMap } from '../replicas/index.js';
 import { binaryToTensorData, tensorToBinary } from './binary-tensors.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import type { InferenceTarget } from './inference-target.js';
-import { checkInput, DimSymbols, type RequestInput } from './input-checks.js';
+import { InputSetCheck, type RequestInput } from './input-checks.js';
 import { reparseExact } from './json-source.js';
 import { InexactNumberError, jsonToTensorData } from './json-tensors.js';
 import { responseJson, tensorDataJson, type OutputJson } from './response-json.js';
@@ -83,19 +83,11 @@ function decodeOnce(header: InferHeader, binary: Buffer | null, target: Inferenc
   const meta = target.metadata;
   const outputs = selectOutputs(header, target);
   const tensors: TensorMap = {};
-  const symbols = new DimSymbols();
-  let rows = -1;
+  const check = new InputSetCheck(meta, target.name, maxElements, target.batching);
   let offset = 0;
   header.inputs.forEach((input, i) => {
     const at = `inputs[${i}]`;
-    const checked = checkInput(at, input, meta, target.name, maxElements, target.batching);
-    if (Object.hasOwn(tensors, input.name)) throw new InputNameError(`${at}.name: input '${input.name}' is given more than once`);
-    // Calls of a batching deployment are concatenated along dimension 0, so every input must agree on it.
-    if (target.batching && rows >= 0 && checked.rows !== rows) {
-      throw new InputShapeError(`${at}.shape [${input.shape}] has ${checked.rows} rows but earlier inputs have ${rows}; all inputs share dimension 0`);
-    }
-    symbols.check(at, input.shape, checked.spec);
-    rows = target.batching ? checked.rows : 1;
+    const checked = check.add(at, input);
     const size = input.parameters?.binary_data_size;
     let data;
     if (size !== undefined) {
@@ -118,9 +110,8 @@ function decodeOnce(header: InferHeader, binary: Buffer | null, target: Inferenc
   if (binary && offset !== binary.length) {
     throw new InputDataError(`the body has ${binary.length - offset} bytes of binary data beyond what the inputs' binary_data_size declare`);
   }
-  const missing = meta.inputs.filter((s) => !Object.hasOwn(tensors, s.name)).map((s) => s.name);
-  if (missing.length > 0) throw new InputNameError(`model '${target.name}' needs input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`);
-  return { tensors, rows, outputs };
+  check.finish();
+  return { tensors, rows: check.rows, outputs };
 }
 
 /** Encodes outputs as the protocol's response: JSON data, or binary sections after the JSON. */

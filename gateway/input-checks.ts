@@ -95,3 +95,48 @@ export function checkInput(
   }
   return { spec, dtype, count, rows: shape.length === 0 ? 1 : shape[0] };
 }
+
+/**
+ * The checks one request's inputs take together, on top of each one's
+ * {@link checkInput}: no name twice, dimension 0 shared by every input of a
+ * batching deployment, named dimensions agreeing, and (at `finish`) none of
+ * the model's inputs missing. The HTTP codecs and handle calls both use it,
+ * so a call is refused the same way whichever door it came through.
+ */
+export class InputSetCheck {
+  private readonly symbols = new DimSymbols();
+  private readonly names = new Set<string>();
+  private rowCount = -1;
+
+  constructor(
+    private readonly meta: ModelMetadata,
+    private readonly modelName: string,
+    private readonly maxElements: number,
+    private readonly batching: boolean,
+  ) {}
+
+  /** The rows of the call: the inputs' shared dimension 0 when batching, else 1 (-1 before any input). */
+  get rows(): number {
+    return this.rowCount;
+  }
+
+  /** Checks one input (throws the registry's 400 errors) and returns what the checks learned of it. */
+  add(at: string, input: RequestInput): CheckedInput {
+    const checked = checkInput(at, input, this.meta, this.modelName, this.maxElements, this.batching);
+    if (this.names.has(input.name)) throw new InputNameError(`${at}.name: input '${input.name}' is given more than once`);
+    this.names.add(input.name);
+    // Calls of a batching deployment are concatenated along dimension 0, so every input must agree on it.
+    if (this.batching && this.rowCount >= 0 && checked.rows !== this.rowCount) {
+      throw new InputShapeError(`${at}.shape [${input.shape}] has ${checked.rows} rows but earlier inputs have ${this.rowCount}; all inputs share dimension 0`);
+    }
+    this.symbols.check(at, input.shape, checked.spec);
+    this.rowCount = this.batching ? checked.rows : 1;
+    return checked;
+  }
+
+  /** Throws InputNameError when one of the model's inputs was not given. */
+  finish(): void {
+    const missing = this.meta.inputs.filter((s) => !this.names.has(s.name)).map((s) => s.name);
+    if (missing.length > 0) throw new InputNameError(`model '${this.modelName}' needs input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`);
+  }
+}

@@ -24,13 +24,14 @@ export class HandlerFailure extends Error {
   /** True for a handle call's error passed through: its message is already the registry's. */
   readonly passed: boolean;
 
-  constructor(err: unknown) {
+  /** With `as`, a refusal that is not user code's fault, answered with that code and status as they are. */
+  constructor(err: unknown, as?: { code: string; statusCode: number }) {
     super(messageOf(err));
     // By shape, not class: a handler module loaded apart (tsImport) has its own copy of the class.
     const e = (err ?? {}) as { name?: unknown; code?: unknown; statusCode?: unknown };
-    const passed = e.name === 'HandleCallError' && typeof e.code === 'string' && typeof e.statusCode === 'number';
-    this.code = passed ? (e.code as string) : 'FERRY_ERR_HANDLER_FAILED';
-    this.statusCode = passed ? (e.statusCode as number) : 500;
+    const passed = as !== undefined || (e.name === 'HandleCallError' && typeof e.code === 'string' && typeof e.statusCode === 'number');
+    this.code = as?.code ?? (passed ? (e.code as string) : 'FERRY_ERR_HANDLER_FAILED');
+    this.statusCode = as?.statusCode ?? (passed ? (e.statusCode as number) : 500);
     this.passed = passed;
   }
 }
@@ -208,9 +209,12 @@ export class HandlerActor {
    */
   async route(route: RouteCall, signal: AbortSignal): Promise<string | Uint8Array> {
     const handler = this.instance as unknown as Record<string, unknown>;
+    const method = this.methodOf(route.method);
+    // Only a handle's call() can name a method the class lacks (routes are checked at start): the caller's mistake, a 404.
+    if (typeof method !== 'function') {
+      throw new HandlerFailure(`handler ${(this.instance as object).constructor.name} has no method '${route.method}'`, { code: 'FERRY_ERR_NOT_SERVED', statusCode: 404 });
+    }
     try {
-      const method = this.methodOf(route.method);
-      if (typeof method !== 'function') throw new Error(`the handler has no method '${route.method}'`);
       const request: RouteRequest = { body: route.body, params: route.params, query: route.query };
       const result: unknown = await this.current.run(signal, () => method.call(handler, request));
       if (route.response === 'json') return JSON.stringify(result ?? null);

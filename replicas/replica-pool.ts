@@ -176,6 +176,11 @@ export class ReplicaPool {
     return this.model.metadata;
   }
 
+  /** The model's inputs and outputs, or null before the first replica has loaded it. */
+  get knownMetadata(): ModelMetadata | null {
+    return this.model.known ? this.model.metadata : null;
+  }
+
   /** The model's outputs that are not tensors (sequences, maps), left out of the metadata and every answer, and why. */
   get omittedOutputs(): readonly OmittedOutput[] {
     return this.model.omittedOutputs;
@@ -250,6 +255,11 @@ export class ReplicaPool {
    */
   reconfigure(userConfig: unknown): Promise<{ replica: string; error: string }[]> {
     return this.set.reconfigure(userConfig);
+  }
+
+  /** True for a code deployment (one that names a handler), whose replicas take a userConfig. */
+  get runsCode(): boolean {
+    return this.config.handler !== null;
   }
 
   /** False for a code deployment whose handler defines neither infer nor inferBatch. */

@@ -92,7 +92,7 @@ t.test('calls, batches, routes, reconfigure and health checks: what user code re
   t.match(await a.checkHealth(), /told to be unhealthy/);
   t.equal(await a.reconfigure({ scale: 2 }), null);
   t.equal(await a.checkHealth(), null);
-  await t.rejects(a.route({ method: 'nope', body: null, params: {}, query: {}, response: 'json' }, signal), /no method 'nope'/);
+  await t.rejects(a.route({ method: 'nope', body: null, params: {}, query: {}, response: 'json' }, signal), { message: /no method 'nope'/, code: 'FERRY_ERR_NOT_SERVED', statusCode: 404 });
   t.equal(await a.route({ method: 'checkHealth', body: null, params: {}, query: {}, response: 'json' }, signal), 'null', 'a route answering nothing answers null');
 
   const parts = actor();

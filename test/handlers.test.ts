@@ -198,7 +198,7 @@ t.test('handle calls batched together downstream each get their own answer', asy
   t.equal(server.pools.get('pipeline')!.stats().ongoing, 0, 'and none is left holding a place');
 });
 
-t.test('a handle call whose data does not fill its dims is refused alone, and never shifts the calls batched with it', async (t) => {
+t.test('a handle call is checked as HTTP checks a request: data that does not fill its dims is refused alone, never shifting the calls batched with it; a wrong name, shape or datatype is the same 400', async (t) => {
   const server = await startFerry(t, [{ name: 'mlp', model: './mlp.onnx', batching: { maxBatchSize: 32, batchWaitTimeoutMs: 20 } }]);
   const handle = server.handle('mlp');
   const good = Float32Array.from(row);
@@ -211,6 +211,27 @@ t.test('a handle call whose data does not fill its dims is refused alone, and ne
   ]);
   for (const c of calls.slice(0, 6)) t.ok(c.status === 'fulfilled' && maxAbsDiff(c.value.logits.data as Float32Array, expected) < 1e-5, 'a good call gets its own logits');
   for (const c of calls.slice(6)) t.match(c, { status: 'rejected', reason: { code: 'FERRY_ERR_INPUT_DATA', statusCode: 400 } }, 'the bad one is a 400');
+
+  // The model's interface is checked as HTTP checks it, with the same codes, before the call is queued.
+  const rowsBefore = server.pools.get('mlp')!.stats().replicas[0].rows;
+  const wrong = await Promise.allSettled([
+    handle.infer({ pixels: { dtype: 'float32', dims: [1, 784], data: good } }),
+    handle.infer({ input: { dtype: 'float32', dims: [784], data: good } }),
+    handle.infer({ input: { dtype: 'float32', dims: [1, 783], data: good.subarray(0, 783) } }),
+    handle.infer({ input: { dtype: 'int32', dims: [1, 784], data: new Int32Array(784) } }),
+    handle.infer({}),
+  ]);
+  const codes = wrong.map((c) => (c.status === 'rejected' ? [(c.reason as { code: string }).code, (c.reason as { statusCode: number }).statusCode] : ['answered', 200]));
+  t.same(codes, [
+    ['FERRY_ERR_INPUT_NAME', 400],
+    ['FERRY_ERR_INPUT_SHAPE', 400],
+    ['FERRY_ERR_INPUT_SHAPE', 400],
+    ['FERRY_ERR_INPUT_DATATYPE', 400],
+    ['FERRY_ERR_INPUT_NAME', 400],
+  ]);
+  t.match((wrong[0] as PromiseRejectedResult).reason.message, /model 'mlp' has no input 'pixels' \(its inputs: input\)/, 'naming what the model takes');
+  t.equal(server.pools.get('mlp')!.stats().replicas[0].rows, rowsBefore, 'and the replica never saw them');
+  t.throws(() => server.reconfigure('mlp', { scale: 2 }), { code: 'FERRY_ERR_NOT_SERVED', message: /runs no handler/ }, 'a model alone has no userConfig to reconfigure');
 });
 
 t.test('handles: calls fan out and are gathered; an unknown deployment is a clear error', async (t) => {
