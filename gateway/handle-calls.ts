@@ -1,5 +1,6 @@
-import { ClientClosedError, InputDataError, ModelNotFoundError, NotServedError, RequestTimeoutError } from '../errors.js';
+import { ClientClosedError, InputDataError, ModelNotFoundError, NotServedError } from '../errors.js';
 import { checkTensorMap, type CallControl, type ModelMetadata, type DeploymentHandle, type HandleCallOptions, type RouteCall, type TensorMap } from '../replicas/index.js';
+import { armRequestTimeout } from './call-timeout.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import { toRegistryError } from './http-errors.js';
 import { InputSetCheck } from './input-checks.js';
@@ -51,10 +52,6 @@ function checkHandleInputs(deployment: string, inputs: TensorMap, target: Handle
   return checked;
 }
 
-function timeOut(control: CallControl, deployment: string, ms: number): void {
-  control.cancel?.(new RequestTimeoutError(deployment, ms));
-}
-
 /**
  * Calls deployments by name through their routers, as handles do: the
  * target's queue bound (503 `FERRY_ERR_QUEUE_FULL`), its requestTimeoutMs
@@ -69,7 +66,7 @@ export function handleCalls(targets: (name: string) => HandleTarget | undefined)
       if (!method && !target.servesInference) {
         throw new NotServedError(`deployment '${deployment}' serves no inference: its handler defines neither infer nor inferBatch`);
       }
-      const timer = setTimeout(timeOut, target.requestTimeoutMs, control, deployment, target.requestTimeoutMs);
+      const timer = armRequestTimeout(control, deployment, target.requestTimeoutMs);
       try {
         if (method) {
           const text = await target.callRoute({ method: method.method, body: method.body, params: {}, query: {}, response: 'json' }, control);

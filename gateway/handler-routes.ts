@@ -1,22 +1,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
-import { BodyInvalidError, BodyTooLargeError, ClientClosedError, MessageInvalidError, RequestTimeoutError, ShuttingDownError } from '../errors.js';
+import { BodyInvalidError, BodyTooLargeError, ClientClosedError, MessageInvalidError, ShuttingDownError } from '../errors.js';
 import type { CallControl, RouteCall } from '../replicas/index.js';
 import type { GatewayMetrics } from './build-gateway.js';
+import { armRequestTimeout } from './call-timeout.js';
 import { toRegistryError } from './http-errors.js';
 import { contentEncodingOf } from './request-body.js';
 import type { InferenceTarget } from './inference-target.js';
 import type { ShutdownState } from './shutdown-state.js';
 import { trackCalls, type StreamSession } from './stream-routes.js';
 
-function timeOut(control: CallControl, target: InferenceTarget): void {
-  control.cancel?.(new RequestTimeoutError(target.name, target.requestTimeoutMs));
-}
-
 /** Calls a handler method through the deployment's router, given up after its requestTimeoutMs (408) or by `control`. */
 async function callWithTimeout(target: InferenceTarget, route: RouteCall, control: CallControl): Promise<unknown> {
-  const timer = setTimeout(timeOut, target.requestTimeoutMs, control, target);
+  const timer = armRequestTimeout(control, target.name, target.requestTimeoutMs);
   try {
     return await target.callRoute(route, control);
   } finally {

@@ -1,5 +1,6 @@
-import { NotServedError, RequestTimeoutError } from '../errors.js';
+import { NotServedError } from '../errors.js';
 import type { CallControl } from '../replicas/index.js';
+import { armRequestTimeout } from './call-timeout.js';
 import type { InferenceTarget } from './inference-target.js';
 import { TensorLease } from './tensor-lease.js';
 import { decodeInferRequest, encodeInferResponse, type EncodedResponse, type InferHeader } from './infer-codec.js';
@@ -8,10 +9,6 @@ import { decodeInferRequest, encodeInferResponse, type EncodedResponse, type Inf
 export interface InferenceLimits {
   /** Most elements one input tensor may declare. */
   maxTensorElements: number;
-}
-
-function timeOut(control: CallControl, target: InferenceTarget): void {
-  control.cancel?.(new RequestTimeoutError(target.name, target.requestTimeoutMs));
 }
 
 /**
@@ -40,7 +37,7 @@ export async function runInference(
       throw new NotServedError(`deployment '${target.name}' serves no inference: its handler defines neither infer nor inferBatch`);
     }
     const request = decodeInferRequest(header, binary, target, limits.maxTensorElements, lease);
-    const timer = setTimeout(timeOut, target.requestTimeoutMs, control, target);
+    const timer = armRequestTimeout(control, target.name, target.requestTimeoutMs);
     try {
       const outputs = await target.infer(request.tensors, request.rows, control);
       return encodeInferResponse(target, header.id, outputs, request.outputs);

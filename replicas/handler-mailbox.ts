@@ -3,7 +3,7 @@ import { epochMs } from './deployment-counters.js';
 import type { HandlerActor, HandlerFailure } from './handler-actor.js';
 import type { Answer, ToActor, WireCall } from './protocol.js';
 import type { AnswerTo, BatchGauges } from './replica-mailbox.js';
-import type { TensorMap } from './tensor.js';
+import { transferablesOf, type TensorMap } from './tensor.js';
 
 /** While user code holds calls, the replica tells its watchdog it is alive this often: only a blocked thread looks hung. */
 const ALIVE_EVERY_MS = 100;
@@ -20,12 +20,6 @@ function failed(id: number, err: unknown): Answer {
   const f = err as HandlerFailure;
   // A handle call's error passed through is answered as it came: it is the registry's already.
   return { id, error: f.message, code: f.code, statusCode: f.statusCode, ...(f.passed ? { passed: true as const } : {}) };
-}
-
-function buffersOf(outputs: TensorMap): ArrayBuffer[] {
-  const out: ArrayBuffer[] = [];
-  for (const t of Object.values(outputs)) if (!Array.isArray(t.data)) out.push(t.data.buffer as ArrayBuffer);
-  return out;
 }
 
 /**
@@ -136,7 +130,7 @@ export class HandlerMailbox {
       } else {
         const outputs = await this.actor.call(call.inputs, call.abort.signal);
         answer = { id: call.id, outputs };
-        transfer = buffersOf(outputs);
+        transfer = transferablesOf([outputs]);
       }
     } catch (err) {
       answer = failed(call.id, err);
@@ -165,7 +159,7 @@ export class HandlerMailbox {
     const bySource = new Map<number, Answer[]>();
     batch.forEach((c, i) => bySource.set(c.source, [...(bySource.get(c.source) ?? []), answers[i]]));
     for (const [source, list] of bySource) {
-      this.answer(source, { type: 'answers', answers: list, startedAt }, list.flatMap((a) => ('outputs' in a ? buffersOf(a.outputs) : [])));
+      this.answer(source, { type: 'answers', answers: list, startedAt }, transferablesOf(list.flatMap((a) => ('outputs' in a ? [a.outputs] : []))));
     }
     setImmediate(() => this.queue.markIdle());
   }

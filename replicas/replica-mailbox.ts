@@ -4,7 +4,7 @@ import { epochMs } from './deployment-counters.js';
 import type { Answer, FromActor, ToActor, WireCall } from './protocol.js';
 import type { RunResult } from './replica-actor.js';
 import { batchKeyOf, concatInputs, splitOutputs } from './tensor-batch.js';
-import type { TensorMap, TypedArray } from './tensor.js';
+import { transferablesOf, type TensorMap, type TypedArray } from './tensor.js';
 
 /** Where a replica reports each batch: its counters (a thread) or its host (a process). */
 export interface BatchGauges {
@@ -20,13 +20,6 @@ export type AnswerTo = (source: number, msg: FromActor, transfer: ArrayBuffer[])
 interface MailCall extends WireCall {
   source: number;
   batchKey: string;
-}
-
-/** Hands over every output buffer of `maps` once (views of one batch may share a buffer). */
-function buffersOf(maps: readonly TensorMap[]): ArrayBuffer[] {
-  const out = new Set<ArrayBuffer>();
-  for (const m of maps) for (const t of Object.values(m)) if (!Array.isArray(t.data)) out.add(t.data.buffer as ArrayBuffer);
-  return [...out];
 }
 
 /** A call's outputs in buffers of their own, so they can be handed to one ingress while others get the rest. */
@@ -157,7 +150,7 @@ export class ReplicaMailbox {
       const own = shared ? list.map((a) => ('outputs' in a ? { id: a.id, outputs: ownCopy(a.outputs) } : a)) : list;
       const msg: FromActor = { type: 'answers', answers: own, startedAt };
       if (figures && source === batch[0].source) msg.batch = figures;
-      this.answer(source, msg, buffersOf(own.flatMap((a) => ('outputs' in a ? [a.outputs] : []))));
+      this.answer(source, msg, transferablesOf(own.flatMap((a) => ('outputs' in a ? [a.outputs] : []))));
     }
   }
 

@@ -5,7 +5,7 @@ import type { Lease } from './node-resources.js';
 import { ReplicaStartFailedError } from './pool-errors.js';
 import type { CallControl } from './pool-types.js';
 import type { FromReplica, LoadedModel, ReplicaSpec, ToReplica } from './protocol.js';
-import type { TensorMap, TypedArray } from './tensor.js';
+import { transferablesOf, type TensorMap } from './tensor.js';
 import type { HostFactory, ReplicaHost } from './replica-host.js';
 import type { HostKind } from '../deployments/index.js';
 
@@ -254,15 +254,8 @@ export class Replica {
       (answer) => {
         if (method) return post({ type: 'handle-answer', id, result: answer });
         const outputs = answer as TensorMap;
-        // Only buffers an output owns whole are handed over: the calls of one batch get views of one
-        // buffer, and handing it over with the first answer would detach it under the others.
-        const transfer: ArrayBuffer[] = [];
-        for (const t of Object.values(outputs)) {
-          const data = t.data as TypedArray | string[];
-          if (Array.isArray(data) || !(data.buffer instanceof ArrayBuffer)) continue;
-          if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && !transfer.includes(data.buffer)) transfer.push(data.buffer);
-        }
-        post({ type: 'handle-answer', id, outputs }, transfer);
+        // The calls of one batch get views of one buffer, each answered apart: only buffers an output owns whole go over.
+        post({ type: 'handle-answer', id, outputs }, transferablesOf([outputs], true));
       },
       (err: Error & { code: string; statusCode: number }) => post({ type: 'handle-answer', id, error: err.message, code: err.code, statusCode: err.statusCode }),
     );

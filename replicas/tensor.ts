@@ -73,3 +73,22 @@ export function allocate(dtype: TensorDtype, length: number): TensorData {
 export function bytesPerElement(dtype: TensorDtype): number {
   return dtype === 'string' ? 0 : TYPED_ARRAYS[dtype].BYTES_PER_ELEMENT;
 }
+
+/**
+ * The buffers to hand over (transfer) with tensors posted to another thread,
+ * each once; shared memory is never among them, it is shared already. With
+ * `wholeOnly`, only buffers a tensor's view covers whole: where views of one
+ * buffer go to several receivers, handing it over with the first would
+ * detach it under the others (those are copied by the structured clone).
+ */
+export function transferablesOf(maps: readonly TensorMap[], wholeOnly = false): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const m of maps) {
+    for (const t of Object.values(m)) {
+      if (Array.isArray(t.data) || !(t.data.buffer instanceof ArrayBuffer)) continue;
+      if (wholeOnly && (t.data.byteOffset !== 0 || t.data.byteLength !== t.data.buffer.byteLength)) continue;
+      out.add(t.data.buffer);
+    }
+  }
+  return [...out];
+}

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { BufferPool } from '../replicas/buffer-pool.js';
 import { batchKeyOf, concatInputs, splitOutputs } from '../replicas/tensor-batch.js';
-import type { TensorMap, WireTensor } from '../replicas/tensor.js';
+import { transferablesOf, type TensorMap, type WireTensor } from '../replicas/tensor.js';
 
 const f32 = (dims: number[], start = 0): WireTensor => {
   const n = dims.reduce((a, b) => a * b, 1);
@@ -114,4 +114,17 @@ t.test('an output that is not batch-major cannot be split', async (t) => {
     message: "output y has dims [1,3], whose first dimension is not the batch's 3 rows",
   });
   t.throws(() => splitOutputs({ total: { dtype: 'float32', dims: [], data: new Float32Array(1) } }, [1, 1]), /output total has dims \[\], whose first dimension is not the batch's 2 rows/);
+});
+
+t.test('the buffers handed over with posted tensors: each once, never shared memory, and with wholeOnly only those a view covers whole', async (t) => {
+  const batch = new Float32Array(12);
+  const own = new Int32Array(4);
+  const shared = new Float32Array(new SharedArrayBuffer(16));
+  const maps: TensorMap[] = [
+    { y: { dtype: 'float32', dims: [1, 6], data: batch.subarray(0, 6) }, n: { dtype: 'int32', dims: [4], data: own } },
+    { y: { dtype: 'float32', dims: [1, 6], data: batch.subarray(6) }, s: { dtype: 'string', dims: [1], data: ['a'] } },
+    { x: { dtype: 'float32', dims: [4], data: shared } },
+  ];
+  t.same(transferablesOf(maps), [batch.buffer, own.buffer], "one batch's views go to one receiver: its buffer is handed over once");
+  t.same(transferablesOf(maps, true), [own.buffer], 'answered apart, only a buffer a view owns whole');
 });
