@@ -55,7 +55,7 @@ control.on('message', (msg: ToIngress) => {
       );
       return;
     case 'replica-up':
-      ingress.replicaUp(msg.deployment, msg.slot, msg.port);
+      ingress.replicaUp(msg.deployment, msg.slot, msg.port, msg.replicaId);
       return;
     case 'replica-gone':
       ingress.replicaGone(msg.deployment, msg.slot, msg.reason);

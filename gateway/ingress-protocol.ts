@@ -20,7 +20,7 @@ export interface IngressThreadSpec {
 /** What the control plane tells an ingress thread. */
 export type ToIngress =
   | { type: 'listen'; host: string; port: number }
-  | { type: 'replica-up'; deployment: string; slot: number; port: MessagePort }
+  | { type: 'replica-up'; deployment: string; slot: number; port: MessagePort; replicaId: string }
   | { type: 'replica-gone'; deployment: string; slot: number; reason: string; ack: number }
   | { type: 'at-zero'; deployment: string; atZero: boolean }
   | { type: 'fail-queued'; deployment: string; reason: string; code?: string }

@@ -104,8 +104,8 @@ export class IngressThread implements IngressPeer {
     });
   }
 
-  replicaUp(deployment: string, slot: number, port: MessagePort): void {
-    this.post({ type: 'replica-up', deployment, slot, port }, [port]);
+  replicaUp(deployment: string, slot: number, port: MessagePort, replicaId: string): void {
+    this.post({ type: 'replica-up', deployment, slot, port, replicaId }, [port]);
   }
 
   /** Sends what `build` makes of a new id; resolves with the thread's reply to it, or `ifEnded` once the thread is gone. */

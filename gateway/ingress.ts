@@ -129,8 +129,8 @@ export class Ingress {
   }
 
   /** A replica of `deployment` is ready: this ingress may send it calls over `port`. */
-  replicaUp(deployment: string, slot: number, port: MessagePort): void {
-    this.routers.get(deployment)?.replicaUp(slot, port);
+  replicaUp(deployment: string, slot: number, port: MessagePort, replicaId: string): void {
+    this.routers.get(deployment)?.replicaUp(slot, port, replicaId);
   }
 
   /** A replica is gone: the calls this ingress had sent it are retried (see DeploymentRouter.replicaGone). */

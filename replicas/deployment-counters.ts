@@ -7,10 +7,12 @@ const QUEUED = 0;
 const WAKE = 1;
 const RETRIED = 2;
 const CANCELLED = 3;
-/** Int32 cells per slot: calls in flight, state. */
-const SLOT_INTS = 2;
+/** Int32 cells per slot: calls in flight, state, generation (bumped each time a replica takes the slot), sessions placed on it. */
+const SLOT_INTS = 4;
 const IN_FLIGHT = 0;
 const STATE = 1;
+const GENERATION = 2;
+const SESSIONS = 3;
 /** Float64 cells per slot: when the running batch began (epoch ms, 0 when idle), the slowest batch, batches, rows, largest batch, batches merged from several ingresses. */
 const SLOT_FLOATS = 6;
 const BUSY_SINCE = 0;
@@ -146,12 +148,44 @@ export class DeploymentCounters {
     Atomics.store(this.ints, HEADER_INTS + slot * SLOT_INTS + STATE, state);
   }
 
-  /** Clears a slot for a new replica. */
+  /** Clears a slot for a new replica, which gets the slot's next generation and no session. */
   reset(slot: number, state: number): void {
     const cell = HEADER_INTS + slot * SLOT_INTS;
     Atomics.store(this.ints, cell + IN_FLIGHT, 0);
+    Atomics.store(this.ints, cell + SESSIONS, 0);
+    Atomics.add(this.ints, cell + GENERATION, 1);
     Atomics.store(this.ints, cell + STATE, state);
     this.floats.fill(0, slot * SLOT_FLOATS, (slot + 1) * SLOT_FLOATS);
+  }
+
+  /** How many replicas have taken the slot: a session placed on it names the generation it was placed with. */
+  generation(slot: number): number {
+    return Atomics.load(this.ints, HEADER_INTS + slot * SLOT_INTS + GENERATION);
+  }
+
+  /** Sessions placed on the slot's replica (idle ones included until their place is taken over). */
+  sessions(slot: number): number {
+    return Atomics.load(this.ints, HEADER_INTS + slot * SLOT_INTS + SESSIONS);
+  }
+
+  /** Counts a new session on the slot's replica if it holds fewer than `cap`; false when it is at the bound. */
+  tryAddSession(slot: number, cap: number): boolean {
+    const cell = HEADER_INTS + slot * SLOT_INTS + SESSIONS;
+    for (;;) {
+      const now = Atomics.load(this.ints, cell);
+      if (now >= cap) return false;
+      if (Atomics.compareExchange(this.ints, cell, now, now + 1) === now) return true;
+    }
+  }
+
+  /** A session left the slot's replica (moved, or its idle place taken over). */
+  dropSession(slot: number): void {
+    const cell = HEADER_INTS + slot * SLOT_INTS + SESSIONS;
+    for (;;) {
+      const now = Atomics.load(this.ints, cell);
+      if (now <= 0) return;
+      if (Atomics.compareExchange(this.ints, cell, now, now - 1) === now) return;
+    }
   }
 
   /** The replica began a batch (epoch ms). */

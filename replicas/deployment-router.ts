@@ -5,7 +5,8 @@ import { BackPressureError, InferenceError, PoolClosedError, ReplicaCrashedError
 import type { CallControl } from './pool-types.js';
 import type { FromActor, RouteCall } from './protocol.js';
 import { ReplicaLink } from './replica-link.js';
-import { pickReplica } from './router.js';
+import { PowerOfTwoChoicesRouter, type RequestRouter } from './request-router.js';
+import type { CallRouting, SlotCandidate } from './session-affinity.js';
 import type { TensorMap } from './tensor.js';
 
 /** A call is handed back after its replica dies at most this many times. */
@@ -30,6 +31,19 @@ export interface DeploymentRouterOptions {
   /** A call was queued while the deployment has no replica and wants none: the control plane should start one. */
   onDemand(): void;
   observer?: AnswerObserver;
+  /** Orders the replicas for each call. @default power of two choices */
+  requestRouter?: RequestRouter;
+  /** Told of each replica that becomes ready here (a session router remembers its id). */
+  onReplicaUp?(replica: SlotCandidate): void;
+  /** Told why a router's answer was not used (it threw, or named no candidate it was given); the call went by power of two choices. */
+  onRouterError?(reason: string): void;
+}
+
+/** A router's answer is checked: an array, of candidates it was given. */
+function rankedLinks(ranked: unknown, links: ReadonlySet<ReplicaLink>): ranked is readonly ReplicaLink[] {
+  if (!Array.isArray(ranked)) return false;
+  for (const r of ranked) if (!links.has(r as ReplicaLink)) return false;
+  return true;
 }
 
 /**
@@ -43,13 +57,24 @@ export interface DeploymentRouterOptions {
 export class DeploymentRouter {
   private readonly links = new Map<number, ReplicaLink>();
   private readonly open: ReplicaLink[] = [];
+  private readonly openSet = new Set<ReplicaLink>();
+  /** The ready links of one placement, reused: it runs for every call. */
+  private readonly ready: ReplicaLink[] = [];
+  private readonly router: RequestRouter;
+  private readonly fallback: PowerOfTwoChoicesRouter;
+  /** The routing facts of every call that carries neither a session nor a model: one object, never written. */
+  private readonly plain: CallRouting;
   private queue: PendingCall[] = [];
   private seq = 0;
   private waiting = false;
   private closed = false;
   private atZero = false;
 
-  constructor(private readonly opts: DeploymentRouterOptions) {}
+  constructor(private readonly opts: DeploymentRouterOptions) {
+    this.fallback = new PowerOfTwoChoicesRouter({ deployment: opts.deployment, maxOngoingRequests: opts.maxOngoing });
+    this.router = opts.requestRouter ?? this.fallback;
+    this.plain = Object.freeze({ deployment: opts.deployment, sessionId: null, modelId: null, movedFrom: null, newSession: false }) as CallRouting;
+  }
 
   private get counters(): DeploymentCounters {
     return this.opts.counters;
@@ -98,9 +123,12 @@ export class DeploymentRouter {
         },
         release,
         route,
+        control?.sessionId === undefined && control?.modelId === undefined
+          ? this.plain
+          : { deployment: this.opts.deployment, sessionId: control.sessionId ?? null, modelId: control.modelId ?? null, movedFrom: null, newSession: false },
       );
       // Calls queued anywhere in the process go first: a call arriving here does not overtake them.
-      const link = this.queue.length === 0 && this.counters.queued === 0 ? this.pick() : null;
+      const link = this.queue.length === 0 && this.counters.queued === 0 ? this.pick(call) : null;
       if (link) link.send(call);
       else if (!this.counters.tryQueue(this.opts.maxQueued)) {
         call.reject(new BackPressureError(this.opts.deployment, this.counters.queued, this.opts.maxQueued));
@@ -114,14 +142,33 @@ export class DeploymentRouter {
     });
   }
 
-  /** A replica that claimed a place for one call, or null when none has room. */
-  private pick(): ReplicaLink | null {
-    for (let tries = 0; tries < 4; tries++) {
-      const link = pickReplica(this.open, this.opts.maxOngoing);
-      if (!link) return null;
-      if (this.counters.tryClaim(link.slot, this.opts.maxOngoing)) return link;
-    }
+  /** The replica the request router prefers for `call` that has room, its place claimed; null when none of those has. */
+  private pick(call: PendingCall): ReplicaLink | null {
+    const ready = this.ready;
+    ready.length = 0;
+    for (const link of this.open) if (link.state === 'ready') ready.push(link);
+    if (ready.length === 0) return null;
+    for (const link of this.rank(ready, call)) if (this.counters.tryClaim(link.slot, this.opts.maxOngoing)) return link;
     return null;
+  }
+
+  private rank(ready: readonly ReplicaLink[], call: PendingCall): readonly ReplicaLink[] {
+    let ranked: unknown;
+    try {
+      ranked = this.router.chooseReplicas(ready, call.routing);
+      if (rankedLinks(ranked, this.openSet)) return ranked;
+    } catch (err) {
+      this.opts.onRouterError?.(`its chooseReplicas threw: ${err instanceof Error ? err.message : String(err)}`);
+      return this.fallback.chooseReplicas(ready) as readonly ReplicaLink[];
+    }
+    this.opts.onRouterError?.(`its chooseReplicas returned ${Array.isArray(ranked) ? 'a replica it was not given' : typeof ranked}, not an array of the candidates`);
+    return this.fallback.chooseReplicas(ready) as readonly ReplicaLink[];
+  }
+
+  /** True while some ready replica has a free place (a call placed by affinity may still wait for its own). */
+  private anyRoom(): boolean {
+    for (const link of this.open) if (link.state === 'ready' && link.ongoing < this.opts.maxOngoing) return true;
+    return false;
   }
 
   private cancel(call: PendingCall, reason: Error): void {
@@ -141,15 +188,24 @@ export class DeploymentRouter {
     call.reject(reason);
   }
 
-  /** Sends queued calls to replicas with room. */
+  /**
+   * Sends queued calls to the replicas their router prefers, in arrival
+   * order; a call whose replicas are all full stays, and those behind it
+   * that may go elsewhere go (a session waits for its own replica only).
+   */
   private dispatch(): void {
-    while (this.queue.length > 0) {
-      const link = this.pick();
-      if (!link) return;
-      const call = this.queue.shift()!;
-      this.counters.unqueue(1);
-      link.send(call);
+    let kept: PendingCall[] | null = null;
+    let i = 0;
+    for (; i < this.queue.length && this.anyRoom(); i++) {
+      const call = this.queue[i];
+      const link = this.pick(call);
+      if (link) {
+        this.counters.unqueue(1);
+        link.send(call);
+        kept ??= this.queue.slice(0, i);
+      } else kept?.push(call);
     }
+    if (kept) this.queue = kept.concat(this.queue.slice(i));
   }
 
   /** While calls wait, dispatches whenever any ingress frees a place (or a replica becomes ready). */
@@ -198,10 +254,12 @@ export class DeploymentRouter {
   }
 
   /** A replica is ready: calls may go to it over `port`. */
-  replicaUp(slot: number, port: MessagePort): void {
-    const link = new ReplicaLink(slot, port, this.opts.counters, (l, m) => this.onAnswers(l, m));
+  replicaUp(slot: number, port: MessagePort, replicaId: string): void {
+    const link = new ReplicaLink(slot, replicaId, port, this.opts.counters, (l, m) => this.onAnswers(l, m));
     this.links.set(slot, link);
     this.open.push(link);
+    this.openSet.add(link);
+    this.opts.onReplicaUp?.(link);
     if (this.queue.length > 0) this.waitForRoom();
   }
 
@@ -215,6 +273,7 @@ export class DeploymentRouter {
     if (!link) return;
     this.links.delete(slot);
     this.open.splice(this.open.indexOf(link), 1);
+    this.openSet.delete(link);
     link.close();
     const retry: PendingCall[] = [];
     for (const call of link.held.values()) {

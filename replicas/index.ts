@@ -20,7 +20,16 @@ export type { CallControl, PoolStats } from './pool-types.js';
 export { ReplicaPool, type IngressPeer, type PoolObserver } from './replica-pool.js';
 export { ReplicaSet, type ReplicaSetEvents, type ReplicaSetOptions } from './replica-set.js';
 export type { HandleCalls, LifecycleObserver, ReplicaLossCause, ReplicaState, ReplicaStats } from './replica.js';
-export { pickReplica } from './router.js';
+export {
+  PowerOfTwoChoicesRouter,
+  type ReplicaCandidate,
+  type RequestRouter,
+  type RequestRouterClass,
+  type RouterContext,
+  type RoutingRequest,
+} from './request-router.js';
+export { SessionAffinityRouter, type CallRouting, type SessionAffinityOptions, type SlotCandidate } from './session-affinity.js';
+export { SessionTable, sessionKey } from './session-table.js';
 export type {
   DeploymentHandle,
   FerryHandler,

@@ -1,4 +1,5 @@
 import type { RouteCall } from './protocol.js';
+import type { CallRouting } from './session-affinity.js';
 import type { TensorMap } from './tensor.js';
 
 /** Where a sent call waits for its answer: the channel to one replica. */
@@ -14,6 +15,8 @@ export interface PendingCall {
   readonly rows: number;
   /** Set for a call to a handler's own route. */
   readonly route?: RouteCall;
+  /** What routers read of the call (its session, its model), and what session placement learned. */
+  readonly routing: CallRouting;
   /** When the call was admitted (epoch ms, the clock every thread shares). */
   readonly enqueuedAt: number;
   /** Times the call was handed back after its replica died. */
@@ -44,8 +47,9 @@ export function createCall(
   resolve: (outputs: unknown) => void,
   reject: (err: Error) => void,
   onSettle: () => void,
-  release?: () => void,
-  route?: RouteCall,
+  release: (() => void) | undefined,
+  route: RouteCall | undefined,
+  routing: CallRouting,
 ): PendingCall {
   let releaseInputs = release;
   const settle = () => {
@@ -58,6 +62,7 @@ export function createCall(
     inputs,
     rows,
     ...(route ? { route } : {}),
+    routing,
     enqueuedAt,
     retries: 0,
     holder: null,

@@ -111,6 +111,20 @@ export interface WireCall {
   enqueuedAt: number;
   /** Set for a call to a handler's own route; `inputs` is then empty. */
   route?: RouteCall;
+  /** Set for a call carrying a session key (see CallSession). */
+  session?: CallSession;
+}
+
+/**
+ * A call's session as its replica's handler sees it: the key all of the
+ * session's calls carry, whether this call placed it for the first time,
+ * and, on the first call after its replica died or was scaled away, the
+ * replica it was on (its state there is gone: rebuild it, or refuse).
+ */
+export interface CallSession {
+  readonly id: string;
+  readonly isNew: boolean;
+  readonly movedFrom: string | null;
 }
 
 /** What an ingress sends a replica over its channel: the calls gathered in one turn, or calls it gave up on. */

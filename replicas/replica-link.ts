@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { SlotState, type DeploymentCounters } from './deployment-counters.js';
 import type { PendingCall } from './pending-call.js';
+import type { SlotCandidate } from './session-affinity.js';
 import type { FromActor, ToActor, WireCall } from './protocol.js';
 
 /**
@@ -9,9 +10,13 @@ import type { FromActor, ToActor, WireCall } from './protocol.js';
  * so a replica's death hands them back for a retry. The replica's state and
  * calls in flight are read from shared memory, never cached.
  */
-export class ReplicaLink {
+export class ReplicaLink implements SlotCandidate {
   /** Calls sent (or about to be) and not yet answered, by id. */
   readonly held = new Map<number, PendingCall>();
+  /** The slot's generation when this replica took it. */
+  readonly generation: number;
+  /** The multiplexed models the replica holds (none: this deployment does not multiplex). */
+  readonly modelIds: readonly string[] = [];
   private outgoing: WireCall[] = [];
   private cancels: number[] = [];
   private scheduled = false;
@@ -19,10 +24,12 @@ export class ReplicaLink {
   constructor(
     /** The replica's slot in its deployment's counters. */
     readonly slot: number,
+    readonly replicaId: string,
     private readonly port: MessagePort,
     private readonly counters: DeploymentCounters,
     onAnswers: (link: ReplicaLink, msg: FromActor) => void,
   ) {
+    this.generation = counters.generation(slot);
     port.on('message', (msg: FromActor) => onAnswers(this, msg));
   }
 
@@ -40,11 +47,11 @@ export class ReplicaLink {
   send(call: PendingCall): void {
     call.holder = this;
     this.held.set(call.id, call);
-    this.outgoing.push(
-      call.route
-        ? { id: call.id, inputs: call.inputs, rows: call.rows, enqueuedAt: call.enqueuedAt, route: call.route }
-        : { id: call.id, inputs: call.inputs, rows: call.rows, enqueuedAt: call.enqueuedAt },
-    );
+    const wire: WireCall = { id: call.id, inputs: call.inputs, rows: call.rows, enqueuedAt: call.enqueuedAt };
+    if (call.route) wire.route = call.route;
+    const { sessionId, movedFrom, newSession } = call.routing;
+    if (sessionId !== null) wire.session = { id: sessionId, movedFrom, isNew: newSession };
+    this.outgoing.push(wire);
     this.schedule();
   }
 

@@ -25,7 +25,7 @@ export type PoolObserver = LifecycleObserver & AnswerObserver;
 export interface IngressPeer {
   /** Numbers the ingress in the replicas' mailboxes. */
   readonly source: number;
-  replicaUp(deployment: string, slot: number, port: MessagePort): void;
+  replicaUp(deployment: string, slot: number, port: MessagePort, replicaId: string): void;
   /** Resolves once the ingress has let go of the replica (and retried the calls it held). */
   replicaGone(deployment: string, slot: number, reason: string): Promise<void>;
   /** Whether the deployment wants no replica now (a queued call must ask for one). */
@@ -83,7 +83,7 @@ export class ReplicaPool {
     });
     this.peers.push({
       source: 0,
-      replicaUp: (_d, slot, port) => this.router.replicaUp(slot, port),
+      replicaUp: (_d, slot, port, replicaId) => this.router.replicaUp(slot, port, replicaId),
       replicaGone: async (_d, slot, reason) => this.router.replicaGone(slot, reason),
       atZero: (_d, atZero) => this.router.setAtZero(atZero),
       failQueued: (_d, err) => this.router.failQueued(err),
@@ -126,7 +126,7 @@ export class ReplicaPool {
   private link(replica: Replica, peer: IngressPeer): void {
     const { port1, port2 } = new MessageChannel();
     replica.attach(peer.source, port2);
-    peer.replicaUp(this.name, replica.slot, port1);
+    peer.replicaUp(this.name, replica.slot, port1, replica.id);
   }
 
   private announce(replica: Replica): void {

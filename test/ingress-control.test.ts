@@ -92,7 +92,7 @@ t.test('an ingress beside the pool’s own router: exact counts over both, one q
   });
   const peer: IngressPeer = {
     source: 1,
-    replicaUp: (d, slot, port) => ingress.replicaUp(d, slot, port),
+    replicaUp: (d, slot, port, replicaId) => ingress.replicaUp(d, slot, port, replicaId),
     replicaGone: async (d, slot, reason) => ingress.replicaGone(d, slot, reason),
     atZero: (d, atZero) => ingress.setAtZero(d, atZero),
     failQueued: (d, err) => ingress.failQueued(d, err),
