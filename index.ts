@@ -13,11 +13,14 @@ export {
   type HttpConfig,
   type ResolvedConfig,
   type RouteConfig,
+  type SessionAffinityConfig,
   type WebSocketRouteConfig,
 } from './deployments/index.js';
 export { FerryServer, type BodyLimit, type FerryServerOptions, type FerryStatus, type IngressInfo, type IngressStatus } from './ferry-server.js';
 export {
   HandleCallError,
+  type CallInfo,
+  type CallSession,
   type DeploymentHandle,
   type FerryHandler,
   type FerryHandlerClass,
@@ -26,6 +29,10 @@ export {
   type ModelMetadata,
   type ModelSession,
   type ReplicaContext,
+  type ReplicaCandidate,
+  type RequestRouter,
+  type RouterContext,
+  type RoutingRequest,
   type RouteRequest,
   type TensorDtype,
   type TensorMap,

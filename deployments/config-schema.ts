@@ -69,6 +69,17 @@ export const ferryConfigSchema = Type.Object(
             ),
           ),
           routePrefix: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9_.~/-]*[A-Za-z0-9_.~-]$' })),
+          requestRouter: Type.Optional(Type.String({ pattern: '^(power-of-two-choices|session-affinity|[^#]*[./][^#]*(#[A-Za-z_$][A-Za-z0-9_$]*)?)$' })),
+          sessionAffinity: Type.Optional(
+            Type.Object(
+              {
+                loadBound: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100 })),
+                idleTimeoutMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: MAX_TIMER_MS })),
+                maxSessions: Type.Optional(Type.Integer({ minimum: 32, maximum: 16_777_216 })),
+              },
+              strict,
+            ),
+          ),
           version: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', maxLength: 64 })),
           requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMER_MS })),
           batchTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMER_MS })),

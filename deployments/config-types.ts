@@ -79,6 +79,18 @@ export interface DeploymentConfig {
   websockets?: WebSocketRouteConfig[];
   /** Extra route prefix for the same endpoints, e.g. `/mnist` serves `POST /mnist/infer`. @default none */
   routePrefix?: string;
+  /**
+   * How each call picks its replica (Ray Serve's request routers):
+   * `power-of-two-choices` (the replica with fewer calls of two random ones),
+   * `session-affinity` (every call of one session — header
+   * `ferry-session-id`, one WebSocket connection, a handle call's
+   * `sessionId` — to one replica while it lives, see `sessionAffinity`),
+   * or a module `./file.ts#Export` (relative to the config) whose export is a
+   * RequestRouter class. @default 'power-of-two-choices'
+   */
+  requestRouter?: string;
+  /** How `session-affinity` places sessions. */
+  sessionAffinity?: SessionAffinityConfig;
   /** The model version served at `/v2/models/{name}/versions/{version}`. @default none (only the unversioned routes) */
   version?: string;
   /** How long a request may take, queue included, before it is answered 408. @default 60000 */
@@ -163,6 +175,19 @@ export interface FerryConfig {
   deployments: DeploymentConfig[];
 }
 
+/** How sticky sessions are placed and kept (`requestRouter: 'session-affinity'`). */
+export interface SessionAffinityConfig {
+  /**
+   * ε of consistent hashing with bounded loads: no replica takes more than
+   * ⌈(1 + ε) · sessions / replicas⌉ of the sessions. @default 0.25
+   */
+  loadBound?: number;
+  /** A session unused this long gives its place up (its next call is placed anew), in ms. @default 600000 */
+  idleTimeoutMs?: number;
+  /** Sessions the placement table holds; past it, the one idle longest near a new key gives its place up. @default 65536 */
+  maxSessions?: number;
+}
+
 /** Batching with defaults applied; `mode` records what the config asked for. */
 export interface ResolvedBatching extends Required<BatchingConfig> {
   /** `auto`: batch when the model allows it; `on`: the config requires it; `off`: never. */
@@ -184,6 +209,10 @@ export interface ResolvedDeployment {
   routes: Required<RouteConfig>[];
   websockets: Required<WebSocketRouteConfig>[];
   routePrefix: string | null;
+  /** A built-in router's name, or a module's absolute path (its export in `requestRouterExport`). */
+  requestRouter: string;
+  requestRouterExport: string;
+  sessionAffinity: Required<SessionAffinityConfig>;
   version: string | null;
   requestTimeoutMs: number;
   /** Null: derived from the slowest batch seen, with a floor. */

@@ -16,7 +16,12 @@ export const DEPLOYMENT_DEFAULTS = Object.freeze({
   // Ray Serve's health_check_period_s and health_check_timeout_s.
   healthCheckPeriodMs: 10_000,
   healthCheckTimeoutMs: 30_000,
+  requestRouter: 'power-of-two-choices',
+  sessionAffinity: Object.freeze({ loadBound: 0.25, idleTimeoutMs: 600_000, maxSessions: 65_536 }),
 });
+
+/** The request routers Ferry has built in; any other `requestRouter` names a module. */
+export const BUILT_IN_ROUTERS: readonly string[] = ['power-of-two-choices', 'session-affinity'];
 
 /** The local node's capacity: every core, no GPU unless declared. */
 export const NODE_DEFAULTS = Object.freeze({

@@ -11,6 +11,7 @@ export type {
   ResolvedConfig,
   ResolvedDeployment,
   RouteConfig,
+  SessionAffinityConfig,
   WebSocketRouteConfig,
 } from './config-types.js';
 export { ferryConfigSchema } from './config-schema.js';

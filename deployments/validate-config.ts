@@ -8,7 +8,7 @@ import { ConfigInvalidError } from '../errors.js';
 import { dottedPath } from '../json-path.js';
 import { ferryConfigSchema } from './config-schema.js';
 import type { DeploymentConfig, FerryConfig, ResolvedBatching, ResolvedConfig, ResolvedDeployment } from './config-types.js';
-import { DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
+import { BUILT_IN_ROUTERS, DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
 import { resolveAutoscaling } from '../autoscaler/index.js';
 import { amountText, initialOf, settleCpuShares } from './cpu-shares.js';
 
@@ -103,6 +103,13 @@ function resolveBatching(b: DeploymentConfig['batching']): ResolvedBatching {
   return { ...DEPLOYMENT_DEFAULTS.batching, ...(b === true ? {} : b), mode: 'on' };
 }
 
+function resolveRouter(router: string | undefined, path: (p: string) => string): { requestRouter: string; requestRouterExport: string } {
+  const name = router ?? DEPLOYMENT_DEFAULTS.requestRouter;
+  if (BUILT_IN_ROUTERS.includes(name)) return { requestRouter: name, requestRouterExport: 'default' };
+  const hash = name.indexOf('#');
+  return hash < 0 ? { requestRouter: path(name), requestRouterExport: 'default' } : { requestRouter: path(name.slice(0, hash)), requestRouterExport: name.slice(hash + 1) };
+}
+
 function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeployment {
   const path = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   return {
@@ -124,6 +131,8 @@ function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeploy
     })),
     websockets: (d.websockets ?? []).map((w) => ({ path: w.path, call: w.call, messages: w.messages ?? 'json' })),
     routePrefix: d.routePrefix ?? null,
+    ...resolveRouter(d.requestRouter, path),
+    sessionAffinity: { ...DEPLOYMENT_DEFAULTS.sessionAffinity, ...d.sessionAffinity },
     version: d.version ?? null,
     requestTimeoutMs: d.requestTimeoutMs ?? DEPLOYMENT_DEFAULTS.requestTimeoutMs,
     batchTimeoutMs: d.batchTimeoutMs ?? null,
@@ -210,6 +219,7 @@ function semanticProblems(
       ...(d.model !== null ? [['model', d.model] as [string, string]] : []),
       ...Object.entries(d.models).map(([name, p]): [string, string] => [`models.${name}`, p]),
       ...(d.handler !== null ? [['handler', d.handler] as [string, string]] : []),
+      ...(BUILT_IN_ROUTERS.includes(d.requestRouter) ? [] : [['requestRouter', d.requestRouter] as [string, string]]),
     ];
     for (const [key, file] of files) {
       if (!existsSync(file)) problems.push(`${at}.${key}: file not found: ${file}`);

@@ -83,10 +83,10 @@ export function handleCalls(targets: (name: string) => HandleTarget | undefined)
   };
 }
 
-/** Runs `run` with a call control that an aborted `signal` cancels (499 FERRY_ERR_CLIENT_CLOSED). */
-function withSignal(signal: AbortSignal | undefined, run: (control: CallControl) => Promise<unknown>): Promise<unknown> {
+/** Runs `run` with a call control that an aborted `signal` cancels (499 FERRY_ERR_CLIENT_CLOSED), carrying the call's session. */
+function withSignal({ signal, sessionId }: HandleCallOptions, run: (control: CallControl) => Promise<unknown>): Promise<unknown> {
   if (signal?.aborted) return Promise.reject(new ClientClosedError());
-  const control: CallControl = {};
+  const control: CallControl = sessionId === undefined ? {} : { sessionId };
   const onAbort = () => control.cancel?.(new ClientClosedError());
   signal?.addEventListener('abort', onAbort, { once: true });
   return run(control).finally(() => signal?.removeEventListener('abort', onAbort));
@@ -96,7 +96,7 @@ function withSignal(signal: AbortSignal | undefined, run: (control: CallControl)
 export function deploymentHandle(deployment: string, call: HandleCall): DeploymentHandle {
   return {
     deployment,
-    infer: (inputs: TensorMap, options: HandleCallOptions = {}) => withSignal(options.signal, (control) => call(deployment, inputs, control)) as Promise<TensorMap>,
-    call: (method: string, body?: unknown, options: HandleCallOptions = {}) => withSignal(options.signal, (control) => call(deployment, {}, control, { method, body })),
+    infer: (inputs: TensorMap, options: HandleCallOptions = {}) => withSignal(options, (control) => call(deployment, inputs, control)) as Promise<TensorMap>,
+    call: (method: string, body?: unknown, options: HandleCallOptions = {}) => withSignal(options, (control) => call(deployment, {}, control, { method, body })),
   };
 }

@@ -6,10 +6,11 @@ import type { CallControl, RouteCall } from '../replicas/index.js';
 import type { GatewayMetrics } from './build-gateway.js';
 import { armRequestTimeout } from './call-timeout.js';
 import { toRegistryError } from './http-errors.js';
+import { connectionSessionOf, sessionIdOf } from './session-header.js';
 import { contentEncodingOf } from './request-body.js';
 import type { InferenceTarget } from './inference-target.js';
 import type { ShutdownState } from './shutdown-state.js';
-import { trackCalls, type StreamSession } from './stream-routes.js';
+import { checkSessionHeader, trackCalls, type StreamSession } from './stream-routes.js';
 
 /** Calls a handler method through the deployment's router, given up after its requestTimeoutMs (408) or by `control`. */
 async function callWithTimeout(target: InferenceTarget, route: RouteCall, control: CallControl): Promise<unknown> {
@@ -83,6 +84,8 @@ export function registerHandlerRoutes(scope: FastifyInstance, targets: ReadonlyM
           const raw = req.body as Buffer | undefined;
           const body = r.body === 'bytes' ? ownBytes(raw ?? new Uint8Array(0)) : raw && raw.length > 0 ? parseJson(raw, 'the body', BodyInvalidError) : undefined;
           const control: CallControl = {};
+          const sessionId = sessionIdOf(req.headers);
+          if (sessionId !== undefined) control.sessionId = sessionId;
           reply.raw.once('close', () => {
             if (!reply.raw.writableFinished) control.cancel?.(new ClientClosedError());
           });
@@ -104,7 +107,8 @@ function serveMessages(
   ws: InferenceTarget['websockets'][number],
   sessions: Set<StreamSession>,
   shutdown: ShutdownState,
-  metrics?: GatewayMetrics,
+  metrics: GatewayMetrics | undefined,
+  sessionId: string,
 ): void {
   const pending = trackCalls(socket, sessions);
   const send = (data: string | Buffer) => {
@@ -128,7 +132,7 @@ function serveMessages(
       fail(err);
       return;
     }
-    const control: CallControl = {};
+    const control: CallControl = { sessionId };
     pending.add(control);
     const route: RouteCall = { method: ws.call, body, params: {}, query: {}, response: ws.messages };
     callWithTimeout(target, route, control).then(
@@ -162,7 +166,9 @@ export function registerHandlerWebSockets(
 ): void {
   for (const target of targets.values()) {
     for (const ws of target.websockets) {
-      scope.get(`${target.routePrefix}${ws.path}`, { websocket: true }, (socket) => serveMessages(socket, target, ws, sessions, shutdown, metrics));
+      scope.get(`${target.routePrefix}${ws.path}`, { websocket: true, onRequest: checkSessionHeader }, (socket, req) =>
+        serveMessages(socket, target, ws, sessions, shutdown, metrics, connectionSessionOf(req.headers)),
+      );
     }
   }
 }

@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { FerryMetrics } from '../metrics/index.js';
-import { ReplicaStartFailedError } from '../replicas/index.js';
+import { loadRouterClass, ReplicaStartFailedError } from '../replicas/index.js';
 import { Ingress } from './ingress.js';
 import type { FromIngress, IngressThreadSpec, ToIngress } from './ingress-protocol.js';
 
@@ -25,8 +25,12 @@ const ask = <T>(what: 'status' | 'metrics' | 'readiness'): Promise<T> =>
     post({ type: 'ask', id, what });
   });
 
+// The control plane loaded each custom router before starting this thread: a module that fails fails the start there.
+const routerClasses = new Map(await Promise.all(spec.deployments.map(async (d) => [d.name, await loadRouterClass(d.routing)] as const)));
+
 const ingress = new Ingress({
   deployments: spec.deployments,
+  routerClasses,
   bodyLimitBytes: spec.bodyLimitBytes,
   maxTensorElements: spec.maxTensorElements,
   receiveTimeoutMs: spec.receiveTimeoutMs,

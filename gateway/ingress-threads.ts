@@ -42,6 +42,7 @@ export class IngressThreads {
       metadata: pool.metadata,
       batching: pool.batching,
       counters: { buffer: pool.counters.buffer, slots: pool.counters.slots },
+      routing: pool.routing,
       readiness: pool.readiness(),
       atZero: pool.targetReplicas === 0,
     }));

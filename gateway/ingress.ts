@@ -2,12 +2,15 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { MessagePort } from 'node:worker_threads';
 import type { ResolvedDeployment } from '../deployments/index.js';
 import {
+  buildRouter,
   DeploymentCounters,
   DeploymentRouter,
   PoolClosedError,
   type AnswerObserver,
   type ModelMetadata,
   type ReplicaStartFailedError,
+  type RequestRouterClass,
+  type RoutingSpec,
 } from '../replicas/index.js';
 import { buildGateway, type GatewayMetrics } from './build-gateway.js';
 import { inferenceTarget, type InferenceTarget, type Readiness, type TargetSource } from './inference-target.js';
@@ -24,6 +27,7 @@ export interface IngressDeployment {
   metadata: ModelMetadata;
   batching: boolean;
   counters: { buffer: SharedArrayBuffer; slots: number };
+  routing: RoutingSpec;
   /** A code deployment's own routes and WebSocket message handlers. */
   routes: ResolvedDeployment['routes'];
   websockets: ResolvedDeployment['websockets'];
@@ -57,6 +61,8 @@ export interface IngressOptions {
   logger?: FastifyServerOptions['logger'];
   control: IngressControl;
   metrics: IngressMetrics;
+  /** Each deployment's custom request router class (see loadRouterClass), by name; built-in routers are made here. */
+  routerClasses?: ReadonlyMap<string, RequestRouterClass | null>;
   /** How long idle keep-alive connections stay open at shutdown. */
   lingerMs: number;
   /** Where this ingress counts the connections it accepts: a shared Int32 cell per ingress. */
@@ -80,13 +86,16 @@ export class Ingress {
     const shutdown = this.shutdown;
     const targets = new Map<string, InferenceTarget>();
     for (const d of opts.deployments) {
+      const counters = new DeploymentCounters(d.counters.slots, d.counters.buffer);
       const router = new DeploymentRouter({
         deployment: d.name,
         maxOngoing: d.maxOngoingRequests,
         maxQueued: d.maxQueuedRequests,
-        counters: new DeploymentCounters(d.counters.slots, d.counters.buffer),
+        counters,
         onDemand: () => opts.control.demand(d.name),
         observer: opts.metrics,
+        requestRouter: buildRouter(d.name, d.maxOngoingRequests, d.routing, counters, opts.routerClasses?.get(d.name) ?? null),
+        onRouterError: (reason) => this.app.log.warn({ deployment: d.name }, `request router of ${d.name}: ${reason}; the call went by power of two choices`),
       });
       router.setAtZero(d.atZero);
       this.routers.set(d.name, router);

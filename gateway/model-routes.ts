@@ -5,6 +5,7 @@ import { binaryPartOf } from './body-framing.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import type { InferHeader } from './infer-codec.js';
 import type { InferenceTarget } from './inference-target.js';
+import { sessionIdOf } from './session-header.js';
 import { inferRequestSchema, inferRequestValidator } from './infer-schema.js';
 import type { GatewayMetrics } from './build-gateway.js';
 import { runInference, type InferenceLimits } from './run-inference.js';
@@ -28,9 +29,11 @@ async function readyBody(target: InferenceTarget, reply: FastifyReply, freshen: 
   return { name: target.name, ready: target.ready };
 }
 
-/** A call control that gives up on the call when the client goes away before its answer is written. */
-function cancelledOnClose(reply: FastifyReply, gone?: () => void): CallControl {
+/** A call control that gives up on the call when the client goes away before its answer is written, with the request's session. */
+function cancelledOnClose(req: FastifyRequest, reply: FastifyReply, gone?: () => void): CallControl {
   const control: CallControl = {};
+  const sessionId = sessionIdOf(req.headers);
+  if (sessionId !== undefined) control.sessionId = sessionId;
   reply.raw.once('close', () => {
     if (reply.raw.writableFinished) return;
     control.cancel?.(new ClientClosedError());
@@ -43,7 +46,7 @@ async function infer(target: InferenceTarget, req: FastifyRequest, reply: Fastif
   const header = req.body as InferHeader;
   // No answer is written to a client that left, so onResponse never counts it: counted here, as 499.
   const gone = metrics && (() => metrics.observeRequest(target.name, 499, reply.elapsedTime / 1000));
-  const res = await runInference(target, header, binaryPartOf(header), limits, cancelledOnClose(reply, gone));
+  const res = await runInference(target, header, binaryPartOf(header), limits, cancelledOnClose(req, reply, gone));
   if (!('binary' in res)) return reply.type('application/json; charset=utf-8').send(res.text);
   reply.header('inference-header-content-length', String(res.header.length)).type('application/octet-stream');
   return Buffer.concat([res.header, ...res.binary]);

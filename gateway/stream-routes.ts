@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { ClientClosedError, MessageInvalidError, ModelNotFoundError, ModelVersionNotFoundError, ShuttingDownError } from '../errors.js';
 import type { ShutdownState } from './shutdown-state.js';
@@ -10,6 +10,7 @@ import type { InferHeader } from './infer-codec.js';
 import type { GatewayMetrics } from './build-gateway.js';
 import type { InferenceTarget } from './inference-target.js';
 import { inferRequestProblem } from './infer-schema.js';
+import { connectionSessionOf, sessionIdOf } from './session-header.js';
 import { runInference, type InferenceLimits } from './run-inference.js';
 
 /**
@@ -76,6 +77,11 @@ export function trackCalls(socket: WebSocket, sessions: Set<StreamSession>): Set
   return pending;
 }
 
+/** Refuses an upgrade whose `ferry-session-id` is malformed (400) before the socket opens. */
+export async function checkSessionHeader(req: FastifyRequest): Promise<void> {
+  sessionIdOf(req.headers);
+}
+
 function serve(
   socket: WebSocket,
   target: InferenceTarget,
@@ -83,6 +89,8 @@ function serve(
   metrics: GatewayMetrics | undefined,
   sessions: Set<StreamSession>,
   shutdown: ShutdownState,
+  /** The connection's session key: its calls go to one replica where the deployment routes by session affinity. */
+  sessionId: string,
 ): void {
   const pending = trackCalls(socket, sessions);
   const sendError = (err: unknown, id: string | undefined, started = performance.now()) => {
@@ -101,7 +109,7 @@ function serve(
       sendError(err, idOf(data, isBinary));
       return;
     }
-    const control: CallControl = {};
+    const control: CallControl = { sessionId };
     const started = performance.now();
     pending.add(control);
     runInference(target, message.header, message.binary, limits, control).then(
@@ -150,12 +158,16 @@ export function registerStreamRoutes(
           if (req.params.version !== undefined && req.params.version !== target.version) {
             throw new ModelVersionNotFoundError(req.params.name, req.params.version);
           }
+          sessionIdOf(req.headers);
         },
       },
-      (socket, req) => serve(socket, targets.get(req.params.name)!, limits, metrics, sessions, shutdown),
+      (socket, req) => serve(socket, targets.get(req.params.name)!, limits, metrics, sessions, shutdown, connectionSessionOf(req.headers)),
     );
   }
   for (const target of targets.values()) {
-    if (target.routePrefix) app.get(`${target.routePrefix}/stream`, { websocket: true }, (socket) => serve(socket, target, limits, metrics, sessions, shutdown));
+    if (!target.routePrefix) continue;
+    app.get(`${target.routePrefix}/stream`, { websocket: true, onRequest: checkSessionHeader }, (socket, req) =>
+      serve(socket, target, limits, metrics, sessions, shutdown, connectionSessionOf(req.headers)),
+    );
   }
 }

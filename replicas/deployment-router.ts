@@ -6,6 +6,7 @@ import type { CallControl } from './pool-types.js';
 import type { FromActor, RouteCall } from './protocol.js';
 import { ReplicaLink } from './replica-link.js';
 import { PowerOfTwoChoicesRouter, type RequestRouter } from './request-router.js';
+import type { BuiltRouter } from './router-factory.js';
 import type { CallRouting, SlotCandidate } from './session-affinity.js';
 import type { TensorMap } from './tensor.js';
 
@@ -32,10 +33,12 @@ export interface DeploymentRouterOptions {
   onDemand(): void;
   observer?: AnswerObserver;
   /** Orders the replicas for each call. @default power of two choices */
-  requestRouter?: RequestRouter;
-  /** Told of each replica that becomes ready here (a session router remembers its id). */
-  onReplicaUp?(replica: SlotCandidate): void;
-  /** Told why a router's answer was not used (it threw, or named no candidate it was given); the call went by power of two choices. */
+  requestRouter?: BuiltRouter;
+  /**
+   * Told why a router's answer was not used (it threw, or named a candidate
+   * it was not given); the call went by power of two choices. Once a minute
+   * at most for one reason.
+   */
   onRouterError?(reason: string): void;
 }
 
@@ -60,8 +63,11 @@ export class DeploymentRouter {
   private readonly openSet = new Set<ReplicaLink>();
   /** The ready links of one placement, reused: it runs for every call. */
   private readonly ready: ReplicaLink[] = [];
-  private readonly router: RequestRouter;
+  private router: RequestRouter;
+  private onReplicaUp: ((replica: SlotCandidate) => void) | undefined;
   private readonly fallback: PowerOfTwoChoicesRouter;
+  /** When each router error was last reported (epoch ms), by reason. */
+  private readonly reported = new Map<string, number>();
   /** The routing facts of every call that carries neither a session nor a model: one object, never written. */
   private readonly plain: CallRouting;
   private queue: PendingCall[] = [];
@@ -72,12 +78,28 @@ export class DeploymentRouter {
 
   constructor(private readonly opts: DeploymentRouterOptions) {
     this.fallback = new PowerOfTwoChoicesRouter({ deployment: opts.deployment, maxOngoingRequests: opts.maxOngoing });
-    this.router = opts.requestRouter ?? this.fallback;
+    this.router = opts.requestRouter?.router ?? this.fallback;
+    this.onReplicaUp = opts.requestRouter?.onReplicaUp;
     this.plain = Object.freeze({ deployment: opts.deployment, sessionId: null, modelId: null, movedFrom: null, newSession: false }) as CallRouting;
   }
 
   private get counters(): DeploymentCounters {
     return this.opts.counters;
+  }
+
+  /** Routes later calls with `built` (a custom router once its module has loaded); replicas already up are told to it. */
+  useRequestRouter(built: BuiltRouter): void {
+    this.router = built.router;
+    this.onReplicaUp = built.onReplicaUp;
+    for (const link of this.open) this.onReplicaUp?.(link);
+  }
+
+  private routerError(reason: string): void {
+    const now = Date.now();
+    if (now - (this.reported.get(reason) ?? -Infinity) < 60_000) return;
+    if (this.reported.size > 100) this.reported.clear();
+    this.reported.set(reason, now);
+    this.opts.onRouterError?.(reason);
   }
 
   /** Whether the deployment wants no replica now, so a queued call must ask for one. */
@@ -158,10 +180,10 @@ export class DeploymentRouter {
       ranked = this.router.chooseReplicas(ready, call.routing);
       if (rankedLinks(ranked, this.openSet)) return ranked;
     } catch (err) {
-      this.opts.onRouterError?.(`its chooseReplicas threw: ${err instanceof Error ? err.message : String(err)}`);
+      this.routerError(`its chooseReplicas threw: ${err instanceof Error ? err.message : String(err)}`);
       return this.fallback.chooseReplicas(ready) as readonly ReplicaLink[];
     }
-    this.opts.onRouterError?.(`its chooseReplicas returned ${Array.isArray(ranked) ? 'a replica it was not given' : typeof ranked}, not an array of the candidates`);
+    this.routerError(`its chooseReplicas returned ${Array.isArray(ranked) ? 'a replica it was not given' : typeof ranked}, not an array of the candidates`);
     return this.fallback.chooseReplicas(ready) as readonly ReplicaLink[];
   }
 
@@ -259,7 +281,7 @@ export class DeploymentRouter {
     this.links.set(slot, link);
     this.open.push(link);
     this.openSet.add(link);
-    this.opts.onReplicaUp?.(link);
+    this.onReplicaUp?.(link);
     if (this.queue.length > 0) this.waitForRoom();
   }
 

@@ -1,14 +1,16 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { extname } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { applyOrtEnvironment } from '../constants.js';
 import { deviceUnavailableReason } from './device.js';
-import type { FerryHandler, FerryHandlerClass, ModelSession, ReplicaContext, RouteRequest } from './handler-types.js';
+import type { CallInfo, FerryHandler, FerryHandlerClass, ModelSession, ReplicaContext, RouteRequest } from './handler-types.js';
 import { HandleClient } from './handle-client.js';
+import { importExport } from './import-export.js';
 import { checkOutputs, ownInputs } from './handler-tensors.js';
 import { OnnxSession, type OnnxruntimeGate } from './onnx-session.js';
 import type { FromReplica, HandlerInfo, ReplicaSpec, RouteCall } from './protocol.js';
 import type { ModelMetadata, TensorMap } from './tensor.js';
+
+/** A call that carries no session. */
+const NO_INFO: CallInfo = Object.freeze({ session: null });
 
 /** Sends a control message to the host. */
 type Reply = (msg: FromReplica, transfer: ArrayBuffer[]) => void;
@@ -34,18 +36,6 @@ export class HandlerFailure extends Error {
     this.statusCode = as?.statusCode ?? (passed ? (e.statusCode as number) : 500);
     this.passed = passed;
   }
-}
-
-async function importHandler(path: string, name: string): Promise<unknown> {
-  const url = pathToFileURL(path).href;
-  const ext = extname(path);
-  // TypeScript without a build step, as the config is loaded.
-  const mod: { default?: unknown } =
-    ext === '.ts' || ext === '.mts' || ext === '.cts' ? await (await import('tsx/esm/api')).tsImport(url, import.meta.url) : await import(url);
-  let exported = (mod as Record<string, unknown>)[name];
-  // tsImport of a CommonJS-looking file may nest the default one level deeper.
-  if (name === 'default' && exported && typeof exported === 'object' && 'default' in exported) exported = (exported as { default: unknown }).default;
-  return exported;
 }
 
 function messageOf(err: unknown): string {
@@ -106,7 +96,7 @@ export class HandlerActor {
     }
     let Handler: unknown;
     try {
-      Handler = await importHandler(spec.handlerPath!, spec.handlerExport);
+      Handler = await importExport(spec.handlerPath!, spec.handlerExport);
     } catch (err) {
       return fail(`handler ${spec.handlerPath} could not be loaded: ${messageOf(err)}`);
     }
@@ -178,10 +168,10 @@ export class HandlerActor {
   }
 
   /** Runs one call's `infer`, with `signal` cancelling the handle calls it makes. Rejects with HandlerFailure. */
-  async call(inputs: TensorMap, signal: AbortSignal): Promise<TensorMap> {
+  async call(inputs: TensorMap, signal: AbortSignal, info: CallInfo = NO_INFO): Promise<TensorMap> {
     const handler = this.instance!;
     try {
-      const outputs = await this.current.run(signal, () => handler.infer!(ownInputs(inputs)));
+      const outputs = await this.current.run(signal, () => handler.infer!(ownInputs(inputs), info));
       return this.declared(checkOutputs(outputs, 'infer'), 'infer');
     } catch (err) {
       throw new HandlerFailure(err);
@@ -189,10 +179,10 @@ export class HandlerActor {
   }
 
   /** Runs one batch through `inferBatch`; one output map per call, in order. Rejects with HandlerFailure (every call of the batch fails). */
-  async batch(calls: TensorMap[], signal: AbortSignal): Promise<TensorMap[]> {
+  async batch(calls: TensorMap[], signal: AbortSignal, infos: CallInfo[] = calls.map(() => NO_INFO)): Promise<TensorMap[]> {
     const handler = this.instance!;
     try {
-      const outputs = await this.current.run(signal, () => handler.inferBatch!(calls.map(ownInputs)));
+      const outputs = await this.current.run(signal, () => handler.inferBatch!(calls.map(ownInputs), infos));
       if (!Array.isArray(outputs) || outputs.length !== calls.length) {
         throw new Error(`inferBatch must return one output map per call: ${calls.length} calls, got ${Array.isArray(outputs) ? outputs.length : typeof outputs}`);
       }
@@ -207,7 +197,7 @@ export class HandlerActor {
    * query }`; resolves with its return value as JSON text, or as bytes (a
    * copy) for a route that answers bytes. Rejects with HandlerFailure.
    */
-  async route(route: RouteCall, signal: AbortSignal): Promise<string | Uint8Array> {
+  async route(route: RouteCall, signal: AbortSignal, info: CallInfo = NO_INFO): Promise<string | Uint8Array> {
     const handler = this.instance as unknown as Record<string, unknown>;
     const method = this.methodOf(route.method);
     // Only a handle's call() can name a method the class lacks (routes are checked at start): the caller's mistake, a 404.
@@ -215,7 +205,7 @@ export class HandlerActor {
       throw new HandlerFailure(`handler ${(this.instance as object).constructor.name} has no method '${route.method}'`, { code: 'FERRY_ERR_NOT_SERVED', statusCode: 404 });
     }
     try {
-      const request: RouteRequest = { body: route.body, params: route.params, query: route.query };
+      const request: RouteRequest = { body: route.body, params: route.params, query: route.query, session: info.session };
       const result: unknown = await this.current.run(signal, () => method.call(handler, request));
       if (route.response === 'json') return JSON.stringify(result ?? null);
       if (typeof result === 'string') return new TextEncoder().encode(result);

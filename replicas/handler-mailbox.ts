@@ -1,5 +1,6 @@
 import { BatchQueue } from './batch-queue.js';
 import { epochMs } from './deployment-counters.js';
+import type { CallInfo } from './handler-types.js';
 import type { HandlerActor, HandlerFailure } from './handler-actor.js';
 import type { Answer, ToActor, WireCall } from './protocol.js';
 import type { AnswerTo, BatchGauges } from './replica-mailbox.js';
@@ -20,6 +21,11 @@ function failed(id: number, err: unknown): Answer {
   const f = err as HandlerFailure;
   // A handle call's error passed through is answered as it came: it is the registry's already.
   return { id, error: f.message, code: f.code, statusCode: f.statusCode, ...(f.passed ? { passed: true as const } : {}) };
+}
+
+/** What the handler learns of a call besides its inputs. */
+function infoOf(call: WireCall): CallInfo {
+  return { session: call.session ?? null };
 }
 
 /**
@@ -124,11 +130,11 @@ export class HandlerMailbox {
     let transfer: ArrayBuffer[] = [];
     try {
       if (call.route) {
-        const result = await this.actor.route(call.route, call.abort.signal);
+        const result = await this.actor.route(call.route, call.abort.signal, infoOf(call));
         answer = { id: call.id, result };
         if (typeof result !== 'string') transfer = [result.buffer as ArrayBuffer];
       } else {
-        const outputs = await this.actor.call(call.inputs, call.abort.signal);
+        const outputs = await this.actor.call(call.inputs, call.abort.signal, infoOf(call));
         answer = { id: call.id, outputs };
         transfer = transferablesOf([outputs]);
       }
@@ -150,6 +156,7 @@ export class HandlerMailbox {
       const outputs = await this.actor.batch(
         batch.map((c) => c.inputs),
         all.signal,
+        batch.map(infoOf),
       );
       answers = batch.map((c, i) => ({ id: c.id, outputs: outputs[i] }));
     } catch (err) {

@@ -15,6 +15,8 @@ export interface ModelSession {
 export interface HandleCallOptions {
   /** Gives up on the call: it leaves the deployment's queue or its replica's mailbox if it has not started, and the promise rejects. */
   signal?: AbortSignal;
+  /** The call's session key: where the deployment routes by session affinity, every call carrying it goes to one replica. */
+  sessionId?: string;
 }
 
 /**
@@ -46,6 +48,27 @@ export interface DeploymentHandle {
 }
 
 /**
+ * A call's session as a handler sees it (deployments with
+ * `requestRouter: 'session-affinity'` keep every call of one session on one
+ * replica while it lives). `isNew` is true on the call that placed the
+ * session; `movedFrom` names the replica it was on, on the first call after
+ * that replica died or was scaled away: the state kept there is gone, so
+ * rebuild it or refuse the call.
+ */
+export interface CallSession {
+  /** The key every call of the session carries: `ferry-session-id`, a WebSocket connection's own, or a handle call's `sessionId`. */
+  readonly id: string;
+  readonly isNew: boolean;
+  readonly movedFrom: string | null;
+}
+
+/** What a handler learns of one call besides its inputs. */
+export interface CallInfo {
+  /** The call's session, or null when it carries none. */
+  readonly session: CallSession | null;
+}
+
+/**
  * What a handler method serving one of the deployment's own routes (or
  * WebSocket messages) receives. It returns the answer: any JSON value for a
  * route that answers JSON, or a Uint8Array (an ArrayBuffer, a string) for
@@ -58,6 +81,8 @@ export interface RouteRequest<Body = unknown> {
   params: Record<string, string>;
   /** Query string parameters, the first value of each. */
   query: Record<string, string>;
+  /** The call's session (see {@link CallSession}), or null when it carries none. */
+  session: CallSession | null;
 }
 
 /** What each replica of a code deployment is constructed with. */
@@ -103,14 +128,14 @@ export interface FerryHandler {
    * concurrently (up to maxOngoingRequests per replica), as an async Ray
    * actor's do.
    */
-  infer?(inputs: TensorMap): TensorMap | Promise<TensorMap>;
+  infer?(inputs: TensorMap, call: CallInfo): TensorMap | Promise<TensorMap>;
   /**
    * The batched form (what Ray's `@serve.batch` gives): the calls gathered
    * for one batch, up to `batching.maxBatchSize` calls, waiting at most
    * `batching.batchWaitTimeoutMs` for more; returns one output map per call,
    * in order. Batches run one at a time. Used instead of `infer` when defined.
    */
-  inferBatch?(batch: TensorMap[]): TensorMap[] | Promise<TensorMap[]>;
+  inferBatch?(batch: TensorMap[], calls: CallInfo[]): TensorMap[] | Promise<TensorMap[]>;
   /** Applied after `init` when the deployment has a `userConfig`, and to live replicas when only `userConfig` changes (no restart). */
   reconfigure?(userConfig: unknown): void | Promise<void>;
   /** Polled every healthCheckPeriodMs; a throw, or no answer within healthCheckTimeoutMs, replaces the replica. */

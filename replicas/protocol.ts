@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Device, ResolvedBatching } from '../deployments/index.js';
+import type { CallSession } from './handler-types.js';
 import type { ModelMetadata, TensorMap } from './tensor.js';
 
 /** Where a thread replica writes its batch figures: its deployment's counters and its slot there. */
@@ -82,7 +83,7 @@ export type FromReplica =
   | { type: 'batch-finished'; rows: number; ms: number; sources: number }
   | { type: 'reconfigured'; error: string | null }
   | { type: 'health'; id: number; error: string | null }
-  | { type: 'handle-call'; id: number; deployment: string; inputs: TensorMap; method?: string; body?: unknown }
+  | { type: 'handle-call'; id: number; deployment: string; inputs: TensorMap; method?: string; body?: unknown; sessionId?: string }
   | { type: 'handle-cancel'; id: number }
   | ({ source: number } & FromActor);
 
@@ -115,17 +116,6 @@ export interface WireCall {
   session?: CallSession;
 }
 
-/**
- * A call's session as its replica's handler sees it: the key all of the
- * session's calls carry, whether this call placed it for the first time,
- * and, on the first call after its replica died or was scaled away, the
- * replica it was on (its state there is gone: rebuild it, or refuse).
- */
-export interface CallSession {
-  readonly id: string;
-  readonly isNew: boolean;
-  readonly movedFrom: string | null;
-}
 
 /** What an ingress sends a replica over its channel: the calls gathered in one turn, or calls it gave up on. */
 export type ToActor = { type: 'calls'; calls: WireCall[] } | { type: 'cancel'; ids: number[] };

@@ -9,13 +9,18 @@ import { DeploymentModel } from './deployment-model.js';
 import { ModelCannotBatchError, PoolClosedError, ReplicaStartFailedError } from './pool-errors.js';
 import type { HandleCalls, LifecycleObserver, Replica } from './replica.js';
 import type { HostFactory } from './replica-host.js';
+import { buildRouter, loadRouterClass, routingSpecOf, type RoutingSpec } from './router-factory.js';
 import { ReplicaSet } from './replica-set.js';
 import type { CallControl, PoolStats } from './pool-types.js';
 import type { OmittedOutput, RouteCall } from './protocol.js';
 import type { ModelMetadata, TensorMap } from './tensor.js';
 
 /** What the pool reports: replica losses, and each batch's figures and queue waits as the routers see them. */
-export type PoolObserver = LifecycleObserver & AnswerObserver;
+export type PoolObserver = LifecycleObserver &
+  AnswerObserver & {
+    /** A request router's answer was not used, and why (see DeploymentRouterOptions.onRouterError). */
+    routerFallback?(deployment: string, reason: string): void;
+  };
 
 /**
  * An ingress as one deployment's pool sees it: where its replicas are
@@ -49,6 +54,8 @@ export class ReplicaPool {
   readonly name: string;
   /** The deployment's figures in shared memory, for routers in other threads. */
   readonly counters: DeploymentCounters;
+  /** How the deployment routes, for routers in other threads (its session table included). */
+  readonly routing: RoutingSpec;
   private readonly router: DeploymentRouter;
   private readonly peers: IngressPeer[] = [];
   private closed = false;
@@ -73,6 +80,7 @@ export class ReplicaPool {
     const most = config.autoscaling ? Math.max(config.autoscaling.maxReplicas, config.autoscaling.initialReplicas ?? 0) : config.numReplicas;
     this.counters = new DeploymentCounters(spareSlots(most));
     this.model = new DeploymentModel(config.name, config.batching);
+    this.routing = routingSpecOf(config);
     this.router = new DeploymentRouter({
       deployment: config.name,
       maxOngoing: config.maxOngoingRequests,
@@ -80,6 +88,8 @@ export class ReplicaPool {
       counters: this.counters,
       onDemand: () => this.demand(),
       observer,
+      requestRouter: buildRouter(config.name, config.maxOngoingRequests, this.routing, this.counters, null),
+      onRouterError: (reason) => observer?.routerFallback?.(config.name, reason),
     });
     this.peers.push({
       source: 0,
@@ -238,6 +248,8 @@ export class ReplicaPool {
   async start(): Promise<void> {
     this.setAtZero(initialOf(this.config) === 0);
     try {
+      const Router = await loadRouterClass(this.routing);
+      if (Router) this.router.useRequestRouter(buildRouter(this.name, this.config.maxOngoingRequests, this.routing, this.counters, Router));
       await this.set.start(initialOf(this.config));
       if (this.closed) throw new PoolClosedError(this.name);
       const conflict = this.model.batchingConflict;

@@ -223,7 +223,7 @@ export class Replica {
         this.opts.counters.batchFinished(this.slot, msg.rows, msg.ms, msg.sources);
         return;
       case 'handle-call':
-        this.callHandle(msg.id, msg.deployment, msg.inputs, msg.method === undefined ? undefined : { method: msg.method, body: msg.body });
+        this.callHandle(msg.id, msg.deployment, msg.inputs, msg.method === undefined ? undefined : { method: msg.method, body: msg.body }, msg.sessionId);
         return;
       case 'handle-cancel':
         this.handleCalls.get(msg.id)?.cancel?.(new Error('the replica cancelled the call'));
@@ -238,8 +238,8 @@ export class Replica {
   }
 
   /** Runs one handle call for the replica's code and posts its answer back. */
-  private callHandle(id: number, deployment: string, inputs: TensorMap, method?: { method: string; body: unknown }): void {
-    const control: CallControl = {};
+  private callHandle(id: number, deployment: string, inputs: TensorMap, method: { method: string; body: unknown } | undefined, sessionId: string | undefined): void {
+    const control: CallControl = sessionId === undefined ? {} : { sessionId };
     this.handleCalls.set(id, control);
     const post = (msg: ToReplica, transfer: ArrayBuffer[] = []) => {
       this.handleCalls.delete(id);

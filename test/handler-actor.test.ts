@@ -97,7 +97,7 @@ t.test('calls, batches, routes, reconfigure and health checks: what user code re
 
   const parts = actor();
   await parts.a.init(spec({ handlerPath: fixture('compute-parts'), handlerExport: 'Half' }));
-  t.equal(await parts.a.route({ method: 'echo', body: { n: 1 }, params: { id: '7' }, query: { q: 'x' }, response: 'json' }, signal), '{"body":{"n":1},"params":{"id":"7"},"query":{"q":"x"}}');
+  t.equal(await parts.a.route({ method: 'echo', body: { n: 1 }, params: { id: '7' }, query: { q: 'x' }, response: 'json' }, signal), '{"body":{"n":1},"params":{"id":"7"},"query":{"q":"x"},"session":null}');
   const bytes = (body: unknown) => parts.a.route({ method: 'bytes', body, params: {}, query: {}, response: 'bytes' }, signal);
   t.same([...((await bytes('text')) as Uint8Array)], [...new TextEncoder().encode('text')], 'a string answers its UTF-8 bytes');
   t.same([...((await bytes('view')) as Uint8Array)], [2, 3], 'a view answers its own bytes only');
@@ -195,7 +195,7 @@ t.test('the mailbox: calls run at once and concurrently, or in batches; cancels 
   partsBox.receive(1, { type: 'calls', calls: [routeCall(1, 'echo', 5, 'json'), routeCall(2, 'bytes', 'text', 'bytes')] });
   await new Promise((r) => setTimeout(r, 50));
   t.same(routed.flatMap((m) => m.answers).sort((a, b) => a.id - b.id), [
-    { id: 1, result: '{"body":5,"params":{},"query":{}}' },
+    { id: 1, result: '{"body":5,"params":{},"query":{},"session":null}' },
     { id: 2, result: new TextEncoder().encode('text') },
   ], 'route calls run as they come, even in a batching mailbox, and answer JSON text or bytes');
 

@@ -31,7 +31,12 @@ for (const replicaHost of ['thread', 'process'] as const) {
     const echo = await fetch(`${base}/echo/7?q=x&q=y`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: 1 }) });
     t.equal(echo.status, 200);
     t.match(echo.headers.get('content-type'), /^application\/json/);
-    t.same(await echo.json(), { body: { n: 1 }, params: { id: '7' }, query: { q: 'x' } }, 'body, path parameters and the first value of each query parameter');
+    t.same(await echo.json(), { body: { n: 1 }, params: { id: '7' }, query: { q: 'x' }, session: null }, 'body, path parameters and the first value of each query parameter; no session');
+    const withSession = await fetch(`${base}/echo/7`, { method: 'POST', headers: { 'content-type': 'application/json', 'ferry-session-id': 'user-42' }, body: '{}' });
+    t.same((await withSession.json()).session, { id: 'user-42', isNew: false, movedFrom: null }, "ferry-session-id reaches the method (placement facts come with session-affinity routing)");
+    const long = await fetch(`${base}/echo/7`, { method: 'POST', headers: { 'content-type': 'application/json', 'ferry-session-id': 'k'.repeat(300) }, body: '{}' });
+    t.equal(long.status, 400, 'a session key past 256 characters is a 400');
+    t.match(await long.json(), { code: 'FERRY_ERR_BAD_REQUEST', error: /ferry-session-id must be 1 to 256 characters \(got 300\)/ });
     const empty = await fetch(`${base}/echo/1`, { method: 'POST' });
     t.same((await empty.json()).body, undefined, 'no body: undefined');
 
@@ -55,7 +60,7 @@ for (const replicaHost of ['thread', 'process'] as const) {
     t.same([...new Uint8Array(await bytes.arrayBuffer())], [2, 3], 'and the bytes the method returned');
 
     const relayed = await fetch(`${base}/relay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: 'parts', method: 'echo', body: [1, 'two'] }) });
-    t.same(await relayed.json(), { body: [1, 'two'], params: {}, query: {} }, "a replica's handle calls a method of a deployment (here its own) and gets its JSON answer");
+    t.same(await relayed.json(), { body: [1, 'two'], params: {}, query: {}, session: null }, "a replica's handle calls a method of a deployment (here its own) and gets its JSON answer");
     const relay = (method: string) =>
       fetch(`${base}/relay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: 'parts', method }) }).then((r) => r.json());
     t.match(await relay('nope'), { code: 'FERRY_ERR_NOT_SERVED', error: /^handler \w+ has no method 'nope'$/ }, "calling a method the class lacks is the caller's 404, passed through once, not wrapped again");
@@ -79,7 +84,7 @@ for (const replicaHost of ['thread', 'process'] as const) {
     ws.send(JSON.stringify({ hello: 1 }));
     ws.send(Buffer.from([1, 2]), { binary: true });
     const answers = await got;
-    t.same(answers.find((a) => 'body' in a), { body: { hello: 1 }, params: {}, query: {} });
+    t.match(answers.find((a) => 'body' in a), { body: { hello: 1 }, params: {}, query: {}, session: { id: /^ws-[0-9a-f-]{36}$/, isNew: false, movedFrom: null } }, 'a WebSocket connection is a session of its own');
     t.match(answers.find((a) => 'error' in a), { code: 'FERRY_ERR_MESSAGE_INVALID', error: /takes JSON text messages/ });
     ws.close();
 

@@ -82,6 +82,7 @@ t.test('an ingress beside the pool’s own router: exact counts over both, one q
         metadata: pool.metadata,
         batching: pool.batching,
         counters: { buffer: pool.counters.buffer, slots: pool.counters.slots },
+        routing: pool.routing,
         readiness: pool.readiness(),
         atZero: false,
       },

@@ -1,0 +1,31 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { BadRequestError } from '../errors.js';
+
+/** The header naming a request's session: where a deployment routes by session affinity, all its calls go to one replica. */
+export const SESSION_HEADER = 'ferry-session-id';
+
+/** Longest session key taken, in characters. */
+const MAX_SESSION_ID = 256;
+
+/**
+ * The request's session key from `ferry-session-id`, or undefined without
+ * one. Throws BadRequestError (400) for a header given twice, empty, or
+ * longer than 256 characters.
+ */
+export function sessionIdOf(headers: IncomingHttpHeaders): string | undefined {
+  const value = headers[SESSION_HEADER];
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) throw new BadRequestError(`${SESSION_HEADER} is given ${value.length} times; give one session key`);
+  if (value.length === 0 || value.length > MAX_SESSION_ID) throw new BadRequestError(`${SESSION_HEADER} must be 1 to ${MAX_SESSION_ID} characters (got ${value.length})`);
+  return value;
+}
+
+/**
+ * A WebSocket connection's session: the upgrade request's `ferry-session-id`
+ * when it has one (a client resuming a session on a new connection), else a
+ * key of its own, so each connection is one session.
+ */
+export function connectionSessionOf(headers: IncomingHttpHeaders): string {
+  return sessionIdOf(headers) ?? `ws-${randomUUID()}`;
+}

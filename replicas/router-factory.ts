@@ -1,0 +1,60 @@
+import type { ResolvedDeployment } from '../deployments/index.js';
+import type { DeploymentCounters } from './deployment-counters.js';
+import { importExport } from './import-export.js';
+import { PowerOfTwoChoicesRouter, type RequestRouter, type RequestRouterClass } from './request-router.js';
+import { SessionAffinityRouter, type SessionAffinityOptions, type SlotCandidate } from './session-affinity.js';
+import { SessionTable } from './session-table.js';
+
+/** How one deployment routes, as every ingress (thread or not) and the control plane's handles build it. */
+export interface RoutingSpec {
+  /** A built-in router's name, or a module's absolute path. */
+  requestRouter: string;
+  requestRouterExport: string;
+  sessionAffinity: SessionAffinityOptions & { maxSessions: number };
+  /** The session placement table every router of the deployment shares (session-affinity only). */
+  sessions: SharedArrayBuffer | null;
+}
+
+/** The deployment's routing, with the shared session table made when it routes by session. */
+export function routingSpecOf(config: ResolvedDeployment): RoutingSpec {
+  const sessions = config.requestRouter === 'session-affinity' ? new SessionTable(config.sessionAffinity.maxSessions).buffer : null;
+  return { requestRouter: config.requestRouter, requestRouterExport: config.requestRouterExport, sessionAffinity: { ...config.sessionAffinity }, sessions };
+}
+
+/** A router and what it wants told of each replica that comes up. */
+export interface BuiltRouter {
+  router: RequestRouter;
+  onReplicaUp?(replica: SlotCandidate): void;
+}
+
+/**
+ * Loads the class a `requestRouter` module exports (null for a built-in).
+ * Rejects with an Error naming the module when it does not load or its
+ * export is not a class.
+ */
+export async function loadRouterClass(spec: RoutingSpec): Promise<RequestRouterClass | null> {
+  if (spec.requestRouter === 'power-of-two-choices' || spec.requestRouter === 'session-affinity') return null;
+  let exported: unknown;
+  try {
+    exported = await importExport(spec.requestRouter, spec.requestRouterExport);
+  } catch (err) {
+    throw new Error(`requestRouter ${spec.requestRouter} does not load: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (typeof exported !== 'function') {
+    throw new Error(`requestRouter ${spec.requestRouter}: its ${spec.requestRouterExport === 'default' ? 'default export' : `export '${spec.requestRouterExport}'`} is not a class (got ${typeof exported})`);
+  }
+  const proto = (exported as { prototype?: { chooseReplicas?: unknown } }).prototype;
+  if (typeof proto?.chooseReplicas !== 'function') throw new Error(`requestRouter ${spec.requestRouter}: class ${exported.name} has no chooseReplicas method`);
+  return exported as RequestRouterClass;
+}
+
+/** Builds one ingress's router for a deployment; `Class` is what {@link loadRouterClass} loaded. Throws what a custom constructor throws. */
+export function buildRouter(deployment: string, maxOngoingRequests: number, spec: RoutingSpec, counters: DeploymentCounters, Class: RequestRouterClass | null): BuiltRouter {
+  const context = { deployment, maxOngoingRequests };
+  if (Class) return { router: new Class(context) };
+  if (spec.requestRouter === 'session-affinity' && spec.sessions) {
+    const router = new SessionAffinityRouter(context, new SessionTable(spec.sessionAffinity.maxSessions, spec.sessions), counters, spec.sessionAffinity);
+    return { router, onReplicaUp: (r) => router.remember(r) };
+  }
+  return { router: new PowerOfTwoChoicesRouter(context) };
+}
