@@ -18,6 +18,7 @@ import {
   ModelCannotBatchError,
   NodeResources,
   ReplicaPool,
+  routerFallbackMessage,
   type DeploymentHandle,
   type PoolObserver,
   type HostFactory,
@@ -191,6 +192,7 @@ export class FerryServer {
     let log: FastifyBaseLogger | null = null;
     const observer: PoolObserver = {
       answered: metrics.answered.bind(metrics),
+      routerFallback: (deployment, reason) => log?.warn({ deployment }, routerFallbackMessage(deployment, reason)),
       replicaLost: (deployment, replicaId, cause, reason) => {
         metrics.replicaRestarts.inc({ deployment, reason: cause });
         const what =

@@ -3,6 +3,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ResolvedDeployment } from '../deployments/index.js';
 import {
   buildRouter,
+  routerFallbackMessage,
   DeploymentCounters,
   DeploymentRouter,
   PoolClosedError,
@@ -95,7 +96,7 @@ export class Ingress {
         onDemand: () => opts.control.demand(d.name),
         observer: opts.metrics,
         requestRouter: buildRouter(d.name, d.maxOngoingRequests, d.routing, counters, opts.routerClasses?.get(d.name) ?? null),
-        onRouterError: (reason) => this.app.log.warn({ deployment: d.name }, `request router of ${d.name}: ${reason}; the call went by power of two choices`),
+        onRouterError: (reason) => this.app.log.warn({ deployment: d.name }, routerFallbackMessage(d.name, reason)),
       });
       router.setAtZero(d.atZero);
       this.routers.set(d.name, router);

@@ -1,6 +1,7 @@
 import { OnnxGraphBuilder, OnnxType } from './onnx-builder.js';
 import { buildBatchReduce, buildDynamicImage, buildFixedBatch, buildRecurrentState } from './quirk-models.js';
 import { heUniform, seededRandom } from './seeded-random.js';
+import { buildSessionRnn } from './session-models.js';
 
 /** The seed every generated model starts from; changing it changes every weight. */
 export const MODEL_SEED = 20261128;
@@ -107,4 +108,5 @@ export const MODEL_BUILDERS: Readonly<Record<string, () => Uint8Array>> = Object
   'recurrent-state.onnx': () => buildRecurrentState(),
   'batch-reduce.onnx': () => buildBatchReduce(),
   'dynamic-image.onnx': () => buildDynamicImage(),
+  'session-rnn.onnx': () => buildSessionRnn(MODEL_SEED + 5),
 });

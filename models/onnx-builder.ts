@@ -87,19 +87,20 @@ export class OnnxGraphBuilder {
   }
 
   /**
-   * Adds a node and returns the name of its (first) output.
-   * `floatAttrs` names the attributes to encode as FLOAT rather than INT.
+   * Adds a node and returns the name of its (first) output. `outputs` names
+   * every output of an operator that has several; `floatAttrs` names the
+   * attributes to encode as FLOAT rather than INT.
    */
   node(
     opType: string,
     inputs: string[],
     attrs: Record<string, AttributeValue> = {},
-    opts: { output?: string; floatAttrs?: string[] } = {},
+    opts: { output?: string; outputs?: string[]; floatAttrs?: string[] } = {},
   ): string {
-    const out = opts.output ?? `${opType.toLowerCase()}_${this.counter++}`;
+    const outs = opts.outputs ?? [opts.output ?? `${opType.toLowerCase()}_${this.counter++}`];
     const attribute_ = Object.entries(attrs).map(([k, v]) => attribute(k, v, opts.floatAttrs?.includes(k) ?? false));
-    this.nodes.push({ input: inputs, output: [out], name: `${opType}_${this.counter++}`, opType, attribute: attribute_ });
-    return out;
+    this.nodes.push({ input: inputs, output: outs, name: `${opType}_${this.counter++}`, opType, attribute: attribute_ });
+    return outs[0];
   }
 
   /** Serialises the model (IR version 8, default-domain opset 13). */

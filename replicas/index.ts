@@ -28,7 +28,7 @@ export {
   type RouterContext,
   type RoutingRequest,
 } from './request-router.js';
-export { buildRouter, loadRouterClass, routingSpecOf, type BuiltRouter, type RoutingSpec } from './router-factory.js';
+export { buildRouter, loadRouterClass, routerFallbackMessage, routingSpecOf, type BuiltRouter, type RoutingSpec } from './router-factory.js';
 export { SessionAffinityRouter, type CallRouting, type SessionAffinityOptions, type SlotCandidate } from './session-affinity.js';
 export { SessionTable, sessionKey } from './session-table.js';
 export type {

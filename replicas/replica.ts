@@ -70,6 +70,8 @@ export interface ReplicaStats {
   maxBatchRows: number;
   /** Batches that held calls from more than one ingress thread. */
   mergedBatches: number;
+  /** Sessions placed on it (session-affinity routing; idle ones until their place is taken over). */
+  sessions: number;
   /** Time onnxruntime took to load the model, inside the replica. */
   loadMs: number;
   /** Cold start: from starting the host to the replica ready (thread or process start + model load). */
@@ -372,6 +374,7 @@ export class Replica {
       rows: totals.rows,
       maxBatchRows: totals.maxBatchRows,
       mergedBatches: totals.mergedBatches,
+      sessions: this.opts.counters.sessions(this.slot),
       loadMs: Math.round(this.loadMs),
       startMs: Math.round(this.startMs),
     };

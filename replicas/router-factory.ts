@@ -21,6 +21,11 @@ export function routingSpecOf(config: ResolvedDeployment): RoutingSpec {
   return { requestRouter: config.requestRouter, requestRouterExport: config.requestRouterExport, sessionAffinity: { ...config.sessionAffinity }, sessions };
 }
 
+/** The log line for a router answer Ferry did not use (see DeploymentRouterOptions.onRouterError). */
+export function routerFallbackMessage(deployment: string, reason: string): string {
+  return `request router of ${deployment}: ${reason}; the call went by power of two choices`;
+}
+
 /** A router and what it wants told of each replica that comes up. */
 export interface BuiltRouter {
   router: RequestRouter;
