@@ -50,3 +50,10 @@ export const ORT_TELEMETRY: boolean = process.env.FERRY_ORT_TELEMETRY === '1';
 export function applyOrtEnvironment(): void {
   if (!ORT_TELEMETRY) process.env.ORT_DISABLE_TELEMETRY ??= '1';
 }
+
+/**
+ * A handler's members Ferry calls itself (construction, start, userConfig,
+ * health, inference): never a route's or a handle's `call`, which would hand
+ * them a request (a route body passed to `reconfigure` would become the userConfig).
+ */
+export const HANDLER_LIFECYCLE: readonly string[] = Object.freeze(['constructor', 'init', 'reconfigure', 'checkHealth', 'infer', 'inferBatch']);

@@ -3,7 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { Value, type ValueError } from '@sinclair/typebox/value';
 import { ValueErrorType } from '@sinclair/typebox/errors';
 import type { TSchema } from '@sinclair/typebox';
-import { SHUTDOWN_GRACE_MS } from '../constants.js';
+import { HANDLER_LIFECYCLE, SHUTDOWN_GRACE_MS } from '../constants.js';
 import { ConfigInvalidError } from '../errors.js';
 import { dottedPath } from '../json-path.js';
 import { ferryConfigSchema } from './config-schema.js';
@@ -234,6 +234,11 @@ function semanticProblems(
     const own = [...d.routes.map((r) => ({ key: 'routes', what: `${r.method} ${r.path}` })), ...d.websockets.map((w) => ({ key: 'websockets', what: `WebSocket ${w.path}` }))];
     if (own.length > 0 && d.handler === null) problems.push(`${at}.${own[0].key}: own routes are served by a handler's methods, and the deployment has none`);
     if (own.length > 0 && d.routePrefix === null) problems.push(`${at}.${own[0].key}: own routes are served under the deployment's routePrefix: set ${at}.routePrefix`);
+    for (const [key, list] of [['routes', d.routes], ['websockets', d.websockets]] as const) {
+      for (const r of list) {
+        if (HANDLER_LIFECYCLE.includes(r.call)) problems.push(`${at}.${key}: ${r.path} calls '${r.call}', which Ferry calls itself (${HANDLER_LIFECYCLE.join(', ')}); route to a method of your own`);
+      }
+    }
     const seenRoutes = new Map<string, number>();
     own.forEach(({ key, what }, j) => {
       const path = what.split(' ')[1];

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { applyOrtEnvironment } from '../constants.js';
+import { applyOrtEnvironment, HANDLER_LIFECYCLE } from '../constants.js';
+import { ERROR_CODES } from '../errors.js';
 import { deviceUnavailableReason } from './device.js';
 import type { CallInfo, FerryHandler, FerryHandlerClass, ModelSession, ReplicaContext, RouteRequest } from './handler-types.js';
 import { HandleClient } from './handle-client.js';
@@ -8,6 +9,8 @@ import { checkOutputs, ownInputs } from './handler-tensors.js';
 import { OnnxSession, type OnnxruntimeGate } from './onnx-session.js';
 import type { FromReplica, HandlerInfo, ReplicaSpec, RouteCall } from './protocol.js';
 import type { ModelMetadata, TensorMap } from './tensor.js';
+
+const LIFECYCLE: ReadonlySet<string> = new Set(HANDLER_LIFECYCLE);
 
 /** A call that carries no session. */
 const NO_INFO: CallInfo = Object.freeze({ session: null });
@@ -31,7 +34,16 @@ export class HandlerFailure extends Error {
     super(messageOf(err));
     // By shape, not class: a handler module loaded apart (tsImport) has its own copy of the class.
     const e = (err ?? {}) as { name?: unknown; code?: unknown; statusCode?: unknown };
-    const passed = as !== undefined || (e.name === 'HandleCallError' && typeof e.code === 'string' && typeof e.statusCode === 'number');
+    // Only an error Ferry could have answered passes: a registered code with an error status (never a 200, never a code clients cannot know).
+    const passed =
+      as !== undefined ||
+      (e.name === 'HandleCallError' &&
+        typeof e.code === 'string' &&
+        ERROR_CODES.includes(e.code) &&
+        typeof e.statusCode === 'number' &&
+        Number.isInteger(e.statusCode) &&
+        e.statusCode >= 400 &&
+        e.statusCode <= 599);
     this.code = as?.code ?? (passed ? (e.code as string) : 'FERRY_ERR_HANDLER_FAILED');
     this.statusCode = as?.statusCode ?? (passed ? (e.statusCode as number) : 500);
     this.passed = passed;
@@ -157,7 +169,7 @@ export class HandlerActor {
 
   /** The instance's member `name`: the constructor and what every object inherits are not the class's methods to call. */
   private methodOf(name: string): unknown {
-    return name === 'constructor' || name in Object.prototype ? undefined : (this.instance as unknown as Record<string, unknown>)[name];
+    return LIFECYCLE.has(name) || name in Object.prototype ? undefined : (this.instance as unknown as Record<string, unknown>)[name];
   }
 
   /** `outputs`, when it holds every output the handler's interface declares; else throws naming the first missing. */

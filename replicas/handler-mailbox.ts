@@ -14,6 +14,8 @@ interface HandlerCall extends WireCall {
   batchKey: string;
   /** Aborted when the ingress gives up on the call; handle calls made for it are cancelled with it. */
   abort: AbortController;
+  /** Answered as cancelled while user code still ran it: whatever that code returns later is dropped. */
+  abandoned?: true;
 }
 
 /** A call's answer when user code failed (a HandlerFailure). */
@@ -83,7 +85,12 @@ export class HandlerMailbox {
       const call = waiting.get(id);
       if (!call) continue;
       if (this.running.has(call)) {
+        // User code cannot be stopped, only told (the signal): the call is answered now so its place is free, as
+        // Ray Serve's cancelled request is. Code that ignores the signal runs on, and its result is dropped.
         call.abort.abort(new Error('the request was cancelled'));
+        call.abandoned = true;
+        this.end([call], this.running.get(call)!);
+        cancelled.push({ id, cancelled: true });
         continue;
       }
       if (this.queue.remove(call)) cancelled.push({ id, cancelled: true });
@@ -109,14 +116,18 @@ export class HandlerMailbox {
     return at;
   }
 
+  /** Counts the calls of `calls` still running as done (an abandoned one was counted when it was answered). */
   private end(calls: HandlerCall[], startedAt: number): void {
     const sources = new Set<number>();
+    let done = 0;
     for (const c of calls) {
-      this.running.delete(c);
+      if (!this.running.delete(c)) continue;
       this.waiting.get(c.source)?.delete(c.id);
       sources.add(c.source);
+      done++;
     }
-    this.gauges.finished(calls.length, epochMs() - startedAt, sources.size);
+    if (done === 0) return;
+    this.gauges.finished(done, epochMs() - startedAt, sources.size);
     if (this.running.size > 0) this.gauges.started(epochMs());
     else if (this.alive) {
       clearInterval(this.alive);
@@ -140,7 +151,10 @@ export class HandlerMailbox {
       }
     } catch (err) {
       answer = failed(call.id, err);
+      // A call that failed wants nothing more from the handle calls it made (a fan-out one of whose calls was refused).
+      call.abort.abort(new Error('the request failed'));
     }
+    if (call.abandoned) return;
     this.end([call], startedAt);
     this.answer(call.source, { type: 'answers', answers: [answer], startedAt }, transfer);
   }
@@ -161,10 +175,11 @@ export class HandlerMailbox {
       answers = batch.map((c, i) => ({ id: c.id, outputs: outputs[i] }));
     } catch (err) {
       answers = batch.map((c) => failed(c.id, err));
+      all.abort(new Error('the batch failed'));
     }
     this.end(batch, startedAt);
     const bySource = new Map<number, Answer[]>();
-    batch.forEach((c, i) => bySource.set(c.source, [...(bySource.get(c.source) ?? []), answers[i]]));
+    batch.forEach((c, i) => c.abandoned || bySource.set(c.source, [...(bySource.get(c.source) ?? []), answers[i]]));
     for (const [source, list] of bySource) {
       this.answer(source, { type: 'answers', answers: list, startedAt }, transferablesOf(list.flatMap((a) => ('outputs' in a ? [a.outputs] : []))));
     }

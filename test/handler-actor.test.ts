@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { HandlerActor } from '../replicas/handler-actor.js';
+import { HandlerActor, HandlerFailure } from '../replicas/handler-actor.js';
 import { HandleCallError } from '../replicas/handle-client.js';
 import { HandlerMailbox } from '../replicas/handler-mailbox.js';
 import { checkOutputs, ownInputs } from '../replicas/handler-tensors.js';
@@ -58,7 +58,7 @@ t.test('init reports ready with the class interface, or init-failed saying why',
     ['a model that does not load', { modelPath: modelPath('missing.onnx') }, /model \(.*missing\.onnx\)/],
     ['a named model that does not load', { models: { m: modelPath('missing.onnx') } }, /models\.m \(.*missing\.onnx\)/],
     ['a device that is not here', { modelPath: modelPath('mlp.onnx'), device: 'cuda' }, /CUDA|cuda/],
-    ['a route calling a method the class lacks', { handlerPath: fixture('double'), routeMethods: ['infer', 'missing', 'toString'] }, /handler Double has no method 'missing', 'toString', which the deployment's routes call/],
+    ['a route calling a method the class lacks', { handlerPath: fixture('double'), routeMethods: ['missing', 'toString'] }, /handler Double has no method 'missing', 'toString', which the deployment's routes call/],
     ['static metadata without an output', { handlerPath: fixture('bad-metadata') }, /static metadata must list inputs and at least one output/],
   ];
   for (const [what, over, why] of failures) {
@@ -93,7 +93,10 @@ t.test('calls, batches, routes, reconfigure and health checks: what user code re
   t.equal(await a.reconfigure({ scale: 2 }), null);
   t.equal(await a.checkHealth(), null);
   await t.rejects(a.route({ method: 'nope', body: null, params: {}, query: {}, response: 'json' }, signal), { message: /no method 'nope'/, code: 'FERRY_ERR_NOT_SERVED', statusCode: 404 });
-  t.equal(await a.route({ method: 'checkHealth', body: null, params: {}, query: {}, response: 'json' }, signal), 'null', 'a route answering nothing answers null');
+  t.equal(await a.route({ method: 'nothing', body: null, params: {}, query: {}, response: 'json' }, signal), 'null', 'a route answering nothing answers null');
+  for (const lifecycle of ['init', 'reconfigure', 'checkHealth', 'infer', 'inferBatch']) {
+    await t.rejects(a.route({ method: lifecycle, body: { scale: 9 }, params: {}, query: {}, response: 'json' }, signal), { code: 'FERRY_ERR_NOT_SERVED' }, `'${lifecycle}' is Ferry's to call, not a route's`);
+  }
 
   const parts = actor();
   await parts.a.init(spec({ handlerPath: fixture('compute-parts'), handlerExport: 'Half' }));
@@ -161,9 +164,11 @@ t.test('the mailbox: calls run at once and concurrently, or in batches; cancels 
   box.receive(1, { type: 'cancel', ids: [2, 99] });
   box.detach(2);
   await new Promise((r) => setTimeout(r, 400));
-  t.equal(answers.length, 3, 'every running call still answers: a cancel aborts its signal, it does not drop it');
-  const started = answers.map((a) => (a.msg.answers[0] as unknown as { outputs: { started: { data: Int32Array } } }).outputs.started.data[0]);
-  t.same(started, [3, 3, 3], 'the three ran side by side: each, finishing, had seen all three start');
+  t.equal(answers.length, 3, 'every call answers once');
+  t.same(answers[0], { source: 1, msg: { type: 'answers', answers: [{ id: 2, cancelled: true }], startedAt: 0 } }, 'a running call cancelled is answered at once (its signal aborted), freeing its place');
+  const started = answers.slice(1).map((a) => (a.msg.answers[0] as unknown as { outputs: { started: { data: Int32Array } } }).outputs.started.data[0]);
+  t.same(started, [3, 3], 'the three ran side by side: each, finishing, had seen all three start');
+  t.same(answers.slice(1).map((a) => a.msg.answers[0].id), [1, 3], "the cancelled call's late result is dropped");
   t.ok(gauges.filter((g) => g === 'started').length >= 3, 'the watchdog is told the replica is alive while calls run');
 
   const sized = actor();
@@ -228,4 +233,16 @@ t.test('handle calls from user code: answered by id, aborted by their signal or 
   a.handles.settle({ id: 3, result: 'late' });
   t.equal(await third, 'late');
   await t.rejects(handle.infer({}, { signal: abort.signal }), { code: 'FERRY_ERR_CLIENT_CLOSED', message: /cancelled before it was sent/ }, 'a call made with an aborted signal is not sent');
+});
+
+t.test("a handler refuses with a status by throwing HandleCallError with a registered code; anything else is the handler's 500", async (t) => {
+  const as = (err: unknown) => {
+    const f = new HandlerFailure(err);
+    return [f.code, f.statusCode, f.passed];
+  };
+  t.same(as(new HandleCallError('k must be 1 to 10', 'FERRY_ERR_BODY_INVALID', 400)), ['FERRY_ERR_BODY_INVALID', 400, true], 'a 400 of its own');
+  t.same(as(new HandleCallError('downstream is full', 'FERRY_ERR_QUEUE_FULL', 503)), ['FERRY_ERR_QUEUE_FULL', 503, true]);
+  t.same(as(Object.assign(new Error('lookalike'), { name: 'HandleCallError', code: 'FERRY_ERR_BOGUS', statusCode: 400 })), ['FERRY_ERR_HANDLER_FAILED', 500, false], 'an unregistered code is not passed on');
+  t.same(as(new HandleCallError('fine?', 'FERRY_ERR_BODY_INVALID', 200)), ['FERRY_ERR_HANDLER_FAILED', 500, false], 'nor a status that is not an error');
+  t.same(as(new Error('plain')), ['FERRY_ERR_HANDLER_FAILED', 500, false]);
 });

@@ -49,6 +49,8 @@ t.test('own routes: refused with a reason', async (t) => {
     ['a WebSocket on a GET route', { handler, routePrefix: '/d', routes: [{ method: 'GET', path: '/a', call: 'a' }], websockets: [{ path: '/a', call: 'b' }] }, /WebSocket \/a is declared twice/],
     ['a path that is not one', { handler, routePrefix: '/d', routes: [{ path: 'a', call: 'a' }] }, /routes\[0\]\.path must match/],
     ['a method name that is not one', { handler, routePrefix: '/d', routes: [{ path: '/a', call: 'a-b' }] }, /routes\[0\]\.call must match/],
+    ['a route to a lifecycle method', { handler, routePrefix: '/d', routes: [{ path: '/a', call: 'reconfigure' }] }, /routes: \/a calls 'reconfigure', which Ferry calls itself/],
+    ['a WebSocket to a lifecycle method', { handler, routePrefix: '/d', websockets: [{ path: '/w', call: 'infer' }] }, /websockets: \/w calls 'infer', which Ferry calls itself/],
     ['an unknown HTTP method', { handler, routePrefix: '/d', routes: [{ method: 'TRACE', path: '/a', call: 'a' }] }, /routes\[0\]\.method must be one of/],
     ['a handler export that is not a name', { handler: `${handler}#1x` }, /handler must match/],
     ['a missing handler file, schema failing elsewhere', { handler: './nowhere.ts', numReplicas: 0 }, /handler: file not found/],

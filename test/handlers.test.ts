@@ -234,6 +234,28 @@ t.test('a handle call is checked as HTTP checks a request: data that does not fi
   t.throws(() => server.reconfigure('mlp', { scale: 2 }), { code: 'FERRY_ERR_NOT_SERVED', message: /runs no handler/ }, 'a model alone has no userConfig to reconfigure');
 });
 
+t.test('a call whose code never answers is given up at its timeout and frees its place; the replica serves on', async (t) => {
+  const server = await startFerry(t, [
+    {
+      name: 'slow',
+      handler: fixture('slow'),
+      userConfig: { ms: 1 },
+      maxOngoingRequests: 1,
+      requestTimeoutMs: 300,
+      routePrefix: '/slow',
+      routes: [
+        { path: '/hang', call: 'hang' },
+        { path: '/ping', call: 'ping' },
+      ],
+    },
+  ]);
+  for (let i = 0; i < 3; i++) t.equal((await fetch(`${server.url}/slow/hang`, { method: 'POST' })).status, 408, 'a hung call is a 408');
+  const ping = await fetch(`${server.url}/slow/ping`, { method: 'POST' });
+  t.equal(ping.status, 200, "the hung calls hold no place: the replica's one place is free");
+  t.equal(await ping.json(), 'pong');
+  t.equal(server.pools.get('slow')!.stats().ongoing, 0);
+});
+
 t.test('handles: calls fan out and are gathered; an unknown deployment is a clear error', async (t) => {
   const server = await startFerry(t, [
     { name: 'slow', handler: fixture('slow'), userConfig: { ms: 100 }, numReplicas: 2 },
