@@ -8,9 +8,29 @@ import { importExport } from './import-export.js';
 import { checkOutputs, ownInputs } from './handler-tensors.js';
 import { OnnxSession, type OnnxruntimeGate } from './onnx-session.js';
 import type { FromReplica, HandlerInfo, ReplicaSpec, RouteCall } from './protocol.js';
-import type { ModelMetadata, TensorMap } from './tensor.js';
+import { TYPED_ARRAYS, type ModelMetadata, type TensorMap } from './tensor.js';
 
 const LIFECYCLE: ReadonlySet<string> = new Set(HANDLER_LIFECYCLE);
+
+/** What is wrong with a handler's declared tensors (`metadata.inputs` or `.outputs`), or null. */
+function specProblem(specs: unknown[], what: string): string | null {
+  const names = new Set<string>();
+  for (const [i, s] of specs.entries()) {
+    const at = `${what}[${i}]`;
+    const spec = s as { name?: unknown; dtype?: unknown; shape?: unknown } | null;
+    if (typeof spec !== 'object' || spec === null) return `${at} must be { name, dtype, shape }`;
+    if (typeof spec.name !== 'string' || spec.name === '') return `${at}.name must be a non-empty string`;
+    if (names.has(spec.name)) return `${at}.name '${spec.name}' is declared twice`;
+    names.add(spec.name);
+    if (typeof spec.dtype !== 'string' || !(spec.dtype === 'string' || Object.hasOwn(TYPED_ARRAYS, spec.dtype))) {
+      return `${at}.dtype ${JSON.stringify(spec.dtype)} is not one of ${[...Object.keys(TYPED_ARRAYS), 'string'].join(', ')}`;
+    }
+    if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isInteger(d) && d >= -1)) {
+      return `${at}.shape must be an array of whole numbers, -1 for a dynamic dimension (got ${JSON.stringify(spec.shape)})`;
+    }
+  }
+  return null;
+}
 
 /** A call that carries no session. */
 const NO_INFO: CallInfo = Object.freeze({ session: null });
@@ -63,7 +83,9 @@ function messageOf(err: unknown): string {
 export class HandlerActor {
   private instance: FerryHandler | null = null;
   /** The outputs the OIP interface declares: every answer must hold them. */
-  private outputNames: string[] = [];
+  private outputSpecs: ModelMetadata['outputs'] = [];
+  /** Shapes are checked against static metadata only: a model's may leave an output's rank unknown. */
+  private shapesDeclared = false;
   private readonly current = new AsyncLocalStorage<AbortSignal>();
   readonly handles: HandleClient;
 
@@ -142,7 +164,8 @@ export class HandlerActor {
     };
     const metadata = this.metadataOf(HandlerClass, model, info);
     if (typeof metadata === 'string') return fail(metadata);
-    this.outputNames = metadata.outputs.map((o) => o.name);
+    this.outputSpecs = metadata.outputs;
+    this.shapesDeclared = HandlerClass.metadata !== undefined;
     this.reply({ type: 'ready', metadata, omittedOutputs: [], loadMs: performance.now() - started, handler: info }, []);
     return info;
   }
@@ -161,6 +184,8 @@ export class HandlerActor {
       if (!Array.isArray(declared.inputs) || !Array.isArray(declared.outputs) || declared.outputs.length === 0) {
         return `handler ${Handler.name}: static metadata must list inputs and at least one output`;
       }
+      const wrong = specProblem(declared.inputs, 'inputs') ?? specProblem(declared.outputs, 'outputs');
+      if (wrong) return `handler ${Handler.name}: static metadata.${wrong}`;
       return { inputs: declared.inputs.map(spec), outputs: declared.outputs.map(spec) };
     }
     if (model) return model.metadata;
@@ -172,10 +197,23 @@ export class HandlerActor {
     return LIFECYCLE.has(name) || name in Object.prototype ? undefined : (this.instance as unknown as Record<string, unknown>)[name];
   }
 
-  /** `outputs`, when it holds every output the handler's interface declares; else throws naming the first missing. */
+  /**
+   * `outputs`, when each output the handler's interface declares is there
+   * with its dtype and shape (as many dimensions, the fixed ones equal);
+   * else throws naming the first that is not: a client reads the outputs by
+   * the metadata it was given.
+   */
   private declared(outputs: TensorMap, method: string): TensorMap {
-    const missing = this.outputNames.find((name) => !Object.hasOwn(outputs, name));
-    if (missing !== undefined) throw new Error(`${method} returned no output '${missing}' (its interface declares ${this.outputNames.map((n) => `'${n}'`).join(', ')})`);
+    for (const spec of this.outputSpecs) {
+      const t = outputs[spec.name];
+      if (!Object.hasOwn(outputs, spec.name)) {
+        throw new Error(`${method} returned no output '${spec.name}' (its interface declares ${this.outputSpecs.map((o) => `'${o.name}'`).join(', ')})`);
+      }
+      if (t.dtype !== spec.dtype) throw new Error(`${method} returned output '${spec.name}' as ${t.dtype}, but its interface declares ${spec.dtype}`);
+      if (this.shapesDeclared && (t.dims.length !== spec.shape.length || spec.shape.some((d, i) => d >= 0 && t.dims[i] !== d))) {
+        throw new Error(`${method} returned output '${spec.name}' with dims [${t.dims}], which do not fit its interface's [${spec.shape}]`);
+      }
+    }
     return outputs;
   }
 

@@ -60,6 +60,10 @@ t.test('init reports ready with the class interface, or init-failed saying why',
     ['a device that is not here', { modelPath: modelPath('mlp.onnx'), device: 'cuda' }, /CUDA|cuda/],
     ['a route calling a method the class lacks', { handlerPath: fixture('double'), routeMethods: ['missing', 'toString'] }, /handler Double has no method 'missing', 'toString', which the deployment's routes call/],
     ['static metadata without an output', { handlerPath: fixture('bad-metadata') }, /static metadata must list inputs and at least one output/],
+    ['a dtype that is none', { handlerPath: fixture('bad-specs'), handlerExport: 'UnknownDtype' }, /static metadata\.inputs\[0\]\.dtype "float99" is not one of float32, .*string/],
+    ['a shape that is not an array', { handlerPath: fixture('bad-specs'), handlerExport: 'ShapeNotArray' }, /static metadata\.inputs\[0\]\.shape must be an array of whole numbers, -1 for a dynamic dimension \(got "x"\)/],
+    ['dimensions that are none', { handlerPath: fixture('bad-specs'), handlerExport: 'OddDims' }, /inputs\[0\]\.shape must be an array of whole numbers.*\[-1,-7,1\.5\]/],
+    ['one name twice', { handlerPath: fixture('bad-specs'), handlerExport: 'TwoNamedAlike' }, /outputs\[1\]\.name 'y' is declared twice/],
   ];
   for (const [what, over, why] of failures) {
     const f = actor();

@@ -59,6 +59,8 @@ for (const replicaHost of ['thread', 'process'] as const) {
     const notATensor = await bad(2);
     t.match(notATensor.body, { code: 'FERRY_ERR_HANDLER_FAILED', error: /output 'x' must be \{ dtype, dims, data \}|output 'x'/ });
     t.match((await bad(4)).body, { code: 'FERRY_ERR_HANDLER_FAILED', error: /infer returned no output 'x' \(its interface declares 'x'\)/ });
+    t.match((await bad(5)).body, { code: 'FERRY_ERR_HANDLER_FAILED', error: /infer returned output 'x' as int32, but its interface declares float32/ });
+    t.match((await bad(6)).body, { code: 'FERRY_ERR_HANDLER_FAILED', error: /infer returned output 'x' with dims \[1,1\], which do not fit its interface's \[-1\]/ });
     t.same((await bad(3)).body.outputs[0].data, [3], 'and good outputs still come back');
   });
 }
