@@ -2,18 +2,33 @@
 // preprocessing code → the `mnist` deployment (the CNN, batched on its own
 // replicas) through a handle → the top-k labels as JSON.
 import { PNG } from 'pngjs';
-import type { ReplicaContext, RouteRequest } from 'ferry-serve';
+import { HandleCallError, type ReplicaContext, type RouteRequest } from 'ferry-serve';
 
 const SIDE = 28;
+/** Largest PNG side decoded: a small file can declare a huge image (a decompression bomb). */
+const MAX_PNG_SIDE = 4096;
+
+/** A refusal that is the client's fault: 400 with Ferry's code for a body it cannot read. */
+const badInput = (message: string) => new HandleCallError(message, 'FERRY_ERR_BODY_INVALID', 400);
 
 /** Grayscale 0–255, SIDE×SIDE, from a PNG of any size (nearest neighbour) or from SIDE×SIDE raw bytes. */
 export function toPixels(bytes: Uint8Array): Uint8Array {
   const isPng = bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47;
   if (!isPng) {
-    if (bytes.length !== SIDE * SIDE) throw new Error(`expected a PNG or ${SIDE * SIDE} raw grayscale bytes, got ${bytes.length} bytes`);
+    if (bytes.length !== SIDE * SIDE) throw badInput(`expected a PNG or ${SIDE * SIDE} raw grayscale bytes, got ${bytes.length} bytes`);
     return bytes;
   }
-  const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // The IHDR chunk, first after the signature, gives the size before anything is decoded.
+  if (data.length < 24) throw badInput('the PNG ends before its header');
+  const [width, height] = [data.readUInt32BE(16), data.readUInt32BE(20)];
+  if (width > MAX_PNG_SIDE || height > MAX_PNG_SIDE) throw badInput(`the PNG is ${width}×${height}; at most ${MAX_PNG_SIDE}×${MAX_PNG_SIDE} is decoded`);
+  let png: PNG;
+  try {
+    png = PNG.sync.read(data);
+  } catch (err) {
+    throw badInput(`the PNG does not decode: ${(err as Error).message}`);
+  }
   const pixels = new Uint8Array(SIDE * SIDE);
   for (let y = 0; y < SIDE; y++) {
     for (let x = 0; x < SIDE; x++) {
@@ -42,7 +57,7 @@ export default class Digits {
   /** POST /digits/classify?k=3 with the image as the body → {"top": [{"label": "7", "probability": 0.91}, ...]} */
   async classify(req: RouteRequest<Uint8Array>) {
     const k = Number(req.query.k ?? 3);
-    if (!Number.isInteger(k) || k < 1 || k > 10) throw new Error(`k must be an integer from 1 to 10 (got ${req.query.k})`);
+    if (!Number.isInteger(k) || k < 1 || k > 10) throw badInput(`k must be an integer from 1 to 10 (got ${req.query.k})`);
     const pixels = toPixels(req.body);
     const image = Float32Array.from(pixels, (p) => p / 255);
     const out = await this.ctx.handle(this.ctx.userConfig.model).infer({ image: { dtype: 'float32', dims: [1, 1, SIDE, SIDE], data: image } });

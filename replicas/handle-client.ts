@@ -15,6 +15,14 @@ export class HandleCallError extends Error {
   }
 }
 
+/**
+ * Handle calls one replica may have waiting for answers. Each is a message
+ * the control plane's thread handles: a fan-out of a million calls would
+ * hold that thread (and every gateway beside it) for seconds just refusing
+ * them, so past this many they are refused here, as a full queue (503).
+ */
+export const MAX_HANDLE_CALLS_WAITING = 10_000;
+
 interface Waiting {
   resolve(outputs: unknown): void;
   reject(err: Error): void;
@@ -57,6 +65,11 @@ export class HandleClient {
   private send(deployment: string, inputs: TensorMap, method: { method: string; body: unknown } | undefined, options: HandleCallOptions = {}): Promise<unknown> {
     const signals = [options.signal, this.ambient()].filter((s): s is AbortSignal => s !== undefined);
     if (signals.some((s) => s.aborted)) return Promise.reject(new HandleCallError('the call was cancelled before it was sent', 'FERRY_ERR_CLIENT_CLOSED', 499));
+    if (this.waiting.size >= MAX_HANDLE_CALLS_WAITING) {
+      return Promise.reject(
+        new HandleCallError(`this replica has ${MAX_HANDLE_CALLS_WAITING} handle calls waiting for answers; cut the work into fewer calls`, 'FERRY_ERR_QUEUE_FULL', 503),
+      );
+    }
     const id = ++this.seq;
     return new Promise<unknown>((resolve, reject) => {
       for (const s of signals) this.callsOf(s).add(id);

@@ -29,8 +29,8 @@ t.test('counter: the state lives in its replica; incremented and read over HTTP 
   t.same(await post({ by: 5 }), { status: 200, body: { value: 6 } });
   t.same(await json(fetch(`${base}/value`)), { status: 200, body: { value: 6 } }, 'read back');
   const bad = await post({ by: 'x' });
-  t.equal(bad.status, 500);
-  t.match(bad.body, { code: 'FERRY_ERR_HANDLER_FAILED', error: /by must be an integer/ });
+  t.equal(bad.status, 400, "the handler says it is the client's mistake");
+  t.match(bad.body, { code: 'FERRY_ERR_BODY_INVALID', error: /by must be an integer/ });
   const broken = await json(fetch(`${base}/increment`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' }));
   t.match(broken, { status: 400, body: { code: 'FERRY_ERR_BODY_INVALID' } });
   t.same((await json(fetch(`${base}/value`))).body, { value: 6 }, 'errors changed nothing');
@@ -112,7 +112,14 @@ t.test('digits: a pipeline from PNG or raw bytes, through preprocessing code and
   }
   t.equal((await classify(img, 5)).body.top.length, 5, 'k picks how many');
   const bad = await classify(new Uint8Array(10));
-  t.match(bad, { status: 500, body: { code: 'FERRY_ERR_HANDLER_FAILED', error: /expected a PNG or 784 raw grayscale bytes, got 10 bytes/ } });
+  t.match(bad, { status: 400, body: { code: 'FERRY_ERR_BODY_INVALID', error: /expected a PNG or 784 raw grayscale bytes, got 10 bytes/ } });
+  // A tiny file declaring a huge image is refused from its header, before any pixel is decoded.
+  const huge = png(img, 1);
+  huge.writeUInt32BE(12000, 16);
+  huge.writeUInt32BE(12000, 20);
+  t.match(await classify(huge), { status: 400, body: { code: 'FERRY_ERR_BODY_INVALID', error: /the PNG is 12000×12000; at most 4096×4096 is decoded/ } });
+  t.match(await classify(png(img, 1).subarray(0, 40)), { status: 400, body: { code: 'FERRY_ERR_BODY_INVALID', error: /the PNG does not decode/ } }, 'a truncated PNG is the client\'s mistake');
+  t.match(await classify(img, 11), { status: 400, body: { error: /k must be an integer from 1 to 10/ } });
 });
 
 t.test('ensemble: two named models in one handler, their probabilities averaged', async (t) => {

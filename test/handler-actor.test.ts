@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { HandlerActor, HandlerFailure } from '../replicas/handler-actor.js';
-import { HandleCallError } from '../replicas/handle-client.js';
+import { HandleCallError, MAX_HANDLE_CALLS_WAITING } from '../replicas/handle-client.js';
 import { HandlerMailbox } from '../replicas/handler-mailbox.js';
 import { checkOutputs, ownInputs } from '../replicas/handler-tensors.js';
 import type { FromActor, FromReplica, ReplicaSpec } from '../replicas/protocol.js';
@@ -237,6 +237,12 @@ t.test('handle calls from user code: answered by id, aborted by their signal or 
   a.handles.settle({ id: 3, result: 'late' });
   t.equal(await third, 'late');
   await t.rejects(handle.infer({}, { signal: abort.signal }), { code: 'FERRY_ERR_CLIENT_CLOSED', message: /cancelled before it was sent/ }, 'a call made with an aborted signal is not sent');
+
+  const before = sent.length;
+  const flood = Array.from({ length: MAX_HANDLE_CALLS_WAITING + 5 }, () => handle.call('m').catch((err: HandleCallError) => err));
+  t.equal(sent.length - before, MAX_HANDLE_CALLS_WAITING, 'a fan-out sends as many calls as may wait, no more');
+  const refused = (await Promise.race([Promise.all(flood.slice(-5)), new Promise((r) => setTimeout(r, 1000, 'pending'))])) as HandleCallError[];
+  t.match(refused, Array(5).fill({ code: 'FERRY_ERR_QUEUE_FULL', statusCode: 503, message: /10000 handle calls waiting/ }), 'past the bound, calls are refused in the replica as a full queue');
 });
 
 t.test("a handler refuses with a status by throwing HandleCallError with a registered code; anything else is the handler's 500", async (t) => {
