@@ -1,6 +1,6 @@
 // `ferry serve examples/digits.config.ts`: a pipeline. `digits` turns image
 // bytes into a tensor and calls `mnist` (the CNN, batched) through a handle;
-// `curl --data-binary @digit.png localhost:8000/digits/classify?k=3` (the example CNN is untrained: its labels are arbitrary).
+// `curl --data-binary @digit.png localhost:8000/digits/classify?k=3` (any PNG, or 784 raw bytes: `head -c 784 /dev/urandom > digit.raw`) (the example CNN is untrained: its labels are arbitrary).
 import { defineConfig } from 'ferry-serve';
 
 export default defineConfig({
