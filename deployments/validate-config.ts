@@ -152,6 +152,7 @@ function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeploy
 export function notPlainJson(value: unknown, seen = new Set<object>(), where = 'userConfig'): string | null {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return null;
   if (typeof value === 'number') return Number.isFinite(value) ? null : `${where} is ${value}`;
+  if (value === undefined) return `${where} is undefined`;
   if (typeof value !== 'object') return `${where} is a ${typeof value}`;
   if (seen.has(value)) return `${where} refers to itself`;
   const proto = Object.getPrototypeOf(value);

@@ -32,6 +32,7 @@ for (const replicaHost of ['thread', 'process'] as const) {
 
     t.throws(() => server.reconfigure('nowhere', {}), { code: 'FERRY_ERR_MODEL_NOT_FOUND' });
     t.throws(() => server.reconfigure('scaled', { scale: () => 3 }), { code: 'FERRY_ERR_BODY_INVALID', message: /userConfig\.scale is a function/ });
+    t.throws(() => server.reconfigure('scaled', undefined), { code: 'FERRY_ERR_BODY_INVALID', message: /userConfig is undefined/ });
     const errors = await server.reconfigure('scaled', { scale: 3 });
     t.same(errors, [], 'every replica took the new userConfig');
     const after = await handle.infer({ input: { dtype: 'float32', dims: [1, 784], data: Float32Array.from(row) } });
