@@ -226,7 +226,10 @@ export class FerryServer {
         const replicas: Record<string, number> = {};
         for (const r of s.replicas) replicas[r.state] = (replicas[r.state] ?? 0) + 1;
         replicas.pending = s.pending;
-        return { deployment: p.name, queueDepth: s.queueDepth, ongoing: s.ongoing, replicas };
+        const adaptive = p.adaptiveBatching
+          ? s.replicas.map((r) => ({ replica: r.id, windowMs: r.batchWindowMs, fixedMs: r.batchCostMs.fixed, perRowMs: r.batchCostMs.perRow }))
+          : [];
+        return { deployment: p.name, queueDepth: s.queueDepth, ongoing: s.ongoing, replicas, adaptive };
       }),
     );
     // Every first replica is reserved before any pool starts its others: validation

@@ -116,6 +116,7 @@ export const ferryConfigSchema = Type.Object(
                 {
                   maxBatchSize: Type.Optional(positiveInt),
                   batchWaitTimeoutMs: Type.Optional(Type.Number({ minimum: 0, maximum: 60_000 })),
+                  targetLatencyMs: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 60_000 })),
                 },
                 strict,
               ),

@@ -20,6 +20,14 @@ export interface BatchingConfig {
   maxBatchSize?: number;
   /** How long the oldest call may wait for the batch to fill; 0 sends whatever is queued at once. @default 0 */
   batchWaitTimeoutMs?: number;
+  /**
+   * Adaptive batching: each replica chooses its wait window from the batch
+   * cost it measures (a linear fit of time over rows) and the rate calls
+   * arrive, making batches as large as it can while a call's time in the
+   * replica (queue and run) stays within this many ms. Used instead of
+   * `batchWaitTimeoutMs`. @default none (the fixed window)
+   */
+  targetLatencyMs?: number;
 }
 
 /** One of a code deployment's own HTTP routes, served under its routePrefix by a method of its handler. */
@@ -189,7 +197,9 @@ export interface SessionAffinityConfig {
 }
 
 /** Batching with defaults applied; `mode` records what the config asked for. */
-export interface ResolvedBatching extends Required<BatchingConfig> {
+export interface ResolvedBatching extends Required<Omit<BatchingConfig, 'targetLatencyMs'>> {
+  /** Null: the fixed window `batchWaitTimeoutMs`. */
+  targetLatencyMs: number | null;
   /** `auto`: batch when the model allows it; `on`: the config requires it; `off`: never. */
   mode: 'auto' | 'on' | 'off';
 }

@@ -7,7 +7,7 @@ export const DEPLOYMENT_DEFAULTS = Object.freeze({
   numReplicas: 1,
   intraOpThreads: 1,
   // Triton's default: no waiting; calls that arrive while the replica is busy batch anyway.
-  batching: Object.freeze({ maxBatchSize: 32, batchWaitTimeoutMs: 0 }),
+  batching: Object.freeze({ maxBatchSize: 32, batchWaitTimeoutMs: 0, targetLatencyMs: null }),
   // Twice maxBatchSize: one full batch running and one filling. Ray Serve's 5 would cap batches at 5.
   maxOngoingRequests: 64,
   maxQueuedRequests: 1000,

@@ -7,6 +7,8 @@ export interface DeploymentGauges {
   ongoing: number;
   /** Replica counts by state (pending, starting, ready, stopping, ...). */
   replicas: Record<string, number>;
+  /** Adaptive batching per replica (deployments with batching.targetLatencyMs): the last window and the cost fit, ms. */
+  adaptive?: { replica: string; windowMs: number; fixedMs: number; perRowMs: number }[];
 }
 
 /** One registry's figures as prom-client exports them (getMetricsAsJSON). */
@@ -96,6 +98,25 @@ export class FerryMetrics {
     this.scrapeGauge('ferry_replicas', 'Replicas by deployment and state.', ['deployment', 'state'], (g, d) => {
       for (const [state, n] of Object.entries(d.replicas)) g.set({ deployment: d.deployment, state }, n);
     });
+    this.scrapeGauge(
+      'ferry_batch_window_seconds',
+      'Adaptive batching: the wait window each replica chose last, from its batch cost and the arrival rate (batching.targetLatencyMs).',
+      ['deployment', 'replica'],
+      (g, d) => {
+        for (const r of d.adaptive ?? []) g.set({ deployment: d.deployment, replica: r.replica }, r.windowMs / 1000);
+      },
+    );
+    this.scrapeGauge(
+      'ferry_batch_cost_seconds',
+      "Adaptive batching: each replica's fit of its batch time, seconds = fixed + per_row · rows.",
+      ['deployment', 'replica', 'term'],
+      (g, d) => {
+        for (const r of d.adaptive ?? []) {
+          g.set({ deployment: d.deployment, replica: r.replica, term: 'fixed' }, r.fixedMs / 1000);
+          g.set({ deployment: d.deployment, replica: r.replica, term: 'per_row' }, r.perRowMs / 1000);
+        }
+      },
+    );
     collectDefaultMetrics({ register: this.registry });
     // prom-client names these gauges *_total, which Prometheus reserves for
     // counters (promtool rejects them); the per-type gauges without the suffix stay.

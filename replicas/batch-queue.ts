@@ -16,6 +16,12 @@ export interface BatchQueueOptions {
   batchWaitTimeoutMs: number;
   /** Clock in ms, the same one items' `enqueuedAt` comes from. @default performance.now */
   now?: () => number;
+  /**
+   * How much longer to hold a partial batch of `rows` rows whose oldest item
+   * has waited `waitedMs` (0: send it now), chosen afresh each time; used
+   * instead of `batchWaitTimeoutMs` when given (adaptive batching).
+   */
+  hold?: (rows: number, waitedMs: number, now: number) => number;
 }
 
 /**
@@ -74,9 +80,16 @@ export class BatchQueue<T extends Batchable> {
   markIdle(): void {
     this.busy = false;
     if (this.items.length === 0) return;
-    const waited = (this.opts.now ?? performance.now.bind(performance))() - this.items[0].enqueuedAt;
-    if (this.opts.batchWaitTimeoutMs <= 0 || waited >= this.opts.batchWaitTimeoutMs || this.queuedRows() >= this.opts.maxBatchSize) this.fire();
+    if (this.holdFor() <= 0 || this.queuedRows() >= this.opts.maxBatchSize) this.fire();
     else this.schedule();
+  }
+
+  /** How much longer the head's partial batch is held (ms): what is left of the wait window, or what `hold` decides. */
+  private holdFor(): number {
+    const now = (this.opts.now ?? performance.now.bind(performance))();
+    const waited = now - this.items[0].enqueuedAt;
+    if (this.opts.hold) return this.opts.hold(this.queuedRows(), waited, now);
+    return this.opts.batchWaitTimeoutMs <= 0 ? 0 : this.opts.batchWaitTimeoutMs - waited;
   }
 
   /** Takes every waiting item out (the replica died or is stopping) and cancels pending flushes. */
@@ -102,16 +115,32 @@ export class BatchQueue<T extends Batchable> {
 
   private schedule(): void {
     if (this.busy || this.items.length === 0 || this.scheduled) return;
-    const wait = this.opts.batchWaitTimeoutMs;
-    if (wait <= 0 || this.queuedRows() >= this.opts.maxBatchSize) {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
-      this.scheduled = setImmediate(() => this.fire());
+    if ((this.opts.batchWaitTimeoutMs <= 0 && !this.opts.hold) || this.queuedRows() >= this.opts.maxBatchSize) {
+      this.fireSoon();
       return;
     }
-    if (this.timer) return;
-    const waited = (this.opts.now ?? performance.now.bind(performance))() - this.items[0].enqueuedAt;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, wait - waited));
+    // A fixed window is set once; an adaptive one is chosen again at each arrival.
+    if (this.timer && !this.opts.hold) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const hold = this.holdFor();
+    if (hold <= 0) this.fireSoon();
+    else this.timer = setTimeout(() => this.reconsider(), hold);
+  }
+
+  /** A hold ran out: a fixed window sends the batch; an adaptive one may hold it longer. */
+  private reconsider(): void {
+    this.timer = null;
+    if (this.busy || this.items.length === 0) return;
+    const hold = this.opts.hold ? this.holdFor() : 0;
+    if (hold <= 0) this.fire();
+    else this.timer = setTimeout(() => this.reconsider(), hold);
+  }
+
+  private fireSoon(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.scheduled = setImmediate(() => this.fire());
   }
 
   private fire(): void {

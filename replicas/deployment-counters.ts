@@ -13,14 +13,25 @@ const IN_FLIGHT = 0;
 const STATE = 1;
 const GENERATION = 2;
 const SESSIONS = 3;
-/** Float64 cells per slot: when the running batch began (epoch ms, 0 when idle), the slowest batch, batches, rows, largest batch, batches merged from several ingresses. */
-const SLOT_FLOATS = 6;
+/** Upper bounds (ms) of the buckets of calls' time in a replica (queue and run); one more bucket holds the rest. */
+export const REPLICA_LATENCY_BUCKETS_MS: readonly number[] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
+/**
+ * Float64 cells per slot: when the running batch began (epoch ms, 0 when
+ * idle), the slowest batch, batches, rows, largest batch, batches merged from
+ * several ingresses; adaptive batching's last window and its cost fit (fixed,
+ * per row, in ms); then the histogram of calls' time in the replica.
+ */
 const BUSY_SINCE = 0;
 const SLOWEST_MS = 1;
 const BATCHES = 2;
 const ROWS = 3;
 const MAX_ROWS = 4;
 const MERGED = 5;
+const WINDOW_MS = 6;
+const COST_FIXED_MS = 7;
+const COST_PER_ROW_MS = 8;
+const LATENCY = 9;
+const SLOT_FLOATS = LATENCY + REPLICA_LATENCY_BUCKETS_MS.length + 1;
 
 /** Milliseconds since the epoch with sub-millisecond precision; the same clock in every thread. */
 export const epochMs = (): number => performance.timeOrigin + performance.now();
@@ -202,6 +213,35 @@ export class DeploymentCounters {
     this.floats[f + BATCHES]++;
     this.floats[f + ROWS] += rows;
     this.floats[f + MAX_ROWS] = Math.max(this.floats[f + MAX_ROWS], rows);
+  }
+
+  /** Adaptive batching's last window and its batch cost fit (time = fixed + perRow · rows), in ms. */
+  batchAdapted(slot: number, windowMs: number, fixedMs: number, perRowMs: number): void {
+    const f = slot * SLOT_FLOATS;
+    this.floats[f + WINDOW_MS] = windowMs;
+    this.floats[f + COST_FIXED_MS] = fixedMs;
+    this.floats[f + COST_PER_ROW_MS] = perRowMs;
+  }
+
+  adaptation(slot: number): { windowMs: number; fixedMs: number; perRowMs: number } {
+    const f = slot * SLOT_FLOATS;
+    return { windowMs: this.floats[f + WINDOW_MS], fixedMs: this.floats[f + COST_FIXED_MS], perRowMs: this.floats[f + COST_PER_ROW_MS] };
+  }
+
+  /** Counts calls' time in the replica, from admission to answer (ms), into the slot's histogram. */
+  callsAnswered(slot: number, latenciesMs: readonly number[]): void {
+    const f = slot * SLOT_FLOATS + LATENCY;
+    for (const ms of latenciesMs) {
+      let b = 0;
+      while (b < REPLICA_LATENCY_BUCKETS_MS.length && ms > REPLICA_LATENCY_BUCKETS_MS[b]) b++;
+      this.floats[f + b]++;
+    }
+  }
+
+  /** The slot's histogram of calls' time in the replica: counts per bucket of REPLICA_LATENCY_BUCKETS_MS, then past the last. */
+  latencyCounts(slot: number): number[] {
+    const f = slot * SLOT_FLOATS + LATENCY;
+    return Array.from(this.floats.subarray(f, f + REPLICA_LATENCY_BUCKETS_MS.length + 1));
   }
 
   /** When the running batch began (epoch ms), or 0 when the replica is idle. */

@@ -1,4 +1,5 @@
-import { BatchQueue } from './batch-queue.js';
+import { AdaptiveWindow } from './adaptive-window.js';
+import { BatchQueue, type BatchQueueOptions } from './batch-queue.js';
 import { epochMs } from './deployment-counters.js';
 import type { CallInfo } from './handler-types.js';
 import type { HandlerActor, HandlerFailure } from './handler-actor.js';
@@ -50,14 +51,22 @@ export class HandlerMailbox {
   private readonly queue: BatchQueue<HandlerCall>;
   private batched = false;
   private alive: NodeJS.Timeout | null = null;
+  private readonly adaptive: AdaptiveWindow | null = null;
 
   constructor(
-    batching: { maxBatchSize: number; batchWaitTimeoutMs: number },
+    batching: { maxBatchSize: number; batchWaitTimeoutMs: number; targetLatencyMs?: number | null },
     private readonly actor: HandlerActor,
     private readonly answer: AnswerTo,
     private readonly gauges: BatchGauges,
   ) {
-    this.queue = new BatchQueue({ ...batching, now: epochMs }, (batch) => void this.runBatch(batch));
+    const options: BatchQueueOptions = { maxBatchSize: batching.maxBatchSize, batchWaitTimeoutMs: batching.batchWaitTimeoutMs, now: epochMs };
+    // Adaptive batching counts calls as rows: inferBatch's batches are of calls.
+    if (batching.targetLatencyMs) {
+      const window = new AdaptiveWindow(batching.targetLatencyMs, batching.maxBatchSize);
+      this.adaptive = window;
+      options.hold = (rows, waited, now) => window.holdMs(rows, waited, now);
+    }
+    this.queue = new BatchQueue(options, (batch) => void this.runBatch(batch));
   }
 
   /** Whether calls go to inferBatch in batches (else each to infer as it comes). */
@@ -75,7 +84,10 @@ export class HandlerMailbox {
         const call: HandlerCall = { ...c, rows: 1, source, batchKey: 'calls', abort: new AbortController() };
         waiting.set(c.id, call);
         // Route calls never batch: each is one method call.
-        if (this.batched && !c.route) this.queue.put(call);
+        if (this.batched && !c.route) {
+          this.adaptive?.arrived(1, epochMs());
+          this.queue.put(call);
+        }
         else void this.runOne(call);
       }
       return;
@@ -119,14 +131,17 @@ export class HandlerMailbox {
   /** Counts the calls of `calls` still running as done (an abandoned one was counted when it was answered). */
   private end(calls: HandlerCall[], startedAt: number): void {
     const sources = new Set<number>();
-    let done = 0;
+    const latencies: number[] = [];
+    const now = epochMs();
     for (const c of calls) {
       if (!this.running.delete(c)) continue;
       this.waiting.get(c.source)?.delete(c.id);
       sources.add(c.source);
-      done++;
+      latencies.push(now - c.enqueuedAt);
     }
+    const done = latencies.length;
     if (done === 0) return;
+    this.gauges.answered?.(latencies);
     this.gauges.finished(done, epochMs() - startedAt, sources.size);
     if (this.running.size > 0) this.gauges.started(epochMs());
     else if (this.alive) {
@@ -173,6 +188,10 @@ export class HandlerMailbox {
         batch.map(infoOf),
       );
       answers = batch.map((c, i) => ({ id: c.id, outputs: outputs[i] }));
+      if (this.adaptive) {
+        this.adaptive.cost.observe(batch.length, epochMs() - startedAt);
+        this.gauges.adapted?.(this.adaptive.lastWindowMs, this.adaptive.cost.fixedMs, this.adaptive.cost.perRowMs);
+      }
     } catch (err) {
       answers = batch.map((c) => failed(c.id, err));
       all.abort(new Error('the batch failed'));

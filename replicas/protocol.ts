@@ -81,6 +81,8 @@ export type FromReplica =
   | { type: 'init-failed'; message: string; code?: string }
   | { type: 'batch-started'; at: number }
   | { type: 'batch-finished'; rows: number; ms: number; sources: number }
+  | { type: 'batch-adapted'; windowMs: number; fixedMs: number; perRowMs: number }
+  | { type: 'calls-answered'; latenciesMs: number[] }
   | { type: 'reconfigured'; error: string | null }
   | { type: 'health'; id: number; error: string | null }
   | { type: 'handle-call'; id: number; deployment: string; inputs: TensorMap; method?: string; body?: unknown; sessionId?: string }

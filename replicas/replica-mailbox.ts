@@ -1,3 +1,4 @@
+import { AdaptiveWindow } from './adaptive-window.js';
 import { BatchQueue, type BatchQueueOptions } from './batch-queue.js';
 import { BufferPool } from './buffer-pool.js';
 import { epochMs } from './deployment-counters.js';
@@ -12,6 +13,10 @@ export interface BatchGauges {
   started(at: number): void;
   /** It ended: `rows` rows in `ms` ms, with calls from `sources` ingresses. */
   finished(rows: number, ms: number, sources: number): void;
+  /** Adaptive batching chose `windowMs`, from the batch cost it fits (ms = fixed + perRow · rows). */
+  adapted?(windowMs: number, fixedMs: number, perRowMs: number): void;
+  /** Calls were answered, each after this long in the replica (admission to answer, ms). */
+  answered?(latenciesMs: number[]): void;
 }
 
 /** Sends an ingress (by its source number) the answers to its calls, handing over `transfer`. */
@@ -43,15 +48,22 @@ export class ReplicaMailbox {
   private readonly buffers = new BufferPool();
   private readonly options: BatchQueueOptions;
   private batches = true;
+  /** Adaptive batching's window, when the deployment has a latency target. */
+  private adaptive: AdaptiveWindow | null = null;
   private aloneSeq = 0;
 
   constructor(
-    batching: { maxBatchSize: number; batchWaitTimeoutMs: number },
+    batching: { maxBatchSize: number; batchWaitTimeoutMs: number; targetLatencyMs?: number | null },
     private readonly run: (inputs: TensorMap) => Promise<RunResult>,
     private readonly answer: AnswerTo,
     private readonly gauges: BatchGauges,
   ) {
-    this.options = { ...batching, now: epochMs };
+    this.options = { maxBatchSize: batching.maxBatchSize, batchWaitTimeoutMs: batching.batchWaitTimeoutMs, now: epochMs };
+    if (batching.targetLatencyMs) {
+      const window = new AdaptiveWindow(batching.targetLatencyMs, batching.maxBatchSize);
+      this.adaptive = window;
+      this.options.hold = (rows, waited, now) => window.holdMs(rows, waited, now);
+    }
     this.queue = new BatchQueue(this.options, (batch) => {
       // runBatch catches onnxruntime's errors; anything else (an answer that cannot be sent) fails the batch's calls, and the mailbox goes on.
       this.runBatch(batch).catch((err: Error) => {
@@ -67,6 +79,8 @@ export class ReplicaMailbox {
     if (!batches) {
       this.options.maxBatchSize = 1;
       this.options.batchWaitTimeoutMs = 0;
+      delete this.options.hold;
+      this.adaptive = null;
     }
   }
 
@@ -75,9 +89,11 @@ export class ReplicaMailbox {
     let waiting = this.waiting.get(source);
     if (!waiting) this.waiting.set(source, (waiting = new Map()));
     if (msg.type === 'calls') {
+      const now = this.adaptive ? epochMs() : 0;
       for (const c of msg.calls) {
         const call: MailCall = { ...c, source, batchKey: this.batches ? batchKeyOf(c.inputs) : `#${++this.aloneSeq}` };
         waiting.set(c.id, call);
+        this.adaptive?.arrived(c.rows, now);
         this.queue.put(call);
       }
       return;
@@ -116,7 +132,12 @@ export class ReplicaMailbox {
       rows += c.rows;
       sources.add(c.source);
     }
-    this.gauges.finished(rows, epochMs() - startedAt, sources.size);
+    const ranMs = epochMs() - startedAt;
+    this.gauges.finished(rows, ranMs, sources.size);
+    if (this.adaptive && result) {
+      this.adaptive.cost.observe(rows, ranMs);
+      this.gauges.adapted?.(this.adaptive.lastWindowMs, this.adaptive.cost.fixedMs, this.adaptive.cost.perRowMs);
+    }
     if (!result) {
       if (batch.length > 1) this.runEachAlone(batch);
       else this.send(batch, [{ id: batch[0].id, error }], startedAt, null);
@@ -139,6 +160,8 @@ export class ReplicaMailbox {
 
   /** Answers each ingress with its calls of the batch; the batch's own figures go to the first call's ingress only. */
   private send(batch: MailCall[], answers: Answer[], startedAt: number, figures: FromActor['batch'] | null): void {
+    const now = epochMs();
+    this.gauges.answered?.(batch.map((c) => now - c.enqueuedAt));
     const bySource = new Map<number, Answer[]>();
     batch.forEach((c, i) => {
       const list = bySource.get(c.source);

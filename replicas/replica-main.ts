@@ -53,11 +53,18 @@ function gaugesFor(spec: ReplicaSpec): BatchGauges {
   const c = spec.counters;
   if (c) {
     const counters = new DeploymentCounters(c.slots, c.buffer);
-    return { started: (at) => counters.batchStarted(c.slot, at), finished: (rows, ms, sources) => counters.batchFinished(c.slot, rows, ms, sources) };
+    return {
+      started: (at) => counters.batchStarted(c.slot, at),
+      finished: (rows, ms, sources) => counters.batchFinished(c.slot, rows, ms, sources),
+      adapted: (windowMs, fixedMs, perRowMs) => counters.batchAdapted(c.slot, windowMs, fixedMs, perRowMs),
+      answered: (latenciesMs) => counters.callsAnswered(c.slot, latenciesMs),
+    };
   }
   return {
     started: (at) => reply({ type: 'batch-started', at }, []),
     finished: (rows, ms, sources) => reply({ type: 'batch-finished', rows, ms, sources }, []),
+    adapted: (windowMs, fixedMs, perRowMs) => reply({ type: 'batch-adapted', windowMs, fixedMs, perRowMs }, []),
+    answered: (latenciesMs) => reply({ type: 'calls-answered', latenciesMs }, []),
   };
 }
 

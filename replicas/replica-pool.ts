@@ -269,6 +269,11 @@ export class ReplicaPool {
     return this.set.reconfigure(userConfig);
   }
 
+  /** True when replicas choose their batch window to a latency target (batching.targetLatencyMs). */
+  get adaptiveBatching(): boolean {
+    return this.config.batching.targetLatencyMs !== null;
+  }
+
   /** True for a code deployment (one that names a handler), whose replicas take a userConfig. */
   get runsCode(): boolean {
     return this.config.handler !== null;

@@ -1,6 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import { HUNG_BATCH_FLOOR_MS, REPLICA_START_TIMEOUT_MS } from '../constants.js';
-import { epochMs, SlotState, type DeploymentCounters } from './deployment-counters.js';
+import { epochMs, REPLICA_LATENCY_BUCKETS_MS, SlotState, type DeploymentCounters } from './deployment-counters.js';
 import type { Lease } from './node-resources.js';
 import { ReplicaStartFailedError } from './pool-errors.js';
 import type { CallControl } from './pool-types.js';
@@ -72,10 +72,31 @@ export interface ReplicaStats {
   mergedBatches: number;
   /** Sessions placed on it (session-affinity routing; idle ones until their place is taken over). */
   sessions: number;
+  /** Adaptive batching (batching.targetLatencyMs): the last wait window chosen, and the batch cost fit, ms = fixed + perRow · rows. */
+  batchWindowMs: number;
+  batchCostMs: { fixed: number; perRow: number };
+  /**
+   * The 99th percentile of calls' time in the replica (admission to answer:
+   * queue, mailbox and run), as the upper bound in ms of its histogram bucket
+   * (REPLICA_LATENCY_BUCKETS_MS; past the last, that bound); null before any call.
+   */
+  latencyP99Ms: number | null;
   /** Time onnxruntime took to load the model, inside the replica. */
   loadMs: number;
   /** Cold start: from starting the host to the replica ready (thread or process start + model load). */
   startMs: number;
+}
+
+/** The upper bound (ms) of the histogram bucket holding quantile `q` of `counts` (see REPLICA_LATENCY_BUCKETS_MS), or null when empty. */
+export function percentileBound(counts: readonly number[], q: number): number | null {
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return null;
+  let seen = 0;
+  for (let b = 0; b < counts.length; b++) {
+    seen += counts[b];
+    if (seen >= q * total) return REPLICA_LATENCY_BUCKETS_MS[Math.min(b, REPLICA_LATENCY_BUCKETS_MS.length - 1)];
+  }
+  return REPLICA_LATENCY_BUCKETS_MS[REPLICA_LATENCY_BUCKETS_MS.length - 1];
 }
 
 /**
@@ -224,6 +245,12 @@ export class Replica {
       case 'batch-finished':
         this.opts.counters.batchFinished(this.slot, msg.rows, msg.ms, msg.sources);
         return;
+      case 'batch-adapted':
+        this.opts.counters.batchAdapted(this.slot, msg.windowMs, msg.fixedMs, msg.perRowMs);
+        return;
+      case 'calls-answered':
+        this.opts.counters.callsAnswered(this.slot, msg.latenciesMs);
+        return;
       case 'handle-call':
         this.callHandle(msg.id, msg.deployment, msg.inputs, msg.method === undefined ? undefined : { method: msg.method, body: msg.body }, msg.sessionId);
         return;
@@ -364,6 +391,7 @@ export class Replica {
   /** A snapshot of this replica's counters. */
   stats(): ReplicaStats {
     const totals = this.opts.counters.batchTotals(this.slot);
+    const adapted = this.opts.counters.adaptation(this.slot);
     return {
       id: this.id,
       state: this._state,
@@ -375,6 +403,9 @@ export class Replica {
       maxBatchRows: totals.maxBatchRows,
       mergedBatches: totals.mergedBatches,
       sessions: this.opts.counters.sessions(this.slot),
+      batchWindowMs: adapted.windowMs,
+      batchCostMs: { fixed: adapted.fixedMs, perRow: adapted.perRowMs },
+      latencyP99Ms: percentileBound(this.opts.counters.latencyCounts(this.slot), 0.99),
       loadMs: Math.round(this.loadMs),
       startMs: Math.round(this.startMs),
     };

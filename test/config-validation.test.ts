@@ -112,7 +112,7 @@ t.test('defaults are applied and model paths resolved against the config file', 
   const config = validateConfig({ deployments: [mlp] } satisfies FerryConfig, source);
   const d = config.deployments[0];
   t.equal(d.model, modelPath('mlp.onnx'));
-  t.same(d.batching, { maxBatchSize: 32, batchWaitTimeoutMs: 0, mode: 'auto' });
+  t.same(d.batching, { maxBatchSize: 32, batchWaitTimeoutMs: 0, targetLatencyMs: null, mode: 'auto' });
   t.equal(d.maxOngoingRequests, 64);
   t.equal(d.maxQueuedRequests, 1000);
   t.equal(d.device, 'cpu');

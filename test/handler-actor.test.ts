@@ -27,7 +27,7 @@ function spec(over: Partial<ReplicaSpec>): ReplicaSpec {
     routeMethods: [],
     device: 'cpu',
     intraOpThreads: 1,
-    batching: { maxBatchSize: 4, batchWaitTimeoutMs: 0, mode: 'auto' },
+    batching: { maxBatchSize: 4, batchWaitTimeoutMs: 0, targetLatencyMs: null, mode: 'auto' },
     counters: null,
     ...over,
   };
