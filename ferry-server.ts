@@ -176,7 +176,7 @@ export class FerryServer {
    * deployment that runs no code (a model alone reads no userConfig),
    * BodyInvalidError for a userConfig that is not plain JSON.
    */
-  reconfigure(deployment: string, userConfig: unknown): Promise<{ replica: string; error: string }[]> {
+  async reconfigure(deployment: string, userConfig: unknown): Promise<{ replica: string; error: string }[]> {
     const pool = this.pools.get(deployment);
     if (!pool) throw new ModelNotFoundError(deployment);
     if (!pool.runsCode) throw new NotServedError(`deployment '${deployment}' runs no handler, so it has no userConfig to reconfigure`);
@@ -213,6 +213,7 @@ export class FerryServer {
         requestTimeoutMs,
         batching: pool.batching,
         servesInference: pool.servesInference,
+        runsCode: pool.runsCode,
         metadata: pool.knownMetadata,
         infer: (inputs, rows, control) => pool.infer(inputs, rows, control),
         callRoute: (route, control) => pool.callRoute(route, control),

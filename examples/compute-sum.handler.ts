@@ -1,7 +1,10 @@
 // Task parallelism, as Ray's `compute_sum` example does it with remote tasks:
 // the list is cut into chunks, each chunk is summed on the `sum-chunk`
 // pool through a handle, all at once, and the partial sums are gathered.
-import type { FerryHandler, ReplicaContext, RouteRequest, TensorMap } from 'ferry-serve';
+import { HandleCallError, type FerryHandler, type ReplicaContext, type RouteRequest, type TensorMap } from 'ferry-serve';
+
+/** The client's mistake: a 400 with Ferry's code (a plain throw would answer 500). */
+const badInput = (message: string) => new HandleCallError(message, 'FERRY_ERR_BODY_INVALID', 400);
 
 /** `sum-chunk`: one chunk's sum (FP64), and the replica that summed it. */
 export class SumChunk implements FerryHandler {
@@ -31,8 +34,8 @@ export class ComputeSum {
 
   async compute(req: RouteRequest<{ numbers: number[]; chunkSize?: number }>) {
     const { numbers, chunkSize = 100 } = req.body;
-    if (!Array.isArray(numbers) || !numbers.every((n) => typeof n === 'number')) throw new Error('numbers must be an array of numbers');
-    if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new Error('chunkSize must be a positive integer');
+    if (!Array.isArray(numbers) || !numbers.every((n) => typeof n === 'number')) throw badInput('numbers must be an array of numbers');
+    if (!Number.isInteger(chunkSize) || chunkSize < 1) throw badInput('chunkSize must be a positive integer');
     const sumChunk = this.ctx.handle('sum-chunk');
     const partials = [];
     for (let i = 0; i < numbers.length; i += chunkSize) {

@@ -23,6 +23,8 @@ export function toPixels(bytes: Uint8Array): Uint8Array {
   if (data.length < 24) throw badInput('the PNG ends before its header');
   const [width, height] = [data.readUInt32BE(16), data.readUInt32BE(20)];
   if (width > MAX_PNG_SIDE || height > MAX_PNG_SIDE) throw badInput(`the PNG is ${width}×${height}; at most ${MAX_PNG_SIDE}×${MAX_PNG_SIDE} is decoded`);
+  // pngjs inflates an interlaced image with no bound on its output: a small file could expand to gigabytes.
+  if (data[28] !== 0) throw badInput('interlaced PNGs are not read; send a non-interlaced one');
   let png: PNG;
   try {
     png = PNG.sync.read(data);

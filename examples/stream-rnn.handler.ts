@@ -2,7 +2,7 @@
 // session's RNN state, so a sequence can be fed chunk by chunk — over HTTP
 // with `ferry-session-id`, or over one WebSocket connection — and answers as
 // if it had been fed whole. Served by examples/stream-rnn.config.ts.
-import type { CallSession, ReplicaContext, RouteRequest } from 'ferry-serve';
+import { HandleCallError, type CallSession, type ReplicaContext, type RouteRequest } from 'ferry-serve';
 
 const FEATURES = 4;
 const HIDDEN = 8;
@@ -27,15 +27,29 @@ interface Fed {
 export default class StreamRnn {
   /** Each session's state (h after its last step) and step count; a Map keeps insertion order, oldest first. */
   private readonly sessions = new Map<string, { h: Float32Array; steps: number }>();
+  /** Each session's chunk being fed: the next waits for it, so chunks sent without waiting for answers still run in order. */
+  private readonly feeding = new Map<string, Promise<unknown>>();
 
   constructor(private readonly ctx: ReplicaContext) {}
 
   /** POST /rnn/feed {"x": [[f0, f1, f2, f3], ...]} with ferry-session-id; WebSocket /rnn/chunks, one chunk per message. */
-  async feed(req: RouteRequest<Chunk>): Promise<Fed> {
+  feed(req: RouteRequest<Chunk>): Promise<Fed> {
     const x = req.body?.x;
     if (!Array.isArray(x) || x.length === 0 || !x.every((s) => Array.isArray(s) && s.length === FEATURES && s.every(Number.isFinite))) {
-      throw new Error(`the body must be {"x": [[${FEATURES} numbers], ...]}, one row per step`);
+      throw new HandleCallError(`the body must be {"x": [[${FEATURES} numbers], ...]}, one row per step`, 'FERRY_ERR_BODY_INVALID', 400);
     }
+    const key = req.session?.id;
+    if (key === undefined) return this.run(req, x);
+    // Calls of one session may arrive together (a WebSocket client need not wait): each chunk starts from the last one's state.
+    const before = this.feeding.get(key) ?? Promise.resolve();
+    const fed = before.then(() => this.run(req, x));
+    const settled = fed.catch(() => undefined);
+    this.feeding.set(key, settled);
+    void settled.then(() => this.feeding.get(key) === settled && this.feeding.delete(key));
+    return fed;
+  }
+
+  private async run(req: RouteRequest<Chunk>, x: number[][]): Promise<Fed> {
     const state = this.stateOf(req.session);
     const out = await this.ctx.model!.run({
       x: { dtype: 'float32', dims: [x.length, 1, FEATURES], data: Float32Array.from(x.flat()) },

@@ -4,6 +4,7 @@ import { armRequestTimeout } from './call-timeout.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import { toRegistryError } from './http-errors.js';
 import { InputSetCheck } from './input-checks.js';
+import { checkSessionId } from './session-header.js';
 
 /** A deployment as handles call it: the pool's own router, its timeout, and whether calls batch. */
 export interface HandleTarget {
@@ -12,6 +13,8 @@ export interface HandleTarget {
   readonly batching: boolean;
   /** False for a code deployment whose handler defines neither infer nor inferBatch. */
   readonly servesInference: boolean;
+  /** True for a code deployment: only a handler has methods to `call`. */
+  readonly runsCode: boolean;
   /** The inputs and outputs served, or null before the deployment's first replica has loaded (its calls then wait for one). */
   readonly metadata: ModelMetadata | null;
   infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap>;
@@ -66,6 +69,8 @@ export function handleCalls(targets: (name: string) => HandleTarget | undefined)
       if (!method && !target.servesInference) {
         throw new NotServedError(`deployment '${deployment}' serves no inference: its handler defines neither infer nor inferBatch`);
       }
+      if (method && !target.runsCode) throw new NotServedError(`deployment '${deployment}' runs no handler: it has no method '${method.method}' to call (infer its model instead)`);
+      if (control.sessionId !== undefined) checkSessionId(control.sessionId);
       const timer = armRequestTimeout(control, deployment, target.requestTimeoutMs);
       try {
         if (method) {

@@ -17,8 +17,14 @@ export function sessionIdOf(headers: IncomingHttpHeaders): string | undefined {
   const value = headers[SESSION_HEADER];
   if (value === undefined) return undefined;
   if (Array.isArray(value)) throw new BadRequestError(`${SESSION_HEADER} is given ${value.length} times; give one session key`);
-  if (value.length === 0 || value.length > MAX_SESSION_ID) throw new BadRequestError(`${SESSION_HEADER} must be 1 to ${MAX_SESSION_ID} characters (got ${value.length})`);
+  checkSessionId(value, SESSION_HEADER);
   return value;
+}
+
+/** Throws BadRequestError (400) for a session key that is not a string of 1 to 256 characters. */
+export function checkSessionId(value: unknown, what = 'sessionId'): void {
+  if (typeof value !== 'string') throw new BadRequestError(`${what} must be a string (got ${typeof value})`);
+  if (value.length === 0 || value.length > MAX_SESSION_ID) throw new BadRequestError(`${what} must be 1 to ${MAX_SESSION_ID} characters (got ${value.length})`);
 }
 
 /**

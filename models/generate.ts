@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from '../paths.js';
 import { MODEL_BUILDERS } from './model-zoo.js';
 
@@ -22,6 +22,7 @@ export function ensureModels(dir: string = MODELS_DIR): string[] {
   for (const [file, build] of Object.entries(MODEL_BUILDERS)) {
     const target = join(dir, file);
     if (existsSync(target)) continue;
+    mkdirSync(dirname(target), { recursive: true });
     const tmp = `${target}.${process.pid}.tmp`;
     writeFileSync(tmp, build());
     renameSync(tmp, target);

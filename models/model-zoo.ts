@@ -1,7 +1,7 @@
 import { OnnxGraphBuilder, OnnxType } from './onnx-builder.js';
 import { buildBatchReduce, buildDynamicImage, buildFixedBatch, buildRecurrentState } from './quirk-models.js';
 import { heUniform, seededRandom } from './seeded-random.js';
-import { buildSessionRnn } from './session-models.js';
+import { buildSessionRnn, buildTenantModel, TENANTS } from './session-models.js';
 
 /** The seed every generated model starts from; changing it changes every weight. */
 export const MODEL_SEED = 20261128;
@@ -109,4 +109,5 @@ export const MODEL_BUILDERS: Readonly<Record<string, () => Uint8Array>> = Object
   'batch-reduce.onnx': () => buildBatchReduce(),
   'dynamic-image.onnx': () => buildDynamicImage(),
   'session-rnn.onnx': () => buildSessionRnn(MODEL_SEED + 5),
+  ...Object.fromEntries(TENANTS.map((name, i) => [`tenants/${name}.onnx`, () => buildTenantModel(MODEL_SEED + 100 + i)])),
 });

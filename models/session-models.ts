@@ -1,6 +1,31 @@
 import { OnnxGraphBuilder, OnnxType } from './onnx-builder.js';
 import { heUniform, seededRandom } from './seeded-random.js';
 
+/** The models of the multiplexing example, one per tenant, in `models/tenants/`. */
+export const TENANTS: readonly string[] = ['alpha', 'beta', 'gamma', 'delta'];
+
+/**
+ * One tenant's model for multiplexing: the same interface for every tenant,
+ * its own seeded weights (as fine-tuned copies of one architecture are).
+ * About 1 MiB of weights, so loading and evicting one shows in memory.
+ *
+ * - input `x` float32 [batch, 256]; output `scores` float32 [batch, 4]
+ * - scores = relu(x · W1 + b1) · W2 + b2, W1 [256,1024], W2 [1024,4]
+ */
+export function buildTenantModel(seed: number): Uint8Array {
+  const rand = seededRandom(seed);
+  const g = new OnnxGraphBuilder('tenant');
+  const x = g.input('x', OnnxType.FLOAT, ['batch', 256]);
+  const w1 = g.floats('fc1.weight', [256, 1024], heUniform(rand, 256 * 1024, 256));
+  const b1 = g.floats('fc1.bias', [1024], heUniform(rand, 1024, 256));
+  const h = g.node('Relu', [g.node('Gemm', [x, w1, b1])]);
+  const w2 = g.floats('fc2.weight', [1024, 4], heUniform(rand, 4096, 1024));
+  const b2 = g.floats('fc2.bias', [4], heUniform(rand, 4, 1024));
+  g.node('Gemm', [h, w2, b2], {}, { output: 'scores' });
+  g.output('scores', OnnxType.FLOAT, ['batch', 4]);
+  return g.toBytes();
+}
+
 /** Hidden units of {@link buildSessionRnn}. */
 export const RNN_HIDDEN = 8;
 /** Features per step of {@link buildSessionRnn}. */

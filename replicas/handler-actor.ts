@@ -71,7 +71,10 @@ export class HandlerFailure extends Error {
 }
 
 function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  if (err instanceof Error) return err.message;
+  // A thrown object that is no Error but carries a message (one made by hand, or from another realm).
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : String(err);
 }
 
 /**
@@ -257,7 +260,11 @@ export class HandlerActor {
     try {
       const request: RouteRequest = { body: route.body, params: route.params, query: route.query, session: info.session };
       const result: unknown = await this.current.run(signal, () => method.call(handler, request));
-      if (route.response === 'json') return JSON.stringify(result ?? null);
+      if (route.response === 'json') {
+        const text = JSON.stringify(result ?? null) as string | undefined;
+        if (text === undefined) throw new Error(`'${route.method}' returned a ${typeof result}, which is not JSON`);
+        return text;
+      }
       if (typeof result === 'string') return new TextEncoder().encode(result);
       if (ArrayBuffer.isView(result)) return new Uint8Array(result.buffer, result.byteOffset, result.byteLength).slice();
       if (result instanceof ArrayBuffer) return new Uint8Array(result.slice(0));

@@ -179,7 +179,14 @@ export class HandlerMailbox {
     // One signal for the batch: it aborts only when every call of it was cancelled.
     const all = new AbortController();
     let left = batch.length;
-    for (const c of batch) c.abort.signal.addEventListener('abort', () => --left === 0 && all.abort(c.abort.signal.reason), { once: true });
+    // Once every call of the batch is given up, the next batch may start: code that never settles holds no one else up.
+    let released = false;
+    const release = (reason: unknown) => {
+      all.abort(reason);
+      released = true;
+      setImmediate(() => this.queue.markIdle());
+    };
+    for (const c of batch) c.abort.signal.addEventListener('abort', () => --left === 0 && release(c.abort.signal.reason), { once: true });
     let answers: Answer[];
     try {
       const outputs = await this.actor.batch(
@@ -202,6 +209,6 @@ export class HandlerMailbox {
     for (const [source, list] of bySource) {
       this.answer(source, { type: 'answers', answers: list, startedAt }, transferablesOf(list.flatMap((a) => ('outputs' in a ? [a.outputs] : []))));
     }
-    setImmediate(() => this.queue.markIdle());
+    if (!released) setImmediate(() => this.queue.markIdle());
   }
 }

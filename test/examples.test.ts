@@ -60,7 +60,7 @@ t.test("compute-sum: Ray's compute_sum as Ferry code: chunks summed on a pool th
   t.equal(answer.body.chunks, 10);
   t.same(answer.body.replicas, ['sum-chunk#1', 'sum-chunk#2'], "the chunks were spread over the pool's two replicas");
   const bad = await json(fetch(`${server.url}/sum/compute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ numbers: ['x'] }) }));
-  t.match(bad, { status: 500, body: { code: 'FERRY_ERR_HANDLER_FAILED', error: /numbers must be an array of numbers/ } });
+  t.match(bad, { status: 400, body: { code: 'FERRY_ERR_BODY_INVALID', error: /numbers must be an array of numbers/ } });
 });
 
 /** A deterministic 28×28 grayscale digit-like image. */
@@ -118,6 +118,9 @@ t.test('digits: a pipeline from PNG or raw bytes, through preprocessing code and
   huge.writeUInt32BE(12000, 16);
   huge.writeUInt32BE(12000, 20);
   t.match(await classify(huge), { status: 400, body: { code: 'FERRY_ERR_BODY_INVALID', error: /the PNG is 12000×12000; at most 4096×4096 is decoded/ } });
+  const interlaced = png(img, 1);
+  interlaced[28] = 1;
+  t.match(await classify(interlaced), { status: 400, body: { code: 'FERRY_ERR_BODY_INVALID', error: /interlaced PNGs are not read/ } }, 'an interlaced PNG is refused before pngjs inflates it unbounded');
   t.match(await classify(png(img, 1).subarray(0, 40)), { status: 400, body: { code: 'FERRY_ERR_BODY_INVALID', error: /the PNG does not decode/ } }, 'a truncated PNG is the client\'s mistake');
   t.match(await classify(img, 11), { status: 400, body: { error: /k must be an integer from 1 to 10/ } });
 });

@@ -30,9 +30,9 @@ for (const replicaHost of ['thread', 'process'] as const) {
     t.same([...(viaHandle.calls.data as Int32Array)], [2], 'the replica kept its state: this is its second call');
     const replicaBefore = (viaHandle.replica.data as string[])[0];
 
-    t.throws(() => server.reconfigure('nowhere', {}), { code: 'FERRY_ERR_MODEL_NOT_FOUND' });
-    t.throws(() => server.reconfigure('scaled', { scale: () => 3 }), { code: 'FERRY_ERR_BODY_INVALID', message: /userConfig\.scale is a function/ });
-    t.throws(() => server.reconfigure('scaled', undefined), { code: 'FERRY_ERR_BODY_INVALID', message: /userConfig is undefined/ });
+    await t.rejects(server.reconfigure('nowhere', {}), { code: 'FERRY_ERR_MODEL_NOT_FOUND' });
+    await t.rejects(server.reconfigure('scaled', { scale: () => 3 }), { code: 'FERRY_ERR_BODY_INVALID', message: /userConfig\.scale is a function/ });
+    await t.rejects(server.reconfigure('scaled', undefined), { code: 'FERRY_ERR_BODY_INVALID', message: /userConfig is undefined/ });
     const errors = await server.reconfigure('scaled', { scale: 3 });
     t.same(errors, [], 'every replica took the new userConfig');
     const after = await handle.infer({ input: { dtype: 'float32', dims: [1, 784], data: Float32Array.from(row) } });
@@ -234,7 +234,9 @@ t.test('a handle call is checked as HTTP checks a request: data that does not fi
   ]);
   t.match((wrong[0] as PromiseRejectedResult).reason.message, /model 'mlp' has no input 'pixels' \(its inputs: input\)/, 'naming what the model takes');
   t.equal(server.pools.get('mlp')!.stats().replicas[0].rows, rowsBefore, 'and the replica never saw them');
-  t.throws(() => server.reconfigure('mlp', { scale: 2 }), { code: 'FERRY_ERR_NOT_SERVED', message: /runs no handler/ }, 'a model alone has no userConfig to reconfigure');
+  await t.rejects(server.reconfigure('mlp', { scale: 2 }), { code: 'FERRY_ERR_NOT_SERVED', message: /runs no handler/ }, 'a model alone has no userConfig to reconfigure');
+  await t.rejects(handle.call('run', {}), { code: 'FERRY_ERR_NOT_SERVED', message: /runs no handler: it has no method 'run'/ }, 'nor methods to call');
+  await t.rejects(handle.infer({ input: { dtype: 'float32', dims: [1, 784], data: good } }, { sessionId: '' }), { code: 'FERRY_ERR_BAD_REQUEST', message: /sessionId must be 1 to 256 characters/ });
 });
 
 t.test('a call whose code never answers is given up at its timeout and frees its place; the replica serves on', async (t) => {
@@ -257,6 +259,11 @@ t.test('a call whose code never answers is given up at its timeout and frees its
   t.equal(ping.status, 200, "the hung calls hold no place: the replica's one place is free");
   t.equal(await ping.json(), 'pong');
   t.equal(server.pools.get('slow')!.stats().ongoing, 0);
+
+  const batched = await startFerry(t, [{ name: 'sizes', handler: fixture('batch-sizes'), maxOngoingRequests: 2, requestTimeoutMs: 300, batching: { maxBatchSize: 2 } }]);
+  const x = (v: number) => postJson(`${batched.url}/v2/models/sizes/infer`, { inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [v] }] });
+  t.equal((await x(-1)).status, 408, 'an inferBatch that never settles is a 408');
+  t.same((await x(3)).body.outputs[1].data, [6], 'and the batches after it run');
 });
 
 t.test('handles: calls fan out and are gathered; an unknown deployment is a clear error', async (t) => {

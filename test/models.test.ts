@@ -44,6 +44,12 @@ t.test('ensureModels writes every model once, and onnxruntime reports the declar
       inputs: [['image', 'float32', ['batch', 3, 'height', 'width']]],
       outputs: [['mask', 'float32', ['batch', 1, 'height', 'width']], ['features', 'float32', ['batch', 4]]],
     },
+    'session-rnn.onnx': {
+      inputs: [['x', 'float32', ['steps', 'batch', 4]], ['h0', 'float32', [1, 'batch', 8]]],
+      outputs: [['y', 'float32', ['steps', 1, 'batch', 8]], ['h', 'float32', [1, 'batch', 8]]],
+    },
+    'tenants/alpha.onnx': { inputs: [['x', 'float32', ['batch', 256]]], outputs: [['scores', 'float32', ['batch', 4]]] },
+    'tenants/delta.onnx': { inputs: [['x', 'float32', ['batch', 256]]], outputs: [['scores', 'float32', ['batch', 4]]] },
   };
   for (const [file, want] of Object.entries(expected)) {
     const session = await ort.InferenceSession.create(readFileSync(join(dir, file)));
@@ -52,6 +58,7 @@ t.test('ensureModels writes every model once, and onnxruntime reports the declar
     t.same(describe(session.inputMetadata), want.inputs, `${file} inputs`);
     t.same(describe(session.outputMetadata), want.outputs, `${file} outputs`);
   }
+  t.notOk(readFileSync(join(dir, 'tenants/alpha.onnx')).equals(readFileSync(join(dir, 'tenants/beta.onnx'))), 'each tenant has weights of its own');
 });
 
 t.test('the MLP computes relu layers: batch rows are independent and logits vary with input', async (t) => {

@@ -69,7 +69,7 @@ t.test('stream-rnn example: a sequence fed chunk by chunk, over HTTP with ferry-
 
   const alone = await feed(server.url, x.slice(9));
   t.same(alone.body.y, (await wholeSequence(x.slice(9))), 'without a session a chunk starts from zero');
-  t.match((await feed(server.url, [[1, 2, 3]], 'reader-1')).body, { code: 'FERRY_ERR_HANDLER_FAILED', error: /one row per step/ });
+  t.match(await feed(server.url, [[1, 2, 3]], 'reader-1'), { status: 400, body: { code: 'FERRY_ERR_BODY_INVALID', error: /one row per step/ } });
   const reset = await fetch(`${server.url}/rnn/reset`, { method: 'POST', headers: { 'ferry-session-id': 'reader-1' } });
   t.same(await reset.json(), { forgotten: true });
   t.equal((await feed(server.url, x.slice(0, 2), 'reader-1')).body.steps, 2, 'a reset session starts again');
@@ -82,11 +82,22 @@ t.test('stream-rnn example: a sequence fed chunk by chunk, over HTTP with ferry-
     ws.send(JSON.stringify({ x: c }));
     streamed.push(await answer);
   }
-  ws.close();
   t.same(streamed.map((a) => a.steps), [3, 4, 9, 12], 'one WebSocket connection is one session');
+  // Chunks sent without waiting for their answers still run in order, each from the state the one before left.
+  const ws2 = new WebSocket(`${server.url.replace('http', 'ws')}/rnn/chunks`);
+  await new Promise((resolve, reject) => ws2.once('open', resolve).once('error', reject));
+  const pipedAnswers = new Promise<any[]>((resolve) => {
+    const got: any[] = [];
+    ws2.on('message', (d: Buffer) => got.push(JSON.parse(d.toString())) === chunks.length && resolve(got));
+  });
+  for (const c of chunks) ws2.send(JSON.stringify({ x: c }));
+  const all = await pipedAnswers;
+  ws2.close();
+  ws.close();
+  t.same(all.flatMap((a) => a.y), streamed.flatMap((a) => a.y), 'pipelined chunks answer what chunks sent one by one did');
   t.same(streamed.flatMap((a) => a.y), answers.flatMap((a) => a.body.y), 'and answers what the same chunks over HTTP did');
   const status = await (await fetch(`${server.url}/-/status`)).json();
-  t.equal(status.deployments[0].replicas.reduce((n: number, r: { sessions: number }) => n + r.sessions, 0), 3, 'status counts the sessions placed (two by header, one connection)');
+  t.equal(status.deployments[0].replicas.reduce((n: number, r: { sessions: number }) => n + r.sessions, 0), 4, 'status counts the sessions placed (two by header, two connections)');
 });
 
 t.test('all of one session’s calls reach one replica, across two ingress threads, with no replica past its bound', async (t) => {
