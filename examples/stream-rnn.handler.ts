@@ -45,6 +45,7 @@ export default class StreamRnn {
     const fed = before.then(() => this.run(req, x));
     const settled = fed.catch(() => undefined);
     this.feeding.set(key, settled);
+    // `settled` cannot reject (its failure was caught above): the last chunk of a session clears its entry.
     void settled.then(() => this.feeding.get(key) === settled && this.feeding.delete(key));
     return fed;
   }
