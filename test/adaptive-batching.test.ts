@@ -2,8 +2,10 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { AdaptiveWindow, BatchCostModel } from '../replicas/adaptive-window.js';
 import { BatchQueue } from '../replicas/batch-queue.js';
+import { DeploymentCounters, epochMs } from '../replicas/deployment-counters.js';
+import { ReplicaMailbox } from '../replicas/replica-mailbox.js';
 import { percentileBound } from '../replicas/replica.js';
-import { postJson, randomRow, startFerry } from './helpers/ferry.js';
+import { postJson, randomRow, startFerry, waitFor } from './helpers/ferry.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/handlers/${name}.ts`, import.meta.url));
 const mlpRequest = () => ({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: randomRow(3, 784) }] });
@@ -110,4 +112,64 @@ t.test('adaptive batching holds for larger batches at higher load when a batch h
   t.ok(mean >= 4, `160 calls over about 80 ms: batches of ${mean.toFixed(1)} calls on average`);
   t.ok(high.latencyP99Ms !== null && high.latencyP99Ms <= target, `p99 in the replica ${high.latencyP99Ms} ms, within the ${target} ms target`);
   t.ok(high.batchCostMs.fixed > 4, `the fit sees the fixed cost (${JSON.stringify(high.batchCostMs)})`);
+});
+
+t.test('a replica mailbox with a latency target learns its cost and reports the window, the fit and every call’s time', async (t) => {
+  const adapted: number[][] = [];
+  const latencies: number[] = [];
+  const runs: number[] = [];
+  const box = new ReplicaMailbox(
+    { maxBatchSize: 16, batchWaitTimeoutMs: 0, targetLatencyMs: 500 },
+    async (inputs) => {
+      runs.push(inputs.x.dims[0] as number);
+      // A batch costs 20 ms whatever its size: waiting for more calls pays.
+      await new Promise((r) => setTimeout(r, 20));
+      return { outputs: { y: inputs.x }, inferenceMs: 20 };
+    },
+    () => {},
+    { started() {}, finished() {}, adapted: (...a) => adapted.push(a), answered: (ms) => latencies.push(...ms) },
+  );
+  const one = (id: number) => ({ id, inputs: { x: { dtype: 'float32' as const, dims: [1, 1], data: Float32Array.of(id) } }, rows: 1, enqueuedAt: epochMs() });
+  const call = (id: number) => ({ type: 'calls' as const, calls: [one(id)] });
+  box.receive(1, call(1));
+  await new Promise((r) => setTimeout(r, 40));
+  box.receive(1, { type: 'calls', calls: [one(2), one(3)] });
+  await new Promise((r) => setTimeout(r, 40));
+  t.same(runs, [1, 2], 'before it knows its cost, what is there goes at once');
+  // Calls every 6 ms, 20 ms a batch: batches of several.
+  for (let id = 4; id < 34; id++) {
+    box.receive(1, call(id));
+    await new Promise((r) => setTimeout(r, 6));
+  }
+  await waitFor(() => latencies.length === 33, 5000);
+  t.ok(runs.slice(3).every((n) => n > 1), `then, the stream going, larger batches (${runs.slice(2)})`);
+  t.equal(latencies.length, 33, "every call's time in the replica was reported");
+  t.equal(adapted.length, runs.length, 'the window and the fit were reported after each batch');
+  t.ok(adapted.at(-1)![1] > 10, `the fit sees the fixed cost (${adapted.at(-1)})`);
+
+  const counters = new DeploymentCounters(2);
+  counters.batchAdapted(1, 2.5, 20, 0.1);
+  counters.callsAnswered(1, [0.5, 3, 40, 20000]);
+  t.same(counters.adaptation(1), { windowMs: 2.5, fixedMs: 20, perRowMs: 0.1 });
+  t.same(counters.latencyCounts(1), [1, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1], 'each time in its bucket, the slow one past the last');
+  counters.reset(1, 2);
+  t.same(counters.latencyCounts(1).reduce((a, b) => a + b, 0), 0, "a slot's new replica starts from nothing");
+});
+
+t.test('a replica mailbox told not to batch drops its latency target with it', async (t) => {
+  const runs: number[] = [];
+  const box = new ReplicaMailbox(
+    { maxBatchSize: 16, batchWaitTimeoutMs: 0, targetLatencyMs: 500 },
+    async (inputs) => {
+      runs.push(inputs.x.dims[0] as number);
+      return { outputs: { y: inputs.x }, inferenceMs: 1 };
+    },
+    () => {},
+    { started() {}, finished() {} },
+  );
+  box.configure(false);
+  const calls = [1, 2, 3].map((id) => ({ id, inputs: { x: { dtype: 'float32' as const, dims: [1, 1], data: Float32Array.of(id) } }, rows: 1, enqueuedAt: epochMs() }));
+  box.receive(1, { type: 'calls', calls });
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(runs, [1, 1, 1], 'each call alone, at once');
 });

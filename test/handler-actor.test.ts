@@ -256,3 +256,28 @@ t.test("a handler refuses with a status by throwing HandleCallError with a regis
   t.same(as(new HandleCallError('fine?', 'FERRY_ERR_BODY_INVALID', 200)), ['FERRY_ERR_HANDLER_FAILED', 500, false], 'nor a status that is not an error');
   t.same(as(new Error('plain')), ['FERRY_ERR_HANDLER_FAILED', 500, false]);
 });
+
+t.test('a handler mailbox: a batch that never settles is let go once its calls are given up, and a latency target adapts its window', async (t) => {
+  const sized = actor();
+  await sized.a.init(spec({ handlerPath: fixture('batch-sizes') }));
+  const sent: FromActor[] = [];
+  const adapted: number[] = [];
+  const latencies: number[] = [];
+  const box = new HandlerMailbox({ maxBatchSize: 2, batchWaitTimeoutMs: 0, targetLatencyMs: 500 }, sized.a, (_s, msg) => sent.push(msg), {
+    started() {},
+    finished() {},
+    adapted: (windowMs) => adapted.push(windowMs),
+    answered: (ms) => latencies.push(...ms),
+  });
+  box.configure(true);
+  const x = (id: number, v: number) => ({ id, inputs: { x: { dtype: 'float32' as const, dims: [1], data: Float32Array.of(v) } }, rows: 1, enqueuedAt: Date.now() });
+  box.receive(1, { type: 'calls', calls: [x(1, -1)] });
+  await new Promise((r) => setTimeout(r, 20));
+  box.receive(1, { type: 'cancel', ids: [1] });
+  box.receive(1, { type: 'calls', calls: [x(2, 3)] });
+  await new Promise((r) => setTimeout(r, 50));
+  const answers = sent.flatMap((m) => m.answers);
+  t.match(answers, [{ id: 1, cancelled: true }, { id: 2, outputs: { y: { data: Float32Array.of(6) } } }], 'the hung batch was given up, and the next ran');
+  t.equal(adapted.length, 1, 'the batch that ran fed the window');
+  t.equal(latencies.length, 2, 'and both calls reported their time');
+});
