@@ -63,6 +63,25 @@ t.test('a queue with an adaptive hold chooses again at each arrival, and sends w
   t.same(batches, [[1, 2, 3]], 'the third arrival ends the hold');
 });
 
+t.test('an adaptive hold is reconsidered when it runs out, and nothing is sent once its calls are gone', async (t) => {
+  const batches: number[][] = [];
+  let holds = [5, 5, 0];
+  const q = new BatchQueue<{ rows: number; batchKey: string; enqueuedAt: number; id: number }>(
+    { maxBatchSize: 10, batchWaitTimeoutMs: 0, hold: () => holds.shift() ?? 0 },
+    (batch) => batches.push(batch.map((b) => b.id)),
+  );
+  q.put({ rows: 1, batchKey: 'k', enqueuedAt: performance.now(), id: 1 });
+  await new Promise((r) => setTimeout(r, 40));
+  t.same(batches, [[1]], 'held twice, then sent');
+  holds = [5];
+  const item = { rows: 1, batchKey: 'k', enqueuedAt: performance.now(), id: 2 };
+  q.markIdle();
+  q.put(item);
+  q.remove(item);
+  await new Promise((r) => setTimeout(r, 30));
+  t.same(batches, [[1]], 'a hold that ends with nothing left sends nothing');
+});
+
 t.test('percentiles from the replica histogram: the bound of the bucket that holds the quantile', async (t) => {
   t.equal(percentileBound([0, 0, 0], 0.99), null);
   t.equal(percentileBound([90, 9, 1], 0.99), 2, '99 of 100 within the 2 ms bucket');
@@ -86,6 +105,15 @@ t.test('adaptive batching of a model: nothing held for calls that cannot come, p
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   t.match(metrics, /ferry_batch_window_seconds\{deployment="mlp",replica="mlp#1"\} [0-9.e-]+/);
   t.match(metrics, /ferry_batch_cost_seconds\{deployment="mlp",replica="mlp#1",term="per_row"\} [0-9.e-]+/);
+});
+
+t.test('a process replica reports its window, its fit and its calls through its host', async (t) => {
+  const server = await startFerry(t, [{ name: 'mlp', model: './mlp.onnx', replicaHost: 'process', batching: { maxBatchSize: 64, targetLatencyMs: 2000 } }]);
+  const url = `${server.url}/v2/models/mlp/infer`;
+  t.same([...new Set((await Promise.all(Array.from({ length: 40 }, () => postJson(url, mlpRequest())))).map((a) => a.status))], [200]);
+  const r = server.pools.get('mlp')!.stats().replicas[0];
+  t.ok(await waitFor(() => server.pools.get('mlp')!.stats().replicas[0].latencyP99Ms !== null), `its calls' times came back (p99 ${server.pools.get('mlp')!.stats().replicas[0].latencyP99Ms} ms)`);
+  t.ok(r.batchCostMs.fixed + r.batchCostMs.perRow > 0 || (await waitFor(() => { const c = server.pools.get('mlp')!.stats().replicas[0].batchCostMs; return c.fixed + c.perRow > 0; })), 'and its cost fit');
 });
 
 t.test('adaptive batching holds for larger batches at higher load when a batch has a fixed cost, its p99 within the target', async (t) => {

@@ -64,6 +64,8 @@ t.test('init reports ready with the class interface, or init-failed saying why',
     ['a shape that is not an array', { handlerPath: fixture('bad-specs'), handlerExport: 'ShapeNotArray' }, /static metadata\.inputs\[0\]\.shape must be an array of whole numbers, -1 for a dynamic dimension \(got "x"\)/],
     ['dimensions that are none', { handlerPath: fixture('bad-specs'), handlerExport: 'OddDims' }, /inputs\[0\]\.shape must be an array of whole numbers.*\[-1,-7,1\.5\]/],
     ['one name twice', { handlerPath: fixture('bad-specs'), handlerExport: 'TwoNamedAlike' }, /outputs\[1\]\.name 'y' is declared twice/],
+    ['a spec that is no object', { handlerPath: fixture('bad-specs'), handlerExport: 'NotAnObject' }, /inputs\[0\] must be \{ name, dtype, shape \}/],
+    ['a spec without a name', { handlerPath: fixture('bad-specs'), handlerExport: 'Nameless' }, /inputs\[0\]\.name must be a non-empty string/],
   ];
   for (const [what, over, why] of failures) {
     const f = actor();
@@ -280,4 +282,20 @@ t.test('a handler mailbox: a batch that never settles is let go once its calls a
   t.match(answers, [{ id: 1, cancelled: true }, { id: 2, outputs: { y: { data: Float32Array.of(6) } } }], 'the hung batch was given up, and the next ran');
   t.equal(adapted.length, 1, 'the batch that ran fed the window');
   t.equal(latencies.length, 2, 'and both calls reported their time');
+});
+
+t.test('what user code answers is checked where it runs: declared outputs, their dtype and shape, and a JSON route answer', async (t) => {
+  const bad = actor();
+  await bad.a.init(spec({ handlerPath: fixture('bad-output') }));
+  const signal = new AbortController().signal;
+  const x = (v: number) => ({ x: { dtype: 'float32' as const, dims: [1], data: Float32Array.of(v) } });
+  await t.rejects(bad.a.call(x(4), signal), { message: /infer returned no output 'x'/ });
+  await t.rejects(bad.a.call(x(5), signal), { message: /as int32, but its interface declares float32/ });
+  await t.rejects(bad.a.call(x(6), signal), { message: /dims \[1,1\], which do not fit its interface's \[-1\]/ });
+  t.same([...((await bad.a.call(x(3), signal)).x.data as Float32Array)], [3]);
+  const parts = actor();
+  await parts.a.init(spec({ handlerPath: fixture('compute-parts'), handlerExport: 'Half' }));
+  await t.rejects(parts.a.route({ method: 'notJson', body: null, params: {}, query: {}, response: 'json' }, signal), { code: 'FERRY_ERR_HANDLER_FAILED', message: /'notJson' returned a function, which is not JSON/ });
+  t.equal(new HandlerFailure({ message: 'made by hand' }).message, 'made by hand', "a thrown object's message is used");
+  t.equal(new HandlerFailure({ code: 1 }).message, '[object Object]', 'and without one, what it says of itself');
 });

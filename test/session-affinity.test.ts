@@ -108,3 +108,32 @@ t.test('the table: keys agree across views, idle sessions give their place up, a
   t.ok(held >= 31 && held <= 32, `the table holds what fits (${held} of 40, beside 'k')`);
   t.ok(released.length > 1, 'each taken-over entry gave its place back');
 });
+
+t.test('edges: no replica to place on, a place forgotten, and many replicas remembered', async (t) => {
+  const { counters, candidates, router } = deployment(2);
+  const r = router();
+  t.same(r.chooseReplicas([], call('lonely')), [], 'no ready replica: the session waits');
+  const [first] = r.chooseReplicas(candidates, call('s')) as SlotCandidate[];
+  // A router that never saw the replica the session was on (another thread's, long gone) names its slot.
+  const forgetful = new SessionAffinityRouter({ deployment: 'd', maxOngoingRequests: 8 }, new SessionTable(4096, (r as unknown as { table: SessionTable }).table.buffer), counters, {
+    loadBound: 0.25,
+    idleTimeoutMs: 600_000,
+  });
+  counters.setState(first.slot, SlotState.DEAD);
+  const moved = call('s');
+  forgetful.chooseReplicas(candidates.filter((c) => c !== first), moved);
+  t.equal(moved.movedFrom, `replica in slot ${first.slot}`);
+  for (let i = 0; i < 300; i++) r.remember({ slot: i % 8, generation: i, replicaId: `d#${i}`, ongoing: 0, modelIds: [] });
+  t.pass('remembering more replicas than it keeps forgets the oldest');
+});
+
+t.test('the table takes over a session idle past the timeout before one that is merely old', async (t) => {
+  const table = new SessionTable(32);
+  const released: number[] = [];
+  const keys = Array.from({ length: 32 }, (_, i) => sessionKey(`idle-${i}`));
+  keys.forEach((k, i) => table.place(k, 1 + i, 0, 100, 60, (p) => released.push(p)));
+  const late = sessionKey('late');
+  t.equal(table.place(late, 99, 0, 1000, 60, (p) => released.push(p)), 99, 'placed where an idle session was');
+  t.equal(table.find(late, 1001), 99);
+  t.equal(released.length, 1, 'the idle one gave its place back');
+});

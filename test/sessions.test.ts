@@ -151,9 +151,15 @@ t.test('a custom request router from a module places calls; one that fails falls
   );
   const faulty = await FerryServer.start(config, { logger: { level: 'warn', stream: log.stream } });
   t.teardown(() => faulty.close(2000));
-  t.same(await Promise.all(['throw', 'stranger', 'fine', 'throw'].map(async (s) => (await call(faulty.url, s)).status)), [200, 200, 200, 200], 'every call answered');
+  t.same(
+    await Promise.all(['throw', 'stranger', 'fine', 'throw', 'not-a-list', 'throws-text'].map(async (s) => (await call(faulty.url, s)).status)),
+    [200, 200, 200, 200, 200, 200],
+    'every call answered',
+  );
   t.ok(await waitFor(() => log.lines.some((l) => l.msg === 'request router of mlp: its chooseReplicas threw: no route for you; the call went by power of two choices')), 'a throw is logged');
   t.ok(log.lines.some((l) => /returned a replica it was not given/.test(l.msg)), 'so is an answer naming no candidate');
+  t.ok(log.lines.some((l) => /returned string, not an array of the candidates/.test(l.msg)), 'or no list at all');
+  t.ok(log.lines.some((l) => /threw: no Error at all/.test(l.msg)), 'whatever it throws');
   t.equal(log.lines.filter((l) => /no route for you/.test(l.msg)).length, 1, 'once a minute for one reason, not per call');
 
   for (const [spec, why] of [
