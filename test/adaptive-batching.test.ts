@@ -22,6 +22,14 @@ t.test('the batch cost fit: a line through what batches took, all per row until 
   for (const [rows, ms] of [[1, 1.2], [8, 2.6], [32, 7.4]]) fit.observe(rows, ms);
   t.ok(Math.abs(fit.fixedMs - 1) < 1e-9 && Math.abs(fit.perRowMs - 0.2) < 1e-9, `ms = 1 + 0.2 · rows (${fit.fixedMs}, ${fit.perRowMs})`);
   t.ok(Math.abs(fit.estimate(10) - 3) < 1e-9);
+  const long = new BatchCostModel();
+  for (let i = 0; i < 100; i++) long.observe(1, 100);
+  for (let i = 0; i < 64; i++) long.observe(1 + (i % 2), 1 + (i % 2));
+  t.ok(long.estimate(2) < 4, 'it fits the last 64 batches only');
+  const w = new AdaptiveWindow(50, 8);
+  w.arrived(1, 10);
+  w.arrived(1, 10);
+  t.equal(w.rate(10), 0, 'two arrivals at one instant give no rate');
   const flat = new BatchCostModel();
   flat.observe(1, 5);
   flat.observe(8, 4.9);
@@ -170,7 +178,8 @@ t.test('a replica mailbox with a latency target learns its cost and reports the 
     await new Promise((r) => setTimeout(r, 6));
   }
   await waitFor(() => latencies.length === 33, 5000);
-  t.ok(runs.slice(3).every((n) => n > 1), `then, the stream going, larger batches (${runs.slice(2)})`);
+  const going = runs.slice(2);
+  t.ok(going.reduce((a, b) => a + b, 0) / going.length > 1.5, `then, the stream going, larger batches (${going})`);
   t.equal(latencies.length, 33, "every call's time in the replica was reported");
   t.equal(adapted.length, runs.length, 'the window and the fit were reported after each batch');
   t.ok(adapted.at(-1)![1] > 10, `the fit sees the fixed cost (${adapted.at(-1)})`);

@@ -162,6 +162,9 @@ t.test('a custom request router from a module places calls; one that fails falls
   t.ok(log.lines.some((l) => /threw: no Error at all/.test(l.msg)), 'whatever it throws');
   t.equal(log.lines.filter((l) => /no route for you/.test(l.msg)).length, 1, 'once a minute for one reason, not per call');
 
+  const js = await startFerry(t, [{ name: 'mlp', model: modelPath('mlp.onnx'), numReplicas: 2, requestRouter: router('first-listed.mjs') }]);
+  t.equal((await call(js.url)).status, 200, 'a router in plain JavaScript loads too');
+
   for (const [spec, why] of [
     [`${router('highest-id.ts')}#notAClass`, /its export 'notAClass' is not a class \(got number\)/],
     [`${router('highest-id.ts')}#NoChoose`, /class NoChoose has no chooseReplicas method/],
