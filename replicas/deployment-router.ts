@@ -68,7 +68,7 @@ export class DeploymentRouter {
   private readonly fallback: PowerOfTwoChoicesRouter;
   /** When each router error was last reported (epoch ms), by reason. */
   private readonly reported = new Map<string, number>();
-  /** The routing facts of every call that carries neither a session nor a model: one object, never written. */
+  /** The routing facts of every call that carries no session: one object, never written. */
   private readonly plain: CallRouting;
   private queue: PendingCall[] = [];
   private seq = 0;
@@ -145,9 +145,9 @@ export class DeploymentRouter {
         },
         release,
         route,
-        control?.sessionId === undefined && control?.modelId === undefined
+        control?.sessionId === undefined
           ? this.plain
-          : { deployment: this.opts.deployment, sessionId: control.sessionId ?? null, modelId: control.modelId ?? null, movedFrom: null, newSession: false },
+          : { deployment: this.opts.deployment, sessionId: control.sessionId, modelId: null, movedFrom: null, newSession: false },
       );
       // Calls queued anywhere in the process go first: a call arriving here does not overtake them.
       const link = this.queue.length === 0 && this.counters.queued === 0 ? this.pick(call) : null;

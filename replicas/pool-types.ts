@@ -18,8 +18,6 @@ export interface CallControl {
   release?: () => void;
   /** The call's session key: every call carrying it goes to one replica where the deployment routes by session affinity. */
   sessionId?: string;
-  /** The multiplexed model the call names. */
-  modelId?: string;
 }
 
 /** A pool's counters, as `ferry status` and the tests read them. */

@@ -164,6 +164,8 @@ t.test('a custom request router from a module places calls; one that fails falls
 
   const js = await startFerry(t, [{ name: 'mlp', model: modelPath('mlp.onnx'), numReplicas: 2, requestRouter: router('first-listed.mjs') }]);
   t.equal((await call(js.url)).status, 200, 'a router in plain JavaScript loads too');
+  const mts = await startFerry(t, [{ name: 'mlp', model: modelPath('mlp.onnx'), requestRouter: router('first-listed.mts') }]);
+  t.equal((await call(mts.url)).status, 200, 'and one in a .mts module');
 
   for (const [spec, why] of [
     [`${router('highest-id.ts')}#notAClass`, /its export 'notAClass' is not a class \(got number\)/],
