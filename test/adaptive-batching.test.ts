@@ -30,6 +30,11 @@ t.test('the batch cost fit: a line through what batches took, all per row until 
   w.arrived(1, 10);
   w.arrived(1, 10);
   t.equal(w.rate(10), 0, 'two arrivals at one instant give no rate');
+  for (let i = 0; i < 100; i++) w.arrived(1, 100 + i);
+  t.ok(Math.abs(w.rate(199) - 63 / 63) < 1e-9, 'the rate is of the last 64 arrivals: one a millisecond');
+  const counters = new DeploymentCounters(1);
+  counters.dropSession(0);
+  t.equal(counters.sessions(0), 0, 'a session count never goes below zero');
   const flat = new BatchCostModel();
   flat.observe(1, 5);
   flat.observe(8, 4.9);

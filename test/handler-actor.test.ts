@@ -299,3 +299,11 @@ t.test('what user code answers is checked where it runs: declared outputs, their
   t.equal(new HandlerFailure({ message: 'made by hand' }).message, 'made by hand', "a thrown object's message is used");
   t.equal(new HandlerFailure({ code: 1 }).message, '[object Object]', 'and without one, what it says of itself');
 });
+
+t.test('tensors from user code or a handle call that are not tensors are named as such', async (t) => {
+  t.throws(() => checkOutputs([], 'infer'), /infer must return an object of output tensors by name \(got an array\)/);
+  t.throws(() => checkOutputs(5, 'the handle call', 'input'), /the handle call must pass an object of input tensors by name \(got number\)/);
+  t.throws(() => checkOutputs({ x: { dtype: 'float32', dims: [1], data: null } }, 'infer'), /float32 data must be a Float32Array \(got null\)/);
+  t.throws(() => checkOutputs({ x: { dtype: 'float32', dims: [1], data: Object.create(null) } }, 'infer'), /float32 data must be a Float32Array \(got object\)/);
+  t.throws(() => checkOutputs({ x: { dtype: 'float32', dims: [1], data: [1] } }, 'infer'), /float32 data must be a Float32Array \(got Array\)/);
+});
