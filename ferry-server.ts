@@ -204,13 +204,14 @@ export class FerryServer {
     };
     const node = new NodeResources(config.node.cpus, config.node.gpus);
     // Handle calls from replicas' code (and embedders') run through the target pool's own router.
-    const byName = new Map<string, { pool: ReplicaPool; requestTimeoutMs: number }>();
+    const byName = new Map<string, { pool: ReplicaPool; requestTimeoutMs: number; modelIds: ReadonlySet<string> | null }>();
     const call = handleCalls((name) => {
       const found = byName.get(name);
       if (!found) return undefined;
-      const { pool, requestTimeoutMs } = found;
+      const { pool, requestTimeoutMs, modelIds } = found;
       return {
         requestTimeoutMs,
+        modelIds,
         batching: pool.batching,
         servesInference: pool.servesInference,
         runsCode: pool.runsCode,
@@ -220,7 +221,9 @@ export class FerryServer {
       };
     });
     const pools = config.deployments.map((d, i) => new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory, observer, node, i, call));
-    config.deployments.forEach((d, i) => byName.set(d.name, { pool: pools[i], requestTimeoutMs: d.requestTimeoutMs }));
+    config.deployments.forEach((d, i) =>
+      byName.set(d.name, { pool: pools[i], requestTimeoutMs: d.requestTimeoutMs, modelIds: d.multiplex ? new Set(d.multiplex.modelIds) : null }),
+    );
     metrics.readFrom(() =>
       pools.map((p) => {
         const s = p.stats();
@@ -230,7 +233,9 @@ export class FerryServer {
         const adaptive = p.adaptiveBatching
           ? s.replicas.map((r) => ({ replica: r.id, windowMs: r.batchWindowMs, fixedMs: r.batchCostMs.fixed, perRowMs: r.batchCostMs.perRow }))
           : [];
-        return { deployment: p.name, queueDepth: s.queueDepth, ongoing: s.ongoing, replicas, adaptive };
+        const totals = p.multiplexTotals;
+        const multiplex = totals && { ...totals, held: s.replicas.map((r) => ({ replica: r.id, models: r.models.length })) };
+        return { deployment: p.name, queueDepth: s.queueDepth, ongoing: s.ongoing, replicas, adaptive, multiplex };
       }),
     );
     // Every first replica is reserved before any pool starts its others: validation

@@ -108,9 +108,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
   for (const stats of server.stats()) {
     const d = config.deployments.find((x) => x.name === stats.deployment)!;
     const ready = stats.replicas.filter((r) => r.state === 'ready').length;
-    const routes = [`${server.url}/v2/models/${d.name}/infer`, ...(d.routePrefix ? [`${server.url}${d.routePrefix}`] : [])];
+    const model = d.multiplex ? `${d.name}/{modelId}` : d.name;
+    const routes = [`${server.url}/v2/models/${model}/infer`, ...(d.routePrefix ? [`${server.url}${d.routePrefix}`] : [])];
     const batching = stats.batching.enabled ? `batching up to ${d.batching.maxBatchSize} rows` : `each request alone: ${stats.batching.reason}`;
     banner += `  ${d.name}: ${ready}/${stats.target} replicas ready (${d.host}, ${d.device}, ${batching}) at ${routes.join(' and ')}\n`;
+    if (d.multiplex) {
+      const ids = d.multiplex.modelIds;
+      banner += `    ${ids.length} models (${ids.slice(0, 8).join(', ')}${ids.length > 8 ? ', ...' : ''}), at most ${d.multiplex.maxModelsPerReplica} loaded per replica; name one in ferry-model-id or the path\n`;
+    }
   }
   process.stdout.write(banner);
 

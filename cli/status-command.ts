@@ -50,6 +50,8 @@ export function renderStatus(status: FerryStatus, url: string): string {
     const idWidth = Math.max(14, ...d.replicas.map((r) => r.id.length));
     for (const r of d.replicas) {
       lines.push(`  ${r.id.padEnd(idWidth)} ${r.state.padEnd(9)} ${r.host} ${r.hostId}  ongoing ${r.ongoing}, ${r.batches} batches${r.mergedBatches ? ` (${r.mergedBatches} merged from several gateways)` : ''}, ${r.rows} rows${r.sessions ? `, ${r.sessions} sessions` : ''}`);
+      // A Ferry from before multiplexing has no such field.
+      if (r.modelLoads) lines.push(`  ${''.padEnd(idWidth)} models held: ${r.models.join(', ') || 'none'} (${r.modelLoads} loads, ${r.modelEvictions} evictions)`);
     }
     // A Ferry from before start failures were reported has no such field.
     if (d.startFailures?.inARow) lines.push(`  ${d.startFailures.inARow} failed start${d.startFailures.inARow > 1 ? 's' : ''} in a row, retried with back-off: ${d.startFailures.lastError}`);

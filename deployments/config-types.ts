@@ -93,12 +93,20 @@ export interface DeploymentConfig {
    * `session-affinity` (every call of one session — header
    * `ferry-session-id`, one WebSocket connection, a handle call's
    * `sessionId` — to one replica while it lives, see `sessionAffinity`),
-   * or a module `./file.ts#Export` (relative to the config) whose export is a
-   * RequestRouter class. @default 'power-of-two-choices'
+   * `model-aware` (a multiplexed deployment's calls to replicas already
+   * holding their model), or a module `./file.ts#Export` (relative to the
+   * config) whose export is a RequestRouter class.
+   * @default 'model-aware' with `multiplex`, else 'power-of-two-choices'
    */
   requestRouter?: string;
   /** How `session-affinity` places sessions. */
   sessionAffinity?: SessionAffinityConfig;
+  /**
+   * Serve many models from one folder (Ray Serve's model multiplexing),
+   * instead of `model`: each request names one, and a replica loads it on
+   * first use. @default none (one model)
+   */
+  multiplex?: MultiplexConfig;
   /** The model version served at `/v2/models/{name}/versions/{version}`. @default none (only the unversioned routes) */
   version?: string;
   /** How long a request may take, queue included, before it is answered 408. @default 60000 */
@@ -196,6 +204,27 @@ export interface SessionAffinityConfig {
   maxSessions?: number;
 }
 
+/**
+ * A deployment serving every `<modelId>.onnx` of a folder. A request names
+ * its model (`ferry-model-id`, or the OIP name `{deployment}/{modelId}`);
+ * each replica loads a model on its first call and releases the least
+ * recently used beyond `maxModelsPerReplica`. Every model must have the same
+ * inputs and outputs (names, datatypes, shapes): one deployment, one interface.
+ */
+export interface MultiplexConfig {
+  /** The folder of models, relative to the config file; the ids are the `.onnx` files there at start. */
+  directory: string;
+  /** Models one replica keeps loaded at once. @default 3 */
+  maxModelsPerReplica?: number;
+}
+
+/** `multiplex` resolved: the folder made absolute, the bound applied, the model ids found at start (sorted). */
+export interface ResolvedMultiplex {
+  directory: string;
+  maxModelsPerReplica: number;
+  modelIds: string[];
+}
+
 /** Batching with defaults applied; `mode` records what the config asked for. */
 export interface ResolvedBatching extends Required<Omit<BatchingConfig, 'targetLatencyMs'>> {
   /** Null: the fixed window `batchWaitTimeoutMs`. */
@@ -223,6 +252,8 @@ export interface ResolvedDeployment {
   requestRouter: string;
   requestRouterExport: string;
   sessionAffinity: Required<SessionAffinityConfig>;
+  /** Null for a deployment of one model (or a handler). */
+  multiplex: ResolvedMultiplex | null;
   version: string | null;
   requestTimeoutMs: number;
   /** Null: derived from the slowest batch seen, with a floor. */

@@ -18,10 +18,12 @@ export const DEPLOYMENT_DEFAULTS = Object.freeze({
   healthCheckTimeoutMs: 30_000,
   requestRouter: 'power-of-two-choices',
   sessionAffinity: Object.freeze({ loadBound: 0.25, idleTimeoutMs: 600_000, maxSessions: 65_536 }),
+  // Ray Serve's max_num_models_per_replica is unbounded by default; a bound keeps a replica's memory known.
+  maxModelsPerReplica: 3,
 });
 
 /** The request routers Ferry has built in; any other `requestRouter` names a module. */
-export const BUILT_IN_ROUTERS: readonly string[] = ['power-of-two-choices', 'session-affinity'];
+export const BUILT_IN_ROUTERS: readonly string[] = ['power-of-two-choices', 'session-affinity', 'model-aware'];
 
 /** The local node's capacity: every core, no GPU unless declared. */
 export const NODE_DEFAULTS = Object.freeze({

@@ -11,6 +11,7 @@ import type { DeploymentConfig, FerryConfig, ResolvedBatching, ResolvedConfig, R
 import { BUILT_IN_ROUTERS, DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
 import { resolveAutoscaling } from '../autoscaler/index.js';
 import { amountText, initialOf, settleCpuShares } from './cpu-shares.js';
+import { multiplexProblems, resolveMultiplex } from './multiplex-config.js';
 
 /** Options for {@link validateConfig}. */
 export interface ValidateOptions {
@@ -103,8 +104,8 @@ function resolveBatching(b: DeploymentConfig['batching']): ResolvedBatching {
   return { ...DEPLOYMENT_DEFAULTS.batching, ...(b === true ? {} : b), mode: 'on' };
 }
 
-function resolveRouter(router: string | undefined, path: (p: string) => string): { requestRouter: string; requestRouterExport: string } {
-  const name = router ?? DEPLOYMENT_DEFAULTS.requestRouter;
+function resolveRouter(router: string | undefined, multiplexed: boolean, path: (p: string) => string): { requestRouter: string; requestRouterExport: string } {
+  const name = router ?? (multiplexed ? 'model-aware' : DEPLOYMENT_DEFAULTS.requestRouter);
   if (BUILT_IN_ROUTERS.includes(name)) return { requestRouter: name, requestRouterExport: 'default' };
   const hash = name.indexOf('#');
   return hash < 0 ? { requestRouter: path(name), requestRouterExport: 'default' } : { requestRouter: path(name.slice(0, hash)), requestRouterExport: name.slice(hash + 1) };
@@ -131,8 +132,9 @@ function resolveDeployment(d: DeploymentConfig, baseDir: string): ResolvedDeploy
     })),
     websockets: (d.websockets ?? []).map((w) => ({ path: w.path, call: w.call, messages: w.messages ?? 'json' })),
     routePrefix: d.routePrefix ?? null,
-    ...resolveRouter(d.requestRouter, path),
+    ...resolveRouter(d.requestRouter, d.multiplex !== undefined, path),
     sessionAffinity: { ...DEPLOYMENT_DEFAULTS.sessionAffinity, ...d.sessionAffinity },
+    multiplex: resolveMultiplex(d.multiplex, path),
     version: d.version ?? null,
     requestTimeoutMs: d.requestTimeoutMs ?? DEPLOYMENT_DEFAULTS.requestTimeoutMs,
     batchTimeoutMs: d.batchTimeoutMs ?? null,
@@ -226,8 +228,11 @@ function semanticProblems(
       if (!existsSync(file)) problems.push(`${at}.${key}: file not found: ${file}`);
       else if (!statSync(file).isFile()) problems.push(`${at}.${key}: not a file: ${file}`);
     }
+    const multiplexed = multiplexProblems(at, d);
+    problems.push(...multiplexed.problems);
+    warnings.push(...multiplexed.warnings);
     if (d.handler === null) {
-      if (d.model === null) problems.push(`${at} (${d.name}) needs a model (an ONNX file) or a handler (a module of code)`);
+      if (d.model === null && d.multiplex === null) problems.push(`${at} (${d.name}) needs a model (an ONNX file), a multiplex folder of models, or a handler (a module of code)`);
       for (const key of ['models', 'userConfig'] as const) {
         if (raw[key] !== undefined) problems.push(`${at}.${key} is read by a handler, and the deployment has none: add ${at}.handler or remove ${key}`);
       }

@@ -1,9 +1,10 @@
-import { ClientClosedError, InputDataError, ModelNotFoundError, NotServedError } from '../errors.js';
+import { BadRequestError, ClientClosedError, InputDataError, ModelNotFoundError, NotServedError } from '../errors.js';
 import { checkTensorMap, type CallControl, type ModelMetadata, type DeploymentHandle, type HandleCallOptions, type RouteCall, type TensorMap } from '../replicas/index.js';
 import { armRequestTimeout } from './call-timeout.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import { toRegistryError } from './http-errors.js';
 import { InputSetCheck } from './input-checks.js';
+import { modelIdFor } from './model-id.js';
 import { checkSessionId } from './session-header.js';
 
 /** A deployment as handles call it: the pool's own router, its timeout, and whether calls batch. */
@@ -17,6 +18,8 @@ export interface HandleTarget {
   readonly runsCode: boolean;
   /** The inputs and outputs served, or null before the deployment's first replica has loaded (its calls then wait for one). */
   readonly metadata: ModelMetadata | null;
+  /** A multiplexed deployment's model ids, or null. */
+  readonly modelIds: ReadonlySet<string> | null;
   infer(inputs: TensorMap, rows: number, control?: CallControl): Promise<TensorMap>;
   callRoute(route: RouteCall, control?: CallControl): Promise<unknown>;
 }
@@ -71,6 +74,10 @@ export function handleCalls(targets: (name: string) => HandleTarget | undefined)
       }
       if (method && !target.runsCode) throw new NotServedError(`deployment '${deployment}' runs no handler: it has no method '${method.method}' to call (infer its model instead)`);
       if (control.sessionId !== undefined) checkSessionId(control.sessionId);
+      if (!method) {
+        const modelId = modelIdFor({ name: deployment, modelIds: target.modelIds }, undefined, control.modelId, 'modelId');
+        if (modelId === undefined) delete control.modelId;
+      } else if (control.modelId !== undefined) throw new BadRequestError(`modelId names a model to infer; a call to '${method.method}' takes none`);
       const timer = armRequestTimeout(control, deployment, target.requestTimeoutMs);
       try {
         if (method) {
@@ -88,10 +95,11 @@ export function handleCalls(targets: (name: string) => HandleTarget | undefined)
   };
 }
 
-/** Runs `run` with a call control that an aborted `signal` cancels (499 FERRY_ERR_CLIENT_CLOSED), carrying the call's session. */
-function withSignal({ signal, sessionId }: HandleCallOptions, run: (control: CallControl) => Promise<unknown>): Promise<unknown> {
+/** Runs `run` with a call control that an aborted `signal` cancels (499 FERRY_ERR_CLIENT_CLOSED), carrying the call's session and model. */
+function withSignal({ signal, sessionId, modelId }: HandleCallOptions, run: (control: CallControl) => Promise<unknown>): Promise<unknown> {
   if (signal?.aborted) return Promise.reject(new ClientClosedError());
   const control: CallControl = sessionId === undefined ? {} : { sessionId };
+  if (modelId !== undefined) control.modelId = modelId;
   const onAbort = () => control.cancel?.(new ClientClosedError());
   signal?.addEventListener('abort', onAbort, { once: true });
   return run(control).finally(() => signal?.removeEventListener('abort', onAbort));

@@ -114,14 +114,15 @@ function decodeOnce(header: InferHeader, binary: Buffer | null, target: Inferenc
   return { tensors, rows: check.rows, outputs };
 }
 
-/** Encodes outputs as the protocol's response: JSON data, or binary sections after the JSON. */
+/** Encodes outputs as the protocol's response: JSON data, or binary sections after the JSON. A multiplexed model's `model_name` is `{deployment}/{modelId}`. */
 export function encodeInferResponse(
   target: InferenceTarget,
   id: string | undefined,
   tensors: TensorMap,
   outputs: DecodedRequest['outputs'],
+  modelId?: string,
 ): EncodedResponse {
-  const head: Record<string, unknown> = { model_name: target.name };
+  const head: Record<string, unknown> = { model_name: modelId === undefined ? target.name : `${target.name}/${modelId}` };
   if (target.version !== null) head.model_version = target.version;
   if (id !== undefined) head.id = id;
   const binary: Buffer[] = [];

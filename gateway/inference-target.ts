@@ -10,6 +10,8 @@ export interface InferenceTarget {
   readonly routePrefix: string | null;
   /** The declared model version, or null. */
   readonly version: string | null;
+  /** A multiplexed deployment's model ids (each request names one), or null for a deployment of one model. */
+  readonly modelIds: ReadonlySet<string> | null;
   /** Milliseconds a request may take before it is answered 408. */
   readonly requestTimeoutMs: number;
   /** Lifecycle state for the repository index, e.g. READY or UNAVAILABLE. */
@@ -53,12 +55,13 @@ export interface TargetSource {
 
 /** A deployment as the gateway serves it: its routes, and its source's readiness until shutdown begins (then not ready: shutting down). */
 export function inferenceTarget(
-  route: Pick<InferenceTarget, 'name' | 'routePrefix' | 'version' | 'requestTimeoutMs' | 'routes' | 'websockets'>,
+  route: Pick<InferenceTarget, 'name' | 'routePrefix' | 'version' | 'requestTimeoutMs' | 'routes' | 'websockets'> & { multiplex: { modelIds: readonly string[] } | null },
   source: TargetSource,
   shutdown: ShutdownState,
 ): InferenceTarget {
   return {
     name: route.name,
+    modelIds: route.multiplex ? new Set(route.multiplex.modelIds) : null,
     routePrefix: route.routePrefix,
     version: route.version,
     requestTimeoutMs: route.requestTimeoutMs,

@@ -3,6 +3,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ResolvedDeployment } from '../deployments/index.js';
 import {
   buildRouter,
+  heldModelsOf,
   routerFallbackMessage,
   DeploymentCounters,
   DeploymentRouter,
@@ -88,6 +89,7 @@ export class Ingress {
     const targets = new Map<string, InferenceTarget>();
     for (const d of opts.deployments) {
       const counters = new DeploymentCounters(d.counters.slots, d.counters.buffer);
+      const held = heldModelsOf(d.routing);
       const router = new DeploymentRouter({
         deployment: d.name,
         maxOngoing: d.maxOngoingRequests,
@@ -97,6 +99,7 @@ export class Ingress {
         observer: opts.metrics,
         requestRouter: buildRouter(d.name, d.maxOngoingRequests, d.routing, counters, opts.routerClasses?.get(d.name) ?? null),
         onRouterError: (reason) => this.app.log.warn({ deployment: d.name }, routerFallbackMessage(d.name, reason)),
+        heldModels: held && { table: held, modelIds: d.routing.multiplex!.modelIds },
       });
       router.setAtZero(d.atZero);
       this.routers.set(d.name, router);
@@ -109,7 +112,7 @@ export class Ingress {
         infer: (inputs, rows, control) => router.infer(inputs, rows, control),
         callRoute: (call, control) => router.callRoute(call, control),
       };
-      targets.set(d.name, inferenceTarget(d, source, shutdown));
+      targets.set(d.name, inferenceTarget({ ...d, multiplex: d.routing.multiplex }, source, shutdown));
     }
     const metrics: GatewayMetrics = {
       observeRequest: (deployment, code, seconds) => opts.metrics.observeRequest(deployment, code, seconds),

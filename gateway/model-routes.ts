@@ -5,17 +5,18 @@ import { binaryPartOf } from './body-framing.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import type { InferHeader } from './infer-codec.js';
 import type { InferenceTarget } from './inference-target.js';
+import { modelIdFor, modelIdHeader } from './model-id.js';
 import { sessionIdOf } from './session-header.js';
 import { inferRequestSchema, inferRequestValidator } from './infer-schema.js';
 import type { GatewayMetrics } from './build-gateway.js';
 import { runInference, type InferenceLimits } from './run-inference.js';
 
-/** Model metadata in the Open Inference Protocol's form. */
-export function metadataBody(target: InferenceTarget): Record<string, unknown> {
+/** Model metadata in the Open Inference Protocol's form; a multiplexed model's name is `{deployment}/{modelId}`. */
+export function metadataBody(target: InferenceTarget, modelId?: string): Record<string, unknown> {
   const meta: ModelMetadata = target.metadata;
   const describe = (s: ModelMetadata['inputs'][number]) => ({ name: s.name, datatype: OIP_DATATYPE[s.dtype], shape: s.shape });
   return {
-    name: target.name,
+    name: modelId === undefined ? target.name : `${target.name}/${modelId}`,
     versions: target.version === null ? [] : [target.version],
     platform: 'onnxruntime_onnx',
     inputs: meta.inputs.map(describe),
@@ -23,10 +24,10 @@ export function metadataBody(target: InferenceTarget): Record<string, unknown> {
   };
 }
 
-async function readyBody(target: InferenceTarget, reply: FastifyReply, freshen: () => Promise<void>): Promise<{ name: string; ready: boolean }> {
+async function readyBody(target: InferenceTarget, reply: FastifyReply, freshen: () => Promise<void>, modelId?: string): Promise<{ name: string; ready: boolean }> {
   await freshen();
   if (!target.ready) reply.code(503);
-  return { name: target.name, ready: target.ready };
+  return { name: modelId === undefined ? target.name : `${target.name}/${modelId}`, ready: target.ready };
 }
 
 /** A call control that gives up on the call when the client goes away before its answer is written, with the request's session. */
@@ -44,15 +45,18 @@ function cancelledOnClose(req: FastifyRequest, reply: FastifyReply, gone?: () =>
 
 async function infer(target: InferenceTarget, req: FastifyRequest, reply: FastifyReply, limits: InferenceLimits, metrics?: GatewayMetrics) {
   const header = req.body as InferHeader;
+  const modelId = modelIdFor(target, (req.params as { modelId?: string }).modelId, modelIdHeader(req.headers));
   // No answer is written to a client that left, so onResponse never counts it: counted here, as 499.
   const gone = metrics && (() => metrics.observeRequest(target.name, 499, reply.elapsedTime / 1000));
-  const res = await runInference(target, header, binaryPartOf(header), limits, cancelledOnClose(req, reply, gone));
+  const control = cancelledOnClose(req, reply, gone);
+  if (modelId !== undefined) control.modelId = modelId;
+  const res = await runInference(target, header, binaryPartOf(header), limits, control);
   if (!('binary' in res)) return reply.type('application/json; charset=utf-8').send(res.text);
   reply.header('inference-header-content-length', String(res.header.length)).type('application/octet-stream');
   return Buffer.concat([res.header, ...res.binary]);
 }
 
-type ModelParams = { Params: { name: string; version?: string } };
+type ModelParams = { Params: { name: string; version?: string; modelId?: string } };
 
 /**
  * Open Inference Protocol model routes: `/v2/models/{name}[/versions/{version}]`
@@ -67,14 +71,19 @@ export function registerModelRoutes(
   /** Brings the targets' readiness up to date before a readiness answer (see GatewayOptions.freshenReadiness). */
   freshen: () => Promise<void> = async () => {},
 ): void {
-  const find = (params: { name: string; version?: string }): InferenceTarget => {
+  const find = (params: ModelParams['Params']): InferenceTarget => {
     const target = targets.get(params.name);
-    if (!target) throw new ModelNotFoundError(params.name);
+    if (!target) throw new ModelNotFoundError(params.modelId === undefined ? params.name : `${params.name}/${params.modelId}`);
     if (params.version !== undefined && params.version !== target.version) throw new ModelVersionNotFoundError(params.name, params.version);
+    // A multiplexed model named in the path must be one of the deployment's.
+    if (params.modelId !== undefined) modelIdFor(target, params.modelId, undefined);
     return target;
   };
-  // An unknown model or version is a 404 before the body is even read.
-  const known = async (req: FastifyRequest) => void find(req.params as ModelParams['Params']);
+  // An unknown model, version or multiplexed model is a 404 (a model not named, a 400) before the body is even read.
+  const known = async (req: FastifyRequest) => {
+    const params = req.params as ModelParams['Params'];
+    modelIdFor(find(params), params.modelId, modelIdHeader(req.headers));
+  };
   // Counted per known deployment only: an unknown name must not become a label.
   const count = (name: string | undefined) => async (req: FastifyRequest, reply: FastifyReply) => {
     const deployment = name ?? (req.params as { name?: string }).name;
@@ -82,9 +91,10 @@ export function registerModelRoutes(
   };
   const inferOptions = { schema: { body: inferRequestSchema }, validatorCompiler: inferRequestValidator, onRequest: known, ...(metrics ? { onResponse: count(undefined) } : {}) };
 
-  for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
-    app.get<ModelParams>(base, async (req) => metadataBody(find(req.params)));
-    app.get<ModelParams>(`${base}/ready`, async (req, reply) => readyBody(find(req.params), reply, freshen));
+  // `/v2/models/{deployment}/{modelId}`: one model of a multiplexed deployment, by its OIP name.
+  for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version', '/v2/models/:name/:modelId']) {
+    app.get<ModelParams>(base, async (req) => metadataBody(find(req.params), req.params.modelId));
+    app.get<ModelParams>(`${base}/ready`, async (req, reply) => readyBody(find(req.params), reply, freshen, req.params.modelId));
     app.post<ModelParams>(`${base}/infer`, inferOptions, async (req, reply) => infer(find(req.params), req, reply, limits, metrics));
   }
 
@@ -104,7 +114,8 @@ export function registerModelRoutes(
     app.get(prefix, async () => metadataBody(target));
     app.get(`${prefix}/ready`, async (_req, reply) => readyBody(target, reply, freshen));
     for (const url of [prefix, `${prefix}/infer`]) {
-      app.post(url, { schema: { body: inferRequestSchema }, validatorCompiler: inferRequestValidator, ...(metrics ? { onResponse: count(target.name) } : {}) }, async (req, reply) =>
+      const onRequest = async (req: FastifyRequest) => void modelIdFor(target, undefined, modelIdHeader(req.headers));
+      app.post(url, { schema: { body: inferRequestSchema }, validatorCompiler: inferRequestValidator, onRequest, ...(metrics ? { onResponse: count(target.name) } : {}) }, async (req, reply) =>
         infer(target, req, reply, limits, metrics),
       );
     }

@@ -40,7 +40,7 @@ export async function runInference(
     const timer = armRequestTimeout(control, target.name, target.requestTimeoutMs);
     try {
       const outputs = await target.infer(request.tensors, request.rows, control);
-      return encodeInferResponse(target, header.id, outputs, request.outputs);
+      return encodeInferResponse(target, header.id, outputs, request.outputs, control.modelId);
     } finally {
       clearTimeout(timer);
     }

@@ -10,6 +10,7 @@ import type { InferHeader } from './infer-codec.js';
 import type { GatewayMetrics } from './build-gateway.js';
 import type { InferenceTarget } from './inference-target.js';
 import { inferRequestProblem } from './infer-schema.js';
+import { modelIdFor, modelIdHeader } from './model-id.js';
 import { connectionSessionOf, sessionIdOf } from './session-header.js';
 import { runInference, type InferenceLimits } from './run-inference.js';
 
@@ -91,6 +92,8 @@ function serve(
   shutdown: ShutdownState,
   /** The connection's session key: its calls go to one replica where the deployment routes by session affinity. */
   sessionId: string,
+  /** The multiplexed model every message of the connection is for (see modelIdFor). */
+  modelId: string | undefined,
 ): void {
   const pending = trackCalls(socket, sessions);
   const sendError = (err: unknown, id: string | undefined, started = performance.now()) => {
@@ -110,6 +113,7 @@ function serve(
       return;
     }
     const control: CallControl = { sessionId };
+    if (modelId !== undefined) control.modelId = modelId;
     const started = performance.now();
     pending.add(control);
     runInference(target, message.header, message.binary, limits, control).then(
@@ -147,27 +151,38 @@ export function registerStreamRoutes(
   sessions: Set<StreamSession>,
   shutdown: ShutdownState,
 ): void {
-  for (const url of ['/v2/models/:name/stream', '/v2/models/:name/versions/:version/stream']) {
-    app.get<{ Params: { name: string; version?: string } }>(
+  type StreamParams = { name: string; version?: string; modelId?: string };
+  const find = (params: StreamParams) => targets.get(params.name)!;
+  for (const url of ['/v2/models/:name/stream', '/v2/models/:name/versions/:version/stream', '/v2/models/:name/:modelId/stream']) {
+    app.get<{ Params: StreamParams }>(
       url,
       {
         websocket: true,
         onRequest: async (req) => {
           const target = targets.get(req.params.name);
-          if (!target) throw new ModelNotFoundError(req.params.name);
+          if (!target) throw new ModelNotFoundError(req.params.modelId === undefined ? req.params.name : `${req.params.name}/${req.params.modelId}`);
           if (req.params.version !== undefined && req.params.version !== target.version) {
             throw new ModelVersionNotFoundError(req.params.name, req.params.version);
           }
           sessionIdOf(req.headers);
+          modelIdFor(target, req.params.modelId, modelIdHeader(req.headers));
         },
       },
-      (socket, req) => serve(socket, targets.get(req.params.name)!, limits, metrics, sessions, shutdown, connectionSessionOf(req.headers)),
+      (socket, req) => {
+        const target = find(req.params);
+        const modelId = modelIdFor(target, req.params.modelId, modelIdHeader(req.headers));
+        serve(socket, target, limits, metrics, sessions, shutdown, connectionSessionOf(req.headers), modelId);
+      },
     );
   }
   for (const target of targets.values()) {
     if (!target.routePrefix) continue;
-    app.get(`${target.routePrefix}/stream`, { websocket: true, onRequest: checkSessionHeader }, (socket, req) =>
-      serve(socket, target, limits, metrics, sessions, shutdown, connectionSessionOf(req.headers)),
+    const onRequest = async (req: FastifyRequest) => {
+      sessionIdOf(req.headers);
+      modelIdFor(target, undefined, modelIdHeader(req.headers));
+    };
+    app.get(`${target.routePrefix}/stream`, { websocket: true, onRequest }, (socket, req) =>
+      serve(socket, target, limits, metrics, sessions, shutdown, connectionSessionOf(req.headers), modelIdFor(target, undefined, modelIdHeader(req.headers))),
     );
   }
 }

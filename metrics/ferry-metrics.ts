@@ -9,6 +9,8 @@ export interface DeploymentGauges {
   replicas: Record<string, number>;
   /** Adaptive batching per replica (deployments with batching.targetLatencyMs): the last window and the cost fit, ms. */
   adaptive?: { replica: string; windowMs: number; fixedMs: number; perRowMs: number }[];
+  /** A multiplexed deployment's loads and evictions over its life, and the models each replica holds now. */
+  multiplex?: { loads: number; evictions: number; held: { replica: string; models: number }[] } | null;
 }
 
 /** One registry's figures as prom-client exports them (getMetricsAsJSON). */
@@ -67,6 +69,24 @@ export class FerryMetrics {
     return new Histogram({ name, help, labelNames: ['deployment'] as const, buckets, registers: [this.registry] });
   }
 
+  /** A counter read at scrape time from a total kept elsewhere (shared memory), set rather than incremented. */
+  private scrapeCounter(name: string, help: string, read: (d: DeploymentGauges) => number | null): void {
+    const sources = () => this.sources();
+    new Counter({
+      name,
+      help,
+      labelNames: ['deployment'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const d of sources()) {
+          const n = read(d);
+          if (n !== null) this.inc({ deployment: d.deployment }, n);
+        }
+      },
+    });
+  }
+
   /** A gauge set at scrape time from every deployment's figures. */
   private scrapeGauge(name: string, help: string, labelNames: readonly string[], fill: (g: Gauge<string>, d: DeploymentGauges) => void): void {
     const sources = () => this.sources();
@@ -117,6 +137,11 @@ export class FerryMetrics {
         }
       },
     );
+    this.scrapeCounter('ferry_multiplexed_model_loads_total', 'Multiplexed models loaded by replicas (first use on a replica, or again after eviction), by deployment.', (d) => d.multiplex?.loads ?? null);
+    this.scrapeCounter('ferry_multiplexed_model_evictions_total', 'Multiplexed models released by replicas to make room (least recently used beyond maxModelsPerReplica), by deployment.', (d) => d.multiplex?.evictions ?? null);
+    this.scrapeGauge('ferry_multiplexed_models', 'Multiplexed models each replica holds loaded now.', ['deployment', 'replica'], (g, d) => {
+      for (const r of d.multiplex?.held ?? []) g.set({ deployment: d.deployment, replica: r.replica }, r.models);
+    });
     collectDefaultMetrics({ register: this.registry });
     // prom-client names these gauges *_total, which Prometheus reserves for
     // counters (promtool rejects them); the per-type gauges without the suffix stay.

@@ -6,6 +6,7 @@ import type { CallControl } from './pool-types.js';
 import type { FromActor, RouteCall } from './protocol.js';
 import { ReplicaLink } from './replica-link.js';
 import { PowerOfTwoChoicesRouter, type RequestRouter } from './request-router.js';
+import type { HeldModels } from './held-models.js';
 import type { BuiltRouter } from './router-factory.js';
 import type { CallRouting, SlotCandidate } from './session-affinity.js';
 import type { TensorMap } from './tensor.js';
@@ -40,6 +41,8 @@ export interface DeploymentRouterOptions {
    * at most for one reason.
    */
   onRouterError?(reason: string): void;
+  /** A multiplexed deployment's table of the models each replica holds, and its model ids, for the candidates' `modelIds`. */
+  heldModels?: { table: HeldModels; modelIds: readonly string[] } | null;
 }
 
 /** A router's answer is checked: an array, of candidates it was given. */
@@ -145,9 +148,9 @@ export class DeploymentRouter {
         },
         release,
         route,
-        control?.sessionId === undefined
+        control?.sessionId === undefined && control?.modelId === undefined
           ? this.plain
-          : { deployment: this.opts.deployment, sessionId: control.sessionId, modelId: null, movedFrom: null, newSession: false },
+          : { deployment: this.opts.deployment, sessionId: control?.sessionId ?? null, modelId: control?.modelId ?? null, movedFrom: null, newSession: false },
       );
       // Calls queued anywhere in the process go first: a call arriving here does not overtake them.
       const link = this.queue.length === 0 && this.counters.queued === 0 ? this.pick(call) : null;
@@ -277,7 +280,7 @@ export class DeploymentRouter {
 
   /** A replica is ready: calls may go to it over `port`. */
   replicaUp(slot: number, port: MessagePort, replicaId: string): void {
-    const link = new ReplicaLink(slot, replicaId, port, this.opts.counters, (l, m) => this.onAnswers(l, m));
+    const link = new ReplicaLink(slot, replicaId, port, this.opts.counters, (l, m) => this.onAnswers(l, m), this.opts.heldModels ?? null);
     this.links.set(slot, link);
     this.open.push(link);
     this.openSet.add(link);

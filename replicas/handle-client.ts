@@ -75,7 +75,18 @@ export class HandleClient {
       for (const s of signals) this.callsOf(s).add(id);
       this.waiting.set(id, { resolve, reject, signals });
       // Inputs are copied, not handed over: the caller may still read them (a pipeline keeps its request).
-      this.reply({ type: 'handle-call', id, deployment, inputs, ...method, ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }) }, []);
+      this.reply(
+        {
+          type: 'handle-call',
+          id,
+          deployment,
+          inputs,
+          ...method,
+          ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
+          ...(options.modelId === undefined ? {} : { modelId: options.modelId }),
+        },
+        [],
+      );
     });
   }
 

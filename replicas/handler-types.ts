@@ -17,6 +17,8 @@ export interface HandleCallOptions {
   signal?: AbortSignal;
   /** The call's session key: where the deployment routes by session affinity, every call carrying it goes to one replica. */
   sessionId?: string;
+  /** The model of a multiplexed deployment the call is for (Ray Serve's `multiplexed_model_id`); required there, refused elsewhere. */
+  modelId?: string;
 }
 
 /**

@@ -28,7 +28,10 @@ export {
   type RouterContext,
   type RoutingRequest,
 } from './request-router.js';
-export { buildRouter, loadRouterClass, routerFallbackMessage, routingSpecOf, type BuiltRouter, type RoutingSpec } from './router-factory.js';
+export { buildRouter, heldModelsOf, loadRouterClass, routerFallbackMessage, routingSpecOf, type BuiltRouter, type RoutingSpec } from './router-factory.js';
+export { HeldModels } from './held-models.js';
+export { ModelAwareRouter } from './model-aware-router.js';
+export { MultiplexedModels, signatureMismatch, type MultiplexGauges, type MultiplexSpec } from './multiplexed-models.js';
 export { SessionAffinityRouter, type CallRouting, type SessionAffinityOptions, type SlotCandidate } from './session-affinity.js';
 export { SessionTable, sessionKey } from './session-table.js';
 export type {

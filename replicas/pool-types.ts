@@ -18,6 +18,8 @@ export interface CallControl {
   release?: () => void;
   /** The call's session key: every call carrying it goes to one replica where the deployment routes by session affinity. */
   sessionId?: string;
+  /** The model a call to a multiplexed deployment names (already checked against the deployment's model ids). */
+  modelId?: string;
 }
 
 /** A pool's counters, as `ferry status` and the tests read them. */

@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Device, ResolvedBatching } from '../deployments/index.js';
 import type { CallSession } from './handler-types.js';
+import type { MultiplexSpec } from './multiplexed-models.js';
 import type { ModelMetadata, TensorMap } from './tensor.js';
 
 /** Where a thread replica writes its batch figures: its deployment's counters and its slot there. */
@@ -14,8 +15,10 @@ export interface CounterSlot {
 export interface ReplicaSpec {
   deployment: string;
   replicaId: string;
-  /** The deployment's `model`, or null (a handler without one). */
+  /** The deployment's `model`, or null (a handler without one, or a multiplexed deployment). */
   modelPath: string | null;
+  /** A multiplexed deployment's models (see MultiplexedModels), or null. */
+  multiplex: MultiplexSpec | null;
   /** A handler's named models. */
   models: Record<string, string>;
   /** The handler module, or null for a deployment that serves its model alone. */
@@ -83,9 +86,11 @@ export type FromReplica =
   | { type: 'batch-finished'; rows: number; ms: number; sources: number }
   | { type: 'batch-adapted'; windowMs: number; fixedMs: number; perRowMs: number }
   | { type: 'calls-answered'; latenciesMs: number[] }
+  | { type: 'model-loaded'; index: number }
+  | { type: 'model-evicted'; index: number }
   | { type: 'reconfigured'; error: string | null }
   | { type: 'health'; id: number; error: string | null }
-  | { type: 'handle-call'; id: number; deployment: string; inputs: TensorMap; method?: string; body?: unknown; sessionId?: string }
+  | { type: 'handle-call'; id: number; deployment: string; inputs: TensorMap; method?: string; body?: unknown; sessionId?: string; modelId?: string }
   | { type: 'handle-cancel'; id: number }
   | ({ source: number } & FromActor);
 
@@ -116,6 +121,8 @@ export interface WireCall {
   route?: RouteCall;
   /** Set for a call carrying a session key (see CallSession). */
   session?: CallSession;
+  /** Set for a call to a multiplexed deployment: the model it names. */
+  modelId?: string;
 }
 
 

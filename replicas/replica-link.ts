@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import { SlotState, type DeploymentCounters } from './deployment-counters.js';
+import type { HeldModels } from './held-models.js';
 import type { PendingCall } from './pending-call.js';
 import type { SlotCandidate } from './session-affinity.js';
 import type { FromActor, ToActor, WireCall } from './protocol.js';
@@ -15,8 +16,6 @@ export class ReplicaLink implements SlotCandidate {
   readonly held = new Map<number, PendingCall>();
   /** The slot's generation when this replica took it. */
   readonly generation: number;
-  /** The multiplexed models the replica holds (none: this deployment does not multiplex). */
-  readonly modelIds: readonly string[] = [];
   private outgoing: WireCall[] = [];
   private cancels: number[] = [];
   private scheduled = false;
@@ -28,9 +27,17 @@ export class ReplicaLink implements SlotCandidate {
     private readonly port: MessagePort,
     private readonly counters: DeploymentCounters,
     onAnswers: (link: ReplicaLink, msg: FromActor) => void,
+    /** A multiplexed deployment's table of models held, and its model ids by index. */
+    private readonly models: { table: HeldModels; modelIds: readonly string[] } | null = null,
   ) {
     this.generation = counters.generation(slot);
     port.on('message', (msg: FromActor) => onAnswers(this, msg));
+  }
+
+  /** The multiplexed models the replica holds now, from shared memory (none where the deployment does not multiplex). */
+  get modelIds(): readonly string[] {
+    const m = this.models;
+    return m ? m.table.held(this.slot).map((i) => m.modelIds[i]) : [];
   }
 
   /** 'ready' while the replica takes calls (what the router reads), else its state's name. */
@@ -51,6 +58,7 @@ export class ReplicaLink implements SlotCandidate {
     if (call.route) wire.route = call.route;
     const { sessionId, movedFrom, newSession } = call.routing;
     if (sessionId !== null) wire.session = { id: sessionId, movedFrom, isNew: newSession };
+    if (call.routing.modelId !== null) wire.modelId = call.routing.modelId;
     this.outgoing.push(wire);
     this.schedule();
   }

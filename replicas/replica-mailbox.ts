@@ -54,7 +54,8 @@ export class ReplicaMailbox {
 
   constructor(
     batching: { maxBatchSize: number; batchWaitTimeoutMs: number; targetLatencyMs?: number | null },
-    private readonly run: (inputs: TensorMap) => Promise<RunResult>,
+    /** Runs one batch, on the model its calls name where the deployment multiplexes. */
+    private readonly run: (inputs: TensorMap, modelId?: string) => Promise<RunResult>,
     private readonly answer: AnswerTo,
     private readonly gauges: BatchGauges,
   ) {
@@ -91,7 +92,9 @@ export class ReplicaMailbox {
     if (msg.type === 'calls') {
       const now = this.adaptive ? epochMs() : 0;
       for (const c of msg.calls) {
-        const call: MailCall = { ...c, source, batchKey: this.batches ? batchKeyOf(c.inputs) : `#${++this.aloneSeq}` };
+        const key = this.batches ? batchKeyOf(c.inputs) : `#${++this.aloneSeq}`;
+        // Calls to different models of a multiplexed deployment never share a batch.
+        const call: MailCall = { ...c, source, batchKey: c.modelId === undefined ? key : `${c.modelId}\0${key}` };
         waiting.set(c.id, call);
         this.adaptive?.arrived(c.rows, now);
         this.queue.put(call);
@@ -121,7 +124,7 @@ export class ReplicaMailbox {
     let result: RunResult | null = null;
     let error = '';
     try {
-      result = await this.run(inputs);
+      result = await this.run(inputs, batch[0].modelId);
     } catch (err) {
       error = (err as Error).message;
     }

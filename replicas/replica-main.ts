@@ -10,6 +10,8 @@ import { DeploymentCounters } from './deployment-counters.js';
 import type { ReplicaSpec, ToActor, ToReplica } from './protocol.js';
 import { HandlerActor } from './handler-actor.js';
 import { HandlerMailbox } from './handler-mailbox.js';
+import { HeldModels } from './held-models.js';
+import type { MultiplexGauges } from './multiplexed-models.js';
 import { NO_GATE, ReplicaActor, type OnnxruntimeGate, type Reply } from './replica-actor.js';
 import { ReplicaMailbox, type AnswerTo, type BatchGauges } from './replica-mailbox.js';
 import type { ThreadFlags } from './thread-host.js';
@@ -68,13 +70,21 @@ function gaugesFor(spec: ReplicaSpec): BatchGauges {
   };
 }
 
+/** Where a multiplexed thread replica marks the models it holds (shared memory); a process reports them to its host. */
+function multiplexGaugesFor(spec: ReplicaSpec): MultiplexGauges | undefined {
+  const held = spec.multiplex?.held;
+  if (!held) return undefined;
+  const table = new HeldModels(held.slots, spec.multiplex!.modelIds.length, held.buffer);
+  return { loaded: (index) => table.loaded(held.slot, index), evicted: (index) => table.evicted(held.slot, index) };
+}
+
 let mailbox: ReplicaMailbox | HandlerMailbox | null = null;
 let handler: HandlerActor | null = null;
 
 /** A deployment's model alone: calls concatenated into batches and run in one session. */
 function startModel(spec: ReplicaSpec): void {
-  const actor = new ReplicaActor(reply, gate);
-  const box = new ReplicaMailbox(spec.batching, (inputs) => actor.run(inputs), answer, gaugesFor(spec));
+  const actor = new ReplicaActor(reply, gate, multiplexGaugesFor(spec));
+  const box = new ReplicaMailbox(spec.batching, (inputs, modelId) => actor.run(inputs, modelId), answer, gaugesFor(spec));
   mailbox = box;
   // Configured before any call can come: channels are attached only once `ready` has reached the control plane.
   actor.init(spec).then(

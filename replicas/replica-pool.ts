@@ -6,10 +6,11 @@ import { DeploymentRouter, type AnswerObserver } from './deployment-router.js';
 import { NodeResources } from './node-resources.js';
 import { defaultHostFactory } from './host-factory.js';
 import { DeploymentModel } from './deployment-model.js';
+import type { HeldModels } from './held-models.js';
 import { ModelCannotBatchError, PoolClosedError, ReplicaStartFailedError } from './pool-errors.js';
 import type { HandleCalls, LifecycleObserver, Replica } from './replica.js';
 import type { HostFactory } from './replica-host.js';
-import { buildRouter, loadRouterClass, routingSpecOf, type RoutingSpec } from './router-factory.js';
+import { buildRouter, heldModelsOf, loadRouterClass, routingSpecOf, type RoutingSpec } from './router-factory.js';
 import { ReplicaSet } from './replica-set.js';
 import type { CallControl, PoolStats } from './pool-types.js';
 import type { OmittedOutput, RouteCall } from './protocol.js';
@@ -57,6 +58,7 @@ export class ReplicaPool {
   /** How the deployment routes, for routers in other threads (its session table included). */
   readonly routing: RoutingSpec;
   private readonly router: DeploymentRouter;
+  private readonly held: HeldModels | null;
   private readonly peers: IngressPeer[] = [];
   private closed = false;
   private atZero = false;
@@ -80,7 +82,9 @@ export class ReplicaPool {
     const most = config.autoscaling ? Math.max(config.autoscaling.maxReplicas, config.autoscaling.initialReplicas ?? 0) : config.numReplicas;
     this.counters = new DeploymentCounters(spareSlots(most));
     this.model = new DeploymentModel(config.name, config.batching);
-    this.routing = routingSpecOf(config);
+    this.routing = routingSpecOf(config, this.counters.slots);
+    const held = heldModelsOf(this.routing);
+    this.held = held;
     this.router = new DeploymentRouter({
       deployment: config.name,
       maxOngoing: config.maxOngoingRequests,
@@ -90,6 +94,7 @@ export class ReplicaPool {
       observer,
       requestRouter: buildRouter(config.name, config.maxOngoingRequests, this.routing, this.counters, null),
       onRouterError: (reason) => observer?.routerFallback?.(config.name, reason),
+      heldModels: held && { table: held, modelIds: this.routing.multiplex!.modelIds },
     });
     this.peers.push({
       source: 0,
@@ -107,6 +112,7 @@ export class ReplicaPool {
       observer,
       configIndex,
       handles,
+      held,
       events: {
         ready: (r) => this.announce(r),
         gone: (r, reason) => this.withdraw(r, reason),
@@ -272,6 +278,11 @@ export class ReplicaPool {
   /** True when replicas choose their batch window to a latency target (batching.targetLatencyMs). */
   get adaptiveBatching(): boolean {
     return this.config.batching.targetLatencyMs !== null;
+  }
+
+  /** A multiplexed deployment's model loads and evictions over every replica it has had; null when it does not multiplex. */
+  get multiplexTotals(): { loads: number; evictions: number } | null {
+    return this.held?.totals() ?? null;
   }
 
   /** True for a code deployment (one that names a handler), whose replicas take a userConfig. */

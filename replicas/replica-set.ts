@@ -2,6 +2,7 @@ import { RESTART_BACKOFF_MS } from '../constants.js';
 import { initialOf, type ResolvedDeployment } from '../deployments/index.js';
 import type { DeploymentCounters } from './deployment-counters.js';
 import type { DeploymentModel } from './deployment-model.js';
+import type { HeldModels } from './held-models.js';
 import { UNBUDGETED, type NodeResources, type Lease } from './node-resources.js';
 import { ReplicaStartFailedError } from './pool-errors.js';
 import { NO_HANDLES, Replica, type HandleCalls, type LifecycleObserver, type ReplicaLossCause } from './replica.js';
@@ -46,6 +47,8 @@ export interface ReplicaSetOptions {
   configIndex: number | null;
   /** Runs the handle calls of a code deployment's replicas. @default each fails (NO_HANDLES) */
   handles?: HandleCalls;
+  /** A multiplexed deployment's table of the models each replica holds. */
+  held?: HeldModels | null;
 }
 
 /**
@@ -233,6 +236,7 @@ export class ReplicaSet {
         deployment: config.name,
         replicaId: `${config.name}#${++this.seq}`,
         modelPath: config.model,
+        multiplex: config.multiplex && { ...config.multiplex, held: null },
         models: config.models,
         handlerPath: config.handler,
         handlerExport: config.handlerExport,
@@ -250,6 +254,7 @@ export class ReplicaSet {
       batchTimeoutMs: config.batchTimeoutMs,
       handles: this.opts.handles ?? NO_HANDLES,
       health: config.handler === null ? null : { periodMs: config.healthCheckPeriodMs, timeoutMs: config.healthCheckTimeoutMs },
+      held: this.opts.held ?? null,
     });
   }
 

@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { HUNG_BATCH_FLOOR_MS, REPLICA_START_TIMEOUT_MS } from '../constants.js';
 import { epochMs, REPLICA_LATENCY_BUCKETS_MS, SlotState, type DeploymentCounters } from './deployment-counters.js';
+import type { HeldModels } from './held-models.js';
 import type { Lease } from './node-resources.js';
 import { ReplicaStartFailedError } from './pool-errors.js';
 import type { CallControl } from './pool-types.js';
@@ -31,6 +32,8 @@ export interface ReplicaOptions {
   handles: HandleCalls;
   /** A code deployment's health check: polled every `periodMs`, failing past `timeoutMs`. @default none */
   health?: { periodMs: number; timeoutMs: number } | null;
+  /** A multiplexed deployment's table of the models each replica holds; this replica's slot there is its counters slot. */
+  held?: HeldModels | null;
 }
 
 /** Calls a deployment by name for a replica's code; rejects with a registry error (its `code` and `statusCode`). */
@@ -81,6 +84,10 @@ export interface ReplicaStats {
    * (REPLICA_LATENCY_BUCKETS_MS; past the last, that bound); null before any call.
    */
   latencyP99Ms: number | null;
+  /** A multiplexed deployment's models the replica holds now, and the loads and evictions it has made (empty and 0 otherwise). */
+  models: string[];
+  modelLoads: number;
+  modelEvictions: number;
   /** Time onnxruntime took to load the model, inside the replica. */
   loadMs: number;
   /** Cold start: from starting the host to the replica ready (thread or process start + model load). */
@@ -135,6 +142,7 @@ export class Replica {
     this.lease = opts.lease;
     this.slot = opts.slot;
     opts.counters.reset(opts.slot, SlotState.STARTING);
+    opts.held?.clear(opts.slot);
   }
 
   get state(): ReplicaState {
@@ -169,7 +177,9 @@ export class Replica {
       const { counters, slot } = this.opts;
       // A thread writes its batch figures into shared memory; a process reports them to its host.
       const shared = this.opts.host === 'thread' ? { buffer: counters.buffer, slots: counters.slots, slot } : null;
-      this.host.post({ type: 'init', spec: { ...this.opts.spec, counters: shared } }, []);
+      const { multiplex } = this.opts.spec;
+      const held = this.opts.held && this.opts.host === 'thread' ? { buffer: this.opts.held.buffer, slots: this.opts.held.slots, slot } : null;
+      this.host.post({ type: 'init', spec: { ...this.opts.spec, counters: shared, multiplex: multiplex && { ...multiplex, held } } }, []);
     });
   }
 
@@ -251,8 +261,14 @@ export class Replica {
       case 'calls-answered':
         this.opts.counters.callsAnswered(this.slot, msg.latenciesMs);
         return;
+      case 'model-loaded':
+        this.opts.held?.loaded(this.slot, msg.index);
+        return;
+      case 'model-evicted':
+        this.opts.held?.evicted(this.slot, msg.index);
+        return;
       case 'handle-call':
-        this.callHandle(msg.id, msg.deployment, msg.inputs, msg.method === undefined ? undefined : { method: msg.method, body: msg.body }, msg.sessionId);
+        this.callHandle(msg.id, msg.deployment, msg.inputs, msg.method === undefined ? undefined : { method: msg.method, body: msg.body }, msg);
         return;
       case 'handle-cancel':
         this.handleCalls.get(msg.id)?.cancel?.(new Error('the replica cancelled the call'));
@@ -267,8 +283,10 @@ export class Replica {
   }
 
   /** Runs one handle call for the replica's code and posts its answer back. */
-  private callHandle(id: number, deployment: string, inputs: TensorMap, method: { method: string; body: unknown } | undefined, sessionId: string | undefined): void {
-    const control: CallControl = sessionId === undefined ? {} : { sessionId };
+  private callHandle(id: number, deployment: string, inputs: TensorMap, method: { method: string; body: unknown } | undefined, routing: { sessionId?: string; modelId?: string }): void {
+    const control: CallControl = {};
+    if (routing.sessionId !== undefined) control.sessionId = routing.sessionId;
+    if (routing.modelId !== undefined) control.modelId = routing.modelId;
     this.handleCalls.set(id, control);
     const post = (msg: ToReplica, transfer: ArrayBuffer[] = []) => {
       this.handleCalls.delete(id);
@@ -392,6 +410,9 @@ export class Replica {
   stats(): ReplicaStats {
     const totals = this.opts.counters.batchTotals(this.slot);
     const adapted = this.opts.counters.adaptation(this.slot);
+    const held = this.opts.held;
+    const ids = this.opts.spec.multiplex?.modelIds ?? [];
+    const modelCounts = held?.slotCounts(this.slot) ?? { loads: 0, evictions: 0 };
     return {
       id: this.id,
       state: this._state,
@@ -406,6 +427,9 @@ export class Replica {
       batchWindowMs: adapted.windowMs,
       batchCostMs: { fixed: adapted.fixedMs, perRow: adapted.perRowMs },
       latencyP99Ms: percentileBound(this.opts.counters.latencyCounts(this.slot), 0.99),
+      models: held ? held.held(this.slot).map((i) => ids[i]) : [],
+      modelLoads: modelCounts.loads,
+      modelEvictions: modelCounts.evictions,
       loadMs: Math.round(this.loadMs),
       startMs: Math.round(this.startMs),
     };

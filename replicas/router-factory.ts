@@ -1,5 +1,7 @@
 import type { ResolvedDeployment } from '../deployments/index.js';
 import type { DeploymentCounters } from './deployment-counters.js';
+import { HeldModels } from './held-models.js';
+import { ModelAwareRouter } from './model-aware-router.js';
 import { importExport } from './import-export.js';
 import { PowerOfTwoChoicesRouter, type RequestRouter, type RequestRouterClass } from './request-router.js';
 import { SessionAffinityRouter, type SessionAffinityOptions, type SlotCandidate } from './session-affinity.js';
@@ -13,12 +15,22 @@ export interface RoutingSpec {
   sessionAffinity: SessionAffinityOptions & { maxSessions: number };
   /** The session placement table every router of the deployment shares (session-affinity only). */
   sessions: SharedArrayBuffer | null;
+  /** A multiplexed deployment's model ids and the table of the models each replica holds (see HeldModels), or null. */
+  multiplex: { modelIds: string[]; held: SharedArrayBuffer; slots: number } | null;
 }
 
-/** The deployment's routing, with the shared session table made when it routes by session. */
-export function routingSpecOf(config: ResolvedDeployment): RoutingSpec {
+/** The deployment's routing over `slots` replica slots, with the shared tables made that its routers read. */
+export function routingSpecOf(config: ResolvedDeployment, slots: number): RoutingSpec {
   const sessions = config.requestRouter === 'session-affinity' ? new SessionTable(config.sessionAffinity.maxSessions).buffer : null;
-  return { requestRouter: config.requestRouter, requestRouterExport: config.requestRouterExport, sessionAffinity: { ...config.sessionAffinity }, sessions };
+  const m = config.multiplex;
+  const multiplex = m ? { modelIds: [...m.modelIds], held: new HeldModels(slots, m.modelIds.length).buffer, slots } : null;
+  return { requestRouter: config.requestRouter, requestRouterExport: config.requestRouterExport, sessionAffinity: { ...config.sessionAffinity }, sessions, multiplex };
+}
+
+/** The table of models held that `spec` shares, or null for a deployment that does not multiplex. */
+export function heldModelsOf(spec: RoutingSpec): HeldModels | null {
+  const m = spec.multiplex;
+  return m ? new HeldModels(m.slots, m.modelIds.length, m.held) : null;
 }
 
 /** The log line for a router answer Ferry did not use (see DeploymentRouterOptions.onRouterError). */
@@ -38,7 +50,7 @@ export interface BuiltRouter {
  * export is not a class.
  */
 export async function loadRouterClass(spec: RoutingSpec): Promise<RequestRouterClass | null> {
-  if (spec.requestRouter === 'power-of-two-choices' || spec.requestRouter === 'session-affinity') return null;
+  if (spec.requestRouter === 'power-of-two-choices' || spec.requestRouter === 'session-affinity' || spec.requestRouter === 'model-aware') return null;
   let exported: unknown;
   try {
     exported = await importExport(spec.requestRouter, spec.requestRouterExport);
@@ -61,5 +73,7 @@ export function buildRouter(deployment: string, maxOngoingRequests: number, spec
     const router = new SessionAffinityRouter(context, new SessionTable(spec.sessionAffinity.maxSessions, spec.sessions), counters, spec.sessionAffinity);
     return { router, onReplicaUp: (r) => router.remember(r) };
   }
+  const held = heldModelsOf(spec);
+  if (spec.requestRouter === 'model-aware' && held) return { router: new ModelAwareRouter(context, held, spec.multiplex!.modelIds) };
   return { router: new PowerOfTwoChoicesRouter(context) };
 }

@@ -20,6 +20,7 @@ t.test('FERRY_ERR_INTERNAL: an unexpected error is a 500 in Ferry\'s form, not a
     name: 'odd',
     routePrefix: null,
     version: null,
+    modelIds: null,
     requestTimeoutMs: 1000,
     state: 'READY',
     ready: true,

@@ -20,6 +20,7 @@ function spec(over: Partial<ReplicaSpec>): ReplicaSpec {
     deployment: 'd',
     replicaId: 'd#1',
     modelPath: null,
+    multiplex: null,
     models: {},
     handlerPath: fixture('double'),
     handlerExport: 'default',

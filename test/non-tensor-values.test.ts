@@ -108,7 +108,7 @@ t.test('in this thread, as a replica runs it: the session serves the tensors, le
 
   const sent: FromReplica[] = [];
   const actor = new ReplicaActor((msg) => sent.push(msg));
-  const spec = { deployment: 'd', replicaId: 'd#1', models: {}, handlerPath: null, handlerExport: 'default', userConfig: undefined, routeMethods: [], intraOpThreads: 1, batching: { maxBatchSize: 1, batchWaitTimeoutMs: 0, targetLatencyMs: null, mode: 'auto' as const }, counters: null };
+  const spec = { deployment: 'd', replicaId: 'd#1', models: {}, handlerPath: null, handlerExport: 'default', userConfig: undefined, routeMethods: [], multiplex: null, intraOpThreads: 1, batching: { maxBatchSize: 1, batchWaitTimeoutMs: 0, targetLatencyMs: null, mode: 'auto' as const }, counters: null };
   await t.rejects(actor.run({}), /no loaded model/);
   t.equal(await actor.init({ ...spec, modelPath: `${dir}/seqin.onnx`, device: 'cpu' }), null);
   t.match(sent.pop(), { type: 'init-failed', message: /input 'xs' is a sequence or map/ });
