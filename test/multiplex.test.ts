@@ -1,7 +1,9 @@
+import { copyFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import ort from 'onnxruntime-node';
 import t from 'tap';
 import WebSocket from 'ws';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { DeploymentConfig } from '../index.js';
 import { modelPath } from '../models/index.js';
 import { directRun, maxAbsDiff, postJson, randomRow, startFerry, waitFor } from './helpers/ferry.js';
@@ -142,4 +144,16 @@ t.test('a WebSocket stream names its model in the path or the upgrade request', 
   t.ok(maxAbsDiff(byHeader.outputs[0].data, await expected('delta', row)) < 1e-5, 'by header');
   t.same(await ask(`${ws}/v2/models/tenants/stream`), { status: 400 }, 'no model: refused before the socket opens');
   t.same(await ask(`${ws}/v2/models/tenants/zeta/stream`), { status: 404 });
+});
+
+t.test('a model whose inputs differ from the first model\'s fails its calls with the reason; the others serve on', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-multiplex-mixed-'));
+  copyFileSync(join(TENANTS, 'alpha.onnx'), join(dir, 'alpha.onnx'));
+  copyFileSync(modelPath('mlp.onnx'), join(dir, 'odd.onnx'));
+  const server = await startFerry(t, [tenants({ numReplicas: 1, multiplex: { directory: dir } })]);
+  const row = randomRow(13, 256);
+  const odd = await infer(server.url, 'odd', row);
+  t.equal(odd.status, 500);
+  t.match(odd.body, { code: 'FERRY_ERR_INFERENCE_FAILED', error: /model 'odd' cannot be served by this deployment: its inputs are .*a multiplexed deployment's models share one interface/ });
+  t.ok(maxAbsDiff((await infer(server.url, 'alpha', row)).body.outputs[0].data, await expected('alpha', row)) < 1e-5, 'alpha serves on');
 });
