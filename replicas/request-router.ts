@@ -13,7 +13,7 @@ export interface RoutingRequest {
   readonly deployment: string;
   /** The call's session key (`ferry-session-id`, a WebSocket connection, a handle call's `sessionId`), or null. */
   readonly sessionId: string | null;
-  /** The multiplexed model the call names, or null (always, until deployments multiplex). */
+  /** The model of a multiplexed deployment the call names (`ferry-model-id`, the OIP name `{deployment}/{modelId}`, a handle call's `modelId`), or null. */
   readonly modelId: string | null;
 }
 

@@ -24,7 +24,7 @@ const rules: [string, unknown, RegExp][] = [
   ['deployments required', {}, /deployments is required/],
   ['deployments not empty', { deployments: [] }, /deployments must list at least 1 item/],
   ['name required', { deployments: [{ model: './mlp.onnx' }] }, /deployments\[0\]\.name is required/],
-  ['a model or a handler required', { deployments: [{ name: 'x' }] }, /deployments\[0\] \(x\) needs a model \(an ONNX file\) or a handler/],
+  ['a model or a handler required', { deployments: [{ name: 'x' }] }, /deployments\[0\] \(x\) needs a model \(an ONNX file\), a multiplex folder of models, or a handler/],
   ['name pattern', { deployments: [{ ...mlp, name: 'has space' }] }, /deployments\[0\]\.name must match/],
   ['port is an integer', { http: { port: '80' }, deployments: [mlp] }, /http\.port: expected integer \(got "80"\)/],
   ['port range', { http: { port: 70000 }, deployments: [mlp] }, /http\.port must be <= 65535/],

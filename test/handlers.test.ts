@@ -310,7 +310,7 @@ t.test('handles carry backpressure (503 through the pipeline) and cancellation (
 t.test('the config: a handler, a model or both; models and userConfig need a handler; userConfig must be plain JSON', async (t) => {
   const source = modelPath('ferry.config.ts');
   const check = (d: Record<string, unknown>) => () => validateConfig({ deployments: [{ name: 'd', ...d }] }, source);
-  t.throws(check({}), /needs a model \(an ONNX file\) or a handler/);
+  t.throws(check({}), /needs a model \(an ONNX file\), a multiplex folder of models, or a handler/);
   t.throws(check({ model: './mlp.onnx', userConfig: { a: 1 } }), /userConfig is read by a handler/);
   t.throws(check({ model: './mlp.onnx', models: { a: './mlp.onnx' } }), /models is read by a handler/);
   t.throws(check({ handler: './nowhere.ts' }), /handler: file not found/);

@@ -5,6 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import t from 'tap';
+import { handleCalls } from '../gateway/handle-calls.js';
+import { modelIdFor, modelIdHeader } from '../gateway/model-id.js';
 import { validateConfig } from '../index.js';
 import { modelPath } from '../models/index.js';
 import { HeldModels, ModelAwareRouter, MultiplexedModels, type SlotCandidate } from '../replicas/index.js';
@@ -53,7 +55,6 @@ t.test('config: multiplex reads the model ids of its folder, defaults to the mod
   t.throws(() => validate({ model: modelPath('mlp.onnx'), requestRouter: 'model-aware' }), /'model-aware' routes the models of a multiplexed deployment/);
   t.throws(() => validate({ multiplex: { directory: TENANTS, maxModelsPerReplica: 0 } }), /maxModelsPerReplica/);
   t.throws(() => validate({ multiplex: { directory: TENANTS, extra: 1 } }), /extra/);
-  t.throws(() => validate({}), /needs a model \(an ONNX file\), a multiplex folder of models, or a handler/);
 });
 
 t.test('the table of models held: bits per replica slot past 32 models, counts, and a slot forgotten when reused', async (t) => {
@@ -164,4 +165,39 @@ t.test('eviction releases native memory: resident memory after 200 load/evict cy
   t.equal(evictions, 439, 'and released the other');
   t.same(held, ['beta']);
   t.ok(after <= before * 1.1, `RSS ${(before / 2 ** 20).toFixed(0)} MiB before, ${(after / 2 ** 20).toFixed(0)} MiB after`);
+});
+
+t.test('the model a request names: from its path or ferry-model-id, checked against the deployment', async (t) => {
+  const many = { name: 'm', modelIds: new Set(['a', 'b', 'c', 'd', 'e', 'f']) };
+  const one = { name: 'one', modelIds: null };
+  t.equal(modelIdFor(many, 'b', undefined), 'b');
+  t.equal(modelIdFor(many, undefined, 'c'), 'c');
+  t.equal(modelIdFor(many, 'c', 'c'), 'c', 'the same model twice is one model');
+  t.equal(modelIdFor(one, undefined, undefined), undefined);
+  t.throws(() => modelIdFor(many, undefined, undefined), { statusCode: 400, message: /it serves a, b, c, d, e, \.\.\./ });
+  t.throws(() => modelIdFor(many, 'a', 'b'), { statusCode: 400, message: /two models/ });
+  t.throws(() => modelIdFor(many, undefined, 7, 'modelId'), { statusCode: 400, message: /modelId must be a string \(got number\)/ });
+  t.throws(() => modelIdFor(many, undefined, 'z'), { statusCode: 404, message: /'m\/z'/ });
+  t.throws(() => modelIdFor(one, 'a', undefined), { statusCode: 404, message: /'one\/a'/ });
+  t.throws(() => modelIdFor(one, undefined, 'a'), { statusCode: 400, message: /serves one model/ });
+  t.equal(modelIdHeader({ 'ferry-model-id': 'a' }), 'a');
+  t.equal(modelIdHeader({}), undefined);
+  t.throws(() => modelIdHeader({ 'ferry-model-id': ['a', 'b'] as unknown as string }), { statusCode: 400, message: /given 2 times/ });
+});
+
+t.test('a handle call names a model only to infer: a call to a method with one is refused', async (t) => {
+  let called = 0;
+  const call = handleCalls(() => ({
+    requestTimeoutMs: 1000,
+    batching: false,
+    servesInference: true,
+    runsCode: true,
+    metadata: null,
+    modelIds: null,
+    infer: async () => ({}),
+    callRoute: async () => (called++, '{}'),
+  }));
+  await t.rejects(call('code', {}, { modelId: 'beta' }, { method: 'feed', body: {} }), { statusCode: 400, message: /modelId names a model to infer; a call to 'feed' takes none/ });
+  t.same(await call('code', {}, {}, { method: 'feed', body: {} }), {});
+  t.equal(called, 1, 'only the call without a model reached the deployment');
 });

@@ -80,6 +80,29 @@ t.test('each request runs the model it names, by ferry-model-id or by the OIP na
   await t.rejects(server.handle('mlp').infer({ input: { dtype: 'float32', dims: [1, 16], data: new Float32Array(16) } }, { modelId: 'alpha' }), { statusCode: 400 });
 });
 
+t.test("a multiplexed deployment's route prefix takes the model from ferry-model-id, checked before the body is read", async (t) => {
+  const server = await startFerry(t, [tenants({ numReplicas: 1, routePrefix: '/t' })]);
+  const row = randomRow(4, 256);
+  const post = async (path: string, headers: Record<string, string>) => {
+    const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body(row)) });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  for (const path of ['/t', '/t/infer']) {
+    const res = await post(path, { 'ferry-model-id': 'gamma' });
+    t.ok(maxAbsDiff(res.body.outputs[0].data, await expected('gamma', row)) < 1e-5, `${path} runs gamma`);
+    t.equal((await post(path, {})).status, 400, `${path} without a model`);
+    t.equal((await post(path, { 'ferry-model-id': 'zeta' })).status, 404, `${path} with an unknown model`);
+  }
+  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/t/stream`, { headers: { 'ferry-model-id': 'beta' } });
+  const answer = await new Promise<any>((resolve, reject) => {
+    ws.on('open', () => ws.send(JSON.stringify(body(row))));
+    ws.on('message', (data) => resolve(JSON.parse(String(data))));
+    ws.on('error', reject);
+  });
+  ws.close();
+  t.ok(maxAbsDiff(answer.outputs[0].data, await expected('beta', row)) < 1e-5, 'its stream takes the model from the upgrade request');
+});
+
 t.test('the model-aware router sends a model\'s calls to the replica holding it; beyond maxModelsPerReplica the least recently used is evicted; metrics and status show it', async (t) => {
   const server = await startFerry(t, [tenants()]);
   // Each replica loaded the first model (alpha) at start to learn the interface.
