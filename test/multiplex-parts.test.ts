@@ -87,14 +87,14 @@ t.test('the model-aware router: holders of the model first, then replicas holdin
   t.equal(router.chooseReplicas(all, call('beta'))[0], all[2], 'the only holder first');
   t.equal(router.chooseReplicas(all, call('beta')).length, 4, 'the others after it');
   table.loaded(0, 1);
-  const both = router.chooseReplicas([c(0, 3), c(1), c(2, 1), c(3)], call('beta')).slice(0, 2).map((x) => x.slot);
+  const both = router.chooseReplicas([c(0, 3), c(1), c(2, 1), c(3)], call('beta')).slice(0, 2).map((x) => (x as SlotCandidate).slot);
   t.same(both.sort(), [0, 2], 'every holder ahead of every other');
-  t.same(router.chooseReplicas([c(0), c(1), c(2, 4), c(3)], call('beta'))[0].slot, 0, 'a full holder is skipped');
+  t.same((router.chooseReplicas([c(0), c(1), c(2, 4), c(3)], call('beta'))[0] as SlotCandidate).slot, 0, 'a full holder is skipped');
   // gamma is held nowhere: slots 1 and 3 hold no model, so one of them; the same one every time, and in another router.
-  const fresh = router.chooseReplicas(all, call('gamma'))[0].slot;
+  const fresh = (router.chooseReplicas(all, call('gamma'))[0] as SlotCandidate).slot;
   t.ok(fresh === 1 || fresh === 3, `an empty replica first (${fresh})`);
   const other = new ModelAwareRouter({ deployment: 'm', maxOngoingRequests: 4 }, new HeldModels(4, 4, table.buffer), ids);
-  for (let i = 0; i < 5; i++) t.equal(other.chooseReplicas(all, call('gamma'))[0].slot, fresh, 'rendezvous hashing agrees');
+  for (let i = 0; i < 5; i++) t.equal((other.chooseReplicas(all, call('gamma'))[0] as SlotCandidate).slot, fresh, 'rendezvous hashing agrees');
   t.equal(router.chooseReplicas([c(0, 4), c(1, 4)], call('gamma')).length, 0, 'full replicas are never offered');
   t.equal(router.chooseReplicas(all, call(null)).length, 4, 'a call naming no model goes by power of two choices');
   t.equal(router.chooseReplicas(all, call('zeta')).length, 4, 'nor one naming a model the router does not know');

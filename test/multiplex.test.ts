@@ -76,8 +76,8 @@ t.test('each request runs the model it names, by ferry-model-id or by the OIP na
   const out = await handle.infer(x, { modelId: 'delta' });
   t.ok(maxAbsDiff(out.scores.data as Float32Array, await expected('delta', row)) < 1e-5, 'a handle call names its model with modelId');
   await t.rejects(handle.infer(x), { statusCode: 400, message: /serves several models/ });
-  await t.rejects(handle.infer(x, { modelId: 'zeta' }), { statusCode: 404 });
-  await t.rejects(server.handle('mlp').infer({ input: { dtype: 'float32', dims: [1, 16], data: new Float32Array(16) } }, { modelId: 'alpha' }), { statusCode: 400 });
+  await t.rejects(handle.infer(x, { modelId: 'zeta' }), { code: 'FERRY_ERR_MODEL_NOT_FOUND', statusCode: 404 });
+  await t.rejects(server.handle('mlp').infer({ input: { dtype: 'float32', dims: [1, 16], data: new Float32Array(16) } }, { modelId: 'alpha' }), { code: 'FERRY_ERR_BAD_REQUEST', statusCode: 400 });
 });
 
 t.test("a multiplexed deployment's route prefix takes the model from ferry-model-id, checked before the body is read", async (t) => {
