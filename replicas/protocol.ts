@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Device, ResolvedBatching } from '../deployments/index.js';
+import type { BatchReport } from './batch-report.js';
 import type { CallSession } from './handler-types.js';
 import type { MultiplexSpec } from './multiplexed-models.js';
 import type { ModelMetadata, TensorMap } from './tensor.js';
@@ -83,9 +84,7 @@ export type FromReplica =
   | ({ type: 'ready'; loadMs: number } & LoadedModel)
   | { type: 'init-failed'; message: string; code?: string }
   | { type: 'batch-started'; at: number }
-  | { type: 'batch-finished'; rows: number; ms: number; sources: number }
-  | { type: 'batch-adapted'; windowMs: number; fixedMs: number; perRowMs: number }
-  | { type: 'calls-answered'; latenciesMs: number[] }
+  | BatchReport
   | { type: 'model-loaded'; index: number }
   | { type: 'model-evicted'; index: number }
   | { type: 'reconfigured'; error: string | null }

@@ -6,6 +6,7 @@
  */
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { batchingPlanOf } from './batching-plan.js';
+import { reportingGauges } from './batch-report.js';
 import { DeploymentCounters } from './deployment-counters.js';
 import type { ReplicaSpec, ToActor, ToReplica } from './protocol.js';
 import { HandlerActor } from './handler-actor.js';
@@ -62,12 +63,7 @@ function gaugesFor(spec: ReplicaSpec): BatchGauges {
       answered: (latenciesMs) => counters.callsAnswered(c.slot, latenciesMs),
     };
   }
-  return {
-    started: (at) => reply({ type: 'batch-started', at }, []),
-    finished: (rows, ms, sources) => reply({ type: 'batch-finished', rows, ms, sources }, []),
-    adapted: (windowMs, fixedMs, perRowMs) => reply({ type: 'batch-adapted', windowMs, fixedMs, perRowMs }, []),
-    answered: (latenciesMs) => reply({ type: 'calls-answered', latenciesMs }, []),
-  };
+  return reportingGauges((msg) => reply(msg, []));
 }
 
 /** Where a multiplexed thread replica marks the models it holds (shared memory); a process reports them to its host. */

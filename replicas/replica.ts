@@ -252,15 +252,13 @@ export class Replica {
       case 'batch-started':
         this.opts.counters.batchStarted(this.slot, msg.at);
         return;
-      case 'batch-finished':
-        this.opts.counters.batchFinished(this.slot, msg.rows, msg.ms, msg.sources);
+      case 'batch-report': {
+        const { counters } = this.opts;
+        if (msg.finished) counters.batchFinished(this.slot, msg.finished.rows, msg.finished.ms, msg.finished.sources);
+        if (msg.adapted) counters.batchAdapted(this.slot, msg.adapted.windowMs, msg.adapted.fixedMs, msg.adapted.perRowMs);
+        if (msg.latenciesMs) counters.callsAnswered(this.slot, msg.latenciesMs);
         return;
-      case 'batch-adapted':
-        this.opts.counters.batchAdapted(this.slot, msg.windowMs, msg.fixedMs, msg.perRowMs);
-        return;
-      case 'calls-answered':
-        this.opts.counters.callsAnswered(this.slot, msg.latenciesMs);
-        return;
+      }
       case 'model-loaded':
         this.opts.held?.loaded(this.slot, msg.index);
         return;
