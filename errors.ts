@@ -51,6 +51,8 @@ export const MessageInvalidError = createError('FERRY_ERR_MESSAGE_INVALID', '%s'
 export const QueueFullError = createError('FERRY_ERR_QUEUE_FULL', "model '%s' is overloaded: %s requests queued (limit %s)", 503);
 /** The server is shutting down and takes no new requests. */
 export const ShuttingDownError = createError('FERRY_ERR_SHUTTING_DOWN', 'Ferry is shutting down', 503);
+/** A cluster gateway cannot reach Redis, so it cannot know which nodes live: it refuses at once rather than guess. */
+export const BackendUnavailableError = createError('FERRY_ERR_BACKEND_UNAVAILABLE', '%s', 503);
 /** A replica died twice while holding the same request. */
 export const ReplicaLostError = createError('FERRY_ERR_REPLICA_CRASHED', 'replica of %s crashed while running the request: %s', 500);
 /** onnxruntime rejected the batch. */
@@ -69,5 +71,5 @@ export const ERROR_CODES: readonly string[] = Object.freeze([
   BadRequestError, BodyInvalidError, BodyTooLargeError, ContentTypeError, ContentEncodingError,
   InputNameError, InputShapeError, InputDatatypeError, InputDataError,
   RequestTimeoutError, ClientClosedError, MessageInvalidError,
-  QueueFullError, ShuttingDownError, ReplicaLostError, InferenceFailedError, HandlerFailedError, NotServedError, InternalError,
+  QueueFullError, ShuttingDownError, BackendUnavailableError, ReplicaLostError, InferenceFailedError, HandlerFailedError, NotServedError, InternalError,
 ].map((E) => new E().code));

@@ -23,11 +23,13 @@ import {
   type PoolObserver,
   type HostFactory,
   type PoolStats,
+  type ServingPool,
 } from './replicas/index.js';
 import { BodyInvalidError, ConfigInvalidError, ModelNotFoundError, NotServedError } from './errors.js';
 import { VERSION } from './version.js';
 import { FerryMetrics } from './metrics/index.js';
 import { AutoscalerController, type DecisionRecord, type ResolvedAutoscaling } from './autoscaler/index.js';
+import type { ClusterGateway, ClusterStatus } from './cluster/cluster-gateway.js';
 
 /** Options for {@link FerryServer.start}. */
 export interface FerryServerOptions {
@@ -37,6 +39,11 @@ export interface FerryServerOptions {
   logger?: FastifyServerOptions['logger'];
   /** Overrides `http.host` / `http.port` of the config (the CLI's flags). */
   listen?: { host?: string; port?: number };
+  /**
+   * Serve as a cluster gateway: replicas run on `ferry node`s, found and
+   * placed through Redis (see ClusterGateway). @default replicas in this process
+   */
+  cluster?: ClusterGateway;
 }
 
 /** How requests come in: the gateways serving, and why fewer than asked when the runtime cannot share a port. */
@@ -67,6 +74,8 @@ export interface FerryStatus {
     resources: { cpus: number; gpus: number };
     decisions: { latest: DecisionRecord | null; changes: DecisionRecord[] } | null;
   })[];
+  /** A cluster gateway's view of the cluster (nodes, their replicas, the controller); absent on one machine. */
+  cluster?: ClusterStatus;
 }
 
 /** Bytes a JSON number takes at most, about: `-1.2345678e-12,`. */
@@ -89,7 +98,7 @@ export interface BodyLimit {
  * largest tensor `maxTensorElements` allows, in float32 binary
  * (16,777,216 elements: 64 MiB; a 224×224 RGB image as JSON is ~3 MB).
  */
-function defaultBodyLimit(pools: readonly ReplicaPool[], config: ResolvedConfig): BodyLimit {
+function defaultBodyLimit(pools: readonly ServingPool[], config: ResolvedConfig): BodyLimit {
   let limit: BodyLimit = { bytes: 1024 * 1024, reason: 'the default' };
   pools.forEach((pool, i) => {
     const from = pool.batching ? 1 : 0;
@@ -139,7 +148,7 @@ export class FerryServer {
     /** The main thread's Fastify app (for `inject()` in tests); null when the gateways run in ingress threads. */
     readonly app: FastifyInstance | null,
     /** Replica pools by deployment name. */
-    readonly pools: ReadonlyMap<string, ReplicaPool>,
+    readonly pools: ReadonlyMap<string, ServingPool>,
     /** The address it listens on, e.g. `http://127.0.0.1:8000`. */
     readonly url: string,
     private readonly controller: AutoscalerController,
@@ -156,6 +165,8 @@ export class FerryServer {
     /** How requests come in (see {@link IngressInfo}). */
     readonly ingress: IngressInfo,
     private readonly call: HandleCall,
+    /** The cluster this gateway serves, or null on one machine. */
+    readonly cluster: ClusterGateway | null = null,
   ) {}
 
   /**
@@ -204,7 +215,7 @@ export class FerryServer {
     };
     const node = new NodeResources(config.node.cpus, config.node.gpus);
     // Handle calls from replicas' code (and embedders') run through the target pool's own router.
-    const byName = new Map<string, { pool: ReplicaPool; requestTimeoutMs: number; modelIds: ReadonlySet<string> | null }>();
+    const byName = new Map<string, { pool: ServingPool; requestTimeoutMs: number; modelIds: ReadonlySet<string> | null }>();
     const call = handleCalls((name) => {
       const found = byName.get(name);
       if (!found) return undefined;
@@ -220,7 +231,11 @@ export class FerryServer {
         callRoute: (route, control) => pool.callRoute(route, control),
       };
     });
-    const pools = config.deployments.map((d, i) => new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory, observer, node, i, call));
+    const cluster = opts.cluster;
+    if (cluster) await cluster.connect(config.deployments);
+    const pools: ServingPool[] = config.deployments.map((d, i) =>
+      cluster ? cluster.pool(d, observer) : new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory, observer, node, i, call),
+    );
     config.deployments.forEach((d, i) =>
       byName.set(d.name, { pool: pools[i], requestTimeoutMs: d.requestTimeoutMs, modelIds: d.multiplex ? new Set(d.multiplex.modelIds) : null }),
     );
@@ -245,6 +260,7 @@ export class FerryServer {
     const failed = started.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
     if (failed) {
       await Promise.all(pools.map((p) => p.stop(0)));
+      await cluster?.close();
       throw configProblemsOf(started, config) ?? failed.reason;
     }
     const bodyLimit: BodyLimit =
@@ -317,16 +333,18 @@ export class FerryServer {
         const s = pools[i].stats();
         return { ...s, autoscaling: d.autoscaling, resources: d.resources, decisions: controller.report(d.name) };
       }),
+      ...(cluster ? { cluster: cluster.status() } : {}),
     });
     try {
       const host = opts.listen?.host ?? config.http.host;
       const port = opts.listen?.port ?? config.http.port;
       const url = threads ? await threads.listen(host, port) : await app!.listen({ host, port });
       controller.start();
-      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown, config.shutdownGraceMs, threads, ingress, call);
+      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown, config.shutdownGraceMs, threads, ingress, call, cluster ?? null);
     } catch (err) {
       await threads?.close(0);
       await Promise.all(pools.map((p) => p.stop(0)));
+      await cluster?.close();
       throw err;
     }
   }
@@ -357,6 +375,7 @@ export class FerryServer {
       // What is left past the grace is answered 503, so the gateway's open requests and streams end now.
       const left = Math.max(0, deadline - performance.now());
       await Promise.all([...this.pools.values()].map((p) => p.stop(left)));
+      await this.cluster?.close();
       if (this.app) await cutWhatIsLeft(this.app, gatewayClosed);
     })();
     return this.closing;

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import type { LoadedModel } from '../replicas/protocol.js';
 import type { Assignment } from './placement.js';
 
 /** A node as its heartbeat describes it. */
@@ -14,6 +15,8 @@ export interface NodeRecord {
   beatAt: number;
   /** Its replicas and their states, as it last reported them. */
   replicas: { id: string; deployment: string; state: string }[];
+  /** Why a deployment's replicas fail to start here, by deployment. */
+  failures?: Record<string, string>;
 }
 
 /** What the controller decided: where replicas go, what fits nowhere, and why the targets are what they are. */
@@ -29,12 +32,7 @@ export interface AssignmentRecord {
 }
 
 /** What a node learned of a deployment's model when its first replica loaded it, for the gateways. */
-export interface ModelRecord {
-  metadata: unknown;
-  omittedOutputs: unknown;
-  batching: { enabled: boolean; reason: string };
-  servesInference: boolean;
-}
+export type ModelRecord = LoadedModel;
 
 /** One gateway's load on a deployment, summed over gateways by the controller. */
 export interface DeploymentLoad {
@@ -174,6 +172,10 @@ export class ClusterStore {
   /** A gateway's load on every deployment, kept `ttlMs` (a gateway gone stops counting). */
   async writeLoad(gateway: string, loads: Record<string, DeploymentLoad>, ttlMs: number): Promise<void> {
     await this.redis.set(this.key('load', gateway), JSON.stringify(loads), 'PX', ttlMs);
+  }
+
+  async removeLoad(gateway: string): Promise<void> {
+    await this.redis.del(this.key('load', gateway));
   }
 
   /** Every live gateway's load, summed by deployment. */

@@ -32,7 +32,8 @@ const EPSILON = 1e-9;
  * again. New replicas spread: each goes to the node holding the fewest of
  * its deployment, then the one with the most cpus free; one that fits on no
  * node is pending. Scaling down takes replicas from the node holding the
- * most of the deployment. Deployments are placed in the order given.
+ * most of the deployment. New replicas are placed largest first, so
+ * small ones fill the gaps large ones cannot use.
  */
 export function place(wants: readonly PlacementWant[], nodes: readonly NodeOffer[], previous: Assignment = {}): Placement {
   const free = new Map(nodes.map((n) => [n.id, { cpus: n.cpus, gpus: n.gpus }]));
@@ -62,7 +63,9 @@ export function place(wants: readonly PlacementWant[], nodes: readonly NodeOffer
     }
     kept.set(w.deployment, on);
   }
-  for (const w of wants) {
+  // New replicas, largest first (first fit decreasing): small ones fill the gaps big ones cannot use.
+  const bySize = [...wants].sort((a, b) => b.resources.gpus - a.resources.gpus || b.resources.cpus - a.resources.cpus);
+  for (const w of bySize) {
     const on = kept.get(w.deployment)!;
     let total = Object.values(on).reduce((a, b) => a + b, 0);
     let short = 0;
@@ -76,9 +79,9 @@ export function place(wants: readonly PlacementWant[], nodes: readonly NodeOffer
       on[target] = (on[target] ?? 0) + 1;
       total++;
     }
-    assignment[w.deployment] = on;
     if (short > 0) pending[w.deployment] = short;
   }
+  for (const w of wants) assignment[w.deployment] = kept.get(w.deployment)!;
   return { assignment, pending };
 }
 

@@ -1,6 +1,6 @@
 import type { ResolvedDeployment } from '../deployments/index.js';
 import type { FerryMetrics } from '../metrics/index.js';
-import type { ReplicaPool } from '../replicas/index.js';
+import type { ServingPool } from '../replicas/index.js';
 import type { IngressDeployment } from './ingress.js';
 import type { IngressThreadSpec } from './ingress-protocol.js';
 import { IngressThread } from './ingress-thread.js';
@@ -9,7 +9,7 @@ import { assertPortFree } from './reuse-port.js';
 /** Everything the ingress threads are given. */
 export interface IngressThreadsOptions {
   count: number;
-  pools: readonly ReplicaPool[];
+  pools: readonly ServingPool[];
   /** Per deployment, in the pools' order: what the gateway needs beyond the pool. */
   routes: readonly Pick<
     ResolvedDeployment,

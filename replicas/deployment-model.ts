@@ -18,6 +18,11 @@ export class DeploymentModel {
     private readonly config: ResolvedBatching,
   ) {}
 
+  /** What the first replica reported (the model's interface and a handler's kind), or null before. */
+  get reported(): LoadedModel | null {
+    return this.loaded;
+  }
+
   /** True once a replica has reported the model. */
   get known(): boolean {
     return this.loaded !== null;

@@ -18,6 +18,7 @@ export type { HostEvents, HostFactory, ReplicaHost } from './replica-host.js';
 export { NodeResources, type Lease, type Reservation } from './node-resources.js';
 export type { CallControl, PoolStats } from './pool-types.js';
 export { ReplicaPool, type IngressPeer, type PoolObserver } from './replica-pool.js';
+export type { ServingPool } from './serving-pool.js';
 export { ReplicaSet, type ReplicaSetEvents, type ReplicaSetOptions } from './replica-set.js';
 export type { HandleCalls, LifecycleObserver, ReplicaLossCause, ReplicaState, ReplicaStats } from './replica.js';
 export {

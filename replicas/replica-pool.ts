@@ -13,7 +13,8 @@ import type { HostFactory } from './replica-host.js';
 import { buildRouter, heldModelsOf, loadRouterClass, routingSpecOf, type RoutingSpec } from './router-factory.js';
 import { ReplicaSet } from './replica-set.js';
 import type { CallControl, PoolStats } from './pool-types.js';
-import type { OmittedOutput, RouteCall } from './protocol.js';
+import type { LoadedModel, OmittedOutput, RouteCall } from './protocol.js';
+import type { ServingPool } from './serving-pool.js';
 import type { ModelMetadata, TensorMap } from './tensor.js';
 
 /** What the pool reports: replica losses, and each batch's figures and queue waits as the routers see them. */
@@ -51,7 +52,7 @@ const spareSlots = (max: number): number => 2 * max + 8;
  * (see {@link DeploymentRouter}); `infer()` uses the pool's own router, the
  * one an ingress in this thread serves from.
  */
-export class ReplicaPool {
+export class ReplicaPool implements ServingPool {
   readonly name: string;
   /** The deployment's figures in shared memory, for routers in other threads. */
   readonly counters: DeploymentCounters;
@@ -76,10 +77,12 @@ export class ReplicaPool {
     configIndex: number | null = null,
     /** Runs the handle calls its replicas' code makes (a code deployment's). @default every call fails */
     handles?: HandleCalls,
+    /** On a cluster node: the most replicas it may be asked for, and its name, which each replica id carries (`mlp#<node>-1`). */
+    clusterNode?: { mostReplicas: number; id: string },
   ) {
     this.name = config.name;
     applyOrtEnvironment();
-    const most = config.autoscaling ? Math.max(config.autoscaling.maxReplicas, config.autoscaling.initialReplicas ?? 0) : config.numReplicas;
+    const most = clusterNode?.mostReplicas ?? (config.autoscaling ? Math.max(config.autoscaling.maxReplicas, config.autoscaling.initialReplicas ?? 0) : config.numReplicas);
     this.counters = new DeploymentCounters(spareSlots(most));
     this.model = new DeploymentModel(config.name, config.batching);
     this.routing = routingSpecOf(config, this.counters.slots);
@@ -113,6 +116,7 @@ export class ReplicaPool {
       configIndex,
       handles,
       held,
+      replicaIdPrefix: clusterNode ? `${clusterNode.id}-` : '',
       events: {
         ready: (r) => this.announce(r),
         gone: (r, reason) => this.withdraw(r, reason),
@@ -195,6 +199,11 @@ export class ReplicaPool {
   /** The model's inputs and outputs, or null before the first replica has loaded it. */
   get knownMetadata(): ModelMetadata | null {
     return this.model.known ? this.model.metadata : null;
+  }
+
+  /** What the first replica reported of the model (for a cluster's gateways), or null before one has. */
+  get loadedModel(): LoadedModel | null {
+    return this.model.reported;
   }
 
   /** The model's outputs that are not tensors (sequences, maps), left out of the metadata and every answer, and why. */

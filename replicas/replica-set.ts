@@ -49,6 +49,8 @@ export interface ReplicaSetOptions {
   handles?: HandleCalls;
   /** A multiplexed deployment's table of the models each replica holds. */
   held?: HeldModels | null;
+  /** What each replica's number is prefixed with after `#` (a cluster node's name), so ids are unique in a cluster. @default '' */
+  replicaIdPrefix?: string;
 }
 
 /**
@@ -234,7 +236,7 @@ export class ReplicaSet {
       lease,
       spec: {
         deployment: config.name,
-        replicaId: `${config.name}#${++this.seq}`,
+        replicaId: `${config.name}#${this.opts.replicaIdPrefix ?? ''}${++this.seq}`,
         modelPath: config.model,
         multiplex: config.multiplex && { ...config.multiplex, held: null },
         models: config.models,

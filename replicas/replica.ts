@@ -67,6 +67,8 @@ export interface ReplicaStats {
   state: ReplicaState;
   host: HostKind;
   hostId: number;
+  /** The cluster node it runs on, as a cluster gateway sees it; absent on one machine. */
+  node?: string;
   ongoing: number;
   batches: number;
   rows: number;

@@ -1,0 +1,204 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { MessagePort } from 'node:worker_threads';
+import type { ResolvedDeployment } from '../deployments/index.js';
+import type { PoolObserver } from '../replicas/index.js';
+import type { LoadedModel } from '../replicas/protocol.js';
+import { ClusterController } from './cluster-controller.js';
+import { ClusterStore, type AssignmentRecord, type DeploymentLoad, type NodeRecord } from './cluster-store.js';
+import { NodeConnection } from './node-connection.js';
+import { RemotePool, type RemotePoolHost } from './remote-pool.js';
+import { CLUSTER_TIMING, type ClusterTiming } from './timing.js';
+
+/** Options for {@link ClusterGateway}. */
+export interface ClusterGatewayOptions {
+  redisUrl: string;
+  /** The gateway's name in the cluster. @default `<hostname>-<random>` */
+  id?: string;
+  timing?: Partial<ClusterTiming>;
+  prefix?: string;
+  log?: (level: 'info' | 'warn', msg: string) => void;
+}
+
+/** What `GET /-/status` shows of the cluster. */
+export interface ClusterStatus {
+  gateway: string;
+  controller: string | null;
+  redis: { connected: boolean; unavailable: string | null };
+  nodes: NodeRecord[];
+  assignment: AssignmentRecord | null;
+}
+
+/**
+ * A gateway's side of the cluster: its connection to Redis and to every
+ * live node, the remote pools its routes serve from, and its share of the
+ * control work. Every control interval it reads the nodes (connecting to new
+ * ones, dropping those whose heartbeat lapsed), the assignment and every
+ * gateway's load, publishes its own load, and runs the controller's pass
+ * (which acts only where it holds the lock). Past one heartbeat TTL
+ * without Redis it refuses calls at once with 503: it can no longer tell
+ * which nodes live. It reconnects by itself.
+ */
+export class ClusterGateway implements RemotePoolHost {
+  readonly id: string;
+  readonly store: ClusterStore;
+  private readonly timing: ClusterTiming;
+  private readonly pools = new Map<string, RemotePool>();
+  private readonly connections = new Map<string, NodeConnection>();
+  /** Which pool each channel belongs to, per connection. */
+  private readonly channels = new Map<NodeConnection, Map<number, RemotePool>>();
+  private readonly sources = new Set<number>([0]);
+  private readonly targets = new Map<string, number>();
+  private controller: ClusterController | null = null;
+  private assignment: AssignmentRecord | null = null;
+  private loads: Record<string, DeploymentLoad> | null = null;
+  private nodes: NodeRecord[] = [];
+  private holder: string | null = null;
+  private lastRedisOk = Date.now();
+  private timer: NodeJS.Timeout | null = null;
+  private subscriber: { disconnect(): void } | null = null;
+  private passing: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(private readonly opts: ClusterGatewayOptions) {
+    this.id = opts.id ?? `gateway-${hostname()}-${randomBytes(3).toString('hex')}`;
+    this.store = new ClusterStore(opts.redisUrl, opts.prefix);
+    this.timing = { ...CLUSTER_TIMING, ...opts.timing };
+  }
+
+  /** Connects to Redis; rejects with a message naming the URL when it does not answer. */
+  async connect(deployments: readonly ResolvedDeployment[]): Promise<void> {
+    try {
+      await this.store.connect();
+    } catch (err) {
+      throw new Error(`cannot reach Redis at ${this.opts.redisUrl}: ${(err as Error).message}`);
+    }
+    this.controller = new ClusterController(this.store, this.id, deployments, this.timing.lockTtlMs);
+    this.subscriber = this.store.subscriber(() => void this.pass());
+    this.timer = setInterval(() => void this.pass(), this.timing.controlIntervalMs).unref();
+    await this.pass();
+  }
+
+  /** The pool a deployment's routes serve from. */
+  pool(config: ResolvedDeployment, observer?: PoolObserver): RemotePool {
+    const pool = new RemotePool(config, this, observer);
+    this.pools.set(config.name, pool);
+    return pool;
+  }
+
+  /** One control pass (one at a time; asked during one, it is skipped). */
+  pass(): Promise<void> {
+    this.passing ??= this.passOnce().finally(() => (this.passing = null));
+    return this.passing;
+  }
+
+  private async passOnce(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const own: Record<string, DeploymentLoad> = {};
+      for (const [name, pool] of this.pools) own[name] = pool.localLoad();
+      await this.store.writeLoad(this.id, own, this.timing.heartbeatTtlMs);
+      const [nodes, assignment, loads, holder] = await Promise.all([this.store.nodes(), this.store.assignment(), this.store.loads(), this.store.lockHolder()]);
+      this.holder = holder;
+      this.nodes = nodes;
+      this.assignment = assignment;
+      this.loads = loads;
+      this.lastRedisOk = Date.now();
+      this.follow(nodes);
+      await this.controller?.pass(this.targets);
+    } catch {
+      // Redis unreachable: calls go on to the nodes known until a heartbeat TTL has passed (see unavailable()).
+    }
+  }
+
+  /** Connects to nodes new to it and drops those whose heartbeat lapsed (or that came back elsewhere). */
+  private follow(nodes: readonly NodeRecord[]): void {
+    const live = new Map(nodes.map((n) => [n.id, n]));
+    for (const [id, conn] of this.connections) {
+      const now = live.get(id);
+      if (!now || now.host !== conn.node.host || now.port !== conn.node.port || now.startedAt !== conn.node.startedAt) conn.close(`node ${id} stopped beating`);
+    }
+    for (const node of nodes) {
+      if (this.connections.has(node.id)) continue;
+      const conn = new NodeConnection(node, { up: (c, ch, source, d, r) => this.up(c, ch, source, d, r), gone: (c, ch, reason) => this.gone(c, ch, reason) }, (c) => {
+        if (this.connections.get(c.node.id) === c) this.connections.delete(c.node.id);
+        this.channels.delete(c);
+      });
+      this.connections.set(node.id, conn);
+      for (const source of this.sources) conn.attach(source);
+    }
+  }
+
+  private up(conn: NodeConnection, ch: number, source: number, deployment: string, replicaId: string): MessagePort | null {
+    const pool = this.pools.get(deployment);
+    const port = pool?.remoteUp(conn, ch, source, replicaId) ?? null;
+    if (!port) return null;
+    let chans = this.channels.get(conn);
+    if (!chans) this.channels.set(conn, (chans = new Map()));
+    chans.set(ch, pool!);
+    return port;
+  }
+
+  private gone(conn: NodeConnection, ch: number, reason: string): void {
+    const pool = this.channels.get(conn)?.get(ch);
+    this.channels.get(conn)?.delete(ch);
+    pool?.remoteGone(conn, ch, reason);
+  }
+
+  attachSource(source: number): void {
+    if (this.sources.has(source)) return;
+    this.sources.add(source);
+    for (const conn of this.connections.values()) conn.attach(source);
+  }
+
+  unavailable(): string | null {
+    const silent = Date.now() - this.lastRedisOk;
+    if (silent <= this.timing.heartbeatTtlMs) return null;
+    return `Redis at ${this.opts.redisUrl} has not answered for ${Math.round(silent / 1000)} s, so this gateway cannot tell which nodes live; it reconnects by itself`;
+  }
+
+  clusterLoad(deployment: string): number | null {
+    const l = this.loads?.[deployment];
+    return l ? l.queued + l.ongoing : null;
+  }
+
+  placed(deployment: string): { target: number; pending: number } | null {
+    const a = this.assignment;
+    if (!a || a.targets[deployment] === undefined) return null;
+    return { target: a.targets[deployment], pending: a.pending[deployment] ?? 0 };
+  }
+
+  setTarget(deployment: string, n: number): void {
+    if (this.targets.get(deployment) === n) return;
+    this.targets.set(deployment, n);
+    // The controller places the new target at once rather than at its next pass.
+    if (this.controller?.isController) void this.pass();
+  }
+
+  model(deployment: string): Promise<LoadedModel | null> {
+    return this.store.model(deployment);
+  }
+
+  /** The cluster as this gateway last read it. */
+  status(): ClusterStatus {
+    return {
+      gateway: this.id,
+      controller: this.holder,
+      redis: { connected: this.store.connected, unavailable: this.unavailable() },
+      nodes: this.nodes,
+      assignment: this.assignment,
+    };
+  }
+
+  /** Leaves the cluster: the lock goes (another gateway takes over), node connections close. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.subscriber?.disconnect();
+    await this.passing?.catch(() => {});
+    await this.controller?.release();
+    await this.store.removeLoad(this.id).catch(() => {});
+    for (const conn of [...this.connections.values()]) conn.close('the gateway is closing');
+    await this.store.close();
+  }
+}

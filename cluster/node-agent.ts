@@ -1,0 +1,205 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { ResolvedDeployment } from '../deployments/index.js';
+import { handleCalls } from '../gateway/index.js';
+import { defaultHostFactory, NodeResources, ReplicaPool, type HostFactory, type PoolObserver } from '../replicas/index.js';
+import { ClusterStore, type NodeRecord } from './cluster-store.js';
+import { NodeServer } from './node-server.js';
+import { CLUSTER_TIMING, type ClusterTiming } from './timing.js';
+
+/** Options for {@link NodeAgent}. */
+export interface NodeAgentOptions {
+  redisUrl: string;
+  /** The node's name in the cluster. @default `<hostname>-<random>` */
+  id?: string;
+  /** What replicas may reserve here. @default every core, no GPU */
+  cpus: number;
+  gpus: number;
+  /** Where gateways connect: the interface listened on, the port (0 picks one), and the address advertised to gateways. */
+  listenHost?: string;
+  port?: number;
+  advertiseHost?: string;
+  timing?: Partial<ClusterTiming>;
+  hostFactory?: HostFactory;
+  /** Key prefix in Redis. @default 'ferry:' */
+  prefix?: string;
+  log?: (level: 'info' | 'warn', msg: string) => void;
+}
+
+/** The config the controller serves to nodes: every deployment, resolved (paths absolute). */
+export interface ServedConfig {
+  deployments: ResolvedDeployment[];
+}
+
+/**
+ * `ferry node`: offers one machine's resources to the cluster and runs the
+ * replicas the controller assigns it, with the same thread and process hosts
+ * as one machine. It beats into Redis (a key with a TTL, listing its
+ * replicas), follows the assignment (read on every announcement and every
+ * control interval) by growing or shrinking a local pool per deployment,
+ * and relays gateways' calls to its replicas over their connections.
+ */
+export class NodeAgent {
+  readonly id: string;
+  private readonly store: ClusterStore;
+  private readonly timing: ClusterTiming;
+  private readonly resources: NodeResources;
+  private readonly pools = new Map<string, ReplicaPool>();
+  private readonly server: NodeServer;
+  private readonly startedAt = Date.now();
+  private port = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private subscriber: { disconnect(): void } | null = null;
+  private reconciling: Promise<void> | null = null;
+  private again = false;
+  private closed = false;
+  private readonly failures = new Map<string, string>();
+
+  constructor(private readonly opts: NodeAgentOptions) {
+    this.id = opts.id ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+    this.store = new ClusterStore(opts.redisUrl, opts.prefix);
+    this.timing = { ...CLUSTER_TIMING, ...opts.timing };
+    this.resources = new NodeResources(opts.cpus, opts.gpus);
+    this.server = new NodeServer(() => this.pools.values());
+  }
+
+  /** Connects to Redis, listens for gateways, and begins beating and following the assignment. */
+  async start(): Promise<void> {
+    await this.store.connect();
+    this.port = await this.server.listen(this.opts.listenHost ?? '0.0.0.0', this.opts.port ?? 0);
+    await this.beat();
+    this.subscriber = this.store.subscriber(() => void this.reconcile());
+    this.timers.push(setInterval(() => void this.beat(), this.timing.heartbeatEveryMs).unref());
+    this.timers.push(setInterval(() => void this.reconcile(), this.timing.controlIntervalMs).unref());
+    await this.reconcile();
+  }
+
+  /** The port gateways connect to. */
+  get listenPort(): number {
+    return this.port;
+  }
+
+  private record(): NodeRecord {
+    const replicas = [...this.pools.values()].flatMap((p) => p.stats().replicas.map((r) => ({ id: r.id, deployment: p.name, state: r.state })));
+    return {
+      id: this.id,
+      host: this.opts.advertiseHost ?? '127.0.0.1',
+      port: this.port,
+      cpus: this.opts.cpus,
+      gpus: this.opts.gpus,
+      startedAt: this.startedAt,
+      beatAt: Date.now(),
+      replicas,
+      ...(this.failures.size > 0 ? { failures: Object.fromEntries(this.failures) } : {}),
+    };
+  }
+
+  private async beat(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.store.writeNode(this.record(), this.timing.heartbeatTtlMs);
+    } catch {
+      // Redis unreachable: the replicas serve on; the beat resumes when it answers.
+    }
+  }
+
+  /** Brings the local pools to the assignment (one pass at a time; a request during one runs another after it). */
+  reconcile(): Promise<void> {
+    if (this.reconciling) {
+      this.again = true;
+      return this.reconciling;
+    }
+    this.reconciling = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.reconcileOnce();
+        } catch {
+          // Redis unreachable: try again at the next interval.
+        }
+      } while (this.again && !this.closed);
+      this.reconciling = null;
+    })();
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    if (this.closed) return;
+    const [config, assignment] = await Promise.all([this.store.config<ServedConfig>(), this.store.assignment()]);
+    if (!config || !assignment) return;
+    let changed = false;
+    for (const d of config.deployments) {
+      const count = assignment.assignment[d.name]?.[this.id] ?? 0;
+      const pool = this.pools.get(d.name);
+      if (pool) {
+        if (pool.targetReplicas !== count) {
+          pool.scaleTo(count);
+          changed = true;
+        }
+      } else if (count > 0) {
+        this.startPool(d, count, config);
+        changed = true;
+      }
+    }
+    for (const [name, pool] of this.pools) {
+      if (config.deployments.some((d) => d.name === name)) continue;
+      this.pools.delete(name);
+      void pool.stop();
+      changed = true;
+    }
+    if (changed) await this.beat();
+  }
+
+  private startPool(d: ResolvedDeployment, count: number, config: ServedConfig): void {
+    const most = Math.max(count, Math.floor(this.opts.cpus / Math.max(d.resources.cpus, 1e-9)));
+    const observer: PoolObserver = {
+      answered: () => {},
+      replicaLost: (deployment, replicaId, cause, reason) => this.opts.log?.('warn', `replica ${replicaId} of ${deployment} ${cause}: ${reason}`),
+    };
+    // Handle calls from replicas' code reach the deployments this node runs.
+    const handles = handleCalls((name) => {
+      const pool = this.pools.get(name);
+      const cfg = config.deployments.find((x) => x.name === name);
+      if (!pool || !cfg) return undefined;
+      return {
+        requestTimeoutMs: cfg.requestTimeoutMs,
+        batching: pool.batching,
+        servesInference: pool.servesInference,
+        runsCode: pool.runsCode,
+        metadata: pool.knownMetadata,
+        modelIds: cfg.multiplex ? new Set(cfg.multiplex.modelIds) : null,
+        infer: (inputs, rows, control) => pool.infer(inputs, rows, control),
+        callRoute: (route, control) => pool.callRoute(route, control),
+      };
+    });
+    const pool = new ReplicaPool({ ...d, numReplicas: count, autoscaling: null }, this.opts.hostFactory ?? defaultHostFactory, observer, this.resources, null, handles, { mostReplicas: most, id: this.id });
+    this.pools.set(d.name, pool);
+    this.server.poolStarted(pool);
+    pool.reserveFirst();
+    pool.start().then(
+      async () => {
+        this.failures.delete(d.name);
+        const model = pool.loadedModel;
+        if (model) await this.store.writeModel(d.name, model);
+        await this.beat();
+      },
+      (err: Error) => {
+        // The pool is stopped: the next pass starts it again.
+        this.failures.set(d.name, err.message);
+        if (this.pools.get(d.name) === pool) this.pools.delete(d.name);
+        this.opts.log?.('warn', `deployment ${d.name} failed to start on node ${this.id}: ${err.message}`);
+      },
+    );
+  }
+
+  /** Leaves the cluster: the heartbeat key goes (the controller places the replicas elsewhere), the replicas drain and stop. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.subscriber?.disconnect();
+    await this.store.removeNode(this.id).catch(() => {});
+    await Promise.all([...this.pools.values()].map((p) => p.stop(graceMs)));
+    await this.server.close();
+    await this.store.close();
+  }
+}

@@ -1,0 +1,91 @@
+import { connect, type Socket } from 'node:net';
+import type { MessagePort } from 'node:worker_threads';
+import type { FromActor, ToActor } from '../replicas/protocol.js';
+import type { NodeRecord } from './cluster-store.js';
+import type { GatewayToNode, NodeToGateway } from './transport.js';
+import { frame, FrameReader, ownedToActor } from './wire.js';
+
+/** Where a connection hands what a node says about its replicas. */
+export interface ReplicaEvents {
+  /** `source`'s channel `ch` to a replica is open: returns the port the answers go to, or null to refuse it. */
+  up(conn: NodeConnection, ch: number, source: number, deployment: string, replicaId: string): MessagePort | null;
+  /** The replica behind `ch` is gone. */
+  gone(conn: NodeConnection, ch: number, reason: string): void;
+}
+
+/**
+ * A gateway's connection to one node: the channels of its routers to the
+ * node's replicas, carried as frames over one TCP connection. Each channel
+ * has a MessagePort end on this thread; what the router posts there is
+ * sent to the node, and the replica's answers are posted back to it.
+ */
+export class NodeConnection {
+  private readonly socket: Socket;
+  private readonly reader = new FrameReader();
+  private readonly ports = new Map<number, MessagePort>();
+  private closed = false;
+  /** Resolves once connected; rejects when the node cannot be reached. */
+  readonly ready: Promise<void>;
+
+  constructor(
+    readonly node: NodeRecord,
+    private readonly events: ReplicaEvents,
+    private readonly onClose: (conn: NodeConnection) => void,
+  ) {
+    this.socket = connect(node.port, node.host);
+    this.socket.setNoDelay(true);
+    this.ready = new Promise((resolve, reject) => {
+      this.socket.once('connect', resolve);
+      this.socket.once('error', reject);
+    });
+    this.ready.catch(() => {});
+    this.socket.on('error', () => {});
+    this.socket.on('data', (chunk) => {
+      let messages: unknown[];
+      try {
+        messages = this.reader.push(chunk);
+      } catch {
+        this.socket.destroy();
+        return;
+      }
+      for (const m of messages) this.onMessage(m as NodeToGateway);
+    });
+    this.socket.on('close', () => this.close());
+  }
+
+  private send(msg: GatewayToNode): void {
+    if (!this.closed) this.socket.write(frame(msg));
+  }
+
+  /** Asks for channels to every replica of the node for the router numbered `source`. */
+  attach(source: number): void {
+    this.send({ t: 'attach', source });
+  }
+
+  private onMessage(msg: NodeToGateway): void {
+    if (msg.t === 'up') {
+      const port = this.events.up(this, msg.ch, msg.source, msg.deployment, msg.replicaId);
+      if (!port) return;
+      this.ports.set(msg.ch, port);
+      port.on('message', (m: ToActor) => this.send({ t: 'msg', ch: msg.ch, m: ownedToActor(m) }));
+      return;
+    }
+    if (msg.t === 'gone') {
+      if (this.ports.delete(msg.ch)) this.events.gone(this, msg.ch, msg.reason);
+      return;
+    }
+    this.ports.get(msg.ch)?.postMessage(msg.m as FromActor);
+  }
+
+  /** Closes the connection: every channel on it is gone (the routers retry their calls elsewhere). */
+  close(reason = `node ${this.node.id} is gone (its connection closed)`): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.destroy();
+    for (const ch of [...this.ports.keys()]) {
+      this.ports.delete(ch);
+      this.events.gone(this, ch, reason);
+    }
+    this.onClose(this);
+  }
+}

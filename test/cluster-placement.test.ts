@@ -1,0 +1,45 @@
+import t from 'tap';
+import { place, type NodeOffer } from '../cluster/placement.js';
+
+const nodes = (...cpus: number[]): NodeOffer[] => cpus.map((c, i) => ({ id: `n${i + 1}`, cpus: c, gpus: 0 }));
+const want = (deployment: string, replicas: number, cpus = 1, gpus = 0) => ({ deployment, replicas, resources: { cpus, gpus } });
+
+t.test('new replicas spread over the nodes: fewest of the deployment first, then the most cpus free', async (t) => {
+  t.same(place([want('mlp', 4)], nodes(4, 4)).assignment, { mlp: { n1: 2, n2: 2 } });
+  t.same(place([want('mlp', 3)], nodes(2, 4)).assignment, { mlp: { n2: 2, n1: 1 } }, 'the tie at one each goes to the node with more room');
+  t.same(place([want('a', 2), want('b', 2)], nodes(2, 2)).assignment, { a: { n1: 1, n2: 1 }, b: { n1: 1, n2: 1 } });
+});
+
+t.test('what fits nowhere is pending; gpus count as cpus do', async (t) => {
+  const p = place([want('big', 3, 2)], nodes(3, 2));
+  t.same(p.assignment, { big: { n1: 1, n2: 1 } });
+  t.same(p.pending, { big: 1 });
+  const gpu = place([want('cuda', 2, 1, 1)], [{ id: 'g', cpus: 8, gpus: 1 }, { id: 'c', cpus: 8, gpus: 0 }]);
+  t.same([gpu.assignment, gpu.pending], [{ cuda: { g: 1 } }, { cuda: 1 }]);
+  t.same(place([want('x', 2)], []).pending, { x: 2 }, 'no node at all');
+  t.same(place([want('x', 0)], nodes(1)), { assignment: { x: {} }, pending: {} });
+  t.same(place([want('frac', 3, 0.1)], nodes(0.3)).assignment, { frac: { n1: 3 } }, 'fractions that add up exactly fit');
+});
+
+t.test('a new assignment keeps what runs; a node gone has its replicas placed on the others', async (t) => {
+  const before = { mlp: { n1: 1, n2: 2 } };
+  t.same(place([want('mlp', 3)], nodes(4, 4), before).assignment, { mlp: { n1: 1, n2: 2 } }, 'nothing moves');
+  t.same(place([want('mlp', 3)], nodes(4, 4, 4), before).assignment, { mlp: { n1: 1, n2: 2 } }, 'a new node takes nothing running');
+  t.same(place([want('mlp', 3)], [{ id: 'n1', cpus: 4, gpus: 0 }, { id: 'n3', cpus: 4, gpus: 0 }], before).assignment, { mlp: { n1: 2, n3: 1 } }, "n2's two go where fewest are");
+  t.same(place([want('mlp', 1)], nodes(4, 4), before).assignment, { mlp: { n1: 1 } }, 'scaling down takes from the node with most');
+  t.same(place([want('mlp', 2)], nodes(4, 4), { mlp: { n1: 2, n2: 2 } }).assignment, { mlp: { n1: 1, n2: 1 } });
+  t.same(place([want('a', 1), want('b', 2)], nodes(2), { b: { n1: 2 } }).assignment, { a: {}, b: { n1: 2 } }, 'a deployment placed first cannot take a running replica\'s room');
+  t.same(place([want('mlp', 2)], nodes(1), { mlp: { n1: 2 } }), { assignment: { mlp: { n1: 1 } }, pending: { mlp: 1 } }, 'a node that shrank keeps what still fits');
+});
+
+t.test('a thousand replicas over a hundred nodes: every one placed, evenly', async (t) => {
+  const many = Array.from({ length: 100 }, (_, i) => ({ id: `n${String(i).padStart(3, '0')}`, cpus: 16, gpus: 0 }));
+  const p = place([want('a', 600), want('b', 400, 2)], many);
+  t.same(p.pending, {});
+  const per = many.map((n) => (p.assignment.a[n.id] ?? 0) + (p.assignment.b[n.id] ?? 0));
+  t.same([Math.min(...per), Math.max(...per)], [10, 10]);
+  const dead = new Set(many.slice(0, 10).map((n) => n.id));
+  const after = place([want('a', 600), want('b', 400, 2)], many.filter((n) => !dead.has(n.id)), p.assignment);
+  t.same(after.pending, {}, 'ten nodes gone: their replicas fit on the rest');
+  for (const d of ['a', 'b']) for (const [node, n] of Object.entries(p.assignment[d])) if (!dead.has(node)) t.ok(after.assignment[d][node] >= n, `${d} on ${node} stays`);
+});
