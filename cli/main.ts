@@ -10,9 +10,10 @@ import { VERSION } from '../version.js';
 const serveModule = () => import('./serve-command.js');
 const statusModule = () => import('./status-command.js');
 const simulateModule = () => import('./simulate-command.js');
+const nodeModule = () => import('./node-command.js');
 
 async function help(): Promise<string> {
-  const [{ SERVE_HELP }, { STATUS_HELP }, { SIMULATE_HELP }] = await Promise.all([serveModule(), statusModule(), simulateModule()]);
+  const [{ SERVE_HELP }, { STATUS_HELP }, { SIMULATE_HELP }, { NODE_HELP }] = await Promise.all([serveModule(), statusModule(), simulateModule(), nodeModule()]);
   return `Usage: ferry <command> [options]
 
 Ferry serves ONNX models over HTTP from a TypeScript config, with replica
@@ -20,6 +21,7 @@ actors that batch the calls arriving together.
 
 Commands:
   serve [config]     serve the deployments in a config (see ferry serve --help)
+  node               offer this machine to a cluster and run the replicas placed here
   status             show a running Ferry's deployments, replicas and decisions
   simulate           replay a request-rate trace through the autoscaling policy
 
@@ -28,6 +30,7 @@ Options:
   -v, --version      print Ferry's version
 
 ${SERVE_HELP}
+${NODE_HELP}
 ${STATUS_HELP}
 ${SIMULATE_HELP}`;
 }
@@ -49,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
       return (await serveModule()).serveCommand(rest);
     case 'status':
       return (await statusModule()).statusCommand(rest);
+    case 'node':
+      return (await nodeModule()).nodeCommand(rest);
     case 'simulate':
       return (await simulateModule()).simulateCommand(rest);
     default:

@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { LOG_LEVEL } from '../constants.js';
 import { loadConfig } from '../deployments/index.js';
+import { ClusterGateway } from '../cluster/cluster-gateway.js';
+import { NodeAgent } from '../cluster/node-agent.js';
 import { FerryServer } from '../ferry-server.js';
 import { ensureModels } from '../models/index.js';
 import { EXAMPLE_CONFIG } from '../paths.js';
@@ -20,6 +22,11 @@ Arguments:
 Options:
   --host <host>      interface to bind (overrides http.host; default 127.0.0.1)
   --port <port>      port to bind, 0 for any free one (overrides http.port; default 8000)
+  --redis <url>      serve as a cluster gateway: replicas run on \`ferry node\`s found
+                     through Redis (e.g. redis://127.0.0.1:6379); any number of gateways
+                     may serve one config, one of them is the controller at a time
+  --with-node        with --redis: also run a node in this process, offering the
+                     config's node.cpus and node.gpus
   -h, --help         show this help
 
 Environment:
@@ -33,6 +40,9 @@ FERRY_ERR_SHUTTING_DOWN (Connection: close), lets in-flight HTTP and
 WebSocket calls finish for up to shutdownGraceMs (default 30 s),
 answers what is left 503, then stops the replicas. A second signal exits at once.
 `;
+
+/** A cluster part's line on stderr. */
+const logLine = (level: 'info' | 'warn', msg: string) => void process.stderr.write(`ferry: ${level === 'warn' ? 'warning: ' : ''}${msg}\n`);
 
 /** Log lines held for a slow stdout before new ones are dropped. */
 const LOG_BUFFER_BYTES = 8 * 1024 * 1024;
@@ -52,6 +62,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     options: {
       host: { type: 'string' },
       port: { type: 'string' },
+      redis: { type: 'string' },
+      'with-node': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -60,6 +72,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 1) throw new Error(`ferry serve takes one config file (got ${positionals.join(' ')})`);
+  if (values['with-node'] && !values.redis) throw new Error('--with-node runs a cluster node beside the gateway: give --redis <url> too');
   const local = resolve('ferry.config.ts');
   const file = positionals[0] ?? (existsSync(local) ? local : EXAMPLE_CONFIG);
   if (file === EXAMPLE_CONFIG) ensureModels();
@@ -84,7 +97,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // With --with-node the node starts first: the gateway waits for a node to load each model.
+  const node = values.redis && values['with-node'] ? new NodeAgent({ redisUrl: values.redis, cpus: config.node.cpus, gpus: config.node.gpus, log: logLine }) : null;
+  await node?.start();
   const server = await FerryServer.start(config, {
+    ...(values.redis ? { cluster: new ClusterGateway({ redisUrl: values.redis, log: logLine }) } : {}),
     // Asynchronous, but bounded: when stdout cannot keep up, lines past 8 MiB
     // waiting are dropped rather than held in memory (pino's default has no bound).
     logger: { level: LOG_LEVEL, stream: pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES }) },
@@ -101,6 +118,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   // One write, so a reader that sees the URL sees the deployments too.
   const mib = (server.bodyLimit.bytes / 2 ** 20).toFixed(server.bodyLimit.bytes % 2 ** 20 === 0 ? 0 : 1);
   let banner = `Ferry serving ${config.source}\nlistening on ${server.url}\n`;
+  if (server.cluster) banner += `cluster gateway ${server.cluster.id} on ${values.redis}${node ? `, with node ${node.id} (${config.node.cpus} cpus, ${config.node.gpus} gpus)` : ''}\n`;
   banner += `request bodies up to ${mib} MiB (${server.bodyLimit.reason}; set http.bodyLimitBytes to change)\n`;
   banner += server.ingress.reusePort
     ? `${server.ingress.threads} ingress threads sharing the port (http.ingressThreads)\n`
@@ -130,6 +148,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       server.close().then(
         // A replica thread still inside onnxruntime (a hung batch, a load) would abort the exit: wait for its call to return (the deadline above bounds the wait).
         async () => {
+          await node?.stop(config.shutdownGraceMs);
           while (threadsInsideOnnxruntime() > 0) await new Promise((r) => setTimeout(r, 50));
           resolveExit(0);
         },

@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { ClusterStore } from '../cluster/cluster-store.js';
+import type { ClusterStatus } from '../cluster/cluster-gateway.js';
 import type { FerryStatus } from '../ferry-server.js';
 
 export const STATUS_HELP = `Usage: ferry status [options]
@@ -8,6 +10,9 @@ latest decisions with their reasons.
 
 Options:
   --url <url>        the Ferry to ask (default http://127.0.0.1:8000)
+  --redis <url>      show a cluster from its Redis instead: nodes, their resources
+                     and heartbeats, the controller, and where each deployment's
+                     replicas run
   --json             print the raw JSON of GET /-/status
   -h, --help         show this help
 `;
@@ -49,7 +54,7 @@ export function renderStatus(status: FerryStatus, url: string): string {
     if (d.batching) lines.push(`  ${d.batching.enabled ? 'batches' : 'runs each request alone'}: ${d.batching.reason}`);
     const idWidth = Math.max(14, ...d.replicas.map((r) => r.id.length));
     for (const r of d.replicas) {
-      lines.push(`  ${r.id.padEnd(idWidth)} ${r.state.padEnd(9)} ${r.host} ${r.hostId}  ongoing ${r.ongoing}, ${r.batches} batches${r.mergedBatches ? ` (${r.mergedBatches} merged from several gateways)` : ''}, ${r.rows} rows${r.sessions ? `, ${r.sessions} sessions` : ''}`);
+      lines.push(`  ${r.id.padEnd(idWidth)} ${r.state.padEnd(9)} ${r.node ? `on ${r.node}` : `${r.host} ${r.hostId}`}  ongoing ${r.ongoing}, ${r.batches} batches${r.mergedBatches ? ` (${r.mergedBatches} merged from several gateways)` : ''}, ${r.rows} rows${r.sessions ? `, ${r.sessions} sessions` : ''}`);
       // A Ferry from before multiplexing has no such field.
       if (r.modelLoads) lines.push(`  ${''.padEnd(idWidth)} models held: ${r.models.join(', ') || 'none'} (${r.modelLoads} loads, ${r.modelEvictions} evictions)`);
     }
@@ -60,17 +65,69 @@ export function renderStatus(status: FerryStatus, url: string): string {
     if (latest) lines.push(`  now ${time(latest.at)}: ${latest.reason}`);
     for (const c of (d.decisions?.changes ?? []).slice(-5)) lines.push(`  ${time(c.at)} ${c.direction} ${c.from} → ${c.to}: ${c.reason}`);
   }
+  if (status.cluster) lines.push('', `cluster (gateway ${status.cluster.gateway}${status.cluster.redis.unavailable ? `; ${status.cluster.redis.unavailable}` : ''}):`, renderCluster(status.cluster).trimEnd());
   return `${lines.join('\n')}\n`;
+}
+
+/** A cluster as a terminal table: the controller, each node with its resources, heartbeat and replicas, and the placement. */
+export function renderCluster(c: Omit<ClusterStatus, 'gateway' | 'redis'>, now = Date.now()): string {
+  const lines = [`controller: ${c.controller ?? 'none (no gateway holds the lock)'}`];
+  const rows = [['NODE', 'ADDRESS', 'CPUS', 'GPUS', 'HEARTBEAT', 'REPLICAS']];
+  for (const n of c.nodes) {
+    const byDeployment = new Map<string, number>();
+    for (const r of n.replicas) if (r.state === 'ready') byDeployment.set(r.deployment, (byDeployment.get(r.deployment) ?? 0) + 1);
+    rows.push([
+      n.id,
+      `${n.host}:${n.port}`,
+      String(n.cpus),
+      String(n.gpus),
+      `${((now - n.beatAt) / 1000).toFixed(1)} s ago`,
+      [...byDeployment].map(([d, k]) => `${d} ×${k}`).join(', ') || '-',
+    ]);
+  }
+  lines.push(c.nodes.length > 0 ? pad(rows) : 'no node beats: start one with ferry node --redis <url>');
+  for (const n of c.nodes) for (const [d, why] of Object.entries(n.failures ?? {})) lines.push(`  ${d} fails to start on ${n.id}: ${why}`);
+  const a = c.assignment;
+  if (a) {
+    lines.push('', `placement v${a.version} by ${a.by}:`);
+    for (const [d, target] of Object.entries(a.targets)) {
+      const on = Object.entries(a.assignment[d] ?? {}).map(([node, k]) => `${node} ×${k}`);
+      const pending = a.pending[d] ? `, ${a.pending[d]} pending (no node has room)` : '';
+      lines.push(`  ${d}: ${target} wanted: ${on.join(', ') || 'none placed'}${pending}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The cluster as its Redis holds it. */
+async function clusterFromRedis(url: string): Promise<Omit<ClusterStatus, 'gateway' | 'redis'>> {
+  const store = new ClusterStore(url);
+  try {
+    await store.connect();
+  } catch (err) {
+    throw new Error(`cannot reach Redis at ${url}: ${(err as Error).message}`);
+  }
+  try {
+    const [controller, nodes, assignment] = await Promise.all([store.lockHolder(), store.nodes(), store.assignment()]);
+    return { controller, nodes, assignment };
+  } finally {
+    await store.close();
+  }
 }
 
 /** `ferry status`: asks a running Ferry and prints what it says. */
 export async function statusCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { url: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { url: { type: 'string' }, redis: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
     process.stdout.write(STATUS_HELP);
+    return 0;
+  }
+  if (values.redis) {
+    const cluster = await clusterFromRedis(values.redis);
+    process.stdout.write(values.json ? `${JSON.stringify(cluster, null, 2)}\n` : renderCluster(cluster));
     return 0;
   }
   const url = (values.url ?? 'http://127.0.0.1:8000').replace(/\/$/, '');
