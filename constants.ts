@@ -36,6 +36,15 @@ export const RETRY_AFTER_SECONDS: number = intFromEnv('FERRY_RETRY_AFTER_SECONDS
 /** Pause before replacing a replica that failed to start, doubled per failure up to 30 s (FERRY_RESTART_BACKOFF_MS). */
 export const RESTART_BACKOFF_MS: number = intFromEnv('FERRY_RESTART_BACKOFF_MS', 250);
 
+/** How long a cluster node's heartbeat key lives past its last beat, in ms (FERRY_HEARTBEAT_TTL_MS); it beats three times in that span. */
+export const HEARTBEAT_TTL_MS: number = intFromEnv('FERRY_HEARTBEAT_TTL_MS', 3000);
+
+/** How often a cluster gateway reads the nodes and the controller places replicas, in ms (FERRY_CONTROL_INTERVAL_MS). */
+export const CONTROL_INTERVAL_MS: number = intFromEnv('FERRY_CONTROL_INTERVAL_MS', 500);
+
+/** How long the cluster controller's lock lives past its last renewal, in ms (FERRY_CONTROLLER_LOCK_TTL_MS). */
+export const CONTROLLER_LOCK_TTL_MS: number = intFromEnv('FERRY_CONTROLLER_LOCK_TTL_MS', 3000);
+
 /**
  * onnxruntime's own telemetry, which writes a /tmp/mat-debug-<pid>.log per
  * process and a folder under ~/.cache: off unless FERRY_ORT_TELEMETRY=1.

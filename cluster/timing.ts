@@ -1,3 +1,5 @@
+import { CONTROL_INTERVAL_MS, CONTROLLER_LOCK_TTL_MS, HEARTBEAT_TTL_MS } from '../constants.js';
+
 /**
  * How often the cluster's parts talk through Redis, in ms. A node's
  * heartbeat key lives `heartbeatTtlMs` past its last beat; a node that
@@ -13,9 +15,10 @@ export interface ClusterTiming {
   lockTtlMs: number;
 }
 
+/** The defaults, from FERRY_HEARTBEAT_TTL_MS, FERRY_CONTROL_INTERVAL_MS and FERRY_CONTROLLER_LOCK_TTL_MS. */
 export const CLUSTER_TIMING: Readonly<ClusterTiming> = Object.freeze({
-  heartbeatTtlMs: 3000,
-  heartbeatEveryMs: 1000,
-  controlIntervalMs: 500,
-  lockTtlMs: 3000,
+  heartbeatTtlMs: HEARTBEAT_TTL_MS,
+  heartbeatEveryMs: Math.max(1, Math.floor(HEARTBEAT_TTL_MS / 3)),
+  controlIntervalMs: CONTROL_INTERVAL_MS,
+  lockTtlMs: CONTROLLER_LOCK_TTL_MS,
 });
