@@ -13,9 +13,9 @@ export interface FerryRun {
   exit: Promise<number | null>;
 }
 
-/** Runs the `ferry` CLI from source (through tsx) with `args`. */
-export function ferry(args: string[]): FerryRun {
-  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs the `ferry` CLI from source (through tsx) with `args`, and `env` beside the test's environment. */
+export function ferry(args: string[], env: Record<string, string> = {}): FerryRun {
+  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));

@@ -1,0 +1,200 @@
+import ort from 'onnxruntime-node';
+import t, { type Test } from 'tap';
+import { ClusterGateway } from '../cluster/cluster-gateway.js';
+import { ClusterStore } from '../cluster/cluster-store.js';
+import { NodeAgent } from '../cluster/node-agent.js';
+import { FerryServer, validateConfig, type DeploymentConfig } from '../index.js';
+import { modelPath } from '../models/index.js';
+import { ferry, urlOf, type FerryRun } from './helpers/cli.js';
+import { directRun, maxAbsDiff, randomRow, waitFor } from './helpers/ferry.js';
+import { startRedis, type TestRedis } from './helpers/redis.js';
+
+/*
+ * Ferry over several machines' worth of parts on one: a real redis-server,
+ * nodes and gateways in this process and as real `ferry node` / `ferry
+ * serve --redis` processes, requests over real HTTP.
+ */
+
+const TIMING = { heartbeatTtlMs: 1500, heartbeatEveryMs: 500, controlIntervalMs: 200, lockTtlMs: 1500 };
+const TIMING_ENV = { FERRY_HEARTBEAT_TTL_MS: '1500', FERRY_CONTROL_INTERVAL_MS: '200', FERRY_CONTROLLER_LOCK_TTL_MS: '1500' };
+
+const mlp = (extra: Partial<DeploymentConfig> = {}): DeploymentConfig => ({ name: 'mlp', model: modelPath('mlp.onnx'), ...extra });
+
+async function node(t: Test, redis: TestRedis, id: string, cpus = 2): Promise<NodeAgent> {
+  const agent = new NodeAgent({ redisUrl: redis.url, id, cpus, gpus: 0, timing: TIMING });
+  await agent.start();
+  t.teardown(() => agent.stop(1000));
+  return agent;
+}
+
+async function gateway(t: Test, redis: TestRedis, deployments: DeploymentConfig[]): Promise<FerryServer> {
+  const config = validateConfig({ http: { port: 0 }, node: { cpus: 16 }, deployments }, modelPath('ferry.config.ts'));
+  const server = await FerryServer.start(config, { cluster: new ClusterGateway({ redisUrl: redis.url, timing: TIMING }) });
+  t.teardown(() => server.close(1000));
+  return server;
+}
+
+function nodeProcess(t: Test, redis: TestRedis, id: string, cpus = 2): FerryRun {
+  const run = ferry(['node', '--redis', redis.url, '--id', id, '--cpus', String(cpus)], TIMING_ENV);
+  t.teardown(() => {
+    if (run.child.exitCode === null) run.child.kill('SIGKILL');
+  });
+  return run;
+}
+
+const row = randomRow(21, 784);
+const body = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: row }] });
+
+async function infer(url: string): Promise<{ status: number; data?: number[] }> {
+  try {
+    const res = await fetch(`${url}/v2/models/mlp/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const json = (await res.json()) as { outputs?: { data: number[] }[] };
+    return { status: res.status, data: json.outputs?.[0].data };
+  } catch {
+    return { status: 0 };
+  }
+}
+
+/** Sends `workers` requests at a time until `stop()` says so; every answer is kept. */
+function load(url: string, workers = 8): { stop(): Promise<{ status: number; data?: number[] }[]> } {
+  const answers: { status: number; data?: number[] }[] = [];
+  let running = true;
+  const all = Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (running) answers.push(await infer(url));
+    }),
+  );
+  return {
+    async stop() {
+      running = false;
+      await all;
+      return answers;
+    },
+  };
+}
+
+const nodesOf = async (redis: TestRedis) => {
+  const store = new ClusterStore(redis.url);
+  await store.connect();
+  try {
+    return await store.nodes();
+  } finally {
+    await store.close();
+  }
+};
+
+t.test('two nodes and a gateway: replicas placed on both, requests answered correctly by both', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const [a, b] = [await node(t, redis, 'a'), await node(t, redis, 'b')];
+  const server = await gateway(t, redis, [mlp({ numReplicas: 2 })]);
+  const want = (await directRun('mlp.onnx', { input: new ort.Tensor('float32', Float32Array.from(row), [1, 784]) })).logits.data as Float32Array;
+  const answers = await Promise.all(Array.from({ length: 200 }, () => infer(server.url)));
+  t.ok(answers.every((r) => r.status === 200 && maxAbsDiff(r.data!, want) < 1e-5), 'every answer is the model\'s');
+  const status = (await (await fetch(`${server.url}/-/status`)).json()) as any;
+  t.same(status.cluster.assignment.assignment, { mlp: { a: 1, b: 1 } }, 'one replica on each node');
+  t.same(status.deployments[0].replicas.map((r: any) => r.node).sort(), ['a', 'b']);
+  t.equal(status.cluster.controller, server.cluster!.id, 'the only gateway is the controller');
+  // Each node's replica ran batches: the requests spread over both.
+  for (const n of [a, b]) {
+    const stats = (n as unknown as { pools: Map<string, { stats(): { replicas: { batches: number }[] } }> }).pools.get('mlp')!.stats();
+    t.ok(stats.replicas[0].batches > 0, `node ${n.id} served (${stats.replicas[0].batches} batches)`);
+  }
+});
+
+t.test('a node killed with SIGKILL under load: every request answered correctly, its replica placed on the other', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const [a, b] = [nodeProcess(t, redis, 'a'), nodeProcess(t, redis, 'b')];
+  for (const run of [a, b]) t.ok(await waitFor(() => /Ferry node/.test(run.out()), 20_000), `node up: ${run.err()}`);
+  const server = await gateway(t, redis, [mlp({ numReplicas: 2 })]);
+  t.ok(await waitFor(() => server.stats()[0].replicas.length === 2, 10_000), 'a replica on each node');
+  const running = load(server.url);
+  await new Promise((r) => setTimeout(r, 500));
+  const killedAt = Date.now();
+  a.child.kill('SIGKILL');
+  t.ok(
+    await waitFor(() => {
+      const s = server.stats()[0];
+      return s.replicas.length === 2 && s.replicas.every((r) => r.node === 'b');
+    }, 15_000),
+    'both replicas on b',
+  );
+  const replacedMs = Date.now() - killedAt;
+  await new Promise((r) => setTimeout(r, 300));
+  const answers = await running.stop();
+  const want = (await directRun('mlp.onnx', { input: new ort.Tensor('float32', Float32Array.from(row), [1, 784]) })).logits.data as Float32Array;
+  const bad = answers.filter((r) => r.status !== 200 || maxAbsDiff(r.data!, want) >= 1e-5);
+  t.equal(bad.length, 0, `${answers.length} requests, none lost or wrong (${JSON.stringify(bad.slice(0, 3))})`);
+  t.ok(replacedMs < TIMING.heartbeatTtlMs + TIMING.controlIntervalMs + 10_000, `replaced within ${replacedMs} ms (a replica's load included)`);
+  t.same((await nodesOf(redis)).map((n) => n.id), ['b'], "a's heartbeat lapsed");
+});
+
+t.test('controller failover: when the controlling gateway dies, another takes the lock within its TTL and keeps placing', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  await node(t, redis, 'a', 4);
+  const config = JSON.stringify({ http: { port: 0 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx'), numReplicas: 1 }] });
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const file = join(mkdtempSync(join(tmpdir(), 'ferry-cluster-')), 'ferry.config.json');
+  writeFileSync(file, config);
+  const first = ferry(['serve', file, '--redis', redis.url], TIMING_ENV);
+  t.teardown(() => void (first.child.exitCode === null && first.child.kill('SIGKILL')));
+  await urlOf(first);
+  const store = new ClusterStore(redis.url);
+  await store.connect();
+  t.teardown(() => store.close());
+  const firstId = (await store.lockHolder())!;
+  t.match(firstId, /^gateway-/, 'the first gateway controls');
+  const second = await gateway(t, redis, [mlp({ numReplicas: 1 })]);
+  t.not(await store.lockHolder(), second.cluster!.id, 'while it lives, the lock stays with it');
+  const diedAt = Date.now();
+  first.child.kill('SIGKILL');
+  t.ok(await waitFor(() => second.cluster!.status().controller === second.cluster!.id, 10_000), 'the second gateway took over');
+  const tookMs = Date.now() - diedAt;
+  t.ok(tookMs <= TIMING.lockTtlMs + 2 * TIMING.controlIntervalMs + 500, `within one lock TTL and a pass (${tookMs} ms)`);
+  t.equal((await infer(second.url)).status, 200, 'and serves');
+});
+
+t.test('Redis stopped under load: requests are refused 503 at once while it is down, and served again once it is back', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  await node(t, redis, 'a');
+  const server = await gateway(t, redis, [mlp()]);
+  t.equal((await infer(server.url)).status, 200);
+  await redis.stop();
+  // Within a heartbeat TTL the nodes known still serve; past it, the gateway cannot tell which live.
+  t.ok(await waitFor(() => server.stats()[0].readiness.ready === false, 10_000), 'not ready once Redis has been silent a TTL');
+  const started = performance.now();
+  const refused = await infer(server.url);
+  const ms = performance.now() - started;
+  t.equal(refused.status, 503);
+  t.ok(ms < 1000, `answered in ${ms.toFixed(0)} ms, no hang`);
+  const res = await fetch(`${server.url}/v2/models/mlp/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  t.match(await res.json(), { code: 'FERRY_ERR_BACKEND_UNAVAILABLE', error: /has not answered for \d+ s/ });
+  t.equal(res.headers.get('retry-after'), '1');
+  await redis.start();
+  t.ok(await waitFor(() => server.stats()[0].readiness.ready, 15_000), 'ready again');
+  t.equal((await infer(server.url)).status, 200, 'served again');
+});
+
+t.test('a load step: the autoscaler asks for more replicas and the controller places them on the node with room', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  await node(t, redis, 'small', 1);
+  await node(t, redis, 'big', 3);
+  const server = await gateway(t, redis, [
+    mlp({ autoscaling: { minReplicas: 1, maxReplicas: 4, targetOngoingRequests: 1, upscaleDelayMs: 0, downscaleDelayMs: 60_000, metricsIntervalMs: 100, lookBackPeriodMs: 300 }, maxOngoingRequests: 2 }),
+  ]);
+  const running = load(server.url, 12);
+  const grew = await waitFor(() => server.stats()[0].replicas.length >= 4, 20_000);
+  const answers = await running.stop();
+  t.ok(grew, `grew to ${server.stats()[0].replicas.length} replicas`);
+  const status = (await (await fetch(`${server.url}/-/status`)).json()) as any;
+  const placed = status.cluster.assignment.assignment.mlp;
+  t.equal(placed.small, 1, 'the small node holds what fits');
+  t.equal(placed.big, 3, 'the rest went where there was room');
+  t.ok(answers.every((r) => r.status === 200), `${answers.length} answered`);
+});
