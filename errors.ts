@@ -53,6 +53,10 @@ export const QueueFullError = createError('FERRY_ERR_QUEUE_FULL', "model '%s' is
 export const ShuttingDownError = createError('FERRY_ERR_SHUTTING_DOWN', 'Ferry is shutting down', 503);
 /** A cluster gateway cannot reach Redis, so it cannot know which nodes live: it refuses at once rather than guess. */
 export const BackendUnavailableError = createError('FERRY_ERR_BACKEND_UNAVAILABLE', '%s', 503);
+/** No asynchronous job has that id (never made, or its result's TTL passed). */
+export const JobNotFoundError = createError('FERRY_ERR_JOB_NOT_FOUND', "no job '%s' (unknown, or its result has expired)", 404);
+/** The job is not in a state that allows this (cancelling one that started, reading a result not ready). */
+export const JobConflictError = createError('FERRY_ERR_JOB_CONFLICT', '%s', 409);
 /** A replica died twice while holding the same request. */
 export const ReplicaLostError = createError('FERRY_ERR_REPLICA_CRASHED', 'replica of %s crashed while running the request: %s', 500);
 /** onnxruntime rejected the batch. */
@@ -71,5 +75,5 @@ export const ERROR_CODES: readonly string[] = Object.freeze([
   BadRequestError, BodyInvalidError, BodyTooLargeError, ContentTypeError, ContentEncodingError,
   InputNameError, InputShapeError, InputDatatypeError, InputDataError,
   RequestTimeoutError, ClientClosedError, MessageInvalidError,
-  QueueFullError, ShuttingDownError, BackendUnavailableError, ReplicaLostError, InferenceFailedError, HandlerFailedError, NotServedError, InternalError,
+  QueueFullError, ShuttingDownError, BackendUnavailableError, JobNotFoundError, JobConflictError, ReplicaLostError, InferenceFailedError, HandlerFailedError, NotServedError, InternalError,
 ].map((E) => new E().code));

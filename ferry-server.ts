@@ -30,6 +30,10 @@ import { VERSION } from './version.js';
 import { FerryMetrics } from './metrics/index.js';
 import { AutoscalerController, type DecisionRecord, type ResolvedAutoscaling } from './autoscaler/index.js';
 import type { ClusterGateway, ClusterStatus } from './cluster/cluster-gateway.js';
+import { runJobOver } from './jobs/job-runner.js';
+import type { JobStore } from './jobs/job-types.js';
+import { MemoryJobStore } from './jobs/memory-jobs.js';
+import type { GatewayJobs } from './gateway/job-routes.js';
 
 /** Options for {@link FerryServer.start}. */
 export interface FerryServerOptions {
@@ -167,6 +171,8 @@ export class FerryServer {
     private readonly call: HandleCall,
     /** The cluster this gateway serves, or null on one machine. */
     readonly cluster: ClusterGateway | null = null,
+    /** Stops taking asynchronous jobs (those running are given up: in a cluster another gateway runs them again). */
+    private readonly stopJobs: () => Promise<void> = async () => {},
   ) {}
 
   /**
@@ -233,6 +239,11 @@ export class FerryServer {
     });
     const cluster = opts.cluster;
     if (cluster) await cluster.connect(config.deployments);
+    const onFinished = (deployment: string, outcome: string) => metrics.asyncJobs.inc({ deployment, outcome });
+    const jobs: JobStore = cluster ? cluster.jobStore(config.asyncInference, onFinished) : new MemoryJobStore({ ...config.asyncInference, onFinished });
+    metrics.readJobsFrom(() => jobs.counts());
+    const gatewayJobs: GatewayJobs = { submit: (r) => jobs.submit(r), get: (id) => jobs.get(id), cancel: (id) => jobs.cancel(id) };
+    const running = new AbortController();
     const pools: ServingPool[] = config.deployments.map((d, i) =>
       cluster ? cluster.pool(d, observer) : new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory, observer, node, i, call),
     );
@@ -260,6 +271,7 @@ export class FerryServer {
     const failed = started.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
     if (failed) {
       await Promise.all(pools.map((p) => p.stop(0)));
+      await jobs.close();
       await cluster?.close();
       throw configProblemsOf(started, config) ?? failed.reason;
     }
@@ -294,6 +306,7 @@ export class FerryServer {
         },
         metrics,
         status: () => status(),
+        jobs: gatewayJobs,
         log: logging.write,
         lost: (reason) => log?.error(`${reason}; the other ingress threads go on serving`),
       });
@@ -307,6 +320,7 @@ export class FerryServer {
         server: { name: 'ferry', version: VERSION },
         metrics,
         status: () => status(),
+        jobs: gatewayJobs,
         shutdown,
       });
       log = app.log;
@@ -340,10 +354,18 @@ export class FerryServer {
       const port = opts.listen?.port ?? config.http.port;
       const url = threads ? await threads.listen(host, port) : await app!.listen({ host, port });
       controller.start();
-      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown, config.shutdownGraceMs, threads, ingress, call, cluster ?? null);
+      // Jobs run as requests to this gateway, over loopback when it listens on every interface.
+      const own = new URL(url);
+      if (own.hostname === '0.0.0.0' || own.hostname === '[::]') own.hostname = '127.0.0.1';
+      jobs.work((r) => runJobOver(own.origin, r, running.signal), config.asyncInference.concurrency);
+      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown, config.shutdownGraceMs, threads, ingress, call, cluster ?? null, async () => {
+        running.abort();
+        await jobs.close();
+      });
     } catch (err) {
       await threads?.close(0);
       await Promise.all(pools.map((p) => p.stop(0)));
+      await jobs.close();
       await cluster?.close();
       throw err;
     }
@@ -363,6 +385,7 @@ export class FerryServer {
       this.shutdown.active = true;
       this.shutdown.lingerMs = Math.min(SHUTDOWN_LINGER_MS, graceMs);
       this.controller.stop();
+      await this.stopJobs();
       const deadline = performance.now() + graceMs;
       // Requests admitted before the shutdown (a body still arriving, a call
       // queued for a replica still starting) are served: the pools keep taking

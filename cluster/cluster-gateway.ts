@@ -4,6 +4,8 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ResolvedDeployment } from '../deployments/index.js';
 import type { PoolObserver } from '../replicas/index.js';
 import type { LoadedModel } from '../replicas/protocol.js';
+import { BullJobStore } from '../jobs/bullmq-jobs.js';
+import type { JobState } from '../jobs/job-types.js';
 import { ClusterController } from './cluster-controller.js';
 import { ClusterStore, type AssignmentRecord, type DeploymentLoad, type NodeRecord } from './cluster-store.js';
 import { NodeConnection } from './node-connection.js';
@@ -177,6 +179,11 @@ export class ClusterGateway implements RemotePoolHost {
 
   model(deployment: string): Promise<LoadedModel | null> {
     return this.store.model(deployment);
+  }
+
+  /** The cluster's asynchronous jobs, in its Redis (BullMQ). */
+  jobStore(settings: { resultTtlMs: number; maxQueuedJobs: number }, onFinished?: (deployment: string, state: JobState) => void): BullJobStore {
+    return new BullJobStore({ redisUrl: this.opts.redisUrl, ...(this.opts.prefix ? { prefix: this.opts.prefix.replace(/:$/, '') } : {}), ...settings, ...(onFinished ? { onFinished } : {}) });
   }
 
   /** The cluster as this gateway last read it. */

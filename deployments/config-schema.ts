@@ -31,6 +31,16 @@ export const ferryConfigSchema = Type.Object(
       Type.Object({ cpus: Type.Optional(Type.Number({ minimum: 0 })), gpus: Type.Optional(Type.Number({ minimum: 0 })) }, strict),
     ),
     shutdownGraceMs: Type.Optional(ms),
+    asyncInference: Type.Optional(
+      Type.Object(
+        {
+          resultTtlMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: MAX_TIMER_MS })),
+          maxQueuedJobs: Type.Optional(Type.Integer({ minimum: 1 })),
+          concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+        },
+        strict,
+      ),
+    ),
     deployments: Type.Array(
       Type.Object(
         {

@@ -187,8 +187,25 @@ export interface FerryConfig {
    * and the process exits by this + 1 s. @default FERRY_SHUTDOWN_GRACE_MS, else 30000
    */
   shutdownGraceMs?: number;
+  /** Requests sent with `Prefer: respond-async`: answered 202 with a job to poll at `/v2/jobs/{id}`. */
+  asyncInference?: AsyncInferenceConfig;
   /** The models to serve. */
   deployments: DeploymentConfig[];
+}
+
+/**
+ * Asynchronous inference (Ray Serve's since 2.50, over a queue): a request
+ * with `Prefer: respond-async` is accepted as a job, run when a place is
+ * free, and its result kept for polling. In memory on one machine; in Redis
+ * (BullMQ) with `--redis`, where jobs survive restarts.
+ */
+export interface AsyncInferenceConfig {
+  /** How long a finished job's result is kept, in ms. @default 3600000 (1 h) */
+  resultTtlMs?: number;
+  /** Jobs waiting at most; beyond, 503 FERRY_ERR_QUEUE_FULL. @default 10000 */
+  maxQueuedJobs?: number;
+  /** Jobs one Ferry (each cluster gateway) runs at once. @default 16 */
+  concurrency?: number;
 }
 
 /** How sticky sessions are placed and kept (`requestRouter: 'session-affinity'`). */
@@ -275,6 +292,7 @@ export interface ResolvedConfig {
   node: Required<NodeConfig>;
   /** See {@link FerryConfig.shutdownGraceMs}. */
   shutdownGraceMs: number;
+  asyncInference: Required<AsyncInferenceConfig>;
   deployments: ResolvedDeployment[];
   /** Where the config came from; relative model paths were resolved against its folder. */
   source: string;

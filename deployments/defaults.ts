@@ -50,3 +50,10 @@ export const HTTP_DEFAULTS = Object.freeze({
   receiveTimeoutMs: 30_000,
   ingressThreads: defaultIngressThreads(),
 });
+
+/** Defaults for asynchronous inference. */
+export const ASYNC_INFERENCE_DEFAULTS = Object.freeze({
+  resultTtlMs: 3_600_000,
+  maxQueuedJobs: 10_000,
+  concurrency: 16,
+});

@@ -1,4 +1,5 @@
 export type {
+  AsyncInferenceConfig,
   BatchingConfig,
   DeploymentConfig,
   Device,
@@ -18,7 +19,7 @@ export type {
 } from './config-types.js';
 export { ferryConfigSchema } from './config-schema.js';
 export { initialOf } from './cpu-shares.js';
-export { defaultIngressThreads, DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
+export { ASYNC_INFERENCE_DEFAULTS, defaultIngressThreads, DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
 export { defineConfig } from './define-config.js';
 export { loadConfig } from './load-config.js';
 export { notPlainJson, validateConfig, type ValidateOptions } from './validate-config.js';

@@ -8,7 +8,7 @@ import { ConfigInvalidError } from '../errors.js';
 import { dottedPath } from '../json-path.js';
 import { ferryConfigSchema } from './config-schema.js';
 import type { DeploymentConfig, FerryConfig, ResolvedBatching, ResolvedConfig, ResolvedDeployment } from './config-types.js';
-import { BUILT_IN_ROUTERS, DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
+import { ASYNC_INFERENCE_DEFAULTS, BUILT_IN_ROUTERS, DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
 import { resolveAutoscaling } from '../autoscaler/index.js';
 import { amountText, initialOf, settleCpuShares } from './cpu-shares.js';
 import { multiplexProblems, resolveMultiplex } from './multiplex-config.js';
@@ -369,6 +369,7 @@ export function validateConfig(raw: unknown, source: string, opts: ValidateOptio
     http: { ...HTTP_DEFAULTS, ...config.http },
     node: node!,
     shutdownGraceMs: config.shutdownGraceMs ?? SHUTDOWN_GRACE_MS,
+    asyncInference: { ...ASYNC_INFERENCE_DEFAULTS, ...config.asyncInference },
     deployments: deployments.map((s) => s.d),
     source,
     warnings: semantic.warnings,

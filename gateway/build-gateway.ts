@@ -5,6 +5,7 @@ import { DEFAULT_MAX_TENSOR_ELEMENTS } from './input-checks.js';
 import { ShuttingDownError } from '../errors.js';
 import { handleClientError, handleError, handleFrameworkError, handleNotFound } from './http-errors.js';
 import type { InferenceTarget } from './inference-target.js';
+import { registerJobRoutes, type GatewayJobs } from './job-routes.js';
 import { registerModelRoutes } from './model-routes.js';
 import { registerRawBinaryRequests } from './raw-binary-request.js';
 import { registerRequestBodies } from './request-body.js';
@@ -39,6 +40,8 @@ export interface GatewayOptions {
    * control plane, so a probe never reads a stale state. @default nothing to do
    */
   freshenReadiness?: () => Promise<void>;
+  /** Asynchronous inference (`Prefer: respond-async`, `/v2/jobs`). @default none: requests are answered synchronously */
+  jobs?: GatewayJobs;
 }
 
 /** What the gateway needs of a metrics registry. */
@@ -168,5 +171,6 @@ function registerRoutes(app: FastifyInstance, opts: GatewayOptions, limits: Infe
     const status = opts.status;
     app.get('/-/status', async () => status());
   }
-  registerModelRoutes(app, opts.targets, limits, opts.metrics, freshen);
+  registerModelRoutes(app, opts.targets, limits, opts.metrics, freshen, opts.jobs);
+  if (opts.jobs) registerJobRoutes(app, opts.jobs);
 }

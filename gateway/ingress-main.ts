@@ -25,6 +25,18 @@ const ask = <T>(what: 'status' | 'metrics' | 'readiness'): Promise<T> =>
     post({ type: 'ask', id, what });
   });
 
+/** A job store operation run by the control plane; its error comes back with its code and status. */
+const job = <T>(op: 'submit' | 'get' | 'cancel', arg: unknown): Promise<T> =>
+  new Promise((resolve, reject) => {
+    const id = ++asks;
+    asked.set(id, (value) => {
+      const v = value as { ok: T } | { error: { message: string; code: string; statusCode: number } };
+      if ('error' in v) reject(Object.assign(new Error(v.error.message), { code: v.error.code, statusCode: v.error.statusCode }));
+      else resolve(v.ok);
+    });
+    post({ type: 'job', id, op, arg });
+  });
+
 // The control plane loaded each custom router before starting this thread: a module that fails fails the start there.
 const routerClasses = new Map(await Promise.all(spec.deployments.map(async (d) => [d.name, await loadRouterClass(d.routing)] as const)));
 
@@ -44,6 +56,7 @@ const ingress = new Ingress({
     metrics: () => ask('metrics'),
     readiness: () => ask('readiness'),
   },
+  ...(spec.jobs ? { jobs: { submit: (r) => job('submit', r), get: (id) => job('get', id), cancel: (id) => job('cancel', id) } } : {}),
   metrics: {
     observeRequest: (deployment, code, seconds) => metrics.observeRequest(deployment, code, seconds),
     answered: (deployment, batch, waits) => metrics.answered(deployment, batch, waits),

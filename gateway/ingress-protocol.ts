@@ -15,6 +15,8 @@ export interface IngressThreadSpec {
   lingerMs: number;
   /** Int32 per ingress thread (by source − 1): connections each accepted, for status. */
   connections: SharedArrayBuffer;
+  /** True when asynchronous inference is served: jobs are asked of the control plane. */
+  jobs: boolean;
 }
 
 /** What the control plane tells an ingress thread. */
@@ -35,6 +37,7 @@ export type FromIngress =
   | { type: 'ack'; ack: number }
   | { type: 'demand'; deployment: string }
   | { type: 'ask'; id: number; what: 'status' | 'metrics' | 'readiness' }
+  | { type: 'job'; id: number; op: 'submit' | 'get' | 'cancel'; arg: unknown }
   | { type: 'collected'; id: number; metrics: unknown }
   | { type: 'log'; line: string }
   | { type: 'closed' };

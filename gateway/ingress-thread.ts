@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import type { MetricSnapshot } from '../metrics/index.js';
 import { startWorker, type IngressPeer, type ReplicaStartFailedError } from '../replicas/index.js';
+import type { JobRequest } from '../jobs/job-types.js';
 import type { Readiness } from './inference-target.js';
+import type { GatewayJobs } from './job-routes.js';
 import type { FromIngress, IngressThreadSpec, ToIngress } from './ingress-protocol.js';
 
 /** The ingress entry script beside this file (`.ts` from source, `.js` when built). */
@@ -15,6 +17,8 @@ export interface IngressHost {
   status(): unknown;
   metrics(): Promise<{ contentType: string; text: string }>;
   readiness(): Record<string, Readiness>;
+  /** The job store, where asynchronous inference is served. */
+  jobs?: GatewayJobs;
   /** A log line the thread wrote (pino's JSON, newline-terminated). */
   log(line: string): void;
   /** The thread ended without being asked to. */
@@ -85,6 +89,23 @@ export class IngressThread implements IngressPeer {
           );
         }
         return;
+      case 'job': {
+        const jobs = this.host.jobs;
+        const { id } = msg;
+        const run = !jobs
+          ? Promise.reject(new Error('asynchronous inference is not served'))
+          : msg.op === 'submit'
+            ? jobs.submit(msg.arg as JobRequest)
+            : msg.op === 'get'
+              ? jobs.get(msg.arg as string)
+              : jobs.cancel(msg.arg as string);
+        run.then(
+          (ok) => this.post({ type: 'reply', id, value: { ok } }),
+          (err: Error & { code?: string; statusCode?: number }) =>
+            this.post({ type: 'reply', id, value: { error: { message: err.message, code: err.code ?? 'FERRY_ERR_INTERNAL', statusCode: err.statusCode ?? 500 } } }),
+        );
+        return;
+      }
       case 'collected':
         this.settle(msg.id, msg.metrics);
         return;

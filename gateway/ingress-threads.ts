@@ -4,6 +4,7 @@ import type { ServingPool } from '../replicas/index.js';
 import type { IngressDeployment } from './ingress.js';
 import type { IngressThreadSpec } from './ingress-protocol.js';
 import { IngressThread } from './ingress-thread.js';
+import type { GatewayJobs } from './job-routes.js';
 import { assertPortFree } from './reuse-port.js';
 
 /** Everything the ingress threads are given. */
@@ -15,10 +16,12 @@ export interface IngressThreadsOptions {
     ResolvedDeployment,
     'routePrefix' | 'version' | 'requestTimeoutMs' | 'maxOngoingRequests' | 'maxQueuedRequests' | 'routes' | 'websockets'
   >[];
-  gateway: Omit<IngressThreadSpec, 'source' | 'deployments' | 'connections'>;
+  gateway: Omit<IngressThreadSpec, 'source' | 'deployments' | 'connections' | 'jobs'>;
   /** The control plane's own metrics, merged with every thread's at scrape time. */
   metrics: FerryMetrics;
   status(): unknown;
+  /** The job store, where asynchronous inference is served. */
+  jobs?: GatewayJobs;
   /** Where the threads' log lines go. */
   log(line: string): void;
   /** A thread ended without being asked to. */
@@ -50,13 +53,14 @@ export class IngressThreads {
     const connections = this.accepted.buffer as SharedArrayBuffer;
     for (let source = 1; source <= opts.count; source++) {
       const thread = new IngressThread(
-        { source, deployments, connections, ...opts.gateway },
+        { source, deployments, connections, ...opts.gateway, jobs: opts.jobs !== undefined },
         {
           demand: (name) => opts.pools.find((p) => p.name === name)?.demand(),
           status: () => opts.status(),
           metrics: () => this.metrics(),
           readiness: () => Object.fromEntries(opts.pools.map((p) => [p.name, p.readiness()])),
           log: (line) => opts.log(line),
+          ...(opts.jobs ? { jobs: opts.jobs } : {}),
           lost: (t, reason) => {
             for (const p of opts.pools) p.disconnect(t);
             opts.lost(reason);

@@ -15,6 +15,7 @@ import {
   type RoutingSpec,
 } from '../replicas/index.js';
 import { buildGateway, type GatewayMetrics } from './build-gateway.js';
+import type { GatewayJobs } from './job-routes.js';
 import { inferenceTarget, type InferenceTarget, type Readiness, type TargetSource } from './inference-target.js';
 import { cutWhatIsLeft, type ShutdownState } from './shutdown-state.js';
 
@@ -67,6 +68,8 @@ export interface IngressOptions {
   routerClasses?: ReadonlyMap<string, RequestRouterClass | null>;
   /** How long idle keep-alive connections stay open at shutdown. */
   lingerMs: number;
+  /** The control plane's job store, where asynchronous inference is served. */
+  jobs?: GatewayJobs;
   /** Where this ingress counts the connections it accepts: a shared Int32 cell per ingress. */
   connections?: { counts: Int32Array; index: number };
 }
@@ -128,6 +131,7 @@ export class Ingress {
       metrics,
       status: () => opts.control.status(),
       shutdown,
+      ...(opts.jobs ? { jobs: opts.jobs } : {}),
       freshenReadiness: async () => {
         for (const [name, r] of Object.entries(await opts.control.readiness())) if (this.readiness.has(name)) this.readiness.set(name, r);
       },

@@ -14,6 +14,12 @@ export function rememberJsonSource(header: object, source: Buffer | string): voi
   (header as { [SOURCE]?: Buffer | string })[SOURCE] = source;
 }
 
+/** The JSON text `header` was parsed from, or null when unknown. */
+export function jsonSourceOf(header: object): string | null {
+  const source = (header as { [SOURCE]?: Buffer | string })[SOURCE];
+  return source === undefined ? null : typeof source === 'string' ? source : source.toString('utf8');
+}
+
 const INTEGER = /^-?\d+$/;
 
 /**

@@ -5,6 +5,7 @@ import { binaryPartOf } from './body-framing.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import type { InferHeader } from './infer-codec.js';
 import type { InferenceTarget } from './inference-target.js';
+import { acceptJob, prefersAsync, type GatewayJobs } from './job-routes.js';
 import { modelIdFor, modelIdHeader } from './model-id.js';
 import { sessionIdOf } from './session-header.js';
 import { inferRequestSchema, inferRequestValidator } from './infer-schema.js';
@@ -70,7 +71,11 @@ export function registerModelRoutes(
   metrics?: GatewayMetrics,
   /** Brings the targets' readiness up to date before a readiness answer (see GatewayOptions.freshenReadiness). */
   freshen: () => Promise<void> = async () => {},
+  /** Where requests with `Prefer: respond-async` become jobs; without it they are answered synchronously. */
+  jobs?: GatewayJobs,
 ): void {
+  const run = (target: InferenceTarget, req: FastifyRequest, reply: FastifyReply) =>
+    jobs && prefersAsync(req) ? acceptJob(jobs, target, req, reply, limits.maxTensorElements) : infer(target, req, reply, limits, metrics);
   const find = (params: ModelParams['Params']): InferenceTarget => {
     const target = targets.get(params.name);
     if (!target) throw new ModelNotFoundError(params.modelId === undefined ? params.name : `${params.name}/${params.modelId}`);
@@ -95,7 +100,7 @@ export function registerModelRoutes(
   for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version', '/v2/models/:name/:modelId']) {
     app.get<ModelParams>(base, async (req) => metadataBody(find(req.params), req.params.modelId));
     app.get<ModelParams>(`${base}/ready`, async (req, reply) => readyBody(find(req.params), reply, freshen, req.params.modelId));
-    app.post<ModelParams>(`${base}/infer`, inferOptions, async (req, reply) => infer(find(req.params), req, reply, limits, metrics));
+    app.post<ModelParams>(`${base}/infer`, inferOptions, async (req, reply) => run(find(req.params), req, reply));
   }
 
   app.post<{ Body: { ready?: unknown } | undefined }>('/v2/repository/index', async (req) => {
@@ -116,7 +121,7 @@ export function registerModelRoutes(
     for (const url of [prefix, `${prefix}/infer`]) {
       const onRequest = async (req: FastifyRequest) => void modelIdFor(target, undefined, modelIdHeader(req.headers));
       app.post(url, { schema: { body: inferRequestSchema }, validatorCompiler: inferRequestValidator, onRequest, ...(metrics ? { onResponse: count(target.name) } : {}) }, async (req, reply) =>
-        infer(target, req, reply, limits, metrics),
+        run(target, req, reply),
       );
     }
   }

@@ -65,6 +65,14 @@ export class FerryMetrics {
     registers: [this.registry],
   });
 
+  readonly asyncJobs = new Counter({
+    name: 'ferry_async_jobs_total',
+    help: 'Asynchronous inference jobs finished, by deployment and outcome (succeeded, failed, cancelled).',
+    labelNames: ['deployment', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private jobCounts: (() => Promise<{ queued: number; running: number }>) | null = null;
+
   private perDeployment(name: string, help: string, buckets = LATENCY_BUCKETS): Histogram<'deployment'> {
     return new Histogram({ name, help, labelNames: ['deployment'] as const, buckets, registers: [this.registry] });
   }
@@ -142,12 +150,33 @@ export class FerryMetrics {
     this.scrapeGauge('ferry_multiplexed_models', 'Multiplexed models each replica holds loaded now.', ['deployment', 'replica'], (g, d) => {
       for (const r of d.multiplex?.held ?? []) g.set({ deployment: d.deployment, replica: r.replica }, r.models);
     });
+    const jobCounts = () => this.jobCounts;
+    new Gauge({
+      name: 'ferry_async_jobs',
+      help: 'Asynchronous inference jobs by state: queued (waiting their turn) and running.',
+      labelNames: ['state'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const read = jobCounts();
+        if (!read) return;
+        const c = await read().catch(() => null);
+        if (!c) return;
+        this.set({ state: 'queued' }, c.queued);
+        this.set({ state: 'running' }, c.running);
+      },
+    });
     collectDefaultMetrics({ register: this.registry });
     // prom-client names these gauges *_total, which Prometheus reserves for
     // counters (promtool rejects them); the per-type gauges without the suffix stay.
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
       this.registry.removeSingleMetric(name);
     }
+  }
+
+  /** Where `ferry_async_jobs{state}` reads the jobs queued and running (the job store). */
+  readJobsFrom(counts: () => Promise<{ queued: number; running: number }>): void {
+    this.jobCounts = counts;
   }
 
   /** Where the scrape-time gauges read from. */

@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import { Job, Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { BackendUnavailableError, QueueFullError } from '../errors.js';
+import type { CancelResult, JobRequest, JobResponse, JobState, JobStore, JobView } from './job-types.js';
+
+/** BullMQ's queue of Ferry's asynchronous inference jobs. */
+const QUEUE = 'ferry-async-inference';
+
+/**
+ * How long a job's worker holds it without renewing (a gateway that dies
+ * mid-job loses it then: BullMQ's stalled check gives it to another), and
+ * how often that check runs, in ms.
+ */
+const LOCK_MS = 10_000;
+const STALLED_CHECK_MS = 5_000;
+
+const QUEUED_STATES = ['waiting', 'delayed', 'prioritized', 'waiting-children'] as const;
+
+/** Options for {@link BullJobStore}. */
+export interface BullJobStoreOptions {
+  redisUrl: string;
+  /** Key prefix for BullMQ's keys and Ferry's own. @default 'ferry' */
+  prefix?: string;
+  resultTtlMs: number;
+  maxQueuedJobs: number;
+  onFinished?: (deployment: string, state: JobState) => void;
+}
+
+/**
+ * Jobs in Redis through BullMQ (a cluster's gateways share them): accepted
+ * jobs are in Redis before the 202, so they outlive the gateway that took
+ * them and, with Redis's AOF, Redis's own restart. Every gateway runs a
+ * BullMQ worker; a job whose worker dies is taken up by another once its
+ * lock lapses. Results are BullMQ's return values, removed `resultTtlMs`
+ * after the job ends; a cancelled job is removed and remembered as
+ * cancelled for as long.
+ */
+export class BullJobStore implements JobStore {
+  private readonly producer: Redis;
+  private readonly queue: Queue;
+  private worker: Worker | null = null;
+  private readonly prefix: string;
+
+  constructor(private readonly opts: BullJobStoreOptions) {
+    this.prefix = opts.prefix ?? 'ferry';
+    // Accepting a job fails at once while Redis is away (no offline queue): the client hears 503, not a hang.
+    this.producer = new Redis(opts.redisUrl, { maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: (n) => Math.min(50 * 2 ** Math.min(n, 5), 1000) });
+    this.producer.on('error', () => {});
+    this.queue = new Queue(QUEUE, { connection: this.producer, prefix: this.prefix, skipWaitingForReady: true });
+    this.queue.on('error', () => {});
+  }
+
+  private cancelledKey(id: string): string {
+    return `${this.prefix}:async-cancelled:${id}`;
+  }
+
+  async submit(request: JobRequest): Promise<string> {
+    try {
+      const waiting = await this.queue.getJobCountByTypes(...QUEUED_STATES);
+      if (waiting >= this.opts.maxQueuedJobs) throw new QueueFullError(`${request.deployment} (asynchronous jobs)`, waiting, this.opts.maxQueuedJobs);
+      const ttlS = Math.ceil(this.opts.resultTtlMs / 1000);
+      const id = randomUUID();
+      await this.queue.add('infer', request, { jobId: id, removeOnComplete: { age: ttlS }, removeOnFail: { age: ttlS } });
+      return id;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'FERRY_ERR_QUEUE_FULL') throw err;
+      throw new BackendUnavailableError(`the job could not be kept in Redis: ${(err as Error).message}`);
+    }
+  }
+
+  private async view(job: Job<JobRequest, JobResponse>): Promise<JobView> {
+    const state = await job.getState();
+    const view: JobView = { id: job.id!, deployment: job.data.deployment, state: 'queued', createdAt: job.timestamp };
+    if (job.processedOn) view.startedAt = job.processedOn;
+    if (state === 'active') view.state = 'running';
+    else if (state === 'completed') {
+      view.state = job.returnvalue?.status === 200 ? 'succeeded' : 'failed';
+      view.response = job.returnvalue;
+      if (job.finishedOn) view.finishedAt = job.finishedOn;
+    } else if (state === 'failed') {
+      view.state = 'failed';
+      view.response = failure(job.failedReason);
+      if (job.finishedOn) view.finishedAt = job.finishedOn;
+    }
+    return view;
+  }
+
+  async get(id: string): Promise<JobView | null> {
+    const job = (await Job.fromId(this.queue, id)) as Job<JobRequest, JobResponse> | undefined;
+    if (job) return this.view(job);
+    const cancelled = await this.producer.get(this.cancelledKey(id));
+    return cancelled === null ? null : (JSON.parse(cancelled) as JobView);
+  }
+
+  async cancel(id: string): Promise<CancelResult> {
+    const job = (await Job.fromId(this.queue, id)) as Job<JobRequest, JobResponse> | undefined;
+    if (!job) {
+      const view = await this.get(id);
+      return view ? { view, cancelled: false } : null;
+    }
+    const view = await this.view(job);
+    if (view.state !== 'queued') return { view, cancelled: false };
+    try {
+      await job.remove();
+    } catch {
+      // A worker took it in between: it runs.
+      return { view: await this.view(job), cancelled: false };
+    }
+    const done: JobView = { ...view, state: 'cancelled', finishedAt: Date.now() };
+    await this.producer.set(this.cancelledKey(id), JSON.stringify(done), 'PX', this.opts.resultTtlMs);
+    this.opts.onFinished?.(view.deployment, 'cancelled');
+    return { view: done, cancelled: true };
+  }
+
+  async counts(): Promise<{ queued: number; running: number }> {
+    const c = await this.queue.getJobCounts('waiting', 'delayed', 'prioritized', 'active');
+    return { queued: (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0), running: c.active ?? 0 };
+  }
+
+  work(run: (request: JobRequest) => Promise<JobResponse>, concurrency: number): void {
+    const connection = new Redis(this.opts.redisUrl, { maxRetriesPerRequest: null });
+    connection.on('error', () => {});
+    this.worker = new Worker<JobRequest, JobResponse>(QUEUE, (job) => run(job.data), {
+      connection,
+      prefix: this.prefix,
+      concurrency,
+      lockDuration: LOCK_MS,
+      stalledInterval: STALLED_CHECK_MS,
+      maxStalledCount: 3,
+    });
+    this.worker.on('error', () => {});
+    this.worker.on('completed', (job, response) => this.opts.onFinished?.(job.data.deployment, response.status === 200 ? 'succeeded' : 'failed'));
+    this.worker.on('failed', (job) => job && this.opts.onFinished?.(job.data.deployment, 'failed'));
+  }
+
+  /** Stops taking jobs; one running here is given up, and another gateway runs it once its lock lapses. */
+  async close(): Promise<void> {
+    await this.worker?.close(true).catch(() => {});
+    await this.queue.close().catch(() => {});
+    this.producer.disconnect();
+  }
+}
+
+/** A failed job's answer: Ferry's error form, with BullMQ's reason. */
+function failure(reason: string | undefined): JobResponse {
+  return {
+    status: 500,
+    contentType: 'application/json; charset=utf-8',
+    body: Buffer.from(JSON.stringify({ error: `the job failed: ${reason ?? 'no reason given'}`, code: 'FERRY_ERR_INTERNAL' })).toString('base64'),
+  };
+}
