@@ -38,8 +38,9 @@ export interface BullJobStoreOptions {
  */
 export class BullJobStore implements JobStore {
   private readonly producer: Redis;
-  private readonly queue: Queue;
+  private made: Queue | null = null;
   private worker: Worker | null = null;
+  private workerConnection: Redis | null = null;
   private readonly prefix: string;
 
   constructor(private readonly opts: BullJobStoreOptions) {
@@ -47,8 +48,18 @@ export class BullJobStore implements JobStore {
     // Accepting a job fails at once while Redis is away (no offline queue): the client hears 503, not a hang.
     this.producer = new Redis(opts.redisUrl, { maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: (n) => Math.min(50 * 2 ** Math.min(n, 5), 1000) });
     this.producer.on('error', () => {});
-    this.queue = new Queue(QUEUE, { connection: this.producer, prefix: this.prefix, skipWaitingForReady: true });
-    this.queue.on('error', () => {});
+  }
+
+  /**
+   * BullMQ's queue, made once the connection is up: one made before then
+   * fails its first command, and with it every later one.
+   */
+  private get queue(): Queue {
+    if (this.made) return this.made;
+    if (this.producer.status !== 'ready') throw new BackendUnavailableError(`Redis at ${this.opts.redisUrl} is not connected`);
+    this.made = new Queue(QUEUE, { connection: this.producer, prefix: this.prefix, skipWaitingForReady: true });
+    this.made.on('error', () => {});
+    return this.made;
   }
 
   private cancelledKey(id: string): string {
@@ -64,7 +75,8 @@ export class BullJobStore implements JobStore {
       await this.queue.add('infer', request, { jobId: id, removeOnComplete: { age: ttlS }, removeOnFail: { age: ttlS } });
       return id;
     } catch (err) {
-      if ((err as { code?: string }).code === 'FERRY_ERR_QUEUE_FULL') throw err;
+      const code = (err as { code?: string }).code;
+      if (code === 'FERRY_ERR_QUEUE_FULL' || code === 'FERRY_ERR_BACKEND_UNAVAILABLE') throw err;
       throw new BackendUnavailableError(`the job could not be kept in Redis: ${(err as Error).message}`);
     }
   }
@@ -121,6 +133,7 @@ export class BullJobStore implements JobStore {
   work(run: (request: JobRequest) => Promise<JobResponse>, concurrency: number): void {
     const connection = new Redis(this.opts.redisUrl, { maxRetriesPerRequest: null });
     connection.on('error', () => {});
+    this.workerConnection = connection;
     this.worker = new Worker<JobRequest, JobResponse>(QUEUE, (job) => run(job.data), {
       connection,
       prefix: this.prefix,
@@ -137,7 +150,9 @@ export class BullJobStore implements JobStore {
   /** Stops taking jobs; one running here is given up, and another gateway runs it once its lock lapses. */
   async close(): Promise<void> {
     await this.worker?.close(true).catch(() => {});
-    await this.queue.close().catch(() => {});
+    // BullMQ leaves connections it was given open.
+    this.workerConnection?.disconnect();
+    await this.made?.close().catch(() => {});
     this.producer.disconnect();
   }
 }

@@ -16,7 +16,7 @@ const row = randomRow(31, 784);
 const mlpBody = JSON.stringify({ id: 'job-1', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: row }] });
 
 async function submit(url: string, path: string, body: string | Buffer, headers: Record<string, string> = {}) {
-  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', prefer: 'respond-async', ...headers }, body });
+  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', prefer: 'respond-async', ...headers }, body: body as BodyInit });
   return { status: res.status, location: res.headers.get('location'), applied: res.headers.get('preference-applied'), body: (await res.json()) as any };
 }
 

@@ -1,0 +1,109 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t, { type Test } from 'tap';
+import { ClusterGateway } from '../cluster/cluster-gateway.js';
+import { NodeAgent } from '../cluster/node-agent.js';
+import { FerryServer, validateConfig, type DeploymentConfig } from '../index.js';
+import { modelPath } from '../models/index.js';
+import { ferry, urlOf } from './helpers/cli.js';
+import { waitFor } from './helpers/ferry.js';
+import { startRedis, type TestRedis } from './helpers/redis.js';
+
+/*
+ * Asynchronous jobs in a cluster: kept in a real redis-server through
+ * BullMQ, run by whichever gateway is alive, surviving a gateway's death
+ * and Redis's restart with its append-only file.
+ */
+
+const TIMING = { heartbeatTtlMs: 1500, heartbeatEveryMs: 500, controlIntervalMs: 200, lockTtlMs: 1500 };
+const TIMING_ENV = { FERRY_HEARTBEAT_TTL_MS: '1500', FERRY_CONTROL_INTERVAL_MS: '200', FERRY_CONTROLLER_LOCK_TTL_MS: '1500' };
+const slow = (ms: number): DeploymentConfig => ({ name: 'slow', handler: fileURLToPath(new URL('./fixtures/handlers/slow.ts', import.meta.url)), userConfig: { ms }, maxOngoingRequests: 8 });
+const body = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }] });
+
+async function node(t: Test, redis: TestRedis, id: string): Promise<NodeAgent> {
+  const agent = new NodeAgent({ redisUrl: redis.url, id, cpus: 2, gpus: 0, timing: TIMING });
+  await agent.start();
+  t.teardown(() => agent.stop(1000));
+  return agent;
+}
+
+async function gateway(t: Test, redis: TestRedis, deployments: DeploymentConfig[]): Promise<FerryServer> {
+  const config = validateConfig({ http: { port: 0 }, node: { cpus: 16 }, deployments }, modelPath('ferry.config.ts'));
+  const server = await FerryServer.start(config, { cluster: new ClusterGateway({ redisUrl: redis.url, timing: TIMING }) });
+  t.teardown(() => server.close(1000));
+  return server;
+}
+
+async function submit(url: string): Promise<{ status: number; location: string | null; body: any }> {
+  const res = await fetch(`${url}/v2/models/slow/infer`, { method: 'POST', headers: { 'content-type': 'application/json', prefer: 'respond-async' }, body });
+  return { status: res.status, location: res.headers.get('location'), body: await res.json() };
+}
+
+const stateOf = async (url: string, location: string): Promise<any> => (await fetch(`${url}${location}`)).json();
+
+async function allDone(url: string, locations: string[], ms: number): Promise<any[]> {
+  let views: any[] = [];
+  await waitFor(() => views.length === locations.length && views.every((v) => v.state === 'succeeded'), ms, async () => {
+    views = await Promise.all(locations.map((l) => stateOf(url, l)));
+  });
+  return views;
+}
+
+t.test('a job in a cluster: kept in Redis, run by a gateway, its result readable from any gateway; cancel and TTL', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  await node(t, redis, 'a');
+  const one = await gateway(t, redis, [slow(300)]);
+  const two = await gateway(t, redis, [slow(300)]);
+  const accepted = await Promise.all([submit(one.url), submit(one.url), submit(one.url)]);
+  t.ok(accepted.every((a) => a.status === 202), 'accepted');
+  const views = await allDone(two.url, accepted.map((a) => a.location!), 20_000);
+  t.ok(views.every((v) => v.state === 'succeeded' && v.result.outputs[0].name === 'started'), 'done, read from the other gateway');
+  const late = await submit(one.url);
+  const cancel = await fetch(`${two.url}${late.location}`, { method: 'DELETE' });
+  t.ok([200, 409].includes(cancel.status), 'a job cancelled or, when a worker had it already, refused');
+  const metrics = await (await fetch(`${one.url}/metrics`)).text();
+  t.match(metrics, /ferry_async_jobs\{state="queued"\} \d+/);
+});
+
+t.test('a gateway killed with its jobs running: another gateway runs them once their lock lapses; none lost', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  await node(t, redis, 'a');
+  const file = join(mkdtempSync(join(tmpdir(), 'ferry-jobs-')), 'ferry.config.json');
+  writeFileSync(file, JSON.stringify({ http: { port: 0 }, deployments: [slow(2000)] }));
+  const first = ferry(['serve', file, '--redis', redis.url], TIMING_ENV);
+  t.teardown(() => void (first.child.exitCode === null && first.child.kill('SIGKILL')));
+  const url = await urlOf(first);
+  const accepted = await Promise.all(Array.from({ length: 4 }, () => submit(url)));
+  t.ok(accepted.every((a) => a.status === 202), 'accepted by the first gateway');
+  let running = 0;
+  await waitFor(() => running > 0, 5000, async () => {
+    running = (await Promise.all(accepted.map((a) => stateOf(url, a.location!)))).filter((v) => v.state === 'running').length;
+  });
+  t.ok(running > 0, 'its worker took them');
+  first.child.kill('SIGKILL');
+  const second = await gateway(t, redis, [slow(200)]);
+  const views = await allDone(second.url, accepted.map((a) => a.location!), 40_000);
+  t.equal(views.filter((v) => v.state === 'succeeded').length, 4, `all four done by the second gateway (${views.map((v) => v.state)})`);
+});
+
+t.test('Redis restarted with its append-only file: accepted jobs complete; while it is down new jobs are refused 503 at once', async (t) => {
+  const redis = await startRedis(t, { aof: true });
+  if (!redis) return;
+  await node(t, redis, 'a');
+  const server = await gateway(t, redis, [slow(1500)]);
+  const accepted = await Promise.all(Array.from({ length: 6 }, () => submit(server.url)));
+  t.ok(accepted.every((a) => a.status === 202));
+  await redis.stop();
+  const started = performance.now();
+  const refused = await submit(server.url);
+  t.equal(refused.status, 503, 'refused while Redis is down');
+  t.ok(performance.now() - started < 2000, 'at once');
+  t.equal(refused.body.code, 'FERRY_ERR_BACKEND_UNAVAILABLE');
+  await redis.start();
+  const views = await allDone(server.url, accepted.map((a) => a.location!), 60_000);
+  t.equal(views.filter((v) => v.state === 'succeeded').length, 6, `every accepted job done (${views.map((v) => v.state)})`);
+});
