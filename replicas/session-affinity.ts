@@ -1,6 +1,6 @@
 import { epochMs, type DeploymentCounters } from './deployment-counters.js';
 import { PowerOfTwoChoicesRouter, type ReplicaCandidate, type RequestRouter, type RouterContext, type RoutingRequest } from './request-router.js';
-import { hash32, packPlace, placeGeneration, placeSlot, sessionKey, type SessionTable } from './session-table.js';
+import { hash32, packPlace, placeGeneration, placeSlot, sessionKey, TABLE_FULL, type SessionTable } from './session-table.js';
 
 /** A candidate as Ferry's own routers see it: where it sits in the deployment's shared memory. */
 export interface SlotCandidate extends ReplicaCandidate {
@@ -80,6 +80,12 @@ export class SessionAffinityRouter implements RequestRouter {
       const chosen = this.placeNew(slots, request.sessionId);
       const wanted = packPlace(chosen.slot, chosen.generation);
       const held = this.table.place(key, wanted, place, nowS, this.opts.idleTimeoutMs / 1000, (old) => this.release(old));
+      if (held === TABLE_FULL) {
+        // No room to record it without displacing a live session: it goes where the ring puts it, the same replica each call while the replicas stay.
+        this.release(wanted);
+        call.newSession = place === 0;
+        return this.just(this.ringOwner(slots, request.sessionId));
+      }
       if (held === wanted) {
         if (place === 0) call.newSession = true;
         else call.movedFrom = this.idsByPlace.get(place) ?? `replica in slot ${placeSlot(place)}`;
@@ -130,6 +136,20 @@ export class SessionAffinityRouter implements RequestRouter {
     for (const c of candidates) if (this.counters.sessions(c.slot) < this.counters.sessions(least.slot)) least = c;
     this.counters.tryAddSession(least.slot, Number.MAX_SAFE_INTEGER);
     return least;
+  }
+
+  /** The first replica on the ring from the session's hash, whatever its load. */
+  private ringOwner(candidates: readonly SlotCandidate[], sessionId: string): SlotCandidate {
+    const ring = this.ringFor(candidates);
+    const h = hash32(sessionId);
+    let lo = 0;
+    let hi = ring.points.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ring.points[mid] < h) lo = mid + 1;
+      else hi = mid;
+    }
+    return ring.owners[lo % ring.points.length];
   }
 
   private ringFor(candidates: readonly SlotCandidate[]): { points: Uint32Array; owners: SlotCandidate[] } {

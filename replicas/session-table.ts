@@ -42,6 +42,9 @@ export function placeGeneration(place: number): number {
 /** Entries looked at from a key's home entry before the table counts as full there. */
 const PROBE = 32;
 
+/** What {@link SessionTable.place} answers when every entry near a key holds a live session: the new one is not recorded. */
+export const TABLE_FULL = -1;
+
 /**
  * Which replica each session is placed on, in shared memory, so every
  * ingress thread (and the control plane's handle calls) sends one session's
@@ -49,8 +52,9 @@ const PROBE = 32;
  * (hashes of session ids); entries are claimed and moved by
  * compare-and-swap, so two threads placing one new session agree on one
  * replica. Entries are never emptied, only taken over once idle past the
- * timeout (or, when every entry near a key's home is live, the one idle
- * longest), so probing chains stay whole. The sessions each replica holds
+ * timeout, so probing chains stay whole; a live session is never displaced
+ * (when every entry near a new key is live, the new session is not
+ * recorded: see TABLE_FULL). The sessions each replica holds
  * are counted beside its other figures (DeploymentCounters.sessions).
  */
 export class SessionTable {
@@ -104,7 +108,8 @@ export class SessionTable {
   /**
    * Records `key` on `place`, where it was on `expected` (0: nowhere).
    * Returns the place that holds: `place`, or the one another thread
-   * recorded first, which the caller adopts. `release(old)` is told of a
+   * recorded first, which the caller adopts; TABLE_FULL when every entry
+   * near the key holds a live session. `release(old)` is told of a
    * place given up (an idle session taken over, a session moved), so its
    * slot's count can drop.
    */
@@ -113,7 +118,6 @@ export class SessionTable {
     const home = this.home(key);
     for (;;) {
       let free = -1;
-      let oldest = -1;
       let found = -1;
       for (let k = 0; k < PROBE; k++) {
         const e = (home + k) & mask;
@@ -126,9 +130,7 @@ export class SessionTable {
           if (free < 0) free = e;
           break;
         }
-        const usedAt = Atomics.load(this.used, e);
-        if (free < 0 && nowS - usedAt > idleS) free = e;
-        if (oldest < 0 || usedAt < Atomics.load(this.used, oldest)) oldest = e;
+        if (free < 0 && nowS - Atomics.load(this.used, e) > idleS) free = e;
       }
       if (found >= 0) {
         const now = this.settled(found);
@@ -139,7 +141,8 @@ export class SessionTable {
         return place;
       }
       // Not here: another thread may have moved or placed it since `expected` was read; a new place is claimed.
-      const e = free >= 0 ? free : oldest;
+      if (free < 0) return TABLE_FULL;
+      const e = free;
       const at = Atomics.load(this.keys, e);
       if (at === 0n) {
         if (Atomics.compareExchange(this.keys, e, 0n, key) !== 0n) continue;

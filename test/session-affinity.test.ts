@@ -1,4 +1,5 @@
 import t from 'tap';
+import { TABLE_FULL } from '../replicas/session-table.js';
 import { DeploymentCounters, SlotState } from '../replicas/deployment-counters.js';
 import { SessionAffinityRouter, SessionTable, sessionKey, type CallRouting, type SlotCandidate } from '../replicas/index.js';
 import { hash32 } from '../replicas/session-table.js';
@@ -90,7 +91,7 @@ t.test("a session whose replica is gone moves, says where from, and stays on its
   for (const id of ids) t.not(r.chooseReplicas([...left, fresh], call(id))[0], fresh, 'placed sessions do not move to a new replica');
 });
 
-t.test('the table: keys agree across views, idle sessions give their place up, a full neighbourhood evicts the one idle longest', async (t) => {
+t.test('the table: keys agree across views, idle sessions give their place up, a live session is never displaced', async (t) => {
   const table = new SessionTable(32);
   const other = new SessionTable(32, table.buffer);
   const released: number[] = [];
@@ -101,12 +102,15 @@ t.test('the table: keys agree across views, idle sessions give their place up, a
   t.equal(other.place(key, 9, 0, 101, 60, (p) => released.push(p)), 7, 'placing it again from nowhere adopts the place that holds');
   t.equal(other.place(key, 9, 7, 102, 60, (p) => released.push(p)), 9, 'moving it from where it was works');
   t.same(released, [7], 'and gives the old place back');
-  // 32 entries: fill them all, then one more key takes over the one idle longest (or past the timeout).
+  // 32 entries: fill them all with live sessions; the keys past that are not recorded, and none recorded is lost.
   const keys = Array.from({ length: 40 }, (_, i) => sessionKey(`fill-${i}`));
-  keys.forEach((k, i) => table.place(k, 1 + (i % 5), 0, 200 + i, 1000, (p) => released.push(p)));
-  const held = keys.filter((k) => table.find(k, 300) !== 0).length;
-  t.ok(held >= 31 && held <= 32, `the table holds what fits (${held} of 40, beside 'k')`);
-  t.ok(released.length > 1, 'each taken-over entry gave its place back');
+  const answers = keys.map((k, i) => table.place(k, 1 + (i % 5), 0, 200 + i, 1000, (p) => released.push(p)));
+  t.equal(answers.filter((a) => a === TABLE_FULL).length, 40 - 31, 'the keys past what fits are refused');
+  t.ok(keys.every((k, i) => answers[i] === TABLE_FULL || table.find(k, 300) === answers[i]), 'every recorded session keeps its place');
+  t.same(released, [7], 'no live session gave its place up');
+  // Past the idle timeout, a new key takes over an idle entry and its place is given back.
+  t.equal(table.place(sessionKey('late'), 3, 0, 300 + 2000, 1000, (p) => released.push(p)) , 3);
+  t.equal(released.length, 2, 'an idle session gave its place up');
 });
 
 t.test('edges: no replica to place on, a place forgotten, and many replicas remembered', async (t) => {
@@ -136,4 +140,23 @@ t.test('the table takes over a session idle past the timeout before one that is 
   t.equal(table.place(late, 99, 0, 1000, 60, (p) => released.push(p)), 99, 'placed where an idle session was');
   t.equal(table.find(late, 1001), 99);
   t.equal(released.length, 1, 'the idle one gave its place back');
+});
+
+t.test('a full table: new sessions are not recorded, and each of their calls goes to the same replica by the ring; recorded ones stay', async (t) => {
+  const counters = new DeploymentCounters(8);
+  const candidates: SlotCandidate[] = [];
+  for (let slot = 0; slot < 3; slot++) {
+    counters.reset(slot, SlotState.READY);
+    candidates.push({ slot, generation: counters.generation(slot), replicaId: `d#${slot + 1}`, ongoing: 0, modelIds: [] });
+  }
+  const router = new SessionAffinityRouter({ deployment: 'd', maxOngoingRequests: 8 }, new SessionTable(32), counters, { loadBound: 0.25, idleTimeoutMs: 600_000 });
+  const first = new Map<string, SlotCandidate>();
+  for (let i = 0; i < 80; i++) first.set(`s-${i}`, router.chooseReplicas(candidates, call(`s-${i}`))[0] as SlotCandidate);
+  const counted = counters.sessions(0) + counters.sessions(1) + counters.sessions(2);
+  t.ok(counted <= 32 && counted > 0, `no more recorded than the table holds (${counted} of 80)`);
+  for (const id of first.keys()) {
+    const again = call(id);
+    t.equal(router.chooseReplicas(candidates, again)[0], first.get(id), `${id} stays where it went`);
+    t.equal(again.movedFrom, null);
+  }
 });
