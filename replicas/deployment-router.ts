@@ -152,8 +152,12 @@ export class DeploymentRouter {
           ? this.plain
           : { deployment: this.opts.deployment, sessionId: control?.sessionId ?? null, modelId: control?.modelId ?? null, movedFrom: null, newSession: false },
       );
-      // Calls queued anywhere in the process go first: a call arriving here does not overtake them.
-      const link = this.queue.length === 0 && this.counters.queued === 0 ? this.pick(call) : null;
+      // Calls queued anywhere in the process go first: a call arriving here does not overtake them. Calls queued
+      // here alone are placed first where they can; those left wait for their own replicas (a busy session's),
+      // and this call may go where they cannot.
+      const ownQueueOnly = this.queue.length === this.counters.queued;
+      if (ownQueueOnly && this.queue.length > 0) this.dispatch();
+      const link = ownQueueOnly ? this.pick(call) : null;
       if (link) link.send(call);
       else if (!this.counters.tryQueue(this.opts.maxQueued)) {
         call.reject(new BackPressureError(this.opts.deployment, this.counters.queued, this.opts.maxQueued));

@@ -52,7 +52,7 @@ export class SessionAffinityRouter implements RequestRouter {
   private readonly only: SlotCandidate[] = [];
 
   constructor(
-    context: RouterContext,
+    private readonly context: RouterContext,
     private readonly table: SessionTable,
     private readonly counters: DeploymentCounters,
     private readonly opts: SessionAffinityOptions,
@@ -124,12 +124,16 @@ export class SessionAffinityRouter implements RequestRouter {
       if (ring.points[mid] < h) lo = mid + 1;
       else hi = mid;
     }
-    const seen = new Set<number>();
-    for (let k = 0; k < ring.points.length && seen.size < candidates.length; k++) {
-      const owner = ring.owners[(lo + k) % ring.points.length];
-      if (seen.has(owner.slot)) continue;
-      seen.add(owner.slot);
-      if (this.counters.tryAddSession(owner.slot, cap)) return owner;
+    // First a replica under the bound with a free place, so a new session does not queue behind a busy one; then any under the bound.
+    for (const needRoom of [true, false]) {
+      const seen = new Set<number>();
+      for (let k = 0; k < ring.points.length && seen.size < candidates.length; k++) {
+        const owner = ring.owners[(lo + k) % ring.points.length];
+        if (seen.has(owner.slot)) continue;
+        seen.add(owner.slot);
+        if (needRoom && owner.ongoing >= this.context.maxOngoingRequests) continue;
+        if (this.counters.tryAddSession(owner.slot, cap)) return owner;
+      }
     }
     // Every replica at the bound (others placed sessions meanwhile): the least loaded takes it past the bound.
     let least = candidates[0];

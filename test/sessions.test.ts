@@ -180,3 +180,21 @@ t.test('a custom request router from a module places calls; one that fails falls
   );
   t.throws(() => validateConfig({ deployments: [{ name: 'mlp', model: modelPath('mlp.onnx'), requestRouter: 'round-robin' }] }, modelPath('ferry.config.ts')), /requestRouter/);
 });
+
+t.test("a busy session's calls wait for its replica; calls without a session, and new sessions, go to the others at once", async (t) => {
+  const slow = fileURLToPath(new URL('./fixtures/handlers/slow.ts', import.meta.url));
+  const server = await startFerry(t, [
+    { name: 'slow', handler: slow, userConfig: { ms: 1500 }, numReplicas: 3, requestRouter: 'session-affinity', maxOngoingRequests: 1, maxQueuedRequests: 2 },
+  ]);
+  const handle = server.handle('slow');
+  const x = { x: { dtype: 'float32' as const, dims: [1], data: Float32Array.of(1) } };
+  const order: string[] = [];
+  const hot = [1, 2, 3].map((i) => handle.infer(x, { sessionId: 'hot' }).then(() => order.push(`hot-${i}`)));
+  await new Promise((r) => setTimeout(r, 200));
+  const plain = handle.infer(x).then(() => order.push('plain'));
+  const fresh = handle.infer(x, { sessionId: 'someone-else' }).then(() => order.push('fresh'));
+  await Promise.all([...hot, plain, fresh]);
+  // With hot-2 and hot-3 filling the queue (maxQueuedRequests 2), a call that queued behind them would have been refused 503.
+  t.ok(order.indexOf('plain') < order.indexOf('hot-2') && order.indexOf('fresh') < order.indexOf('hot-2'), `neither was refused or held behind the busy session (${order})`);
+  t.same(order.filter((o) => o.startsWith('hot')), ['hot-1', 'hot-2', 'hot-3'], "the session's own calls ran in turn on its replica");
+});
