@@ -1,6 +1,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { DeploymentConfig, ResolvedDeployment, ResolvedMultiplex } from './config-types.js';
 import { DEPLOYMENT_DEFAULTS } from './defaults.js';
+import { onnxInterface } from './onnx-interface.js';
 
 /** A multiplexed model's id: the file name before `.onnx`, spelled like a deployment's name. */
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -35,6 +37,37 @@ export function resolveMultiplex(m: DeploymentConfig['multiplex'], path: (p: str
   };
 }
 
+/**
+ * Every model of a multiplexed deployment must declare one interface (the
+ * gateway checks requests against it, whichever model they name): files
+ * that are not ONNX models, and models whose inputs or outputs differ from
+ * the most common interface, are named.
+ */
+function interfaceProblems(at: string, directory: string, modelIds: readonly string[]): string[] {
+  const problems: string[] = [];
+  const byInterface = new Map<string, string[]>();
+  for (const id of modelIds) {
+    let iface: string;
+    try {
+      iface = onnxInterface(join(directory, `${id}.onnx`));
+    } catch (err) {
+      problems.push(`${at}.multiplex.directory: ${id}.onnx is not an ONNX model (${(err as Error).message})`);
+      continue;
+    }
+    byInterface.set(iface, [...(byInterface.get(iface) ?? []), id]);
+  }
+  if (byInterface.size > 1) {
+    const groups = [...byInterface].sort((a, b) => b[1].length - a[1].length);
+    const [common, ...others] = groups;
+    const list = (ids: string[]) => (ids.length > 6 ? `${ids.slice(0, 6).join(', ')} and ${ids.length - 6} more` : ids.join(', '));
+    problems.push(
+      `${at}.multiplex.directory: a multiplexed deployment's models share one interface, and these differ: ` +
+        `${list(common[1])} have ${common[0]}; ${others.map(([iface, ids]) => `${list(ids)} ${ids.length > 1 ? 'have' : 'has'} ${iface}`).join('; ')}`,
+    );
+  }
+  return problems;
+}
+
 /** What is wrong with a deployment's multiplexing (problems), and what deserves a word (warnings). */
 export function multiplexProblems(at: string, d: ResolvedDeployment): { problems: string[]; warnings: string[] } {
   const problems: string[] = [];
@@ -52,6 +85,7 @@ export function multiplexProblems(at: string, d: ResolvedDeployment): { problems
     const { modelIds, skipped } = multiplexedModelIds(m.directory);
     if (modelIds.length === 0) problems.push(`${at}.multiplex.directory: no model to serve (no <modelId>.onnx file) in ${m.directory}`);
     if (skipped.length > 0) warnings.push(`${at} (${d.name}): multiplex.directory files not served: ${skipped.join('; ')}`);
+    problems.push(...interfaceProblems(at, m.directory, modelIds));
   }
   return { problems, warnings };
 }

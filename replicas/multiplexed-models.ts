@@ -35,8 +35,9 @@ export function signatureMismatch(want: ModelMetadata, got: ModelMetadata): stri
 /**
  * The models one replica of a multiplexed deployment holds (Ray Serve's
  * model multiplexing): each loaded on its first call, kept while used, and
- * the least recently used released (its native memory freed) when a load
- * would pass `maxModelsPerReplica`. Every model must have the interface of
+ * the least recently used released (its native memory freed) once a new
+ * one has loaded past `maxModelsPerReplica` (for that moment the replica
+ * holds one more). Every model must have the interface of
  * the first in the list, which each replica loads at start to learn it.
  * Calls run one batch at a time, so a session is never released mid-run.
  */
@@ -80,7 +81,7 @@ export class MultiplexedModels {
     }
     const index = this.index.get(modelId);
     if (index === undefined) throw new Error(`model '${modelId}' is not one of this deployment's models`);
-    while (this.sessions.size >= this.spec.maxModelsPerReplica) await this.evictOldest();
+    // Loaded before anything is evicted: a model that fails to load costs the replica nothing it held.
     const session = await OnnxSession.open(join(this.spec.directory, `${modelId}.onnx`), this.options, this.gate);
     if (this.interface) {
       const why = signatureMismatch(this.interface, session.metadata);
@@ -89,6 +90,7 @@ export class MultiplexedModels {
         throw new Error(`model '${modelId}' cannot be served by this deployment: ${why} (a multiplexed deployment's models share one interface)`);
       }
     } else this.interface = session.metadata;
+    while (this.sessions.size >= this.spec.maxModelsPerReplica) await this.evictOldest();
     this.sessions.set(modelId, session);
     this.gauges.loaded(index);
     return session;

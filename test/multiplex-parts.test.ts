@@ -40,7 +40,8 @@ t.test('config: multiplex reads the model ids of its folder, defaults to the mod
   t.equal(validate({ multiplex: { directory: TENANTS, maxModelsPerReplica: 1 }, requestRouter: 'power-of-two-choices' }).deployments[0].requestRouter, 'power-of-two-choices');
 
   const dir = mkdtempSync(join(tmpdir(), 'ferry-multiplex-ids-'));
-  for (const f of ['ok-1.onnx', 'ready.onnx', '-dash.onnx', 'notes.txt']) writeFileSync(join(dir, f), '');
+  for (const f of ['ready.onnx', '-dash.onnx', 'notes.txt']) writeFileSync(join(dir, f), '');
+  copyFileSync(join(TENANTS, 'alpha.onnx'), join(dir, 'ok-1.onnx'));
   mkdirSync(join(dir, 'folder.onnx'));
   const skipping = validate({ multiplex: { directory: dir } });
   t.same(skipping.deployments[0].multiplex?.modelIds, ['ok-1']);
@@ -54,6 +55,13 @@ t.test('config: multiplex reads the model ids of its folder, defaults to the mod
   t.throws(() => validate({ handler: fileURLToPath(new URL('./fixtures/handlers/double.ts', import.meta.url)), multiplex: { directory: TENANTS } }), /a handler cannot multiplex/);
   t.throws(() => validate({ model: modelPath('mlp.onnx'), requestRouter: 'model-aware' }), /'model-aware' routes the models of a multiplexed deployment/);
   t.throws(() => validate({ multiplex: { directory: TENANTS, maxModelsPerReplica: 0 } }), /maxModelsPerReplica/);
+  const mixed = folder();
+  t.throws(
+    () => validate({ multiplex: { directory: mixed } }),
+    /models share one interface, and these differ: alpha, beta have inputs x type 1 \[\?, 256\]; outputs scores type 1 \[\?, 4\]; odd has inputs input type 1 \[\?, 784\]/,
+  );
+  writeFileSync(join(mixed, 'odd.onnx'), 'junk');
+  t.throws(() => validate({ multiplex: { directory: mixed } }), /odd\.onnx is not an ONNX model/);
   t.throws(() => validate({ multiplex: { directory: TENANTS, extra: 1 } }), /extra/);
 });
 
@@ -121,12 +129,15 @@ t.test("a replica's models: loaded on first use, the least recently used release
   t.same(models.loaded, ['beta', 'alpha'], 'least recently used first');
   t.same(events, ['+0', '+1'], 'held models are not loaded again');
   await t.rejects(models.session('odd'), /model 'odd' cannot be served by this deployment: its inputs are .* the deployment's are x float32 \[-1, 256\]/);
-  t.same(events, ['+0', '+1', '-1'], 'room was made for it (beta, least recently used, released) before it was refused');
-  t.same(models.loaded, ['alpha']);
+  t.same(events, ['+0', '+1'], 'refused before anything was evicted');
+  t.same(models.loaded, ['beta', 'alpha'], 'what it held, it holds');
   await t.rejects(models.session('zeta'), /model 'zeta' is not one of this deployment's models/);
   await models.session('beta');
-  await models.session('alpha');
-  t.same(models.loaded, ['beta', 'alpha']);
+  t.same(models.loaded, ['alpha', 'beta']);
+  copyFileSync(join(TENANTS, 'alpha.onnx'), join(dir, 'alpha.onnx'));
+  writeFileSync(join(dir, 'odd.onnx'), 'not a model');
+  await t.rejects(models.session('odd'));
+  t.same(models.loaded, ['alpha', 'beta'], 'a file that does not load evicts nothing');
 });
 
 t.test('a replica actor of a multiplexed deployment: ready with its first model, runs the model each batch names', async (t) => {

@@ -169,14 +169,14 @@ t.test('a WebSocket stream names its model in the path or the upgrade request', 
   t.same(await ask(`${ws}/v2/models/tenants/zeta/stream`), { status: 404 });
 });
 
-t.test('a model whose inputs differ from the first model\'s fails its calls with the reason; the others serve on', async (t) => {
+t.test("a folder whose models do not share one interface is refused at start, naming the ones that differ", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-multiplex-mixed-'));
-  copyFileSync(join(TENANTS, 'alpha.onnx'), join(dir, 'alpha.onnx'));
-  copyFileSync(modelPath('mlp.onnx'), join(dir, 'odd.onnx'));
-  const server = await startFerry(t, [tenants({ numReplicas: 1, multiplex: { directory: dir } })]);
-  const row = randomRow(13, 256);
-  const odd = await infer(server.url, 'odd', row);
-  t.equal(odd.status, 500);
-  t.match(odd.body, { code: 'FERRY_ERR_INFERENCE_FAILED', error: /model 'odd' cannot be served by this deployment: its inputs are .*a multiplexed deployment's models share one interface/ });
-  t.ok(maxAbsDiff((await infer(server.url, 'alpha', row)).body.outputs[0].data, await expected('alpha', row)) < 1e-5, 'alpha serves on');
+  copyFileSync(join(TENANTS, 'alpha.onnx'), join(dir, 'beta.onnx'));
+  copyFileSync(join(TENANTS, 'alpha.onnx'), join(dir, 'gamma.onnx'));
+  // First in the folder's order: it must not decide the interface for the others.
+  copyFileSync(modelPath('mlp.onnx'), join(dir, 'Aardvark.onnx'));
+  await t.rejects(startFerry(t, [tenants({ numReplicas: 1, multiplex: { directory: dir } })]), {
+    code: 'FERRY_ERR_CONFIG_INVALID',
+    message: /beta, gamma have inputs x .*; Aardvark has inputs input/,
+  });
 });
