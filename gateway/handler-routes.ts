@@ -10,7 +10,7 @@ import { connectionSessionOf, sessionIdOf } from './session-header.js';
 import { contentEncodingOf } from './request-body.js';
 import type { InferenceTarget } from './inference-target.js';
 import type { ShutdownState } from './shutdown-state.js';
-import { checkSessionHeader, trackCalls, type StreamSession } from './stream-routes.js';
+import { checkSessionHeader, refuseModelId, trackCalls, type StreamSession } from './stream-routes.js';
 
 /** Calls a handler method through the deployment's router, given up after its requestTimeoutMs (408) or by `control`. */
 async function callWithTimeout(target: InferenceTarget, route: RouteCall, control: CallControl): Promise<unknown> {
@@ -84,7 +84,8 @@ export function registerHandlerRoutes(scope: FastifyInstance, targets: ReadonlyM
           const raw = req.body as Buffer | undefined;
           const body = r.body === 'bytes' ? ownBytes(raw ?? new Uint8Array(0)) : raw && raw.length > 0 ? parseJson(raw, 'the body', BodyInvalidError) : undefined;
           const control: CallControl = {};
-          const sessionId = sessionIdOf(req.headers);
+          refuseModelId(req);
+          const sessionId = sessionIdOf(req.raw);
           if (sessionId !== undefined) control.sessionId = sessionId;
           reply.raw.once('close', () => {
             if (!reply.raw.writableFinished) control.cancel?.(new ClientClosedError());
@@ -167,7 +168,7 @@ export function registerHandlerWebSockets(
   for (const target of targets.values()) {
     for (const ws of target.websockets) {
       scope.get(`${target.routePrefix}${ws.path}`, { websocket: true, onRequest: checkSessionHeader }, (socket, req) =>
-        serveMessages(socket, target, ws, sessions, shutdown, metrics, connectionSessionOf(req.headers)),
+        serveMessages(socket, target, ws, sessions, shutdown, metrics, connectionSessionOf(req.raw)),
       );
     }
   }

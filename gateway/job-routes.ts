@@ -31,8 +31,8 @@ export function prefersAsync(req: FastifyRequest): boolean {
 export async function acceptJob(jobs: GatewayJobs, target: InferenceTarget, req: FastifyRequest, reply: FastifyReply, maxTensorElements: number): Promise<unknown> {
   const header = req.body as InferHeader;
   const binary = binaryPartOf(header);
-  const modelId = modelIdFor(target, (req.params as { modelId?: string }).modelId, modelIdHeader(req.headers));
-  const sessionId = sessionIdOf(req.headers);
+  const modelId = modelIdFor(target, (req.params as { modelId?: string }).modelId, modelIdHeader(req.raw));
+  const sessionId = sessionIdOf(req.raw);
   const lease = new TensorLease(header);
   let request: JobRequest;
   try {

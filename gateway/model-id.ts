@@ -1,5 +1,5 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import { BadRequestError, ModelNotFoundError } from '../errors.js';
+import { singleHeader, type RequestHeaders } from './session-header.js';
 
 /** The header naming the model of a multiplexed deployment a request is for (Ray Serve's `serve_multiplexed_model_id`). */
 export const MODEL_ID_HEADER = 'ferry-model-id';
@@ -11,10 +11,8 @@ export interface MultiplexedTarget {
 }
 
 /** The `ferry-model-id` header's value, or undefined without one; 400 for a header given twice. */
-export function modelIdHeader(headers: IncomingHttpHeaders): string | undefined {
-  const value = headers[MODEL_ID_HEADER];
-  if (Array.isArray(value)) throw new BadRequestError(`${MODEL_ID_HEADER} is given ${value.length} times; name one model`);
-  return value;
+export function modelIdHeader(req: RequestHeaders): string | undefined {
+  return singleHeader(req, MODEL_ID_HEADER, 'model');
 }
 
 /**

@@ -34,7 +34,7 @@ async function readyBody(target: InferenceTarget, reply: FastifyReply, freshen: 
 /** A call control that gives up on the call when the client goes away before its answer is written, with the request's session. */
 function cancelledOnClose(req: FastifyRequest, reply: FastifyReply, gone?: () => void): CallControl {
   const control: CallControl = {};
-  const sessionId = sessionIdOf(req.headers);
+  const sessionId = sessionIdOf(req.raw);
   if (sessionId !== undefined) control.sessionId = sessionId;
   reply.raw.once('close', () => {
     if (reply.raw.writableFinished) return;
@@ -46,7 +46,7 @@ function cancelledOnClose(req: FastifyRequest, reply: FastifyReply, gone?: () =>
 
 async function infer(target: InferenceTarget, req: FastifyRequest, reply: FastifyReply, limits: InferenceLimits, metrics?: GatewayMetrics) {
   const header = req.body as InferHeader;
-  const modelId = modelIdFor(target, (req.params as { modelId?: string }).modelId, modelIdHeader(req.headers));
+  const modelId = modelIdFor(target, (req.params as { modelId?: string }).modelId, modelIdHeader(req.raw));
   // No answer is written to a client that left, so onResponse never counts it: counted here, as 499.
   const gone = metrics && (() => metrics.observeRequest(target.name, 499, reply.elapsedTime / 1000));
   const control = cancelledOnClose(req, reply, gone);
@@ -77,6 +77,12 @@ export function registerModelRoutes(
   const run = (target: InferenceTarget, req: FastifyRequest, reply: FastifyReply) =>
     jobs && prefersAsync(req) ? acceptJob(jobs, target, req, reply, limits.maxTensorElements) : infer(target, req, reply, limits, metrics);
   const find = (params: ModelParams['Params']): InferenceTarget => {
+    // `tenants%2Fbeta`, the OIP name with its slash encoded (as some clients send it), is `tenants/beta`.
+    const slash = params.name.indexOf('/');
+    if (slash > 0 && params.modelId === undefined && !targets.has(params.name)) {
+      params.modelId = params.name.slice(slash + 1);
+      params.name = params.name.slice(0, slash);
+    }
     const target = targets.get(params.name);
     if (!target) throw new ModelNotFoundError(params.modelId === undefined ? params.name : `${params.name}/${params.modelId}`);
     if (params.version !== undefined && params.version !== target.version) throw new ModelVersionNotFoundError(params.name, params.version);
@@ -87,7 +93,7 @@ export function registerModelRoutes(
   // An unknown model, version or multiplexed model is a 404 (a model not named, a 400) before the body is even read.
   const known = async (req: FastifyRequest) => {
     const params = req.params as ModelParams['Params'];
-    modelIdFor(find(params), params.modelId, modelIdHeader(req.headers));
+    modelIdFor(find(params), params.modelId, modelIdHeader(req.raw));
   };
   // Counted per known deployment only: an unknown name must not become a label.
   const count = (name: string | undefined) => async (req: FastifyRequest, reply: FastifyReply) => {
@@ -108,9 +114,10 @@ export function registerModelRoutes(
     if (ready !== undefined && typeof ready !== 'boolean') throw new BodyInvalidError(`ready must be true or false (got ${JSON.stringify(ready)})`);
     const onlyReady = ready === true;
     await freshen();
+    // A multiplexed deployment's models are listed under it, by their OIP names.
     return [...targets.values()]
       .filter((t) => !onlyReady || t.ready)
-      .map((t) => ({ name: t.name, version: t.version ?? '', state: t.state, reason: t.reason }));
+      .flatMap((t) => [t.name, ...[...(t.modelIds ?? [])].map((id) => `${t.name}/${id}`)].map((name) => ({ name, version: t.version ?? '', state: t.state, reason: t.reason })));
   });
 
   for (const target of targets.values()) {
@@ -119,7 +126,7 @@ export function registerModelRoutes(
     app.get(prefix, async () => metadataBody(target));
     app.get(`${prefix}/ready`, async (_req, reply) => readyBody(target, reply, freshen));
     for (const url of [prefix, `${prefix}/infer`]) {
-      const onRequest = async (req: FastifyRequest) => void modelIdFor(target, undefined, modelIdHeader(req.headers));
+      const onRequest = async (req: FastifyRequest) => void modelIdFor(target, undefined, modelIdHeader(req.raw));
       app.post(url, { schema: { body: inferRequestSchema }, validatorCompiler: inferRequestValidator, onRequest, ...(metrics ? { onResponse: count(target.name) } : {}) }, async (req, reply) =>
         run(target, req, reply),
       );

@@ -1,4 +1,23 @@
 import type { IncomingHttpHeaders } from 'node:http';
+
+/** A request's headers as Node gives them: merged (a repeated header joined with ', '), and each one's values apart. */
+export interface RequestHeaders {
+  headers: IncomingHttpHeaders;
+  headersDistinct?: NodeJS.Dict<string[]>;
+}
+
+/**
+ * The one value of a header, or undefined without it. Throws BadRequestError
+ * (400) when it is given more than once: Node joins repeated headers with
+ * ', ', which would read as one value that no client sent.
+ */
+export function singleHeader(req: RequestHeaders, name: string, what: string): string | undefined {
+  const values = req.headersDistinct?.[name];
+  if (values && values.length > 1) throw new BadRequestError(`${name} is given ${values.length} times; give one ${what}`);
+  const value = req.headers[name];
+  if (Array.isArray(value)) throw new BadRequestError(`${name} is given ${value.length} times; give one ${what}`);
+  return value;
+}
 import { randomUUID } from 'node:crypto';
 import { BadRequestError } from '../errors.js';
 
@@ -13,10 +32,9 @@ const MAX_SESSION_ID = 256;
  * one. Throws BadRequestError (400) for a header given twice, empty, or
  * longer than 256 characters.
  */
-export function sessionIdOf(headers: IncomingHttpHeaders): string | undefined {
-  const value = headers[SESSION_HEADER];
+export function sessionIdOf(req: RequestHeaders): string | undefined {
+  const value = singleHeader(req, SESSION_HEADER, 'session key');
   if (value === undefined) return undefined;
-  if (Array.isArray(value)) throw new BadRequestError(`${SESSION_HEADER} is given ${value.length} times; give one session key`);
   checkSessionId(value, SESSION_HEADER);
   return value;
 }
@@ -32,6 +50,6 @@ export function checkSessionId(value: unknown, what = 'sessionId'): void {
  * when it has one (a client resuming a session on a new connection), else a
  * key of its own, so each connection is one session.
  */
-export function connectionSessionOf(headers: IncomingHttpHeaders): string {
-  return sessionIdOf(headers) ?? `ws-${randomUUID()}`;
+export function connectionSessionOf(req: RequestHeaders): string {
+  return sessionIdOf(req) ?? `ws-${randomUUID()}`;
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import { ClientClosedError, MessageInvalidError, ModelNotFoundError, ModelVersionNotFoundError, ShuttingDownError } from '../errors.js';
+import { BadRequestError, ClientClosedError, MessageInvalidError, ModelNotFoundError, ModelVersionNotFoundError, ShuttingDownError } from '../errors.js';
 import type { ShutdownState } from './shutdown-state.js';
 import type { CallControl } from '../replicas/index.js';
 import { splitBinaryBody } from './body-framing.js';
@@ -10,7 +10,7 @@ import type { InferHeader } from './infer-codec.js';
 import type { GatewayMetrics } from './build-gateway.js';
 import type { InferenceTarget } from './inference-target.js';
 import { inferRequestProblem } from './infer-schema.js';
-import { modelIdFor, modelIdHeader } from './model-id.js';
+import { MODEL_ID_HEADER, modelIdFor, modelIdHeader } from './model-id.js';
 import { connectionSessionOf, sessionIdOf } from './session-header.js';
 import { runInference, type InferenceLimits } from './run-inference.js';
 
@@ -78,9 +78,17 @@ export function trackCalls(socket: WebSocket, sessions: Set<StreamSession>): Set
   return pending;
 }
 
-/** Refuses an upgrade whose `ferry-session-id` is malformed (400) before the socket opens. */
+/** Refuses an upgrade to a handler's WebSocket route whose `ferry-session-id` is malformed, or that names a model (400), before the socket opens. */
 export async function checkSessionHeader(req: FastifyRequest): Promise<void> {
-  sessionIdOf(req.headers);
+  sessionIdOf(req.raw);
+  refuseModelId(req);
+}
+
+/** A handler's own routes serve no multiplexed models: a `ferry-model-id` sent to one is refused (400), not ignored. */
+export function refuseModelId(req: FastifyRequest): void {
+  if (modelIdHeader(req.raw) !== undefined) {
+    throw new BadRequestError(`${MODEL_ID_HEADER} names a model of a multiplexed deployment; ${req.url.split('?')[0]} is a handler's own route, which serves none`);
+  }
 }
 
 function serve(
@@ -164,25 +172,25 @@ export function registerStreamRoutes(
           if (req.params.version !== undefined && req.params.version !== target.version) {
             throw new ModelVersionNotFoundError(req.params.name, req.params.version);
           }
-          sessionIdOf(req.headers);
-          modelIdFor(target, req.params.modelId, modelIdHeader(req.headers));
+          sessionIdOf(req.raw);
+          modelIdFor(target, req.params.modelId, modelIdHeader(req.raw));
         },
       },
       (socket, req) => {
         const target = find(req.params);
-        const modelId = modelIdFor(target, req.params.modelId, modelIdHeader(req.headers));
-        serve(socket, target, limits, metrics, sessions, shutdown, connectionSessionOf(req.headers), modelId);
+        const modelId = modelIdFor(target, req.params.modelId, modelIdHeader(req.raw));
+        serve(socket, target, limits, metrics, sessions, shutdown, connectionSessionOf(req.raw), modelId);
       },
     );
   }
   for (const target of targets.values()) {
     if (!target.routePrefix) continue;
     const onRequest = async (req: FastifyRequest) => {
-      sessionIdOf(req.headers);
-      modelIdFor(target, undefined, modelIdHeader(req.headers));
+      sessionIdOf(req.raw);
+      modelIdFor(target, undefined, modelIdHeader(req.raw));
     };
     app.get(`${target.routePrefix}/stream`, { websocket: true, onRequest }, (socket, req) =>
-      serve(socket, target, limits, metrics, sessions, shutdown, connectionSessionOf(req.headers), modelIdFor(target, undefined, modelIdHeader(req.headers))),
+      serve(socket, target, limits, metrics, sessions, shutdown, connectionSessionOf(req.raw), modelIdFor(target, undefined, modelIdHeader(req.raw))),
     );
   }
 }

@@ -180,3 +180,25 @@ t.test("a folder whose models do not share one interface is refused at start, na
     message: /beta, gamma have inputs x .*; Aardvark has inputs input/,
   });
 });
+
+t.test('names given oddly: the OIP name with its slash encoded, a header sent twice, a model named to a handler route; the index lists the models', async (t) => {
+  const server = await startFerry(t, [tenants({ numReplicas: 1 })]);
+  const row = randomRow(6, 256);
+  const encoded = await fetch(`${server.url}/v2/models/tenants%2Fbeta/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body(row)) });
+  const json = (await encoded.json()) as any;
+  t.equal(encoded.status, 200);
+  t.ok(maxAbsDiff(json.outputs[0].data, await expected('beta', row)) < 1e-5, 'tenants%2Fbeta is tenants/beta');
+  const { request } = await import('node:http');
+  const twice = await new Promise<{ status: number; body: any }>((resolve, reject) => {
+    const req = request(`${server.url}/v2/models/tenants/infer`, { method: 'POST', headers: { 'content-type': 'application/json', 'ferry-model-id': ['alpha', 'beta'] } }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body(row)));
+  });
+  t.match(twice, { status: 400, body: { error: /ferry-model-id is given 2 times/ } });
+  const index = (await (await fetch(`${server.url}/v2/repository/index`, { method: 'POST' })).json()) as { name: string }[];
+  t.same(index.map((m) => m.name), ['tenants', 'tenants/alpha', 'tenants/beta', 'tenants/delta', 'tenants/gamma']);
+});

@@ -198,3 +198,20 @@ t.test("a busy session's calls wait for its replica; calls without a session, an
   t.ok(order.indexOf('plain') < order.indexOf('hot-2') && order.indexOf('fresh') < order.indexOf('hot-2'), `neither was refused or held behind the busy session (${order})`);
   t.same(order.filter((o) => o.startsWith('hot')), ['hot-1', 'hot-2', 'hot-3'], "the session's own calls ran in turn on its replica");
 });
+
+t.test("a session key sent twice is refused, as is a model named to a handler's own route", async (t) => {
+  const server = await startFerry(t, [rnn()]);
+  const send = (headers: Record<string, string | string[]>) =>
+    new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const req = http.request(`${server.url}/rnn/feed`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ x: sequence(1) }));
+    });
+  t.match(await send({ 'ferry-session-id': ['a', 'b'] }), { status: 400, body: { error: /ferry-session-id is given 2 times/ } });
+  t.match(await send({ 'ferry-session-id': 'a', 'ferry-model-id': 'beta' }), { status: 400, body: { error: /a handler's own route, which serves none/ } });
+  t.match(await send({ 'ferry-session-id': 'a' }), { status: 200 });
+});
