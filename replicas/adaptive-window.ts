@@ -88,8 +88,10 @@ export class AdaptiveWindow {
   readonly cost = new BatchCostModel();
   private readonly arrivals: number[] = [];
   private readonly arrivalRows: number[] = [];
-  /** The window chosen last (ms), for metrics. */
+  /** The window the last batch sent was held for (ms): how long its oldest call waited once the replica chose to wait; 0 when it went at once. For metrics. */
   lastWindowMs = 0;
+  /** True while the batch being gathered has been held at least once. */
+  private holding = false;
 
   constructor(
     private readonly targetLatencyMs: number,
@@ -127,7 +129,11 @@ export class AdaptiveWindow {
       const inTime = waitedMs + next + this.cost.estimate(rows + 1) <= TARGET_SHARE * this.targetLatencyMs;
       if (pays && inTime) hold = next;
     }
-    this.lastWindowMs = hold;
+    if (hold > 0) this.holding = true;
+    else {
+      this.lastWindowMs = this.holding ? waitedMs : 0;
+      this.holding = false;
+    }
     return hold;
   }
 }

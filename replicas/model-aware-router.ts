@@ -8,9 +8,10 @@ import { hash32 } from './session-table.js';
  * Serve's multiplexed routing): the replicas holding the call's model with
  * room first, the one holding fewer calls of two random ones ahead (power of
  * two choices); then the others, those holding the fewest models first (a
- * load there evicts nothing, or the least), ties broken by rendezvous
- * hashing of the model and replica ids, so every ingress sends a model's
- * first calls to the same replica rather than loading it on several. Which
+ * load there evicts nothing, or the least), then those holding fewer calls
+ * (so models new to the replicas spread over them), ties broken by
+ * rendezvous hashing of the model and replica ids, so an idle deployment's
+ * ingresses send a model's first calls to the same replica. Which
  * replica holds what is read from shared memory ({@link HeldModels}), as
  * each replica writes it. Calls without a model go by power of two choices.
  */
@@ -42,7 +43,7 @@ export class ModelAwareRouter implements RequestRouter {
       if (this.held.holds(c.slot, index)) holders.push(c);
       else others.push({ c, count: this.held.count(c.slot), score: hash32(`${request.modelId}\0${c.replicaId}`) });
     }
-    others.sort((a, b) => a.count - b.count || b.score - a.score);
+    others.sort((a, b) => a.count - b.count || a.c.ongoing - b.c.ongoing || b.score - a.score);
     const ranked: ReplicaCandidate[] = [...this.fallback.chooseReplicas(holders)];
     for (const o of others) ranked.push(o.c);
     return ranked;

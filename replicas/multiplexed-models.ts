@@ -61,6 +61,11 @@ export class MultiplexedModels {
     return [...this.sessions.keys()];
   }
 
+  /** True while `modelId` is loaded here. */
+  holds(modelId: string): boolean {
+    return this.sessions.has(modelId);
+  }
+
   /** Loads the first model, whose interface every model must share; rejects with onnxruntime's error. */
   start(): Promise<OnnxSession> {
     return this.session(this.spec.modelIds[0]);

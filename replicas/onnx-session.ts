@@ -14,6 +14,8 @@ export interface OnnxruntimeGate {
 export interface RunResult {
   outputs: TensorMap;
   inferenceMs: number;
+  /** Time spent loading the model the batch named first (a multiplexed model not held), ms; absent when none was loaded. */
+  loadMs?: number;
 }
 
 /** How a replica opens its sessions. */

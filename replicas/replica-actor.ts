@@ -66,7 +66,11 @@ export class ReplicaActor {
   async run(inputs: TensorMap, modelId?: string): Promise<RunResult> {
     if (this.multiplexed) {
       if (modelId === undefined) throw new Error('a call to a multiplexed deployment must name its model');
-      return (await this.multiplexed.session(modelId)).run(inputs);
+      const held = this.multiplexed.holds(modelId);
+      const started = performance.now();
+      const session = await this.multiplexed.session(modelId);
+      const result = await session.run(inputs);
+      return held ? result : { ...result, loadMs: performance.now() - started - result.inferenceMs };
     }
     if (!this.session) throw new Error('replica has no loaded model');
     return this.session.run(inputs);

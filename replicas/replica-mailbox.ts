@@ -138,7 +138,8 @@ export class ReplicaMailbox {
     const ranMs = epochMs() - startedAt;
     this.gauges.finished(rows, ranMs, sources.size);
     if (this.adaptive && result) {
-      this.adaptive.cost.observe(rows, ranMs);
+      // A multiplexed model's load is no part of what a batch costs.
+      this.adaptive.cost.observe(rows, ranMs - (result.loadMs ?? 0));
       this.gauges.adapted?.(this.adaptive.lastWindowMs, this.adaptive.cost.fixedMs, this.adaptive.cost.perRowMs);
     }
     if (!result) {

@@ -47,11 +47,13 @@ t.test('the window: hold for the next call while the wait it adds is less than t
   for (const [rows, ms] of [[1, 2.1], [4, 2.4], [8, 2.8]]) w.cost.observe(rows, ms); // fixed 2 ms, 0.1 ms a row
   for (let i = 0; i <= 10; i++) w.arrived(1, 1000 + i); // one row a millisecond
   t.equal(w.holdMs(1, 0, 1010), 1, 'one call waiting, the next due in 1 ms, 2 ms saved: hold 1 ms');
-  t.equal(w.lastWindowMs, 1);
+  t.equal(w.lastWindowMs, 0, 'no batch sent yet');
   t.equal(w.holdMs(2, 0, 1010), 1, 'two lose 2 ms between them, 2 ms saved: still worth it');
-  t.equal(w.holdMs(3, 0, 1010), 0, 'three would lose 3 ms: send');
+  t.equal(w.holdMs(3, 1.5, 1010), 0, 'three would lose 3 ms: send');
+  t.equal(w.lastWindowMs, 1.5, 'the batch sent was held 1.5 ms: its window');
   t.equal(w.holdMs(1, 38, 1010), 0, 'the oldest has waited 38 ms: one more would end past 80% of the 50 ms target');
   t.equal(w.holdMs(8, 0, 1010), 0, 'a full batch goes');
+  t.equal(w.lastWindowMs, 0, 'at once: no window');
   t.equal(w.holdMs(1, 0, 5000), 0, 'the stream went quiet: no one to wait for');
   const allPerRow = new AdaptiveWindow(50, 8);
   allPerRow.cost.observe(4, 2);

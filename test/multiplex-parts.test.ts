@@ -104,6 +104,7 @@ t.test('the model-aware router: holders of the model first, then replicas holdin
   const other = new ModelAwareRouter({ deployment: 'm', maxOngoingRequests: 4 }, new HeldModels(4, 4, table.buffer), ids);
   for (let i = 0; i < 5; i++) t.equal((other.chooseReplicas(all, call('gamma'))[0] as SlotCandidate).slot, fresh, 'rendezvous hashing agrees');
   t.equal(router.chooseReplicas([c(0, 4), c(1, 4)], call('gamma')).length, 0, 'full replicas are never offered');
+  t.equal((router.chooseReplicas([c(1, 3), c(3, 0)], call('delta'))[0] as SlotCandidate).slot, 3, 'of replicas holding as many models, the one holding fewer calls');
   t.equal(router.chooseReplicas(all, call(null)).length, 4, 'a call naming no model goes by power of two choices');
   t.equal(router.chooseReplicas(all, call('zeta')).length, 4, 'nor one naming a model the router does not know');
 });
@@ -161,7 +162,10 @@ t.test('a replica actor of a multiplexed deployment: ready with its first model,
   t.same((await actor.init(spec))?.outputs.map((o) => o.name), ['scores']);
   t.match(sent, [{ type: 'model-loaded', index: 0 }, { type: 'ready' }], 'a process replica reports its loads to its host');
   const x = { x: { dtype: 'float32' as const, dims: [2, 256], data: new Float32Array(512).fill(0.25) } };
-  t.same((await actor.run(x, 'beta')).outputs.scores.dims, [2, 4]);
+  const loading = await actor.run(x, 'beta');
+  t.same(loading.outputs.scores.dims, [2, 4]);
+  t.ok(loading.loadMs! > 0, 'the run that loaded its model says how long the load took');
+  t.equal((await actor.run(x, 'beta')).loadMs, undefined, 'one whose model was held, nothing');
   t.same(sent.slice(2), [{ type: 'model-evicted', index: 0 }, { type: 'model-loaded', index: 1 }]);
   t.same(actor.modelsHeld, ['beta']);
   await t.rejects(actor.run(x), /must name its model/);
