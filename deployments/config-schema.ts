@@ -79,7 +79,8 @@ export const ferryConfigSchema = Type.Object(
             ),
           ),
           routePrefix: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9_.~/-]*[A-Za-z0-9_.~-]$' })),
-          requestRouter: Type.Optional(Type.String({ pattern: '^(power-of-two-choices|session-affinity|model-aware|[^#]*[./][^#]*(#[A-Za-z_$][A-Za-z0-9_$]*)?)$' })),
+          // What is neither a built-in name nor a module path is named as such among the semantic problems.
+          requestRouter: Type.Optional(Type.String({ pattern: '^[^#]+(#[A-Za-z_$][A-Za-z0-9_$]*)?$' })),
           multiplex: Type.Optional(
             Type.Object({ directory: Type.String({ minLength: 1 }), maxModelsPerReplica: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })) }, strict),
           ),

@@ -25,6 +25,8 @@ const PREFIX_ROUTES = ['/infer', '/ready', '/stream'];
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
+  // JSON writes these as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   const s = JSON.stringify(value);
   return s === undefined ? String(value) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
@@ -295,6 +297,17 @@ function semanticProblems(
         `${at} (${d.name}).resources (${d.resources.cpus} cpus, ${d.resources.gpus} gpus per replica) do not fit even an empty node ` +
           `(${node.cpus} cpus, ${node.gpus} gpus): lower ${at}.resources.${what} or raise node.${what}`,
       );
+    }
+    if (!BUILT_IN_ROUTERS.includes(raw.requestRouter ?? 'power-of-two-choices') && !/[./]/.test((raw.requestRouter ?? '').split('#')[0])) {
+      problems.push(
+        `${at}.requestRouter ${JSON.stringify(raw.requestRouter)} is neither a built-in router (${BUILT_IN_ROUTERS.join(', ')}) ` +
+          `nor a module (a path with '/' or '.', e.g. './my-router.ts#MyRouter')`,
+      );
+    }
+    const b = raw.batching;
+    if (typeof b === 'object' && b.targetLatencyMs !== undefined) {
+      if (b.batchWaitTimeoutMs !== undefined) warnings.push(`${at} (${d.name}): batching.batchWaitTimeoutMs is not used: with targetLatencyMs each replica chooses its own window`);
+      if (d.batching.maxBatchSize === 1) warnings.push(`${at} (${d.name}): batching.targetLatencyMs with maxBatchSize 1 has nothing to batch: every call goes alone`);
     }
     const deviceProblem = opts.checkDevice?.(d.device);
     if (deviceProblem) problems.push(`${at}.device: ${deviceProblem}`);

@@ -55,20 +55,35 @@ export async function loadRouterClass(spec: RoutingSpec): Promise<RequestRouterC
   try {
     exported = await importExport(spec.requestRouter, spec.requestRouterExport);
   } catch (err) {
-    throw new Error(`requestRouter ${spec.requestRouter} does not load: ${err instanceof Error ? err.message : String(err)}`);
+    throw routerError(`requestRouter ${spec.requestRouter} does not load: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (typeof exported !== 'function') {
-    throw new Error(`requestRouter ${spec.requestRouter}: its ${spec.requestRouterExport === 'default' ? 'default export' : `export '${spec.requestRouterExport}'`} is not a class (got ${typeof exported})`);
+    throw routerError(`requestRouter ${spec.requestRouter}: its ${spec.requestRouterExport === 'default' ? 'default export' : `export '${spec.requestRouterExport}'`} is not a class (got ${typeof exported})`);
   }
   const proto = (exported as { prototype?: { chooseReplicas?: unknown } }).prototype;
-  if (typeof proto?.chooseReplicas !== 'function') throw new Error(`requestRouter ${spec.requestRouter}: class ${exported.name} has no chooseReplicas method`);
+  if (typeof proto?.chooseReplicas !== 'function') throw routerError(`requestRouter ${spec.requestRouter}: class ${exported.name} has no chooseReplicas method`);
   return exported as RequestRouterClass;
 }
 
-/** Builds one ingress's router for a deployment; `Class` is what {@link loadRouterClass} loaded. Throws what a custom constructor throws. */
+/** A custom router that cannot be used: a config problem, reported as one (FERRY_ERR_CONFIG_INVALID). */
+function routerError(message: string): Error {
+  return Object.assign(new Error(message), { code: 'FERRY_ERR_CONFIG_INVALID' });
+}
+
+/**
+ * Builds one ingress's router for a deployment; `Class` is what
+ * {@link loadRouterClass} loaded. A custom constructor that throws fails
+ * with FERRY_ERR_CONFIG_INVALID, naming the deployment and the module.
+ */
 export function buildRouter(deployment: string, maxOngoingRequests: number, spec: RoutingSpec, counters: DeploymentCounters, Class: RequestRouterClass | null): BuiltRouter {
   const context = { deployment, maxOngoingRequests };
-  if (Class) return { router: new Class(context) };
+  if (Class) {
+    try {
+      return { router: new Class(context) };
+    } catch (err) {
+      throw routerError(`requestRouter ${spec.requestRouter} of deployment ${deployment}: its constructor threw: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   if (spec.requestRouter === 'session-affinity' && spec.sessions) {
     const router = new SessionAffinityRouter(context, new SessionTable(spec.sessionAffinity.maxSessions, spec.sessions), counters, spec.sessionAffinity);
     return { router, onReplicaUp: (r) => router.remember(r) };

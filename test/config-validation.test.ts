@@ -67,6 +67,8 @@ const rules: [string, unknown, RegExp][] = [
   ['route prefixes do not collide with each other\'s routes', { deployments: [{ ...mlp, routePrefix: '/m' }, { ...mlp, name: 'b', routePrefix: '/m/infer' }] }, /deployments\[1\]\.routePrefix \/m\/infer is the \/infer route of deployments\[0\] \(routePrefix \/m\)/],
   ['scale to zero needs a queue', { deployments: [{ ...mlp, maxQueuedRequests: 0, autoscaling: { minReplicas: 0 } }] }, /deployments\[0\]: autoscaling\.minReplicas 0 with maxQueuedRequests 0 refuses the request that would start a replica/],
   ['route prefix outside Ferry routes', { deployments: [{ ...mlp, routePrefix: '/v2/x' }] }, /inside Ferry's own \/v2 routes/],
+  ['a router is built in or a module', { deployments: [{ ...mlp, requestRouter: 'fancy' }] }, /requestRouter "fancy" is neither a built-in router \(power-of-two-choices, session-affinity, model-aware\) nor a module/],
+  ['numbers JSON cannot write are named as written', { deployments: [{ ...mlp, batching: { targetLatencyMs: Infinity } }] }, /got Infinity/],
 ];
 
 for (const [rule, config, pattern] of rules) {
@@ -285,4 +287,10 @@ t.test('timeouts past what a Node timer holds (2^31 - 1 ms) are refused, not fir
   t.match(err?.message, /shutdownGraceMs: expected integer ≤ 2147483647|shutdownGraceMs.*2147483647/);
   t.match(err?.message, /deployments\[0\]\.requestTimeoutMs.*2147483647/);
   t.notMatch(err?.message, /batchTimeoutMs/, 'the largest a timer holds is accepted');
+});
+
+t.test('adaptive batching warns of settings it does not use', async (t) => {
+  const config = validateConfig({ deployments: [{ ...mlp, batching: { targetLatencyMs: 20, batchWaitTimeoutMs: 10, maxBatchSize: 1 } }] }, source);
+  t.match(config.warnings.join('\n'), /batchWaitTimeoutMs is not used: with targetLatencyMs each replica chooses its own window/);
+  t.match(config.warnings.join('\n'), /targetLatencyMs with maxBatchSize 1 has nothing to batch/);
 });

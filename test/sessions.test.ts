@@ -170,9 +170,10 @@ t.test('a custom request router from a module places calls; one that fails falls
   for (const [spec, why] of [
     [`${router('highest-id.ts')}#notAClass`, /its export 'notAClass' is not a class \(got number\)/],
     [`${router('highest-id.ts')}#NoChoose`, /class NoChoose has no chooseReplicas method/],
+    [`${router('highest-id.ts')}#Refusing`, /of deployment mlp: its constructor threw: this router serves no deployment/],
   ] as const) {
     const bad = validateConfig({ http: { port: 0 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx'), requestRouter: spec }] }, modelPath('ferry.config.ts'));
-    await t.rejects(FerryServer.start(bad), { message: why }, 'a router module that cannot route fails the start, naming why');
+    await t.rejects(FerryServer.start(bad), { message: why, code: 'FERRY_ERR_CONFIG_INVALID' }, 'a router module that cannot route fails the start, naming why');
   }
   t.throws(
     () => validateConfig({ deployments: [{ name: 'mlp', model: modelPath('mlp.onnx'), requestRouter: './missing-router.ts' }] }, modelPath('ferry.config.ts')),
