@@ -130,8 +130,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
     const d = config.deployments.find((x) => x.name === stats.deployment)!;
     const ready = stats.replicas.filter((r) => r.state === 'ready').length;
     const model = d.multiplex ? `${d.name}/{modelId}` : d.name;
-    const routes = [`${server.url}/v2/models/${model}/infer`, ...(d.routePrefix ? [`${server.url}${d.routePrefix}`] : [])];
-    const batching = stats.batching.enabled ? `batching up to ${d.batching.maxBatchSize} rows` : `each request alone: ${stats.batching.reason}`;
+    // A handler that serves no inference answers on its own routes only.
+    const serves = server.pools.get(d.name)!.servesInference;
+    const own = [...d.routes.map((r) => `${r.method} ${server.url}${d.routePrefix}${r.path}`), ...d.websockets.map((w) => `ws ${server.url.replace(/^http/, 'ws')}${d.routePrefix}${w.path}`)];
+    const routes = serves ? [`${server.url}/v2/models/${model}/infer`, ...(d.routePrefix ? [`${server.url}${d.routePrefix}`] : []), ...own] : own;
+    const batching = stats.batching.enabled
+      ? `batching up to ${d.batching.maxBatchSize} rows${d.batching.targetLatencyMs ? `, adaptive to a ${d.batching.targetLatencyMs} ms target` : ''}`
+      : `each request alone: ${stats.batching.reason}`;
     banner += `  ${d.name}: ${ready}/${stats.target} replicas ready (${d.host}, ${d.device}, ${batching}) at ${routes.join(' and ')}\n`;
     if (d.multiplex) {
       const ids = d.multiplex.modelIds;

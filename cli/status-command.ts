@@ -55,6 +55,12 @@ export function renderStatus(status: FerryStatus, url: string): string {
     const idWidth = Math.max(14, ...d.replicas.map((r) => r.id.length));
     for (const r of d.replicas) {
       lines.push(`  ${r.id.padEnd(idWidth)} ${r.state.padEnd(9)} ${r.node ? `on ${r.node}` : `${r.host} ${r.hostId}`}  ongoing ${r.ongoing}, ${r.batches} batches${r.mergedBatches ? ` (${r.mergedBatches} merged from several gateways)` : ''}, ${r.rows} rows${r.sessions ? `, ${r.sessions} sessions` : ''}`);
+      const adaptive = d.batching && (r.batchCostMs?.fixed || r.batchCostMs?.perRow);
+      const timing = [
+        ...(r.latencyP99Ms !== null && r.latencyP99Ms !== undefined ? [`p99 ≤ ${r.latencyP99Ms} ms in the replica`] : []),
+        ...(adaptive ? [`window ${r.batchWindowMs.toFixed(1)} ms, batch cost ${r.batchCostMs.fixed.toFixed(2)} + ${r.batchCostMs.perRow.toFixed(3)}/row ms`] : []),
+      ];
+      if (timing.length > 0) lines.push(`  ${''.padEnd(idWidth)} ${timing.join('; ')}`);
       // A Ferry from before multiplexing has no such field.
       if (r.modelLoads) lines.push(`  ${''.padEnd(idWidth)} models held: ${r.models.join(', ') || 'none'} (${r.modelLoads} loads, ${r.modelEvictions} evictions)`);
     }
