@@ -18,6 +18,8 @@ Options:
   --advertise <host>   the address gateways reach this node at (default: --listen,
                        or 127.0.0.1 when listening on every interface)
   --id <name>          this node's name in the cluster (default: hostname and a random suffix)
+  --metrics-port <p>   serve /metrics, /v2/health/live and /v2/health/ready on this port
+                       (on --listen's interface; default: none)
   -h, --help           show this help
 
 SIGINT or SIGTERM leaves the cluster: the node's heartbeat key goes, so the
@@ -43,6 +45,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
       port: { type: 'string' },
       advertise: { type: 'string' },
       id: { type: 'string' },
+      'metrics-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -62,6 +65,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     listenHost: listen,
     port,
     advertiseHost: values.advertise ?? (listen === '0.0.0.0' || listen === '::' ? '127.0.0.1' : listen),
+    ...(values['metrics-port'] !== undefined ? { metricsPort: numberOption('metrics-port', values['metrics-port'], 0, true) } : {}),
     log: (level, msg) => void process.stderr.write(`ferry: ${level === 'warn' ? 'warning: ' : ''}${msg}\n`),
   });
   try {

@@ -1,4 +1,6 @@
+import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
+import { FerryMetrics } from '../metrics/index.js';
 import { randomBytes } from 'node:crypto';
 import type { ResolvedDeployment } from '../deployments/index.js';
 import { handleCalls } from '../gateway/index.js';
@@ -23,6 +25,8 @@ export interface NodeAgentOptions {
   hostFactory?: HostFactory;
   /** Key prefix in Redis. @default 'ferry:' */
   prefix?: string;
+  /** Where the node serves `/metrics`, `/v2/health/live` and `/v2/health/ready` (on `listenHost`). @default none */
+  metricsPort?: number;
   log?: (level: 'info' | 'warn', msg: string) => void;
 }
 
@@ -48,12 +52,15 @@ export class NodeAgent {
   private readonly server: NodeServer;
   private readonly startedAt = Date.now();
   private port = 0;
+  private lastBeat = 0;
   private timers: NodeJS.Timeout[] = [];
   private subscriber: { disconnect(): void } | null = null;
   private reconciling: Promise<void> | null = null;
   private again = false;
   private closed = false;
   private readonly failures = new Map<string, string>();
+  private readonly metrics = new FerryMetrics();
+  private http: Server | null = null;
 
   constructor(private readonly opts: NodeAgentOptions) {
     this.id = opts.id ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
@@ -61,12 +68,49 @@ export class NodeAgent {
     this.timing = { ...CLUSTER_TIMING, ...opts.timing };
     this.resources = new NodeResources(opts.cpus, opts.gpus);
     this.server = new NodeServer(() => this.pools.values());
+    this.metrics.readFrom(() =>
+      [...this.pools.values()].map((p) => {
+        const s = p.stats();
+        const replicas: Record<string, number> = {};
+        for (const r of s.replicas) replicas[r.state] = (replicas[r.state] ?? 0) + 1;
+        return { deployment: p.name, queueDepth: s.queueDepth, ongoing: s.ongoing, replicas };
+      }),
+    );
+  }
+
+  /** Live while the process runs; ready while it is in the cluster (its last beat reached Redis). */
+  private serveHttp(port: number): Promise<void> {
+    this.http = createServer((req, res) => {
+      const path = (req.url ?? '').split('?')[0];
+      const send = (status: number, type: string, body: string) => res.writeHead(status, { 'content-type': type }).end(body);
+      if (path === '/v2/health/live') return send(200, 'application/json', JSON.stringify({ live: true }));
+      if (path === '/v2/health/ready') {
+        const ready = !this.closed && this.store.connected && Date.now() - this.lastBeat <= this.timing.heartbeatTtlMs;
+        return send(ready ? 200 : 503, 'application/json', JSON.stringify({ ready }));
+      }
+      if (path === '/metrics') {
+        this.metrics.registry.metrics().then((text) => send(200, this.metrics.registry.contentType, text), (err: Error) => send(500, 'text/plain', err.message));
+        return;
+      }
+      send(404, 'application/json', JSON.stringify({ error: `no route ${path} on a node`, code: 'FERRY_ERR_ROUTE_NOT_FOUND' }));
+    });
+    return new Promise((resolve, reject) => {
+      this.http!.once('error', reject);
+      this.http!.listen(port, this.opts.listenHost ?? '0.0.0.0', () => resolve());
+    });
+  }
+
+  /** The port `/metrics` and the health routes listen on, or null without them. */
+  get metricsListenPort(): number | null {
+    const a = this.http?.address();
+    return a && typeof a === 'object' ? a.port : null;
   }
 
   /** Connects to Redis, listens for gateways, and begins beating and following the assignment. */
   async start(): Promise<void> {
     await this.store.connect();
     this.port = await this.server.listen(this.opts.listenHost ?? '0.0.0.0', this.opts.port ?? 0);
+    if (this.opts.metricsPort !== undefined) await this.serveHttp(this.opts.metricsPort);
     await this.beat();
     this.subscriber = this.store.subscriber(() => void this.reconcile());
     this.timers.push(setInterval(() => void this.beat(), this.timing.heartbeatEveryMs).unref());
@@ -98,6 +142,7 @@ export class NodeAgent {
     if (this.closed) return;
     try {
       await this.store.writeNode(this.record(), this.timing.heartbeatTtlMs);
+      this.lastBeat = Date.now();
     } catch {
       // Redis unreachable: the replicas serve on; the beat resumes when it answers.
     }
@@ -153,8 +198,11 @@ export class NodeAgent {
   private startPool(d: ResolvedDeployment, count: number, config: ServedConfig): void {
     const most = Math.max(count, Math.floor(this.opts.cpus / Math.max(d.resources.cpus, 1e-9)));
     const observer: PoolObserver = {
-      answered: () => {},
-      replicaLost: (deployment, replicaId, cause, reason) => this.opts.log?.('warn', `replica ${replicaId} of ${deployment} ${cause}: ${reason}`),
+      answered: (deployment, batch, waits) => this.metrics.answered(deployment, batch, waits),
+      replicaLost: (deployment, replicaId, cause, reason) => {
+        this.metrics.replicaRestarts.inc({ deployment, reason: cause });
+        this.opts.log?.('warn', `replica ${replicaId} of ${deployment} ${cause}: ${reason}`);
+      },
     };
     // Handle calls from replicas' code reach the deployments this node runs.
     const handles = handleCalls((name) => {
@@ -200,6 +248,7 @@ export class NodeAgent {
     await this.store.removeNode(this.id).catch(() => {});
     await Promise.all([...this.pools.values()].map((p) => p.stop(graceMs)));
     await this.server.close();
+    await new Promise((resolve) => (this.http ? this.http.close(resolve) : resolve(undefined)));
     await this.store.close();
   }
 }

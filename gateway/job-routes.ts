@@ -18,9 +18,9 @@ export interface GatewayJobs {
 
 /** True when the request asks for an asynchronous answer (RFC 7240's `Prefer: respond-async`). */
 export function prefersAsync(req: FastifyRequest): boolean {
+  // Node joins repeated Prefer headers into one, comma-separated.
   const prefer = req.headers.prefer;
-  if (prefer === undefined) return false;
-  return (Array.isArray(prefer) ? prefer : [prefer]).some((p) => p.split(',').some((token) => token.trim().split(';')[0].trim().toLowerCase() === 'respond-async'));
+  return typeof prefer === 'string' && prefer.split(',').some((token) => token.split(';')[0].trim().toLowerCase() === 'respond-async');
 }
 
 /**

@@ -198,3 +198,36 @@ t.test('a load step: the autoscaler asks for more replicas and the controller pl
   t.equal(placed.big, 3, 'the rest went where there was room');
   t.ok(answers.every((r) => r.status === 200), `${answers.length} answered`);
 });
+
+t.test('ferry serve --redis --with-node runs a gateway and a node in one process; ferry status --redis shows the cluster; a node serves its metrics and health', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const file = join(mkdtempSync(join(tmpdir(), 'ferry-cluster-')), 'ferry.config.json');
+  writeFileSync(file, JSON.stringify({ http: { port: 0 }, node: { cpus: 2 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx') }] }));
+  const both = ferry(['serve', file, '--redis', redis.url, '--with-node'], TIMING_ENV);
+  t.teardown(() => void (both.child.exitCode === null && both.child.kill('SIGKILL')));
+  const url = await urlOf(both);
+  t.match(both.out(), /cluster gateway gateway-\S+ on redis:\/\/127\.0\.0\.1:\d+, with node \S+ \(2 cpus, 0 gpus\)/);
+  t.equal((await infer(url)).status, 200, 'it serves from its own node');
+  const status = ferry(['status', '--redis', redis.url]);
+  t.equal(await status.exit, 0, status.err());
+  t.match(status.out(), /controller: gateway-\S+\nNODE +ADDRESS +CPUS +GPUS +HEARTBEAT +REPLICAS\n\S+ +127\.0\.0\.1:\d+ +2 +0 +[\d.]+ s ago +mlp ×1/);
+  t.match(status.out(), /placement v\d+ by gateway-\S+:\n  mlp: 1 wanted: \S+ ×1/);
+
+  const agent = new NodeAgent({ redisUrl: redis.url, id: 'watched', cpus: 0, gpus: 0, timing: TIMING, metricsPort: 0, listenHost: '127.0.0.1' });
+  await agent.start();
+  const base = `http://127.0.0.1:${agent.metricsListenPort}`;
+  t.equal((await fetch(`${base}/v2/health/live`)).status, 200);
+  t.equal((await fetch(`${base}/v2/health/ready`)).status, 200, 'ready: in the cluster');
+  t.match(await (await fetch(`${base}/metrics`)).text(), /ferry_replica_restarts_total/);
+  t.equal((await fetch(`${base}/nowhere`)).status, 404);
+  await agent.stop(1000);
+  const gone = ferry(['status', '--redis', redis.url, '--json']);
+  t.equal(await gone.exit, 0);
+  t.notOk(JSON.parse(gone.out()).nodes.some((n: { id: string }) => n.id === 'watched'), 'a node that stops leaves the cluster at once');
+  both.child.kill('SIGTERM');
+  t.equal(await both.exit, 0, 'and stops cleanly on SIGTERM');
+});

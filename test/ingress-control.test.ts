@@ -124,3 +124,36 @@ t.test('an ingress beside the pool’s own router: exact counts over both, one q
   await ingress.close(50);
   pool.disconnect(peer);
 });
+
+t.test('an ingress thread takes asynchronous jobs into the control plane’s store and reads them back', async (t) => {
+  const { pool, config } = await poolOf(t);
+  const { MemoryJobStore } = await import('../jobs/memory-jobs.js');
+  const { runJobOver } = await import('../jobs/job-runner.js');
+  const store = new MemoryJobStore({ resultTtlMs: 60_000, maxQueuedJobs: 1 });
+  t.teardown(() => store.close());
+  const threads = new IngressThreads({
+    count: 1,
+    pools: [pool],
+    routes: [config],
+    gateway: { ...GATEWAY, logLevel: false },
+    metrics: new FerryMetrics(),
+    status: () => ({}),
+    jobs: { submit: (r) => store.submit(r), get: (id) => store.get(id), cancel: (id) => store.cancel(id) },
+    log: () => {},
+    lost: () => t.fail('the thread ended'),
+  });
+  t.teardown(() => threads.close(0));
+  const url = await threads.listen('127.0.0.1', 0);
+  const submit = () => fetch(`${url}/v2/models/id/infer`, { method: 'POST', headers: { 'content-type': 'application/json', prefer: 'wait=5, respond-async' }, body: JSON.stringify(x(7, 8)) });
+  const first = await submit();
+  t.equal(first.status, 202, 'respond-async among other preferences');
+  const location = first.headers.get('location')!;
+  const full = await submit();
+  t.match({ status: full.status, body: await full.json() }, { status: 503, body: { code: 'FERRY_ERR_QUEUE_FULL' } }, "the store's refusal keeps its code and status across the thread");
+  t.match(await (await fetch(`${url}${location}`)).json(), { state: 'queued' }, 'no worker yet: it waits');
+  store.work((r) => runJobOver(url, r), 1);
+  let view: any;
+  t.ok(await waitFor(() => view?.state === 'succeeded', 10_000, async () => void (view = await (await fetch(`${url}${location}`)).json())));
+  t.same(view.result.outputs[0].data, [7, 8]);
+  t.equal((await fetch(`${url}${location}`, { method: 'DELETE' })).status, 409);
+});

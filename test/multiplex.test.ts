@@ -202,3 +202,21 @@ t.test('names given oddly: the OIP name with its slash encoded, a header sent tw
   const index = (await (await fetch(`${server.url}/v2/repository/index`, { method: 'POST' })).json()) as { name: string }[];
   t.same(index.map((m) => m.name), ['tenants', 'tenants/alpha', 'tenants/beta', 'tenants/delta', 'tenants/gamma']);
 });
+
+t.test('an asynchronous job names its model and session as a synchronous request does', async (t) => {
+  const server = await startFerry(t, [tenants({ numReplicas: 1 })]);
+  const row = randomRow(8, 256);
+  const res = await fetch(`${server.url}/v2/models/tenants/delta/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', prefer: 'respond-async', 'ferry-session-id': 'reader-7' },
+    body: JSON.stringify(body(row)),
+  });
+  t.equal(res.status, 202);
+  let view: any;
+  const location = res.headers.get('location')!;
+  t.ok(await waitFor(() => view?.state === 'succeeded', 10_000, async () => void (view = await (await fetch(`${server.url}${location}`)).json())));
+  t.equal(view.result.model_name, 'tenants/delta');
+  t.ok(maxAbsDiff(view.result.outputs[0].data, await expected('delta', row)) < 1e-5, "delta's answer");
+  const none = await fetch(`${server.url}/v2/models/tenants/infer`, { method: 'POST', headers: { 'content-type': 'application/json', prefer: 'respond-async' }, body: JSON.stringify(body(row)) });
+  t.equal(none.status, 400, 'no model named: refused when sent');
+});
