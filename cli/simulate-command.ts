@@ -1,6 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseTrace, renderChart, resolveAutoscaling, simulate } from '../autoscaler/index.js';
+import { simulateCluster, type ClusterScenario, type ClusterSimulation } from '../cluster/cluster-simulation.js';
+import { CLUSTER_TIMING } from '../cluster/timing.js';
 import { loadConfig } from '../deployments/index.js';
 import { ensureModels } from '../models/index.js';
 import { EXAMPLE_CONFIG } from '../paths.js';
@@ -23,6 +25,20 @@ Options:
   -h, --help             show this help
 
 Example traces: examples/traces/step.csv and examples/traces/daily-wave.csv.
+
+Cluster mode (ferry simulate --cluster): node deaths replayed through the
+controller's own placement, with the cluster's timing (FERRY_HEARTBEAT_TTL_MS,
+FERRY_CONTROL_INTERVAL_MS): how long its replicas take to be placed again and
+serve, and the requests queued meanwhile.
+  --cluster              simulate a cluster instead of a trace
+  --nodes <n>            nodes (default 100)
+  --cpus-per-node <n>    cpus each offers (default 16)
+  --replicas <n>         replicas of one deployment, one cpu each (default 1000)
+  --rps <n>              requests per second offered (default 24900)
+  --replica-rps <n>      as above (default 25 in cluster mode)
+  --cold-start-ms <n>    as above (default 2000 in cluster mode)
+  --deaths <n>           nodes that die, one at a time (default 10)
+  --every-ms <n>         time between deaths (default 5000)
 `;
 
 function positive(name: string, raw: string | undefined, fallback: number): number {
@@ -45,11 +61,37 @@ export async function simulateCommand(argv: string[]): Promise<number> {
       'cold-start-ms': { type: 'string' },
       out: { type: 'string' },
       json: { type: 'boolean' },
+      cluster: { type: 'boolean' },
+      nodes: { type: 'string' },
+      'cpus-per-node': { type: 'string' },
+      replicas: { type: 'string' },
+      rps: { type: 'string' },
+      deaths: { type: 'string' },
+      'every-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
     process.stdout.write(SIMULATE_HELP);
+    return 0;
+  }
+  if (values.cluster) {
+    const deaths = positive('deaths', values.deaths, 10);
+    const every = positive('every-ms', values['every-ms'], 5000);
+    const scenario: ClusterScenario = {
+      nodes: positive('nodes', values.nodes, 100),
+      cpusPerNode: positive('cpus-per-node', values['cpus-per-node'], 16),
+      replicas: positive('replicas', values.replicas, 1000),
+      rps: positive('rps', values.rps, 24_900),
+      replicaRps: positive('replica-rps', values['replica-rps'], 25),
+      coldStartMs: positive('cold-start-ms', values['cold-start-ms'], 2000),
+      deaths: Array.from({ length: deaths }, (_, i) => ({ atMs: 2000 + i * every, nodes: 1 })),
+      durationMs: 2000 + deaths * every + 10_000,
+      timing: CLUSTER_TIMING,
+    };
+    const result = simulateCluster(scenario);
+    if (values.json) process.stdout.write(`${JSON.stringify({ scenario, ...result }, null, 2)}\n`);
+    else process.stdout.write(renderClusterSimulation(scenario, result));
     return 0;
   }
   if (!values.trace) throw new Error('ferry simulate needs --trace <csv> (see ferry simulate --help)');
@@ -88,4 +130,19 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     ].join('\n'),
   );
   return 0;
+}
+
+/** A cluster replay as lines: the scenario, each death, and the queue. */
+export function renderClusterSimulation(s: ClusterScenario, r: ClusterSimulation): string {
+  const lines = [
+    `${s.nodes} nodes × ${s.cpusPerNode} cpus, ${s.replicas} replicas, ${s.rps} req/s offered (${s.replicaRps} per replica), cold start ${s.coldStartMs} ms`,
+    `heartbeat TTL ${s.timing.heartbeatTtlMs} ms (a beat every ${s.timing.heartbeatEveryMs} ms), a control pass every ${s.timing.controlIntervalMs} ms; one placement of the whole cluster takes ${r.placementMs.toFixed(1)} ms at most`,
+    '',
+  ];
+  for (const d of r.deaths) {
+    const serving = d.servingAfterMs === null ? `${d.pending} fit nowhere (pending)` : `serving again after ${(d.servingAfterMs / 1000).toFixed(2)} s`;
+    lines.push(`  t=${(d.atMs / 1000).toFixed(1)} s ${d.nodes.join(', ')} died with ${d.replicasLost} replicas: placed again after ${(d.replacedAfterMs / 1000).toFixed(2)} s, ${serving}`);
+  }
+  lines.push('', `requests queued meanwhile: ${r.peakQueued} at most, ${r.queuedRequestSeconds} request-seconds in all; ${r.retried} calls in flight on dead replicas retried`);
+  return `${lines.join('\n')}\n`;
 }

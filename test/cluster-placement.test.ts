@@ -43,3 +43,20 @@ t.test('a thousand replicas over a hundred nodes: every one placed, evenly', asy
   t.same(after.pending, {}, 'ten nodes gone: their replicas fit on the rest');
   for (const d of ['a', 'b']) for (const [node, n] of Object.entries(p.assignment[d])) if (!dead.has(node)) t.ok(after.assignment[d][node] >= n, `${d} on ${node} stays`);
 });
+
+t.test('a cluster replay: node deaths seen within a heartbeat TTL, replaced at the next pass, queued requests while short', async (t) => {
+  const { simulateCluster } = await import('../cluster/cluster-simulation.js');
+  const timing = { heartbeatTtlMs: 3000, heartbeatEveryMs: 1000, controlIntervalMs: 500, lockTtlMs: 3000 };
+  const base = { nodes: 4, cpusPerNode: 4, replicas: 12, replicaRps: 100, coldStartMs: 1000, durationMs: 20_000, timing };
+  const spare = simulateCluster({ ...base, rps: 800, deaths: [{ atMs: 1000, nodes: 1 }] });
+  const [death] = spare.deaths;
+  t.equal(death.replicasLost, 3);
+  t.ok(death.replacedAfterMs >= timing.heartbeatTtlMs - timing.heartbeatEveryMs && death.replacedAfterMs <= timing.heartbeatTtlMs + timing.controlIntervalMs, `replaced after ${death.replacedAfterMs} ms`);
+  t.equal(death.servingAfterMs, death.replacedAfterMs + base.coldStartMs, 'serving once a cold start is over');
+  t.equal(spare.peakQueued, 0, 'nine replicas carry 800 req/s: nothing queues');
+  t.ok(spare.retried > 0, 'the dead replicas\' calls are retried');
+  const tight = simulateCluster({ ...base, rps: 1150, deaths: [{ atMs: 1000, nodes: 1 }] });
+  t.ok(tight.peakQueued > 0 && tight.queuedRequestSeconds > 0, `short of capacity while replaced: ${tight.peakQueued} queued at most`);
+  const full = simulateCluster({ ...base, rps: 100, deaths: [{ atMs: 1000, nodes: 2 }] });
+  t.same([full.deaths[0].pending, full.deaths[0].servingAfterMs], [4, null], 'what fits nowhere is pending');
+});
