@@ -148,14 +148,15 @@ t.test('controller failover: when the controlling gateway dies, another takes th
   t.teardown(() => store.close());
   const firstId = (await store.lockHolder())!;
   t.match(firstId, /^gateway-/, 'the first gateway controls');
-  const second = await gateway(t, redis, [mlp({ numReplicas: 1 })]);
+  const second = await gateway(t, redis, [mlp({ numReplicas: 1, requestTimeoutMs: 15_000 })]);
   t.not(await store.lockHolder(), second.cluster!.id, 'while it lives, the lock stays with it');
   const diedAt = Date.now();
   first.child.kill('SIGKILL');
   t.ok(await waitFor(() => second.cluster!.status().controller === second.cluster!.id, 10_000), 'the second gateway took over');
   const tookMs = Date.now() - diedAt;
   t.ok(tookMs <= TIMING.lockTtlMs + 2 * TIMING.controlIntervalMs + 500, `within one lock TTL and a pass (${tookMs} ms)`);
-  t.equal((await infer(second.url)).status, 200, 'and serves');
+  const served = await infer(second.url);
+  t.equal(served.status, 200, `and serves${served.status === 200 ? '' : `: ${JSON.stringify(second.status().deployments[0])} ${JSON.stringify(second.status().cluster)}`}`);
 });
 
 t.test('Redis stopped under load: requests are refused 503 at once while it is down, and served again once it is back', async (t) => {
