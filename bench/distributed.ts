@@ -117,9 +117,12 @@ const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
 const queue = new Queue('bench-batches', { connection });
 const events = new QueueEvents('bench-batches', { connection: new Redis(redisUrl, { maxRetriesPerRequest: null }) });
 await events.waitUntilReady();
+// Each waiting job listens on the one QueueEvents: 64 at once is what this bench means to do.
+events.setMaxListeners(256);
+queue.setMaxListeners(256);
 const b64 = Buffer.from(input.buffer).toString('base64');
 const b = await transport(async () => {
-  const job = await queue.add('batch', { rows: 1, input: b64 }, { removeOnComplete: true, removeOnFail: true });
+  const job = await queue.add('batch', { rows: 1, input: b64 }, { removeOnComplete: { age: 30 }, removeOnFail: { age: 30 } });
   await job.waitUntilFinished(events);
 }, SECONDS);
 await stopChild(worker);
