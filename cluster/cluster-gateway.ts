@@ -20,6 +20,8 @@ export interface ClusterGatewayOptions {
   timing?: Partial<ClusterTiming>;
   prefix?: string;
   log?: (level: 'info' | 'warn', msg: string) => void;
+  /** False for a node reaching other deployments for its replicas' handle calls: it never takes the controller's lock. @default true */
+  controller?: boolean;
 }
 
 /** What `GET /-/status` shows of the cluster. */
@@ -75,7 +77,7 @@ export class ClusterGateway implements RemotePoolHost {
     } catch (err) {
       throw new Error(`cannot reach Redis at ${this.opts.redisUrl}: ${(err as Error).message}`);
     }
-    this.controller = new ClusterController(this.store, this.id, deployments, this.timing.lockTtlMs);
+    if (this.opts.controller !== false) this.controller = new ClusterController(this.store, this.id, deployments, this.timing.lockTtlMs);
     this.subscriber = this.store.subscriber(() => void this.pass());
     this.timer = setInterval(() => void this.pass(), this.timing.controlIntervalMs).unref();
     await this.pass();

@@ -5,7 +5,9 @@ import { randomBytes } from 'node:crypto';
 import type { ResolvedDeployment } from '../deployments/index.js';
 import { handleCalls } from '../gateway/index.js';
 import { defaultHostFactory, NodeResources, ReplicaPool, type HostFactory, type PoolObserver } from '../replicas/index.js';
+import { ClusterGateway } from './cluster-gateway.js';
 import { ClusterStore, type NodeRecord } from './cluster-store.js';
+import type { RemotePool } from './remote-pool.js';
 import { NodeServer } from './node-server.js';
 import { CLUSTER_TIMING, type ClusterTiming } from './timing.js';
 
@@ -60,6 +62,9 @@ export class NodeAgent {
   private closed = false;
   private readonly failures = new Map<string, string>();
   private readonly metrics = new FerryMetrics();
+  /** How the node's replicas reach every deployment for their handle calls: through the cluster, as a gateway does. */
+  private reach: ClusterGateway | null = null;
+  private readonly reachPools = new Map<string, RemotePool>();
   private http: Server | null = null;
 
   constructor(private readonly opts: NodeAgentOptions) {
@@ -172,6 +177,7 @@ export class NodeAgent {
     if (this.closed) return;
     const [config, assignment] = await Promise.all([this.store.config<ServedConfig>(), this.store.assignment()]);
     if (!config || !assignment) return;
+    await this.reachEvery(config);
     let changed = false;
     for (const d of config.deployments) {
       const count = assignment.assignment[d.name]?.[this.id] ?? 0;
@@ -195,6 +201,22 @@ export class NodeAgent {
     if (changed) await this.beat();
   }
 
+  /** Remote pools for every deployment, so handle calls from this node's replicas reach them wherever they run. */
+  private async reachEvery(config: ServedConfig): Promise<void> {
+    if (!this.reach) {
+      const reach = new ClusterGateway({ redisUrl: this.opts.redisUrl, id: `node-${this.id}`, timing: this.timing, controller: false, ...(this.opts.prefix ? { prefix: this.opts.prefix } : {}) });
+      await reach.connect(config.deployments);
+      this.reach = reach;
+    }
+    for (const d of config.deployments) {
+      if (this.reachPools.has(d.name)) continue;
+      const pool = this.reach.pool(d);
+      this.reachPools.set(d.name, pool);
+      // It learns the model once a node has loaded it; calls wait for a replica meanwhile.
+      pool.start().catch(() => {});
+    }
+  }
+
   private startPool(d: ResolvedDeployment, count: number, config: ServedConfig): void {
     const most = Math.max(count, Math.floor(this.opts.cpus / Math.max(d.resources.cpus, 1e-9)));
     const observer: PoolObserver = {
@@ -204,9 +226,9 @@ export class NodeAgent {
         this.opts.log?.('warn', `replica ${replicaId} of ${deployment} ${cause}: ${reason}`);
       },
     };
-    // Handle calls from replicas' code reach the deployments this node runs.
+    // Handle calls from replicas' code reach every deployment of the cluster, on this node or another.
     const handles = handleCalls((name) => {
-      const pool = this.pools.get(name);
+      const pool = this.reachPools.get(name);
       const cfg = config.deployments.find((x) => x.name === name);
       if (!pool || !cfg) return undefined;
       return {
@@ -247,6 +269,8 @@ export class NodeAgent {
     this.subscriber?.disconnect();
     await this.store.removeNode(this.id).catch(() => {});
     await Promise.all([...this.pools.values()].map((p) => p.stop(graceMs)));
+    await Promise.all([...this.reachPools.values()].map((p) => p.stop(0)));
+    await this.reach?.close();
     await this.server.close();
     await new Promise((resolve) => (this.http ? this.http.close(resolve) : resolve(undefined)));
     await this.store.close();

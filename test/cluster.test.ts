@@ -232,3 +232,20 @@ t.test('ferry serve --redis --with-node runs a gateway and a node in one process
   both.child.kill('SIGTERM');
   t.equal(await both.exit, 0, 'and stops cleanly on SIGTERM');
 });
+
+t.test("a handler's handle calls reach a deployment running on another node", async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  await node(t, redis, 'a', 1);
+  await node(t, redis, 'b', 1);
+  const { fileURLToPath } = await import('node:url');
+  const pipeline = fileURLToPath(new URL('./fixtures/handlers/pipeline.ts', import.meta.url));
+  const server = await gateway(t, redis, [mlp(), { name: 'front', handler: pipeline, userConfig: { stages: ['mlp'] } }]);
+  const placed = server.status().cluster!.assignment!.assignment;
+  t.not(Object.keys(placed.mlp)[0], Object.keys(placed.front)[0], `the two deployments on different nodes (${JSON.stringify(placed)})`);
+  const res = await fetch(`${server.url}/v2/models/front/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const json = (await res.json()) as { outputs: { data: number[] }[] };
+  t.equal(res.status, 200, JSON.stringify(json));
+  const want = (await directRun('mlp.onnx', { input: new ort.Tensor('float32', Float32Array.from(row), [1, 784]) })).logits.data as Float32Array;
+  t.ok(maxAbsDiff(json.outputs[0].data, want) < 1e-5, "the other node's answer, through the handler");
+});
