@@ -60,3 +60,19 @@ t.test('a cluster replay: node deaths seen within a heartbeat TTL, replaced at t
   const full = simulateCluster({ ...base, rps: 100, deaths: [{ atMs: 1000, nodes: 2 }] });
   t.same([full.deaths[0].pending, full.deaths[0].servingAfterMs], [4, null], 'what fits nowhere is pending');
 });
+
+t.test('ferry simulate --cluster prints each death and the queue; --json gives the figures', async (t) => {
+  const { ferry } = await import('./helpers/cli.js');
+  const run = ferry(['simulate', '--cluster', '--nodes', '10', '--replicas', '100', '--rps', '2490', '--deaths', '2', '--every-ms', '4000']);
+  t.equal(await run.exit, 0, run.err());
+  t.match(run.out(), /10 nodes × 16 cpus, 100 replicas, 2490 req\/s offered \(25 per replica\), cold start 2000 ms/);
+  t.match(run.out(), /t=2\.0 s node-\d+ died with 10 replicas: placed again after [\d.]+ s, serving again after [\d.]+ s/);
+  t.match(run.out(), /requests queued meanwhile: \d+ at most/);
+  const json = ferry(['simulate', '--cluster', '--nodes', '3', '--cpus-per-node', '2', '--replicas', '6', '--deaths', '1', '--json']);
+  t.equal(await json.exit, 0, json.err());
+  const figures = JSON.parse(json.out());
+  t.match(figures, { scenario: { nodes: 3, replicas: 6 }, deaths: [{ replicasLost: 2, pending: 2, servingAfterMs: null }] });
+  const bad = ferry(['simulate', '--cluster', '--nodes=-1']);
+  t.equal(await bad.exit, 1);
+  t.match(bad.err(), /--nodes must be a non-negative number/);
+});
