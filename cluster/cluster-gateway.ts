@@ -179,6 +179,10 @@ export class ClusterGateway implements RemotePoolHost {
     if (this.controller?.isController) void this.pass();
   }
 
+  reconfigure(deployment: string, userConfig: unknown): Promise<void> {
+    return this.store.writeUserConfig(deployment, userConfig);
+  }
+
   model(deployment: string): Promise<LoadedModel | null> {
     return this.store.model(deployment);
   }

@@ -169,6 +169,23 @@ export class ClusterStore {
     return v === null ? null : (JSON.parse(v) as ModelRecord);
   }
 
+  /** A code deployment's userConfig as a gateway last set it (server.reconfigure), for every node to apply. */
+  async writeUserConfig(deployment: string, userConfig: unknown): Promise<void> {
+    await this.redis.set(this.key('user-config', deployment), JSON.stringify({ userConfig }));
+    await this.announce('user-config');
+  }
+
+  /** The userConfigs set since start, by deployment (absent where none was). */
+  async userConfigs(deployments: readonly string[]): Promise<Map<string, string>> {
+    if (deployments.length === 0) return new Map();
+    const values = await this.redis.mget(deployments.map((d) => this.key('user-config', d)));
+    const out = new Map<string, string>();
+    deployments.forEach((d, i) => {
+      if (values[i] !== null) out.set(d, values[i]!);
+    });
+    return out;
+  }
+
   /** A gateway's load on every deployment, kept `ttlMs` (a gateway gone stops counting). */
   async writeLoad(gateway: string, loads: Record<string, DeploymentLoad>, ttlMs: number): Promise<void> {
     await this.redis.set(this.key('load', gateway), JSON.stringify(loads), 'PX', ttlMs);

@@ -65,6 +65,8 @@ export class NodeAgent {
   /** How the node's replicas reach every deployment for their handle calls: through the cluster, as a gateway does. */
   private reach: ClusterGateway | null = null;
   private readonly reachPools = new Map<string, RemotePool>();
+  /** The userConfig text applied to each deployment's pool here. */
+  private readonly applied = new Map<string, string>();
   private http: Server | null = null;
 
   constructor(private readonly opts: NodeAgentOptions) {
@@ -178,6 +180,18 @@ export class NodeAgent {
     const [config, assignment] = await Promise.all([this.store.config<ServedConfig>(), this.store.assignment()]);
     if (!config || !assignment) return;
     await this.reachEvery(config);
+    const userConfigs = await this.store.userConfigs(config.deployments.filter((d) => d.handler !== null).map((d) => d.name));
+    for (const [name, text] of userConfigs) {
+      const pool = this.pools.get(name);
+      if (!pool || this.applied.get(name) === text) continue;
+      this.applied.set(name, text);
+      const failures = await pool.reconfigure((JSON.parse(text) as { userConfig: unknown }).userConfig);
+      if (failures.length > 0) {
+        const why = failures.map((f) => `${f.replica}: ${f.error}`).join('; ');
+        this.failures.set(name, `reconfigure failed: ${why}`);
+        this.opts.log?.('warn', `reconfigure of ${name} on node ${this.id} failed: ${why}`);
+      }
+    }
     let changed = false;
     for (const d of config.deployments) {
       const count = assignment.assignment[d.name]?.[this.id] ?? 0;
@@ -188,7 +202,10 @@ export class NodeAgent {
           changed = true;
         }
       } else if (count > 0) {
-        this.startPool(d, count, config);
+        // A userConfig set since start goes to the replicas started now.
+        const set = userConfigs.get(d.name);
+        if (set !== undefined) this.applied.set(d.name, set);
+        this.startPool(set === undefined ? d : { ...d, userConfig: (JSON.parse(set) as { userConfig: unknown }).userConfig }, count, config);
         changed = true;
       }
     }

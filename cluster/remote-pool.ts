@@ -37,6 +37,8 @@ export interface RemotePoolHost {
   setTarget(deployment: string, n: number): void;
   /** What a node reported of the deployment's model, once one has. */
   model(deployment: string): Promise<LoadedModel | null>;
+  /** Sets a code deployment's userConfig for every node to apply. */
+  reconfigure(deployment: string, userConfig: unknown): Promise<void>;
 }
 
 /** One replica on a node, as this gateway reaches it: a slot in its counters and a channel per router. */
@@ -290,8 +292,15 @@ export class RemotePool implements ServingPool {
     return refused ? Promise.reject(refused) : this.router.callRoute(route, control);
   }
 
-  reconfigure(): Promise<{ replica: string; error: string }[]> {
-    return Promise.reject(new Error(`reconfigure of ${this.name}: a cluster gateway does not reconfigure replicas on nodes yet; restart them with the new userConfig`));
+  /**
+   * Sets the userConfig in Redis; each node gives it to its replicas'
+   * reconfigure as it reads it (within a control interval) and to replicas it
+   * starts later. Resolves once it is set: a handler's refusal is the node's
+   * to report (its log and `ferry status --redis`), not this gateway's.
+   */
+  async reconfigure(userConfig: unknown): Promise<{ replica: string; error: string }[]> {
+    await this.host.reconfigure(this.name, userConfig);
+    return [];
   }
 
   /** Replicas run on nodes: a gateway cannot kill one. */

@@ -249,3 +249,28 @@ t.test("a handler's handle calls reach a deployment running on another node", as
   const want = (await directRun('mlp.onnx', { input: new ort.Tensor('float32', Float32Array.from(row), [1, 784]) })).logits.data as Float32Array;
   t.ok(maxAbsDiff(json.outputs[0].data, want) < 1e-5, "the other node's answer, through the handler");
 });
+
+t.test("server.reconfigure on a cluster gateway reaches every node's replicas, and is kept for those started later", async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  await node(t, redis, 'a', 1);
+  const { fileURLToPath } = await import('node:url');
+  const scaled = { name: 'scaled', model: modelPath('mlp.onnx'), handler: fileURLToPath(new URL('./fixtures/handlers/scaled-mlp.ts', import.meta.url)), userConfig: { scale: 1 } };
+  const server = await gateway(t, redis, [scaled]);
+  const ask = async () => {
+    const res = await fetch(`${server.url}/v2/models/scaled/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    return ((await res.json()) as { outputs: { data: number[] }[] }).outputs[0].data;
+  };
+  const scaleOf = async (k: number) => (await directRun('mlp.onnx', { input: new ort.Tensor('float32', Float32Array.from(row, (v) => v * k), [1, 784]) })).logits.data as Float32Array;
+  t.ok(maxAbsDiff(await ask(), await scaleOf(1)) < 1e-5, 'scale 1');
+  t.same(await server.reconfigure('scaled', { scale: 2 }), [], 'set for the nodes');
+  const two = await scaleOf(2);
+  let now: number[] = [];
+  t.ok(await waitFor(() => maxAbsDiff(now, two) < 1e-5, 10_000, async () => void (now = await ask())), 'the node applied it');
+  // Kept for the replicas nodes start later (they read it before starting).
+  const { ClusterStore: Store } = await import('../cluster/cluster-store.js');
+  const store = new Store(redis.url);
+  await store.connect();
+  t.teardown(() => store.close());
+  t.ok((await store.userConfigs(['scaled'])).get('scaled')?.includes('"scale":2'), 'kept in Redis for nodes to come');
+});
