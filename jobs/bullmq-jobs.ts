@@ -100,6 +100,8 @@ export class BullJobStore implements JobStore {
 
   async get(id: string): Promise<JobView | null> {
     const job = (await Job.fromId(this.queue, id)) as Job<JobRequest, JobResponse> | undefined;
+    // BullMQ removes finished jobs past their age when later ones finish: one past its TTL is gone already.
+    if (job?.finishedOn && Date.now() - job.finishedOn > this.opts.resultTtlMs) return null;
     if (job) return this.view(job);
     const cancelled = await this.producer.get(this.cancelledKey(id));
     return cancelled === null ? null : (JSON.parse(cancelled) as JobView);

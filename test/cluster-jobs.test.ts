@@ -61,6 +61,16 @@ t.test('a job in a cluster: kept in Redis, run by a gateway, its result readable
   t.ok(accepted.every((a) => a.status === 202), 'accepted');
   const views = await allDone(two.url, accepted.map((a) => a.location!), 20_000);
   t.ok(views.every((v) => v.state === 'succeeded' && v.result.outputs[0].name === 'started'), 'done, read from the other gateway');
+  const short = await (async () => {
+    const config = validateConfig({ http: { port: 0 }, node: { cpus: 16 }, asyncInference: { resultTtlMs: 1000 }, deployments: [slow(50)] }, modelPath('ferry.config.ts'));
+    const server = await FerryServer.start(config, { cluster: new ClusterGateway({ redisUrl: redis.url, timing: TIMING }) });
+    t.teardown(() => server.close(1000));
+    return server;
+  })();
+  const brief = await submit(short.url);
+  await allDone(short.url, [brief.location!], 10_000);
+  let gone = false;
+  t.ok(await waitFor(() => gone, 10_000, async () => void (gone = (await fetch(`${short.url}${brief.location}`)).status === 404)), 'a result past its TTL is gone');
   const late = await submit(one.url);
   const cancel = await fetch(`${two.url}${late.location}`, { method: 'DELETE' });
   t.ok([200, 409].includes(cancel.status), 'a job cancelled or, when a worker had it already, refused');
