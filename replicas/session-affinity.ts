@@ -25,6 +25,18 @@ export interface SessionAffinityOptions {
   idleTimeoutMs: number;
 }
 
+/** The first point on the ring (sorted) at or past hash `h`: where a key's walk starts (points.length wraps to 0). */
+function ringStart(points: Uint32Array, h: number): number {
+  let lo = 0;
+  let hi = points.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (points[mid] < h) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** Points each replica has on the hash ring: enough that sessions spread evenly over a few replicas. */
 const POINTS_PER_REPLICA = 64;
 
@@ -116,14 +128,7 @@ export class SessionAffinityRouter implements RequestRouter {
     let total = 0;
     for (const c of candidates) total += this.counters.sessions(c.slot);
     const cap = Math.ceil(((1 + this.opts.loadBound) * (total + 1)) / candidates.length);
-    const h = hash32(sessionId);
-    let lo = 0;
-    let hi = ring.points.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (ring.points[mid] < h) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = ringStart(ring.points, hash32(sessionId));
     // First a replica under the bound with a free place, so a new session does not queue behind a busy one; then any under the bound.
     for (const needRoom of [true, false]) {
       const seen = new Set<number>();
@@ -145,15 +150,7 @@ export class SessionAffinityRouter implements RequestRouter {
   /** The first replica on the ring from the session's hash, whatever its load. */
   private ringOwner(candidates: readonly SlotCandidate[], sessionId: string): SlotCandidate {
     const ring = this.ringFor(candidates);
-    const h = hash32(sessionId);
-    let lo = 0;
-    let hi = ring.points.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (ring.points[mid] < h) lo = mid + 1;
-      else hi = mid;
-    }
-    return ring.owners[lo % ring.points.length];
+    return ring.owners[ringStart(ring.points, hash32(sessionId)) % ring.points.length];
   }
 
   private ringFor(candidates: readonly SlotCandidate[]): { points: Uint32Array; owners: SlotCandidate[] } {

@@ -2,14 +2,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import t, { type Test } from 'tap';
-import { ClusterGateway } from '../cluster/cluster-gateway.js';
-import { NodeAgent } from '../cluster/node-agent.js';
-import { FerryServer, validateConfig, type DeploymentConfig } from '../index.js';
-import { modelPath } from '../models/index.js';
+import t from 'tap';
+import type { DeploymentConfig } from '../index.js';
 import { ferry, urlOf } from './helpers/cli.js';
 import { waitFor } from './helpers/ferry.js';
-import { startRedis, type TestRedis } from './helpers/redis.js';
+import { startGateway as gateway, startNode as node, TIMING_ENV } from './helpers/cluster.js';
+import { startRedis } from './helpers/redis.js';
 
 /*
  * Asynchronous jobs in a cluster: kept in a real redis-server through
@@ -17,24 +15,10 @@ import { startRedis, type TestRedis } from './helpers/redis.js';
  * and Redis's restart with its append-only file.
  */
 
-const TIMING = { heartbeatTtlMs: 1500, heartbeatEveryMs: 500, controlIntervalMs: 200, lockTtlMs: 1500 };
-const TIMING_ENV = { FERRY_HEARTBEAT_TTL_MS: '1500', FERRY_CONTROL_INTERVAL_MS: '200', FERRY_CONTROLLER_LOCK_TTL_MS: '1500' };
 const slow = (ms: number): DeploymentConfig => ({ name: 'slow', handler: fileURLToPath(new URL('./fixtures/handlers/slow.ts', import.meta.url)), userConfig: { ms }, maxOngoingRequests: 8 });
 const body = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }] });
 
-async function node(t: Test, redis: TestRedis, id: string): Promise<NodeAgent> {
-  const agent = new NodeAgent({ redisUrl: redis.url, id, cpus: 2, gpus: 0, timing: TIMING });
-  await agent.start();
-  t.teardown(() => agent.stop(1000));
-  return agent;
-}
 
-async function gateway(t: Test, redis: TestRedis, deployments: DeploymentConfig[]): Promise<FerryServer> {
-  const config = validateConfig({ http: { port: 0 }, node: { cpus: 16 }, deployments }, modelPath('ferry.config.ts'));
-  const server = await FerryServer.start(config, { cluster: new ClusterGateway({ redisUrl: redis.url, timing: TIMING }) });
-  t.teardown(() => server.close(1000));
-  return server;
-}
 
 async function submit(url: string): Promise<{ status: number; location: string | null; body: any }> {
   const res = await fetch(`${url}/v2/models/slow/infer`, { method: 'POST', headers: { 'content-type': 'application/json', prefer: 'respond-async' }, body });
@@ -59,14 +43,9 @@ t.test('a job in a cluster: kept in Redis, run by a gateway, its result readable
   const two = await gateway(t, redis, [slow(300)]);
   const accepted = await Promise.all([submit(one.url), submit(one.url), submit(one.url)]);
   t.ok(accepted.every((a) => a.status === 202), 'accepted');
-  const views = await allDone(two.url, accepted.map((a) => a.location!), 20_000);
+  const views = await allDone(two.url, accepted.map((a) => a.location!), 45_000);
   t.ok(views.every((v) => v.state === 'succeeded' && v.result.outputs[0].name === 'started'), 'done, read from the other gateway');
-  const short = await (async () => {
-    const config = validateConfig({ http: { port: 0 }, node: { cpus: 16 }, asyncInference: { resultTtlMs: 1000 }, deployments: [slow(50)] }, modelPath('ferry.config.ts'));
-    const server = await FerryServer.start(config, { cluster: new ClusterGateway({ redisUrl: redis.url, timing: TIMING }) });
-    t.teardown(() => server.close(1000));
-    return server;
-  })();
+  const short = await gateway(t, redis, [slow(50)], { asyncInference: { resultTtlMs: 1000 } });
   const brief = await submit(short.url);
   await allDone(short.url, [brief.location!], 10_000);
   let gone = false;

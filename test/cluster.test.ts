@@ -1,12 +1,12 @@
 import ort from 'onnxruntime-node';
 import t, { type Test } from 'tap';
-import { ClusterGateway } from '../cluster/cluster-gateway.js';
 import { ClusterStore } from '../cluster/cluster-store.js';
 import { NodeAgent } from '../cluster/node-agent.js';
-import { FerryServer, validateConfig, type DeploymentConfig } from '../index.js';
+import type { DeploymentConfig } from '../index.js';
 import { modelPath } from '../models/index.js';
 import { ferry, urlOf, type FerryRun } from './helpers/cli.js';
 import { directRun, maxAbsDiff, randomRow, waitFor } from './helpers/ferry.js';
+import { startGateway as gateway, startNode as node, TIMING, TIMING_ENV } from './helpers/cluster.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 
 /*
@@ -15,24 +15,10 @@ import { startRedis, type TestRedis } from './helpers/redis.js';
  * serve --redis` processes, requests over real HTTP.
  */
 
-const TIMING = { heartbeatTtlMs: 1500, heartbeatEveryMs: 500, controlIntervalMs: 200, lockTtlMs: 1500 };
-const TIMING_ENV = { FERRY_HEARTBEAT_TTL_MS: '1500', FERRY_CONTROL_INTERVAL_MS: '200', FERRY_CONTROLLER_LOCK_TTL_MS: '1500' };
 
 const mlp = (extra: Partial<DeploymentConfig> = {}): DeploymentConfig => ({ name: 'mlp', model: modelPath('mlp.onnx'), ...extra });
 
-async function node(t: Test, redis: TestRedis, id: string, cpus = 2): Promise<NodeAgent> {
-  const agent = new NodeAgent({ redisUrl: redis.url, id, cpus, gpus: 0, timing: TIMING });
-  await agent.start();
-  t.teardown(() => agent.stop(1000));
-  return agent;
-}
 
-async function gateway(t: Test, redis: TestRedis, deployments: DeploymentConfig[]): Promise<FerryServer> {
-  const config = validateConfig({ http: { port: 0 }, node: { cpus: 16 }, deployments }, modelPath('ferry.config.ts'));
-  const server = await FerryServer.start(config, { cluster: new ClusterGateway({ redisUrl: redis.url, timing: TIMING }) });
-  t.teardown(() => server.close(1000));
-  return server;
-}
 
 function nodeProcess(t: Test, redis: TestRedis, id: string, cpus = 2): FerryRun {
   const run = ferry(['node', '--redis', redis.url, '--id', id, '--cpus', String(cpus)], TIMING_ENV);
