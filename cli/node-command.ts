@@ -54,6 +54,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.redis) throw new Error('ferry node needs --redis <url>: the cluster it joins');
+  if (!/^rediss?:\/\//.test(values.redis)) throw new Error(`--redis takes a redis:// or rediss:// URL (got ${values.redis})`);
   const listen = values.listen ?? '127.0.0.1';
   const port = numberOption('port', values.port, 0, true);
   if (port > 65535) throw new Error(`--port must be at most 65535 (got ${port})`);

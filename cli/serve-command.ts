@@ -83,7 +83,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
   // Whoever reads our output may go away (a closed pipe): serving and draining go on regardless.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
-  const config = await loadConfig(file, { checkDevice: deviceUnavailableReason });
+  // A gateway without a node runs no replica: what fits this machine, and its devices, are the nodes' concern.
+  const gatewayOnly = values.redis !== undefined && !values['with-node'];
+  if (values.redis !== undefined && !/^rediss?:\/\//.test(values.redis)) throw new Error(`--redis takes a redis:// or rediss:// URL (got ${values.redis})`);
+  const config = await loadConfig(file, gatewayOnly ? { checkNode: false } : { checkDevice: deviceUnavailableReason });
   for (const w of config.warnings) process.stderr.write(`ferry: warning: ${w}\n`);
   // The first signal shuts down; one that comes while the replicas load waits
   // for the start to finish (a load cannot be cut short). A second exits now.

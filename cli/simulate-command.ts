@@ -76,12 +76,19 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.cluster) {
-    const deaths = positive('deaths', values.deaths, 10);
+    const whole = (name: string, raw: string | undefined, fallback: number, least: number) => {
+      const n = positive(name, raw, fallback);
+      if (!Number.isInteger(n) || n < least) throw new Error(`--${name} must be a whole number of at least ${least} (got ${raw})`);
+      return n;
+    };
+    const nodeCount = whole('nodes', values.nodes, 100, 1);
+    const deaths = whole('deaths', values.deaths, 10, 0);
+    if (deaths > nodeCount) throw new Error(`--deaths ${deaths} is more than the ${nodeCount} nodes`);
     const every = positive('every-ms', values['every-ms'], 5000);
     const scenario: ClusterScenario = {
-      nodes: positive('nodes', values.nodes, 100),
+      nodes: nodeCount,
       cpusPerNode: positive('cpus-per-node', values['cpus-per-node'], 16),
-      replicas: positive('replicas', values.replicas, 1000),
+      replicas: whole('replicas', values.replicas, 1000, 1),
       rps: positive('rps', values.rps, 24_900),
       replicaRps: positive('replica-rps', values['replica-rps'], 25),
       coldStartMs: positive('cold-start-ms', values['cold-start-ms'], 2000),

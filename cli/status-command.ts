@@ -27,7 +27,8 @@ const time = (at: number) => new Date(at).toISOString().slice(11, 19);
 /** The status as a terminal table. */
 export function renderStatus(status: FerryStatus, url: string): string {
   const n = status.node;
-  const lines = [`Ferry ${status.version} at ${url} — node: ${n.usedCpus}/${n.cpus} cpus, ${n.usedGpus}/${n.gpus} gpus reserved`];
+  // A cluster gateway runs no replica: its machine's cores are not what its replicas reserve (the cluster section says that).
+  const lines = [status.cluster ? `Ferry ${status.version} at ${url} — a cluster gateway` : `Ferry ${status.version} at ${url} — node: ${n.usedCpus}/${n.cpus} cpus, ${n.usedGpus}/${n.gpus} gpus reserved`];
   const g = status.ingress;
   // A Ferry from before ingress threads has no such field.
   if (g) {

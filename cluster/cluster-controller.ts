@@ -29,10 +29,10 @@ export class ClusterController {
   }
 
   /**
-   * One pass: take or renew the lock, then (holding it) place `targets` on
-   * the nodes. Rejects when Redis does not answer (the caller passes again later).
+   * One pass: take or renew the lock, then (holding it, and unless `placeNow`
+   * is false) place `targets` on the nodes. Rejects when Redis does not answer (the caller passes again later).
    */
-  async pass(targets: ReadonlyMap<string, number>): Promise<void> {
+  async pass(targets: ReadonlyMap<string, number>, placeNow = true): Promise<void> {
     this.holding = this.holding ? await this.store.renewLock(this.id, this.lockTtlMs) : await this.store.tryLock(this.id, this.lockTtlMs);
     if (!this.holding) {
       this.servedConfig = false;
@@ -45,6 +45,7 @@ export class ClusterController {
       // What another controller placed is kept: a new controller moves nothing that runs.
       this.last = await this.store.assignment();
     }
+    if (!placeNow) return;
     const nodes = await this.store.nodes();
     const wants = this.deployments.map((d) => ({ deployment: d.name, replicas: targets.get(d.name) ?? 0, resources: d.resources }));
     const placement = place(wants, nodes, this.last?.assignment ?? {});

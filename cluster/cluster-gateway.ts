@@ -59,6 +59,9 @@ export class ClusterGateway implements RemotePoolHost {
   private nodes: NodeRecord[] = [];
   private holder: string | null = null;
   private lastRedisOk = Date.now();
+  /** Set while Redis does not answer; after it answers again, until this time, nodes missing from it are not taken as gone. */
+  private redisFailed = false;
+  private graceUntil = 0;
   private timer: NodeJS.Timeout | null = null;
   private subscriber: { disconnect(): void } | null = null;
   private passing: Promise<void> | null = null;
@@ -108,23 +111,38 @@ export class ClusterGateway implements RemotePoolHost {
       this.assignment = assignment;
       this.loads = loads;
       this.lastRedisOk = Date.now();
-      this.follow(nodes);
-      await this.controller?.pass(this.targets);
+      if (this.redisFailed) {
+        // Heartbeats could not be written while Redis was away (or lapsed while it restarted): nodes get one TTL to beat again before any is taken as gone.
+        this.redisFailed = false;
+        this.graceUntil = Date.now() + this.timing.heartbeatTtlMs;
+      }
+      const grace = Date.now() < this.graceUntil;
+      this.follow(nodes, grace);
+      await this.controller?.pass(this.targets, !grace);
     } catch {
+      this.redisFailed = true;
       // Redis unreachable: calls go on to the nodes known until a heartbeat TTL has passed (see unavailable()).
     }
   }
 
   /** Connects to nodes new to it and drops those whose heartbeat lapsed (or that came back elsewhere). */
-  private follow(nodes: readonly NodeRecord[]): void {
+  private follow(nodes: readonly NodeRecord[], grace = false): void {
     const live = new Map(nodes.map((n) => [n.id, n]));
     for (const [id, conn] of this.connections) {
       const now = live.get(id);
+      if (!now && grace) continue;
       if (!now || now.host !== conn.node.host || now.port !== conn.node.port || now.startedAt !== conn.node.startedAt) conn.close(`node ${id} stopped beating`);
     }
     for (const node of nodes) {
       if (this.connections.has(node.id)) continue;
-      const conn = new NodeConnection(node, { up: (c, ch, source, d, r) => this.up(c, ch, source, d, r), gone: (c, ch, reason) => this.gone(c, ch, reason) }, (c) => {
+      const events = {
+        up: (c: NodeConnection, ch: number, source: number, d: string, r: string) => this.up(c, ch, source, d, r),
+        gone: (c: NodeConnection, ch: number, reason: string) => this.gone(c, ch, reason),
+        lost: (c: NodeConnection) => {
+          for (const pool of this.pools.values()) pool.nodeLost(c);
+        },
+      };
+      const conn = new NodeConnection(node, events, (c) => {
         if (this.connections.get(c.node.id) === c) this.connections.delete(c.node.id);
         this.channels.delete(c);
       });
@@ -177,6 +195,10 @@ export class ClusterGateway implements RemotePoolHost {
     this.targets.set(deployment, n);
     // The controller places the new target at once rather than at its next pass.
     if (this.controller?.isController) void this.pass();
+  }
+
+  log(msg: string): void {
+    this.opts.log?.('info', msg);
   }
 
   reconfigure(deployment: string, userConfig: unknown): Promise<void> {

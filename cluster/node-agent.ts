@@ -61,7 +61,7 @@ export class NodeAgent {
   private again = false;
   private closed = false;
   private readonly failures = new Map<string, string>();
-  private readonly metrics = new FerryMetrics();
+  private readonly metrics = new FerryMetrics({ node: true });
   /** How the node's replicas reach every deployment for their handle calls: through the cluster, as a gateway does. */
   private reach: ClusterGateway | null = null;
   private readonly reachPools = new Map<string, RemotePool>();
@@ -198,10 +198,12 @@ export class NodeAgent {
       const pool = this.pools.get(d.name);
       if (pool) {
         if (pool.targetReplicas !== count) {
+          this.opts.log?.('info', `${d.name}: ${pool.targetReplicas} → ${count} replicas on node ${this.id} (placement v${assignment.version})`);
           pool.scaleTo(count);
           changed = true;
         }
       } else if (count > 0) {
+        this.opts.log?.('info', `${d.name}: ${count} replicas placed on node ${this.id} (placement v${assignment.version})`);
         // A userConfig set since start goes to the replicas started now.
         const set = userConfigs.get(d.name);
         if (set !== undefined) this.applied.set(d.name, set);

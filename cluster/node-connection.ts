@@ -11,6 +11,8 @@ export interface ReplicaEvents {
   up(conn: NodeConnection, ch: number, source: number, deployment: string, replicaId: string): MessagePort | null;
   /** The replica behind `ch` is gone. */
   gone(conn: NodeConnection, ch: number, reason: string): void;
+  /** The whole node is gone: told before its channels, so no call is retried onto another replica of it. */
+  lost?(conn: NodeConnection): void;
 }
 
 /**
@@ -82,6 +84,7 @@ export class NodeConnection {
     if (this.closed) return;
     this.closed = true;
     this.socket.destroy();
+    this.events.lost?.(this);
     for (const ch of [...this.ports.keys()]) {
       this.ports.delete(ch);
       this.events.gone(this, ch, reason);

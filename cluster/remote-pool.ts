@@ -37,6 +37,8 @@ export interface RemotePoolHost {
   setTarget(deployment: string, n: number): void;
   /** What a node reported of the deployment's model, once one has. */
   model(deployment: string): Promise<LoadedModel | null>;
+  /** A line for the operator (e.g. why a start waits). */
+  log?(msg: string): void;
   /** Sets a code deployment's userConfig for every node to apply. */
   reconfigure(deployment: string, userConfig: unknown): Promise<void>;
 }
@@ -117,10 +119,18 @@ export class RemotePool implements ServingPool {
     const Router = await loadRouterClass(this.routing);
     if (Router) this.router.useRequestRouter(buildRouter(this.name, this.config.maxOngoingRequests, this.routing, this.counters, Router));
     this.host.setTarget(this.name, initialOf(this.config));
+    const since = Date.now();
+    let told = 0;
     while (!this.closed && !this.model.known) {
       const model = await this.host.model(this.name).catch(() => null);
       if (model) this.model.learn(model);
       else await new Promise((r) => setTimeout(r, MODEL_POLL_MS));
+      // Every 10 s: a gateway waits for a node to load the model before it serves; say so.
+      const waited = Math.floor((Date.now() - since) / 10_000);
+      if (waited > told) {
+        told = waited;
+        this.host.log?.(`${this.name}: waiting ${waited * 10} s for a node to load its model (is a \`ferry node\` running with room for it?)`);
+      }
     }
     if (this.closed) throw new PoolClosedError(this.name);
   }
@@ -145,6 +155,11 @@ export class RemotePool implements ServingPool {
     chans.set(ch, replica);
     peer.replicaUp(this.name, replica.slot, port1, replicaId);
     return port2;
+  }
+
+  /** Every replica on the node behind `conn` stops taking calls at once, before any of its calls is retried (elsewhere, then). */
+  nodeLost(conn: NodeConnection): void {
+    for (const replica of this.byChannel.get(conn)?.values() ?? []) this.counters.setState(replica.slot, SlotState.DEAD);
   }
 
   /** The replica behind `ch` is gone for its router: its calls go back to that router's queue. */

@@ -17,6 +17,12 @@ import { multiplexProblems, resolveMultiplex } from './multiplex-config.js';
 export interface ValidateOptions {
   /** Returns why a device cannot be used here, or null when it can. @default every device accepted */
   checkDevice?: (device: 'cpu' | 'cuda') => string | null;
+  /**
+   * Whether replicas must fit this machine (`node`). A cluster gateway runs
+   * none: its replicas run on `ferry node`s, and one that fits none waits as
+   * pending. @default true
+   */
+  checkNode?: boolean;
 }
 
 const RESERVED_PREFIXES = ['/v2', '/-', '/metrics'];
@@ -373,7 +379,7 @@ export function validateConfig(raw: unknown, source: string, opts: ValidateOptio
     raw: config.deployments[i],
   }));
   const node = sound.node ? { ...NODE_DEFAULTS, ...config.node } : null;
-  const semantic = semanticProblems(deployments, node, opts);
+  const semantic = semanticProblems(deployments, opts.checkNode === false ? null : node, opts);
   const problems = [...schema.problems, ...checksBesideSchemaProblems(raw, source, opts, sound.deployments), ...semantic.problems];
   if (problems.length > 0) {
     throw new ConfigInvalidError(source, problems.map((p) => `  - ${p}`).join('\n'));

@@ -98,7 +98,21 @@ export class BullJobStore implements JobStore {
     return view;
   }
 
-  async get(id: string): Promise<JobView | null> {
+  /** Runs a read or a cancel against Redis; unreachable, it is 503 FERRY_ERR_BACKEND_UNAVAILABLE. */
+  private async reach<T>(what: () => Promise<T>): Promise<T> {
+    try {
+      return await what();
+    } catch (err) {
+      if ((err as { code?: string }).code === 'FERRY_ERR_BACKEND_UNAVAILABLE') throw err;
+      throw new BackendUnavailableError(`Redis at ${this.opts.redisUrl} does not answer, so the job cannot be read: ${(err as Error).message}`);
+    }
+  }
+
+  get(id: string): Promise<JobView | null> {
+    return this.reach(() => this.read(id));
+  }
+
+  private async read(id: string): Promise<JobView | null> {
     const job = (await Job.fromId(this.queue, id)) as Job<JobRequest, JobResponse> | undefined;
     // BullMQ removes finished jobs past their age when later ones finish: one past its TTL is gone already.
     if (job?.finishedOn && Date.now() - job.finishedOn > this.opts.resultTtlMs) return null;
@@ -107,10 +121,14 @@ export class BullJobStore implements JobStore {
     return cancelled === null ? null : (JSON.parse(cancelled) as JobView);
   }
 
-  async cancel(id: string): Promise<CancelResult> {
+  cancel(id: string): Promise<CancelResult> {
+    return this.reach(() => this.cancelNow(id));
+  }
+
+  private async cancelNow(id: string): Promise<CancelResult> {
     const job = (await Job.fromId(this.queue, id)) as Job<JobRequest, JobResponse> | undefined;
     if (!job) {
-      const view = await this.get(id);
+      const view = await this.read(id);
       return view ? { view, cancelled: false } : null;
     }
     const view = await this.view(job);

@@ -115,15 +115,18 @@ export class FerryMetrics {
    * the batches its answers carry, without Node's process metrics or the
    * gauges the control plane reads (it merges the two at scrape time).
    */
-  constructor(opts: { processWide?: boolean } = {}) {
+  constructor(opts: { processWide?: boolean; node?: boolean } = {}) {
     if (opts.processWide === false) return;
-    this.scrapeGauge('ferry_queue_depth', 'Calls waiting in the deployment queue for a replica with room.', ['deployment'], (g, d) =>
-      g.set({ deployment: d.deployment }, d.queueDepth),
-    );
-    this.scrapeGauge('ferry_ongoing_requests', 'Calls held by replicas (running or in their mailboxes).', ['deployment'], (g, d) =>
-      g.set({ deployment: d.deployment }, d.ongoing),
-    );
-    this.scrapeGauge('ferry_replicas', 'Replicas by deployment and state.', ['deployment', 'state'], (g, d) => {
+    // A cluster node's replicas serve the gateways' queues: the queue and the calls in flight are the gateways' figures, counted once there.
+    if (!opts.node) {
+      this.scrapeGauge('ferry_queue_depth', 'Calls waiting in the deployment queue for a replica with room.', ['deployment'], (g, d) =>
+        g.set({ deployment: d.deployment }, d.queueDepth),
+      );
+      this.scrapeGauge('ferry_ongoing_requests', 'Calls held by replicas (running or in their mailboxes).', ['deployment'], (g, d) =>
+        g.set({ deployment: d.deployment }, d.ongoing),
+      );
+    }
+    this.scrapeGauge(opts.node ? 'ferry_node_replicas' : 'ferry_replicas', opts.node ? "This node's replicas by deployment and state." : 'Replicas by deployment and state.', ['deployment', 'state'], (g, d) => {
       for (const [state, n] of Object.entries(d.replicas)) g.set({ deployment: d.deployment, state }, n);
     });
     this.scrapeGauge(
