@@ -92,6 +92,8 @@ t.test('Redis restarted with its append-only file: accepted jobs complete; while
   t.equal(refused.status, 503, 'refused while Redis is down');
   t.ok(performance.now() - started < 2000, 'at once');
   t.equal(refused.body.code, 'FERRY_ERR_BACKEND_UNAVAILABLE');
+  const read = await fetch(`${server.url}${accepted[0].location}`);
+  t.match({ status: read.status, body: await read.json() }, { status: 503, body: { code: 'FERRY_ERR_BACKEND_UNAVAILABLE' } }, 'reading a job while Redis is down is 503 too');
   await redis.start();
   const views = await allDone(server.url, accepted.map((a) => a.location!), 60_000);
   t.equal(views.filter((v) => v.state === 'succeeded').length, 6, `every accepted job done (${views.map((v) => v.state)})`);

@@ -260,3 +260,37 @@ t.test("server.reconfigure on a cluster gateway reaches every node's replicas, a
   t.teardown(() => store.close());
   t.ok((await store.userConfigs(['scaled'])).get('scaled')?.includes('"scale":2'), 'kept in Redis for nodes to come');
 });
+
+t.test('a node holding every replica killed under load: its calls wait for the replicas placed elsewhere, none answered 500', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const a = nodeProcess(t, redis, 'a');
+  t.ok(await waitFor(() => /Ferry node/.test(a.out()), 20_000), `node up: ${a.err()}`);
+  const server = await gateway(t, redis, [mlp({ numReplicas: 2 })]);
+  t.ok(await waitFor(() => server.stats()[0].replicas.length === 2, 10_000), 'both replicas on a, the only node');
+  await node(t, redis, 'b');
+  const running = load(server.url);
+  await new Promise((r) => setTimeout(r, 500));
+  a.child.kill('SIGKILL');
+  t.ok(await waitFor(() => server.stats()[0].replicas.filter((r) => r.node === 'b').length === 2, 20_000), 'both placed again on b');
+  await new Promise((r) => setTimeout(r, 300));
+  const answers = await running.stop();
+  const bad = answers.filter((r) => r.status !== 200);
+  t.equal(bad.length, 0, `${answers.length} requests, none lost (${JSON.stringify(bad.slice(0, 3))})`);
+});
+
+t.test('Redis restarted with its append-only file: the replicas that run keep running (no node is taken as gone for the blip)', async (t) => {
+  const redis = await startRedis(t, { aof: true });
+  if (!redis) return;
+  await node(t, redis, 'a');
+  const server = await gateway(t, redis, [mlp({ numReplicas: 2 })]);
+  t.ok(await waitFor(() => server.stats()[0].replicas.length === 2, 10_000));
+  const before = server.stats()[0].replicas.map((r) => r.id).sort();
+  await redis.stop();
+  await new Promise((r) => setTimeout(r, 2 * TIMING.heartbeatTtlMs));
+  await redis.start();
+  t.ok(await waitFor(() => server.stats()[0].readiness.ready, 15_000), 'ready again');
+  await new Promise((r) => setTimeout(r, 2 * TIMING.heartbeatTtlMs));
+  t.same(server.stats()[0].replicas.map((r) => r.id).sort(), before, 'the same replicas, not started again');
+  t.equal((await infer(server.url)).status, 200);
+});

@@ -294,3 +294,9 @@ t.test('adaptive batching warns of settings it does not use', async (t) => {
   t.match(config.warnings.join('\n'), /batchWaitTimeoutMs is not used: with targetLatencyMs each replica chooses its own window/);
   t.match(config.warnings.join('\n'), /targetLatencyMs with maxBatchSize 1 has nothing to batch/);
 });
+
+t.test('a cluster gateway is not held to its own machine: a replica larger than it waits for a node', async (t) => {
+  const big = { deployments: [{ ...mlp, resources: { cpus: 64 } }], node: { cpus: 2 } };
+  t.match(problems(big), /do not fit even an empty node/);
+  t.equal(validateConfig(big, source, { checkNode: false }).deployments[0].resources.cpus, 64);
+});
