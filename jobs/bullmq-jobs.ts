@@ -39,6 +39,7 @@ export interface BullJobStoreOptions {
 export class BullJobStore implements JobStore {
   private readonly producer: Redis;
   private made: Queue | null = null;
+  private readonly firstReady: Promise<void>;
   private worker: Worker | null = null;
   private workerConnection: Redis | null = null;
   private readonly prefix: string;
@@ -48,6 +49,15 @@ export class BullJobStore implements JobStore {
     // Accepting a job fails at once while Redis is away (no offline queue): the client hears 503, not a hang.
     this.producer = new Redis(opts.redisUrl, { maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: (n) => Math.min(50 * 2 ** Math.min(n, 5), 1000) });
     this.producer.on('error', () => {});
+    this.firstReady = new Promise((resolve) => this.producer.once('ready', () => resolve()));
+  }
+
+  /** Resolves once the connection is first up, or after `ms`: a job sent as the gateway starts waits for it rather than failing. */
+  private async connected(ms = 2000): Promise<void> {
+    if (this.made || this.producer.status === 'ready') return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.firstReady, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
   }
 
   /**
@@ -67,6 +77,7 @@ export class BullJobStore implements JobStore {
   }
 
   async submit(request: JobRequest): Promise<string> {
+    await this.connected();
     try {
       const waiting = await this.queue.getJobCountByTypes(...QUEUED_STATES);
       if (waiting >= this.opts.maxQueuedJobs) throw new QueueFullError(`${request.deployment} (asynchronous jobs)`, waiting, this.opts.maxQueuedJobs);
@@ -100,6 +111,7 @@ export class BullJobStore implements JobStore {
 
   /** Runs a read or a cancel against Redis; unreachable, it is 503 FERRY_ERR_BACKEND_UNAVAILABLE. */
   private async reach<T>(what: () => Promise<T>): Promise<T> {
+    await this.connected();
     try {
       return await what();
     } catch (err) {
