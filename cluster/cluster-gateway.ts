@@ -211,7 +211,9 @@ export class ClusterGateway implements RemotePoolHost {
 
   /** The cluster's asynchronous jobs, in its Redis (BullMQ). */
   jobStore(settings: { resultTtlMs: number; maxQueuedJobs: number }, onFinished?: (deployment: string, state: JobState) => void): BullJobStore {
-    return new BullJobStore({ redisUrl: this.opts.redisUrl, ...(this.opts.prefix ? { prefix: this.opts.prefix.replace(/:$/, '') } : {}), ...settings, ...(onFinished ? { onFinished } : {}) });
+    // A job's lock lapses as the controller's does, twice over: a dead gateway's jobs go to another within seconds, not minutes.
+    const lockMs = Math.max(2000, 2 * this.timing.lockTtlMs);
+    return new BullJobStore({ redisUrl: this.opts.redisUrl, ...(this.opts.prefix ? { prefix: this.opts.prefix.replace(/:$/, '') } : {}), ...settings, lockMs, ...(onFinished ? { onFinished } : {}) });
   }
 
   /** The cluster as this gateway last read it. */

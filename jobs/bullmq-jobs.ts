@@ -7,13 +7,6 @@ import type { CancelResult, JobRequest, JobResponse, JobState, JobStore, JobView
 /** BullMQ's queue of Ferry's asynchronous inference jobs. */
 const QUEUE = 'ferry-async-inference';
 
-/**
- * How long a job's worker holds it without renewing (a gateway that dies
- * mid-job loses it then: BullMQ's stalled check gives it to another), and
- * how often that check runs, in ms.
- */
-const LOCK_MS = 10_000;
-const STALLED_CHECK_MS = 5_000;
 
 const QUEUED_STATES = ['waiting', 'delayed', 'prioritized', 'waiting-children'] as const;
 
@@ -25,6 +18,12 @@ export interface BullJobStoreOptions {
   resultTtlMs: number;
   maxQueuedJobs: number;
   onFinished?: (deployment: string, state: JobState) => void;
+  /**
+   * How long a worker holds a job without renewing it, in ms: a gateway that
+   * dies mid-job loses its jobs then, and BullMQ's stalled check (every half
+   * of it) gives them to another gateway. @default 10000
+   */
+  lockMs?: number;
 }
 
 /**
@@ -170,8 +169,8 @@ export class BullJobStore implements JobStore {
       connection,
       prefix: this.prefix,
       concurrency,
-      lockDuration: LOCK_MS,
-      stalledInterval: STALLED_CHECK_MS,
+      lockDuration: this.opts.lockMs ?? 10_000,
+      stalledInterval: Math.max(500, Math.floor((this.opts.lockMs ?? 10_000) / 2)),
       maxStalledCount: 3,
     });
     this.worker.on('error', () => {});
