@@ -90,6 +90,7 @@ export class ClusterGateway implements RemotePoolHost {
   pool(config: ResolvedDeployment, observer?: PoolObserver): RemotePool {
     const pool = new RemotePool(config, this, observer);
     this.pools.set(config.name, pool);
+    for (const conn of this.connections.values()) conn.claim(config.name);
     return pool;
   }
 

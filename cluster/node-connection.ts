@@ -25,6 +25,8 @@ export class NodeConnection {
   private readonly socket: Socket;
   private readonly reader = new FrameReader();
   private readonly ports = new Map<number, MessagePort>();
+  /** Channels offered for a deployment this gateway had no pool for yet, by channel: claimed when its pool comes. */
+  private readonly unclaimed = new Map<number, { source: number; deployment: string; replicaId: string }>();
   private closed = false;
   /** Resolves once connected; rejects when the node cannot be reached. */
   readonly ready: Promise<void>;
@@ -66,17 +68,36 @@ export class NodeConnection {
 
   private onMessage(msg: NodeToGateway): void {
     if (msg.t === 'up') {
-      const port = this.events.up(this, msg.ch, msg.source, msg.deployment, msg.replicaId);
-      if (!port) return;
-      this.ports.set(msg.ch, port);
-      port.on('message', (m: ToActor) => this.send({ t: 'msg', ch: msg.ch, m: ownedToActor(m) }));
+      this.open(msg.ch, msg.source, msg.deployment, msg.replicaId);
       return;
     }
     if (msg.t === 'gone') {
+      this.unclaimed.delete(msg.ch);
       if (this.ports.delete(msg.ch)) this.events.gone(this, msg.ch, msg.reason);
       return;
     }
     this.ports.get(msg.ch)?.postMessage(msg.m as FromActor);
+  }
+
+  private open(ch: number, source: number, deployment: string, replicaId: string): void {
+    const port = this.events.up(this, ch, source, deployment, replicaId);
+    if (!port) {
+      this.unclaimed.set(ch, { source, deployment, replicaId });
+      return;
+    }
+    this.unclaimed.delete(ch);
+    this.ports.set(ch, port);
+    port.on('message', (m: ToActor) => this.send({ t: 'msg', ch, m: ownedToActor(m) }));
+  }
+
+  /**
+   * Offers again the channels to `deployment`'s replicas that came before
+   * its pool did (a gateway meets its nodes while its pools are still being
+   * made): without this, a replica already running would never get calls
+   * from this gateway.
+   */
+  claim(deployment: string): void {
+    for (const [ch, offer] of [...this.unclaimed]) if (offer.deployment === deployment) this.open(ch, offer.source, offer.deployment, offer.replicaId);
   }
 
   /** Closes the connection: every channel on it is gone (the routers retry their calls elsewhere). */

@@ -1,8 +1,9 @@
 import ort from 'onnxruntime-node';
 import t, { type Test } from 'tap';
+import { ClusterGateway } from '../cluster/cluster-gateway.js';
 import { ClusterStore } from '../cluster/cluster-store.js';
 import { NodeAgent } from '../cluster/node-agent.js';
-import type { DeploymentConfig } from '../index.js';
+import { validateConfig, type DeploymentConfig } from '../index.js';
 import { modelPath } from '../models/index.js';
 import { ferry, urlOf, type FerryRun } from './helpers/cli.js';
 import { directRun, maxAbsDiff, randomRow, waitFor } from './helpers/ferry.js';
@@ -293,4 +294,26 @@ t.test('Redis restarted with its append-only file: the replicas that run keep ru
   await new Promise((r) => setTimeout(r, 2 * TIMING.heartbeatTtlMs));
   t.same(server.stats()[0].replicas.map((r) => r.id).sort(), before, 'the same replicas, not started again');
   t.equal((await infer(server.url)).status, 200);
+});
+
+t.test('a gateway that meets a node before its pools are made still gets channels to the replicas already running there', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  await node(t, redis, 'a');
+  const first = await gateway(t, redis, [mlp()]);
+  t.ok(await waitFor(() => first.stats()[0].replicas.length === 1, 10_000), 'a replica runs');
+  const late = new ClusterGateway({ redisUrl: redis.url, timing: TIMING });
+  t.teardown(() => late.close());
+  const [config] = validateConfig({ deployments: [mlp()] }, modelPath('ferry.config.ts')).deployments;
+  await late.connect([config]);
+  t.ok(await waitFor(() => late.status().nodes.length === 1, 5000), 'it follows the node');
+  // The node offers its channel as soon as the gateway attaches: long before this pool exists.
+  await new Promise((r) => setTimeout(r, 500));
+  const pool = late.pool(config);
+  t.ok(await waitFor(() => pool.readyReplicas === 1, 5000), `the running replica is reachable (${pool.readyReplicas})`);
+  await pool.start();
+  const answer = await pool.infer({ input: { dtype: 'float32', dims: [1, 784], data: Float32Array.from(row) } }, 1);
+  const want = (await directRun('mlp.onnx', { input: new ort.Tensor('float32', Float32Array.from(row), [1, 784]) })).logits.data as Float32Array;
+  t.ok(maxAbsDiff(answer.logits.data as Float32Array, want) < 1e-5, 'and answers through it');
+  await pool.stop(0);
 });
