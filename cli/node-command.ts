@@ -58,11 +58,15 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   const listen = values.listen ?? '127.0.0.1';
   const port = numberOption('port', values.port, 0, true);
   if (port > 65535) throw new Error(`--port must be at most 65535 (got ${port})`);
+  const cpus = numberOption('cpus', values.cpus, availableParallelism());
+  const gpus = numberOption('gpus', values.gpus, 0);
+  // Ray allows a node with no cpus (a head that hosts nothing); say what it means rather than refuse it.
+  if (cpus === 0 && gpus === 0) process.stderr.write('ferry: warning: this node offers 0 cpus and 0 gpus: only deployments that reserve no resources can be placed here\n');
   const agent = new NodeAgent({
     redisUrl: values.redis,
     ...(values.id ? { id: values.id } : {}),
-    cpus: numberOption('cpus', values.cpus, availableParallelism()),
-    gpus: numberOption('gpus', values.gpus, 0),
+    cpus,
+    gpus,
     listenHost: listen,
     port,
     advertiseHost: values.advertise ?? (listen === '0.0.0.0' || listen === '::' ? '127.0.0.1' : listen),

@@ -53,3 +53,27 @@ t.test('an invalid FERRY_* variable is one coded line, not a stack trace from mo
   t.equal(run.err(), 'ferry: FERRY_ERR_CONFIG_INVALID: FERRY_SHUTDOWN_GRACE_MS must be an integer from 0 to 2147483647 (got "abc")\n');
   t.equal(run.out(), '');
 });
+
+t.test('ferry node: a missing or malformed --redis, or a bad --cpus or --port, is one line and exit 1', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['node'], /^ferry: ferry node needs --redis <url>: the cluster it joins\n$/],
+    [['node', '--redis', 'localhost:6379'], /^ferry: --redis takes a redis:\/\/ or rediss:\/\/ URL \(got localhost:6379\)\n$/],
+    [['node', '--redis', 'redis://127.0.0.1:1', '--cpus', 'many'], /^ferry: --cpus must be a number ≥ 0 \(got many\)\n$/],
+    [['node', '--redis', 'redis://127.0.0.1:1', '--port', '1.5'], /^ferry: --port must be a whole number ≥ 0 \(got 1\.5\)\n$/],
+    [['node', '--redis', 'redis://127.0.0.1:1', '--port', '70000'], /^ferry: --port must be at most 65535 \(got 70000\)\n$/],
+  ];
+  for (const [args, want] of cases) {
+    const run = ferry(args);
+    t.teardown(() => void run.child.kill('SIGKILL'));
+    t.equal(await run.exit, 1, args.join(' '));
+    t.match(run.err(), want);
+  }
+});
+
+t.test('ferry node offering no cpus and no gpus says what that means before it tries to join', async (t) => {
+  const run = ferry(['node', '--redis', 'redis://127.0.0.1:1', '--cpus', '0']);
+  t.teardown(() => void run.child.kill('SIGKILL'));
+  t.equal(await run.exit, 1, 'no Redis there: it cannot join');
+  t.match(run.err(), /^ferry: warning: this node offers 0 cpus and 0 gpus: only deployments that reserve no resources can be placed here\n/);
+  t.match(run.err(), /cannot join the cluster at redis:\/\/127\.0\.0\.1:1/);
+});
