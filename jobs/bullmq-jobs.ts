@@ -87,7 +87,7 @@ export class BullJobStore implements JobStore {
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'FERRY_ERR_QUEUE_FULL' || code === 'FERRY_ERR_BACKEND_UNAVAILABLE') throw err;
-      throw new BackendUnavailableError(`the job could not be kept in Redis: ${(err as Error).message}`);
+      throw new BackendUnavailableError(`the job could not be kept in Redis at ${this.opts.redisUrl}: ${redisProblem(err)}`);
     }
   }
 
@@ -115,7 +115,7 @@ export class BullJobStore implements JobStore {
       return await what();
     } catch (err) {
       if ((err as { code?: string }).code === 'FERRY_ERR_BACKEND_UNAVAILABLE') throw err;
-      throw new BackendUnavailableError(`Redis at ${this.opts.redisUrl} does not answer, so the job cannot be read: ${(err as Error).message}`);
+      throw new BackendUnavailableError(`Redis at ${this.opts.redisUrl} does not answer, so the job cannot be read: ${redisProblem(err)}`);
     }
   }
 
@@ -186,6 +186,19 @@ export class BullJobStore implements JobStore {
     await this.made?.close().catch(() => {});
     this.producer.disconnect();
   }
+}
+
+/**
+ * What went wrong with Redis, in the client's terms: ioredis says a closed
+ * connection in its own words ("Stream isn't writeable and
+ * enableOfflineQueue options is false"), which name its options, not the
+ * problem.
+ */
+export function redisProblem(err: unknown): string {
+  const { code, message } = err as { code?: string; message?: string };
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return `${code} (${message ?? 'no message'})`;
+  if (/writeable|Connection is closed|offline queue|enableOfflineQueue|max retries per request/i.test(message ?? '')) return 'not connected (it reconnects by itself)';
+  return message ?? String(err);
 }
 
 /** A failed job's answer: Ferry's error form, with BullMQ's reason. */

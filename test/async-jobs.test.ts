@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import t from 'tap';
+import { redisProblem } from '../jobs/bullmq-jobs.js';
 import { MemoryJobStore } from '../jobs/memory-jobs.js';
 import { modelPath } from '../models/index.js';
 import { directRun, maxAbsDiff, randomRow, startFerry, waitFor } from './helpers/ferry.js';
@@ -138,4 +139,11 @@ t.test('results are kept resultTtlMs, then the job is gone; past maxQueuedJobs a
   const view = await failing.get(f);
   t.match(view, { state: 'failed', response: { status: 500 } });
   t.match(JSON.parse(Buffer.from(view!.response!.body, 'base64').toString()), { error: 'the gateway did not answer' });
+});
+
+t.test("a Redis failure in a 503's message is said in Ferry's terms", async (t) => {
+  t.equal(redisProblem(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' })), 'ECONNREFUSED (connect ECONNREFUSED 127.0.0.1:6379)');
+  t.equal(redisProblem(new Error("Stream isn't writeable and enableOfflineQueue options is false")), 'not connected (it reconnects by itself)');
+  t.equal(redisProblem(new Error('Connection is closed.')), 'not connected (it reconnects by itself)');
+  t.equal(redisProblem(new Error('OOM command not allowed when used memory > maxmemory')), 'OOM command not allowed when used memory > maxmemory', "Redis's own refusal is kept as it said it");
 });

@@ -92,6 +92,8 @@ t.test('Redis restarted with its append-only file: accepted jobs complete; while
   t.equal(refused.status, 503, 'refused while Redis is down');
   t.ok(performance.now() - started < 2000, 'at once');
   t.equal(refused.body.code, 'FERRY_ERR_BACKEND_UNAVAILABLE');
+  t.match(refused.body.error, /Redis at redis:\/\/127\.0\.0\.1:\d+: (not connected|ECONNREFUSED)/, 'names Redis and the problem');
+  t.notMatch(refused.body.error, /enableOfflineQueue|writeable/, "in Ferry's words, not the client library's");
   const read = await fetch(`${server.url}${accepted[0].location}`);
   t.match({ status: read.status, body: await read.json() }, { status: 503, body: { code: 'FERRY_ERR_BACKEND_UNAVAILABLE' } }, 'reading a job while Redis is down is 503 too');
   await redis.start();
