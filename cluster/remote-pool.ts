@@ -5,22 +5,21 @@ import {
   buildRouter,
   DeploymentCounters,
   DeploymentRouter,
-  heldModelsOf,
   loadRouterClass,
+  ModelView,
+  poolRouterOf,
   PoolClosedError,
   routingSpecOf,
   SlotState,
   type CallControl,
   type IngressPeer,
-  type ModelMetadata,
   type PoolObserver,
   type PoolStats,
   type RoutingSpec,
   type ServingPool,
   type TensorMap,
 } from '../replicas/index.js';
-import { DeploymentModel } from '../replicas/deployment-model.js';
-import type { LoadedModel, OmittedOutput, RouteCall } from '../replicas/protocol.js';
+import type { LoadedModel, RouteCall } from '../replicas/protocol.js';
 import type { NodeConnection } from './node-connection.js';
 
 /** What a remote pool asks of its gateway. */
@@ -69,12 +68,11 @@ const MODEL_POLL_MS = 100;
  * this gateway's own; the autoscaler reads every gateway's, summed through
  * Redis.
  */
-export class RemotePool implements ServingPool {
+export class RemotePool extends ModelView implements ServingPool {
   readonly name: string;
   readonly counters: DeploymentCounters;
   readonly routing: RoutingSpec;
   private readonly router: DeploymentRouter;
-  private readonly model: DeploymentModel;
   private readonly peers = new Map<number, IngressPeer>();
   private readonly replicas = new Map<string, RemoteReplica>();
   private readonly byChannel = new Map<NodeConnection, Map<number, RemoteReplica>>();
@@ -87,31 +85,15 @@ export class RemotePool implements ServingPool {
     private readonly host: RemotePoolHost,
     observer?: PoolObserver,
   ) {
+    super(config);
     this.name = config.name;
     const most = config.autoscaling ? Math.max(config.autoscaling.maxReplicas, config.autoscaling.initialReplicas) : config.numReplicas;
     this.counters = new DeploymentCounters(spareSlots(most));
     this.freeSlots = Array.from({ length: this.counters.slots }, (_, i) => i);
-    this.model = new DeploymentModel(config.name, config.batching);
     this.routing = routingSpecOf(config, this.counters.slots);
-    const held = heldModelsOf(this.routing);
-    this.router = new DeploymentRouter({
-      deployment: config.name,
-      maxOngoing: config.maxOngoingRequests,
-      maxQueued: config.maxQueuedRequests,
-      counters: this.counters,
-      onDemand: () => this.demand(),
-      observer,
-      requestRouter: buildRouter(config.name, config.maxOngoingRequests, this.routing, this.counters, null),
-      onRouterError: (reason) => observer?.routerFallback?.(config.name, reason),
-      heldModels: held && { table: held, modelIds: this.routing.multiplex!.modelIds },
-    });
-    this.peers.set(0, {
-      source: 0,
-      replicaUp: (_d, slot, port, replicaId) => this.router.replicaUp(slot, port, replicaId),
-      replicaGone: async (_d, slot, reason) => this.router.replicaGone(slot, reason),
-      atZero: (_d, atZero) => this.router.setAtZero(atZero),
-      failQueued: (_d, err) => this.router.failQueued(err),
-    });
+    const own = poolRouterOf(config, this.routing, this.counters, () => this.demand(), observer);
+    this.router = own.router;
+    this.peers.set(0, own.peer);
   }
 
   /** Waits until a node has loaded the model (the gateway needs its interface to serve), then loads a custom router. */
@@ -181,26 +163,6 @@ export class RemotePool implements ServingPool {
     }
   }
 
-  get metadata(): ModelMetadata {
-    return this.model.metadata;
-  }
-
-  get knownMetadata(): ModelMetadata | null {
-    return this.model.known ? this.model.metadata : null;
-  }
-
-  get omittedOutputs(): readonly OmittedOutput[] {
-    return this.model.omittedOutputs;
-  }
-
-  get batching(): boolean {
-    return this.model.batching;
-  }
-
-  batchingStatus(): { enabled: boolean; reason: string } {
-    return this.model.batchingStatus();
-  }
-
   /** Replicas this gateway has a channel to. */
   get readyReplicas(): number {
     return this.replicas.size;
@@ -255,10 +217,6 @@ export class RemotePool implements ServingPool {
 
   get runsCode(): boolean {
     return this.config.handler !== null;
-  }
-
-  get servesInference(): boolean {
-    return this.model.servesInference;
   }
 
   connect(peer: IngressPeer): void {

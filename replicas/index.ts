@@ -19,6 +19,8 @@ export { NodeResources, type Lease, type Reservation } from './node-resources.js
 export type { CallControl, PoolStats } from './pool-types.js';
 export { ReplicaPool, type IngressPeer, type PoolObserver } from './replica-pool.js';
 export type { ServingPool } from './serving-pool.js';
+export { ModelView } from './model-view.js';
+export { poolRouterOf, type PoolRouter } from './pool-router.js';
 export { ReplicaSet, type ReplicaSetEvents, type ReplicaSetOptions } from './replica-set.js';
 export type { HandleCalls, LifecycleObserver, ReplicaLossCause, ReplicaState, ReplicaStats } from './replica.js';
 export {

@@ -2,20 +2,21 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { applyOrtEnvironment, SHUTDOWN_GRACE_MS } from '../constants.js';
 import { initialOf, type ResolvedDeployment } from '../deployments/index.js';
 import { DeploymentCounters } from './deployment-counters.js';
-import { DeploymentRouter, type AnswerObserver } from './deployment-router.js';
+import type { AnswerObserver, DeploymentRouter } from './deployment-router.js';
 import { NodeResources } from './node-resources.js';
 import { defaultHostFactory } from './host-factory.js';
-import { DeploymentModel } from './deployment-model.js';
+import { ModelView } from './model-view.js';
 import type { HeldModels } from './held-models.js';
 import { ModelCannotBatchError, PoolClosedError, ReplicaStartFailedError } from './pool-errors.js';
 import type { HandleCalls, LifecycleObserver, Replica } from './replica.js';
 import type { HostFactory } from './replica-host.js';
-import { buildRouter, heldModelsOf, loadRouterClass, routingSpecOf, type RoutingSpec } from './router-factory.js';
+import { poolRouterOf } from './pool-router.js';
+import { buildRouter, loadRouterClass, routingSpecOf, type RoutingSpec } from './router-factory.js';
 import { ReplicaSet } from './replica-set.js';
 import type { CallControl, PoolStats } from './pool-types.js';
-import type { LoadedModel, OmittedOutput, RouteCall } from './protocol.js';
+import type { LoadedModel, RouteCall } from './protocol.js';
 import type { ServingPool } from './serving-pool.js';
-import type { ModelMetadata, TensorMap } from './tensor.js';
+import type { TensorMap } from './tensor.js';
 
 /** What the pool reports: replica losses, and each batch's figures and queue waits as the routers see them. */
 export type PoolObserver = LifecycleObserver &
@@ -52,7 +53,7 @@ const spareSlots = (max: number): number => 2 * max + 8;
  * (see {@link DeploymentRouter}); `infer()` uses the pool's own router, the
  * one an ingress in this thread serves from.
  */
-export class ReplicaPool implements ServingPool {
+export class ReplicaPool extends ModelView implements ServingPool {
   readonly name: string;
   /** The deployment's figures in shared memory, for routers in other threads. */
   readonly counters: DeploymentCounters;
@@ -63,7 +64,6 @@ export class ReplicaPool implements ServingPool {
   private readonly peers: IngressPeer[] = [];
   private closed = false;
   private atZero = false;
-  private readonly model: DeploymentModel;
   private readonly set: ReplicaSet;
   private demandListener: (() => void) | null = null;
 
@@ -80,32 +80,16 @@ export class ReplicaPool implements ServingPool {
     /** On a cluster node: the most replicas it may be asked for, and its name, which each replica id carries (`mlp#<node>-1`). */
     clusterNode?: { mostReplicas: number; id: string },
   ) {
+    super(config);
     this.name = config.name;
     applyOrtEnvironment();
     const most = clusterNode?.mostReplicas ?? (config.autoscaling ? Math.max(config.autoscaling.maxReplicas, config.autoscaling.initialReplicas ?? 0) : config.numReplicas);
     this.counters = new DeploymentCounters(spareSlots(most));
-    this.model = new DeploymentModel(config.name, config.batching);
     this.routing = routingSpecOf(config, this.counters.slots);
-    const held = heldModelsOf(this.routing);
-    this.held = held;
-    this.router = new DeploymentRouter({
-      deployment: config.name,
-      maxOngoing: config.maxOngoingRequests,
-      maxQueued: config.maxQueuedRequests,
-      counters: this.counters,
-      onDemand: () => this.demand(),
-      observer,
-      requestRouter: buildRouter(config.name, config.maxOngoingRequests, this.routing, this.counters, null),
-      onRouterError: (reason) => observer?.routerFallback?.(config.name, reason),
-      heldModels: held && { table: held, modelIds: this.routing.multiplex!.modelIds },
-    });
-    this.peers.push({
-      source: 0,
-      replicaUp: (_d, slot, port, replicaId) => this.router.replicaUp(slot, port, replicaId),
-      replicaGone: async (_d, slot, reason) => this.router.replicaGone(slot, reason),
-      atZero: (_d, atZero) => this.router.setAtZero(atZero),
-      failQueued: (_d, err) => this.router.failQueued(err),
-    });
+    const own = poolRouterOf(config, this.routing, this.counters, () => this.demand(), observer);
+    this.router = own.router;
+    this.held = own.held;
+    this.peers.push(own.peer);
     this.set = new ReplicaSet({
       config,
       hostFactory,
@@ -115,7 +99,7 @@ export class ReplicaPool implements ServingPool {
       observer,
       configIndex,
       handles,
-      held,
+      held: this.held,
       replicaIdPrefix: clusterNode ? `${clusterNode.id}-` : '',
       events: {
         ready: (r) => this.announce(r),
@@ -191,34 +175,9 @@ export class ReplicaPool implements ServingPool {
     return this.set.targetReplicas;
   }
 
-  /** The model's inputs and outputs, known once the first replica is ready. */
-  get metadata(): ModelMetadata {
-    return this.model.metadata;
-  }
-
-  /** The model's inputs and outputs, or null before the first replica has loaded it. */
-  get knownMetadata(): ModelMetadata | null {
-    return this.model.known ? this.model.metadata : null;
-  }
-
   /** What the first replica reported of the model (for a cluster's gateways), or null before one has. */
   get loadedModel(): LoadedModel | null {
     return this.model.reported;
-  }
-
-  /** The model's outputs that are not tensors (sequences, maps), left out of the metadata and every answer, and why. */
-  get omittedOutputs(): readonly OmittedOutput[] {
-    return this.model.omittedOutputs;
-  }
-
-  /** True when calls are concatenated along dimension 0; false when each runs alone with its own shapes. */
-  get batching(): boolean {
-    return this.model.batching;
-  }
-
-  /** Whether the deployment batches, and why (not): the model's shapes, or the config. */
-  batchingStatus(): { enabled: boolean; reason: string } {
-    return this.model.batchingStatus();
   }
 
   /** True while at least one replica can take calls. */
@@ -297,11 +256,6 @@ export class ReplicaPool implements ServingPool {
   /** True for a code deployment (one that names a handler), whose replicas take a userConfig. */
   get runsCode(): boolean {
     return this.config.handler !== null;
-  }
-
-  /** False for a code deployment whose handler defines neither infer nor inferBatch. */
-  get servesInference(): boolean {
-    return this.model.servesInference;
   }
 
   /** Sets the replicas the pool should have (see ReplicaSet.scaleTo). */
