@@ -30,6 +30,9 @@ t.test('a new assignment keeps what runs; a node gone has its replicas placed on
   t.same(place([want('mlp', 2)], nodes(4, 4), { mlp: { n1: 2, n2: 2 } }).assignment, { mlp: { n1: 1, n2: 1 } });
   t.same(place([want('a', 1), want('b', 2)], nodes(2), { b: { n1: 2 } }).assignment, { a: {}, b: { n1: 2 } }, 'a deployment placed first cannot take a running replica\'s room');
   t.same(place([want('mlp', 2)], nodes(1), { mlp: { n1: 2 } }), { assignment: { mlp: { n1: 1 } }, pending: { mlp: 1 } }, 'a node that shrank keeps what still fits');
+  const short = place([want('big', 3, 2)], nodes(4));
+  t.same([short.assignment, short.pending], [{ big: { n1: 2 } }, { big: 1 }], 'one node: one pending');
+  t.same(place([want('big', 3, 2)], nodes(4, 4), short.assignment), { assignment: { big: { n1: 2, n2: 1 } }, pending: {} }, 'a node that joins takes the pending one; the running two stay');
 });
 
 t.test('a thousand replicas over a hundred nodes: every one placed, evenly', async (t) => {
