@@ -9,6 +9,7 @@ import { registerJobRoutes, type GatewayJobs } from './job-routes.js';
 import { registerModelRoutes } from './model-routes.js';
 import { registerRawBinaryRequests } from './raw-binary-request.js';
 import { registerRequestBodies } from './request-body.js';
+import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
 import { registerHandlerRoutes, registerHandlerWebSockets } from './handler-routes.js';
 import type { InferenceLimits } from './run-inference.js';
 import type { ShutdownState } from './shutdown-state.js';
@@ -68,6 +69,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     // Request bodies are read field by field and never merged into other
     // objects, so a "__proto__" key is inert here; skipping the scan saves ~5%
     // of the gateway's CPU on 784-float bodies.
+    genReqId: requestIdOf,
     onProtoPoisoning: 'ignore',
     onConstructorPoisoning: 'ignore',
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -92,7 +94,8 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     reply.header('connection', 'close');
     done(new ShuttingDownError());
   });
-  app.addHook('onSend', (_req, reply, payload, done) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
+    reply.header(REQUEST_ID_HEADER, req.id);
     if (shutdown.active) reply.header('connection', 'close');
     done(null, payload);
   });
