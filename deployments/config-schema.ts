@@ -23,6 +23,7 @@ export const ferryConfigSchema = Type.Object(
           maxTensorElements: Type.Optional(positiveInt),
           receiveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: MAX_TIMER_MS })),
           ingressThreads: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+          requestLog: Type.Optional(Type.Boolean()),
         },
         strict,
       ),

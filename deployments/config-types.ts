@@ -165,6 +165,14 @@ export interface HttpConfig {
    * main thread and Ferry says so at start. @default see defaultIngressThreads
    */
   ingressThreads?: number;
+  /**
+   * A log line per answered request, through the gateway's logger at info:
+   * request id, method, URL, status, duration and, for a deployment's calls,
+   * the replica, queue wait and batch rows (all in ms). Off by default: at
+   * thousands of requests a second the lines cost more than small models'
+   * inference. @default false
+   */
+  requestLog?: boolean;
 }
 
 /** What this machine offers to replicas. */
@@ -288,7 +296,7 @@ export interface ResolvedDeployment {
 
 /** A config with every default applied. */
 export interface ResolvedConfig {
-  http: { host: string; port: number; bodyLimitBytes: number | null; maxTensorElements: number; receiveTimeoutMs: number; ingressThreads: number };
+  http: { host: string; port: number; bodyLimitBytes: number | null; maxTensorElements: number; receiveTimeoutMs: number; ingressThreads: number; requestLog: boolean };
   node: Required<NodeConfig>;
   /** See {@link FerryConfig.shutdownGraceMs}. */
   shutdownGraceMs: number;

@@ -49,6 +49,7 @@ export const HTTP_DEFAULTS = Object.freeze({
   // Node's own default is 300 s, Fastify's none: a client sending a byte a second would hold its socket for ever.
   receiveTimeoutMs: 30_000,
   ingressThreads: defaultIngressThreads(),
+  requestLog: false,
 });
 
 /** Defaults for asynchronous inference. */

@@ -10,6 +10,7 @@ import { registerModelRoutes } from './model-routes.js';
 import { registerRawBinaryRequests } from './raw-binary-request.js';
 import { registerRequestBodies } from './request-body.js';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
+import { registerRequestLog } from './request-log.js';
 import { registerHandlerRoutes, registerHandlerWebSockets } from './handler-routes.js';
 import type { InferenceLimits } from './run-inference.js';
 import type { ShutdownState } from './shutdown-state.js';
@@ -43,6 +44,8 @@ export interface GatewayOptions {
   freshenReadiness?: () => Promise<void>;
   /** Asynchronous inference (`Prefer: respond-async`, `/v2/jobs`). @default none: requests are answered synchronously */
   jobs?: GatewayJobs;
+  /** A log line per request (see registerRequestLog). @default false */
+  requestLog?: boolean;
 }
 
 /** What the gateway needs of a metrics registry. */
@@ -114,6 +117,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     app.server.keepAliveTimeout = 1;
     app.server.closeIdleConnections();
   });
+  if (opts.requestLog) registerRequestLog(app);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
   registerRequestBodies(app);

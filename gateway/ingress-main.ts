@@ -46,6 +46,7 @@ const ingress = new Ingress({
   bodyLimitBytes: spec.bodyLimitBytes,
   maxTensorElements: spec.maxTensorElements,
   receiveTimeoutMs: spec.receiveTimeoutMs,
+  requestLog: spec.requestLog ?? false,
   server: spec.server,
   lingerMs: spec.lingerMs,
   connections: { counts: new Int32Array(spec.connections), index: spec.source - 1 },

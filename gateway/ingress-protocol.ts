@@ -9,6 +9,8 @@ export interface IngressThreadSpec {
   bodyLimitBytes: number;
   maxTensorElements: number;
   receiveTimeoutMs: number;
+  /** A log line per request. @default false */
+  requestLog?: boolean;
   server: { name: string; version: string };
   /** Log level, or false for no log; lines go to the control plane, which writes them where the server logs. */
   logLevel: string | false;

@@ -60,6 +60,8 @@ export interface IngressOptions {
   bodyLimitBytes: number;
   maxTensorElements: number;
   receiveTimeoutMs: number;
+  /** A log line per request. @default false */
+  requestLog?: boolean;
   server: { name: string; version: string };
   logger?: FastifyServerOptions['logger'];
   control: IngressControl;
@@ -126,6 +128,7 @@ export class Ingress {
       bodyLimitBytes: opts.bodyLimitBytes,
       maxTensorElements: opts.maxTensorElements,
       receiveTimeoutMs: opts.receiveTimeoutMs,
+      requestLog: opts.requestLog ?? false,
       logger: opts.logger,
       server: opts.server,
       metrics,

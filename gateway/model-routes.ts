@@ -10,6 +10,7 @@ import { modelIdFor, modelIdHeader } from './model-id.js';
 import { sessionIdOf } from './session-header.js';
 import { inferRequestSchema, inferRequestValidator } from './infer-schema.js';
 import type { GatewayMetrics } from './build-gateway.js';
+import { traceCall } from './request-log.js';
 import { runInference, type InferenceLimits } from './run-inference.js';
 
 /** Model metadata in the Open Inference Protocol's form; a multiplexed model's name is `{deployment}/{modelId}`. */
@@ -51,6 +52,7 @@ async function infer(target: InferenceTarget, req: FastifyRequest, reply: Fastif
   const gone = metrics && (() => metrics.observeRequest(target.name, 499, reply.elapsedTime / 1000));
   const control = cancelledOnClose(req, reply, gone);
   if (modelId !== undefined) control.modelId = modelId;
+  traceCall(req, target.name, control);
   const res = await runInference(target, header, binaryPartOf(header), limits, control);
   if (!('binary' in res)) return reply.type('application/json; charset=utf-8').send(res.text);
   reply.header('inference-header-content-length', String(res.header.length)).type('application/octet-stream');

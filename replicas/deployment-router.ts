@@ -152,6 +152,7 @@ export class DeploymentRouter {
           ? this.plain
           : { deployment: this.opts.deployment, sessionId: control?.sessionId ?? null, modelId: control?.modelId ?? null, movedFrom: null, newSession: false },
       );
+      if (control?.served) call.served = control.served;
       // Calls queued anywhere in the process go first: a call arriving here does not overtake them. Calls queued
       // here alone are placed first where they can; those left wait for their own replicas (a busy session's),
       // and this call may go where they cannot.
@@ -268,6 +269,11 @@ export class DeploymentRouter {
       if (!('cancelled' in a)) {
         answered.push([call, a]);
         if (!call.settled) waits.push(msg.startedAt - call.enqueuedAt);
+        if (call.served) {
+          call.served.replica = link.replicaId;
+          call.served.queueWaitMs = Math.max(0, msg.startedAt - call.enqueuedAt);
+          call.served.batchRows = msg.rows ?? call.rows;
+        }
       }
     }
     this.counters.release(link.slot, released);

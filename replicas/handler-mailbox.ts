@@ -171,7 +171,7 @@ export class HandlerMailbox {
     }
     if (call.abandoned) return;
     this.end([call], startedAt);
-    this.answer(call.source, { type: 'answers', answers: [answer], startedAt }, transfer);
+    this.answer(call.source, { type: 'answers', answers: [answer], startedAt, rows: call.rows }, transfer);
   }
 
   private async runBatch(batch: HandlerCall[]): Promise<void> {
@@ -206,8 +206,9 @@ export class HandlerMailbox {
     this.end(batch, startedAt);
     const bySource = new Map<number, Answer[]>();
     batch.forEach((c, i) => c.abandoned || bySource.set(c.source, [...(bySource.get(c.source) ?? []), answers[i]]));
+    const rows = batch.reduce((n, c) => n + c.rows, 0);
     for (const [source, list] of bySource) {
-      this.answer(source, { type: 'answers', answers: list, startedAt }, transferablesOf(list.flatMap((a) => ('outputs' in a ? [a.outputs] : []))));
+      this.answer(source, { type: 'answers', answers: list, startedAt, rows }, transferablesOf(list.flatMap((a) => ('outputs' in a ? [a.outputs] : []))));
     }
     if (!released) setImmediate(() => this.queue.markIdle());
   }

@@ -16,7 +16,7 @@ export { DeploymentRouter, type AnswerObserver, type DeploymentRouterOptions } f
 export type { Answer, FromActor, FromReplica, LoadedModel, OmittedOutput, ReplicaSpec, RouteCall, ToActor, ToReplica, WireCall } from './protocol.js';
 export type { HostEvents, HostFactory, ReplicaHost } from './replica-host.js';
 export { NodeResources, type Lease, type Reservation } from './node-resources.js';
-export type { CallControl, PoolStats } from './pool-types.js';
+export type { CallControl, CallServed, PoolStats } from './pool-types.js';
 export { ReplicaPool, type IngressPeer, type PoolObserver } from './replica-pool.js';
 export type { ServingPool } from './serving-pool.js';
 export { ModelView } from './model-view.js';

@@ -1,3 +1,4 @@
+import type { CallServed } from './pool-types.js';
 import type { RouteCall } from './protocol.js';
 import type { CallRouting } from './session-affinity.js';
 import type { TensorMap } from './tensor.js';
@@ -21,6 +22,8 @@ export interface PendingCall {
   readonly enqueuedAt: number;
   /** Times the call was handed back after its replica died. */
   retries: number;
+  /** Filled in when its answer comes, for a caller that asked (see CallControl.served). */
+  served?: CallServed;
   /** The replica channel holding it, or null while it waits in the queue. */
   holder: CallHolder | null;
   /** True once the call was answered, failed or cancelled. */

@@ -20,6 +20,18 @@ export interface CallControl {
   sessionId?: string;
   /** The model a call to a multiplexed deployment names (already checked against the deployment's model ids). */
   modelId?: string;
+  /** Set by a caller that wants to know how its call was served: the router fills it in when the answer comes. */
+  served?: CallServed;
+}
+
+/** How one call was served, for the request log. */
+export interface CallServed {
+  /** The replica that answered, e.g. `mlp#3`. */
+  replica: string;
+  /** Milliseconds from admission to the start of the batch that ran it. */
+  queueWaitMs: number;
+  /** Rows in that batch, every caller's together. */
+  batchRows: number;
 }
 
 /** A pool's counters, as `ferry status` and the tests read them. */

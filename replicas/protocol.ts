@@ -146,4 +146,6 @@ export interface FromActor {
   answers: Answer[];
   startedAt: number;
   batch?: { rows: number; inferenceMs: number };
+  /** Rows in the batch these answers came from, every ingress's calls together (absent for cancels and failures before a batch ran). */
+  rows?: number;
 }

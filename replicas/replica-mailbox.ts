@@ -173,9 +173,10 @@ export class ReplicaMailbox {
       else bySource.set(c.source, [answers[i]]);
     });
     const shared = bySource.size > 1;
+    const rows = batch.reduce((n, c) => n + c.rows, 0);
     for (const [source, list] of bySource) {
       const own = shared ? list.map((a) => ('outputs' in a ? { id: a.id, outputs: ownCopy(a.outputs) } : a)) : list;
-      const msg: FromActor = { type: 'answers', answers: own, startedAt };
+      const msg: FromActor = { type: 'answers', answers: own, startedAt, rows };
       if (figures && source === batch[0].source) msg.batch = figures;
       this.answer(source, msg, transferablesOf(own.flatMap((a) => ('outputs' in a ? [a.outputs] : []))));
     }
