@@ -153,6 +153,7 @@ export class DeploymentRouter {
           : { deployment: this.opts.deployment, sessionId: control?.sessionId ?? null, modelId: control?.modelId ?? null, movedFrom: null, newSession: false },
       );
       if (control?.served) call.served = control.served;
+      if (control?.traceparent !== undefined) call.traceparent = control.traceparent;
       // Calls queued anywhere in the process go first: a call arriving here does not overtake them. Calls queued
       // here alone are placed first where they can; those left wait for their own replicas (a busy session's),
       // and this call may go where they cannot.

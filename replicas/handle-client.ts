@@ -1,6 +1,13 @@
 import type { DeploymentHandle, HandleCallOptions } from './handler-types.js';
 import type { FromReplica, HandleAnswer } from './protocol.js';
 import type { TensorMap } from './tensor.js';
+import { childTraceparent } from './trace-context.js';
+
+/** The request user code is serving, as the replica's AsyncLocalStorage holds it. */
+export interface AmbientCall {
+  signal: AbortSignal;
+  traceparent: string | null;
+}
 
 /** A handle call's failure, with the code the gateway would answer it with. */
 export class HandleCallError extends Error {
@@ -49,8 +56,8 @@ export class HandleClient {
 
   constructor(
     private readonly reply: (msg: FromReplica, transfer: ArrayBuffer[]) => void,
-    /** The signal of the request being handled when a call is made, if any. */
-    private readonly ambient: () => AbortSignal | undefined,
+    /** The request being handled when a call is made, if any: its signal and trace. */
+    private readonly ambient: () => AmbientCall | undefined,
   ) {}
 
   /** A handle to `deployment`. */
@@ -63,7 +70,8 @@ export class HandleClient {
   }
 
   private send(deployment: string, inputs: TensorMap, method: { method: string; body: unknown } | undefined, options: HandleCallOptions = {}): Promise<unknown> {
-    const signals = [options.signal, this.ambient()].filter((s): s is AbortSignal => s !== undefined);
+    const ambient = this.ambient();
+    const signals = [options.signal, ambient?.signal].filter((s): s is AbortSignal => s !== undefined);
     if (signals.some((s) => s.aborted)) return Promise.reject(new HandleCallError('the call was cancelled before it was sent', 'FERRY_ERR_CLIENT_CLOSED', 499));
     if (this.waiting.size >= MAX_HANDLE_CALLS_WAITING) {
       return Promise.reject(
@@ -84,6 +92,7 @@ export class HandleClient {
           ...method,
           ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
           ...(options.modelId === undefined ? {} : { modelId: options.modelId }),
+          ...(ambient?.traceparent ? { traceparent: childTraceparent(ambient.traceparent) } : {}),
         },
         [],
       );

@@ -3,7 +3,7 @@ import { applyOrtEnvironment, HANDLER_LIFECYCLE } from '../constants.js';
 import { ERROR_CODES } from '../errors.js';
 import { deviceUnavailableReason } from './device.js';
 import type { CallInfo, FerryHandler, FerryHandlerClass, ModelSession, ReplicaContext, RouteRequest } from './handler-types.js';
-import { HandleClient } from './handle-client.js';
+import { HandleClient, type AmbientCall } from './handle-client.js';
 import { importExport } from './import-export.js';
 import { checkOutputs, ownInputs } from './handler-tensors.js';
 import { OnnxSession, type OnnxruntimeGate } from './onnx-session.js';
@@ -33,7 +33,7 @@ function specProblem(specs: unknown[], what: string): string | null {
 }
 
 /** A call that carries no session. */
-const NO_INFO: CallInfo = Object.freeze({ session: null });
+const NO_INFO: CallInfo = Object.freeze({ session: null, traceparent: null });
 
 /** Sends a control message to the host. */
 type Reply = (msg: FromReplica, transfer: ArrayBuffer[]) => void;
@@ -89,7 +89,8 @@ export class HandlerActor {
   private outputSpecs: ModelMetadata['outputs'] = [];
   /** Shapes are checked against static metadata only: a model's may leave an output's rank unknown. */
   private shapesDeclared = false;
-  private readonly current = new AsyncLocalStorage<AbortSignal>();
+  /** The request being served where user code runs: its signal, and its trace for the handle calls it makes. */
+  private readonly current = new AsyncLocalStorage<AmbientCall>();
   readonly handles: HandleClient;
 
   constructor(
@@ -224,7 +225,7 @@ export class HandlerActor {
   async call(inputs: TensorMap, signal: AbortSignal, info: CallInfo = NO_INFO): Promise<TensorMap> {
     const handler = this.instance!;
     try {
-      const outputs = await this.current.run(signal, () => handler.infer!(ownInputs(inputs), info));
+      const outputs = await this.current.run({ signal, traceparent: info.traceparent }, () => handler.infer!(ownInputs(inputs), info));
       return this.declared(checkOutputs(outputs, 'infer'), 'infer');
     } catch (err) {
       throw new HandlerFailure(err);
@@ -235,7 +236,9 @@ export class HandlerActor {
   async batch(calls: TensorMap[], signal: AbortSignal, infos: CallInfo[] = calls.map(() => NO_INFO)): Promise<TensorMap[]> {
     const handler = this.instance!;
     try {
-      const outputs = await this.current.run(signal, () => handler.inferBatch!(calls.map(ownInputs), infos));
+      // A batch's handle calls serve every call of it: they carry a trace only when the batch is one call's.
+      const traceparent = infos.length === 1 ? infos[0].traceparent : null;
+      const outputs = await this.current.run({ signal, traceparent }, () => handler.inferBatch!(calls.map(ownInputs), infos));
       if (!Array.isArray(outputs) || outputs.length !== calls.length) {
         throw new Error(`inferBatch must return one output map per call: ${calls.length} calls, got ${Array.isArray(outputs) ? outputs.length : typeof outputs}`);
       }
@@ -259,7 +262,7 @@ export class HandlerActor {
     }
     try {
       const request: RouteRequest = { body: route.body, params: route.params, query: route.query, session: info.session };
-      const result: unknown = await this.current.run(signal, () => method.call(handler, request));
+      const result: unknown = await this.current.run({ signal, traceparent: info.traceparent }, () => method.call(handler, request));
       if (route.response === 'json') {
         const text = JSON.stringify(result ?? null) as string | undefined;
         if (text === undefined) throw new Error(`'${route.method}' returned a ${typeof result}, which is not JSON`);

@@ -28,7 +28,7 @@ function failed(id: number, err: unknown): Answer {
 
 /** What the handler learns of a call besides its inputs. */
 function infoOf(call: WireCall): CallInfo {
-  return { session: call.session ?? null };
+  return { session: call.session ?? null, traceparent: call.traceparent ?? null };
 }
 
 /**

@@ -68,6 +68,13 @@ export interface CallSession {
 export interface CallInfo {
   /** The call's session, or null when it carries none. */
   readonly session: CallSession | null;
+  /**
+   * The call's W3C `traceparent` (https://www.w3.org/TR/trace-context/), or
+   * null: the client's, or one Ferry made for the request. Handle calls made
+   * while serving the call carry a child of it, so one trace id follows a
+   * request through a pipeline.
+   */
+  readonly traceparent: string | null;
 }
 
 /**

@@ -21,6 +21,7 @@ export { ReplicaPool, type IngressPeer, type PoolObserver } from './replica-pool
 export type { ServingPool } from './serving-pool.js';
 export { ModelView } from './model-view.js';
 export { poolRouterOf, type PoolRouter } from './pool-router.js';
+export { childTraceparent, newSpanId, newTraceId, parseTraceparent, traceparentOf, type TraceParent } from './trace-context.js';
 export { ReplicaSet, type ReplicaSetEvents, type ReplicaSetOptions } from './replica-set.js';
 export type { HandleCalls, LifecycleObserver, ReplicaLossCause, ReplicaState, ReplicaStats } from './replica.js';
 export {

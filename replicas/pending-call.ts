@@ -22,6 +22,8 @@ export interface PendingCall {
   readonly enqueuedAt: number;
   /** Times the call was handed back after its replica died. */
   retries: number;
+  /** Its W3C trace context (see CallControl.traceparent). */
+  traceparent?: string;
   /** Filled in when its answer comes, for a caller that asked (see CallControl.served). */
   served?: CallServed;
   /** The replica channel holding it, or null while it waits in the queue. */

@@ -20,6 +20,8 @@ export interface CallControl {
   sessionId?: string;
   /** The model a call to a multiplexed deployment names (already checked against the deployment's model ids). */
   modelId?: string;
+  /** The call's W3C `traceparent`: the replica's code sees it, and handle calls it makes carry a child of it. */
+  traceparent?: string;
   /** Set by a caller that wants to know how its call was served: the router fills it in when the answer comes. */
   served?: CallServed;
 }

@@ -89,7 +89,7 @@ export type FromReplica =
   | { type: 'model-evicted'; index: number }
   | { type: 'reconfigured'; error: string | null }
   | { type: 'health'; id: number; error: string | null }
-  | { type: 'handle-call'; id: number; deployment: string; inputs: TensorMap; method?: string; body?: unknown; sessionId?: string; modelId?: string }
+  | { type: 'handle-call'; id: number; deployment: string; inputs: TensorMap; method?: string; body?: unknown; sessionId?: string; modelId?: string; traceparent?: string }
   | { type: 'handle-cancel'; id: number }
   | ({ source: number } & FromActor);
 
@@ -122,6 +122,8 @@ export interface WireCall {
   session?: CallSession;
   /** Set for a call to a multiplexed deployment: the model it names. */
   modelId?: string;
+  /** The call's W3C trace context (see trace-context.ts), when it carries one. */
+  traceparent?: string;
 }
 
 

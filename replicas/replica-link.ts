@@ -59,6 +59,7 @@ export class ReplicaLink implements SlotCandidate {
     const { sessionId, movedFrom, newSession } = call.routing;
     if (sessionId !== null) wire.session = { id: sessionId, movedFrom, isNew: newSession };
     if (call.routing.modelId !== null) wire.modelId = call.routing.modelId;
+    if (call.traceparent !== undefined) wire.traceparent = call.traceparent;
     this.outgoing.push(wire);
     this.schedule();
   }

@@ -283,10 +283,17 @@ export class Replica {
   }
 
   /** Runs one handle call for the replica's code and posts its answer back. */
-  private callHandle(id: number, deployment: string, inputs: TensorMap, method: { method: string; body: unknown } | undefined, routing: { sessionId?: string; modelId?: string }): void {
+  private callHandle(
+    id: number,
+    deployment: string,
+    inputs: TensorMap,
+    method: { method: string; body: unknown } | undefined,
+    routing: { sessionId?: string; modelId?: string; traceparent?: string },
+  ): void {
     const control: CallControl = {};
     if (routing.sessionId !== undefined) control.sessionId = routing.sessionId;
     if (routing.modelId !== undefined) control.modelId = routing.modelId;
+    if (routing.traceparent !== undefined) control.traceparent = routing.traceparent;
     this.handleCalls.set(id, control);
     const post = (msg: ToReplica, transfer: ArrayBuffer[] = []) => {
       this.handleCalls.delete(id);
