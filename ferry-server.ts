@@ -171,8 +171,8 @@ export class FerryServer {
     private readonly call: HandleCall,
     /** The cluster this gateway serves, or null on one machine. */
     readonly cluster: ClusterGateway | null = null,
-    /** Stops taking asynchronous jobs (those running are given up: in a cluster another gateway runs them again). */
-    private readonly stopJobs: () => Promise<void> = async () => {},
+    /** Stops taking asynchronous jobs, lets those running finish within the grace, then gives up the rest (in a cluster another gateway runs them again). */
+    private readonly stopJobs: (graceMs: number) => Promise<void> = async () => {},
   ) {}
 
   /**
@@ -360,9 +360,9 @@ export class FerryServer {
       const own = new URL(url);
       if (own.hostname === '0.0.0.0' || own.hostname === '[::]') own.hostname = '127.0.0.1';
       jobs.work((r) => runJobOver(own.origin, r, running.signal), config.asyncInference.concurrency);
-      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown, config.shutdownGraceMs, threads, ingress, call, cluster ?? null, async () => {
+      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown, config.shutdownGraceMs, threads, ingress, call, cluster ?? null, async (graceMs) => {
+        await jobs.close(graceMs);
         running.abort();
-        await jobs.close();
       });
     } catch (err) {
       await threads?.close(0);
@@ -387,8 +387,9 @@ export class FerryServer {
       this.shutdown.active = true;
       this.shutdown.lingerMs = Math.min(SHUTDOWN_LINGER_MS, graceMs);
       this.controller.stop();
-      await this.stopJobs();
       const deadline = performance.now() + graceMs;
+      // Jobs running here are requests to this gateway: they finish (or are let go) while it still serves.
+      await this.stopJobs(graceMs);
       // Requests admitted before the shutdown (a body still arriving, a call
       // queued for a replica still starting) are served: the pools keep taking
       // their calls until every gateway has answered each one, or the grace ends.

@@ -178,9 +178,25 @@ export class BullJobStore implements JobStore {
     this.worker.on('failed', (job) => job && this.opts.onFinished?.(job.data.deployment, 'failed'));
   }
 
-  /** Stops taking jobs; one running here is given up, and another gateway runs it once its lock lapses. */
-  async close(): Promise<void> {
-    await this.worker?.close(true).catch(() => {});
+  /**
+   * Stops taking jobs and lets those running here finish, for up to
+   * `graceMs`. One still running then is let go: the worker's connection
+   * closes first, so the job is neither completed nor failed here (its
+   * request is cut after), and another gateway runs it once its lock lapses.
+   */
+  async close(graceMs = 0): Promise<void> {
+    if (this.worker) {
+      let timer: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        this.worker.close(false).then(() => true, () => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, false))),
+      ]);
+      clearTimeout(timer);
+      if (!finished) {
+        this.workerConnection?.disconnect();
+        await this.worker.close(true).catch(() => {});
+      }
+    }
     // BullMQ leaves connections it was given open.
     this.workerConnection?.disconnect();
     await this.made?.close().catch(() => {});

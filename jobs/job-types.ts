@@ -55,5 +55,11 @@ export interface JobStore {
   counts(): Promise<{ queued: number; running: number }>;
   /** Starts taking jobs and running them with `run`, at most `concurrency` at once. */
   work(run: (request: JobRequest) => Promise<JobResponse>, concurrency: number): void;
-  close(): Promise<void>;
+  /**
+   * Stops taking jobs and waits up to `graceMs` for those running here to
+   * finish. With Redis, one still running then is let go unfinished: its
+   * lock lapses and another gateway runs it (never marked failed for the
+   * shutdown). @default 0
+   */
+  close(graceMs?: number): Promise<void>;
 }

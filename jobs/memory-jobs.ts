@@ -99,8 +99,10 @@ export class MemoryJobStore implements JobStore {
     for (const [id, job] of this.jobs) if (job.view.finishedAt !== undefined && job.view.finishedAt < before) this.jobs.delete(id);
   }
 
-  async close(): Promise<void> {
+  async close(graceMs = 0): Promise<void> {
     this.closed = true;
     clearInterval(this.sweeper);
+    const deadline = performance.now() + graceMs;
+    while (this.running > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -79,6 +79,32 @@ t.test('a gateway killed with its jobs running: another gateway runs them once t
   t.equal(views.filter((v) => v.state === 'succeeded').length, 4, `all four done by the second gateway (${views.map((v) => v.state)})`);
 });
 
+t.test('a gateway stopped gracefully finishes its running jobs within the grace; one cut off by the grace is run by another, not failed', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  await node(t, redis, 'a');
+  const waitRunning = async (url: string, location: string) => {
+    let view: any = null;
+    await waitFor(() => view?.state === 'running', 5000, async () => void (view = await stateOf(url, location)));
+    return view;
+  };
+  const patient = await gateway(t, redis, [slow(800)], { asyncInference: { concurrency: 1 } });
+  const first = await submit(patient.url);
+  t.equal((await waitRunning(patient.url, first.location!)).state, 'running');
+  const reader = await gateway(t, redis, [slow(800)], { asyncInference: { concurrency: 1 } });
+  await patient.close(5000);
+  t.match(await stateOf(reader.url, first.location!), { state: 'succeeded' }, 'done before the gateway closed');
+  const hasty = await gateway(t, redis, [slow(3000)], { asyncInference: { concurrency: 1 } });
+  // The reader takes no job meanwhile: it runs one of its own, long enough.
+  const second = await submit(hasty.url);
+  await waitRunning(hasty.url, second.location!);
+  await hasty.close(200);
+  const cut = await stateOf(reader.url, second.location!);
+  t.not(cut.state, 'failed', `the job cut off is not failed (${cut.state})`);
+  const [done] = await allDone(reader.url, [second.location!], 30_000);
+  t.equal(done.state, 'succeeded', 'another gateway ran it');
+});
+
 t.test('Redis restarted with its append-only file: accepted jobs complete; while it is down new jobs are refused 503 at once', async (t) => {
   const redis = await startRedis(t, { aof: true });
   if (!redis) return;
