@@ -10,6 +10,8 @@ export interface NodeRecord {
   port: number;
   cpus: number;
   gpus: number;
+  /** This run of the node (random): two processes given one id are told apart by it. */
+  instance: string;
   /** Epoch ms: when the node started, and when it last beat. */
   startedAt: number;
   beatAt: number;
@@ -43,6 +45,15 @@ export interface DeploymentLoad {
 /** Compare-and-renew, compare-and-delete: only the holder touches the lock. */
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+/** A node's beat: written unless another run of a node with its id holds the key, whose record is answered then. */
+const BEAT = `local cur = redis.call('get', KEYS[1])
+if cur and cjson.decode(cur).instance ~= ARGV[2] then return cur end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return false`;
+/** A node's leaving: its key goes only if this run of it holds it. */
+const LEAVE = `local cur = redis.call('get', KEYS[1])
+if cur and cjson.decode(cur).instance == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0`;
 
 /**
  * Ferry's state in Redis, under one prefix (`ferry:` by default): node
@@ -95,12 +106,19 @@ export class ClusterStore {
     this.redis.disconnect();
   }
 
-  async writeNode(node: NodeRecord, ttlMs: number): Promise<void> {
-    await this.redis.set(this.key('node', node.id), JSON.stringify(node), 'PX', ttlMs);
+  /**
+   * Writes a node's heartbeat, unless another run of a node with the same id
+   * beats already: then nothing is written and that node's record is
+   * returned (null when written).
+   */
+  async writeNode(node: NodeRecord, ttlMs: number): Promise<NodeRecord | null> {
+    const other = (await this.redis.eval(BEAT, 1, this.key('node', node.id), JSON.stringify(node), node.instance, String(ttlMs))) as string | null;
+    return other === null ? null : (JSON.parse(other) as NodeRecord);
   }
 
-  async removeNode(id: string): Promise<void> {
-    await this.redis.del(this.key('node', id));
+  /** Removes a node's heartbeat, if `instance` (this run of it) wrote it. */
+  async removeNode(id: string, instance: string): Promise<void> {
+    await this.redis.eval(LEAVE, 1, this.key('node', id), instance);
   }
 
   /** Every node whose heartbeat has not lapsed. */

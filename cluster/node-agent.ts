@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { FerryMetrics } from '../metrics/index.js';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { ResolvedDeployment } from '../deployments/index.js';
 import { handleCalls } from '../gateway/index.js';
 import { defaultHostFactory, NodeResources, ReplicaPool, type HostFactory, type PoolObserver } from '../replicas/index.js';
@@ -53,6 +53,10 @@ export class NodeAgent {
   private readonly pools = new Map<string, ReplicaPool>();
   private readonly server: NodeServer;
   private readonly startedAt = Date.now();
+  /** This run of the node: another process started with the same id is refused, and cannot take its key. */
+  private readonly instance = randomUUID();
+  /** Set once another run of a node with this id was seen holding its key (warned once). */
+  private displacedBy: string | null = null;
   private port = 0;
   private lastBeat = 0;
   private timers: NodeJS.Timeout[] = [];
@@ -118,7 +122,18 @@ export class NodeAgent {
     await this.store.connect();
     this.port = await this.server.listen(this.opts.listenHost ?? '0.0.0.0', this.opts.port ?? 0);
     if (this.opts.metricsPort !== undefined) await this.serveHttp(this.opts.metricsPort);
-    await this.beat();
+    const other = await this.store.writeNode(this.record(), this.timing.heartbeatTtlMs).catch(async (err: Error) => {
+      await this.closeListeners();
+      throw err;
+    });
+    if (other) {
+      await this.closeListeners();
+      throw new Error(
+        `a node named ${this.id} already beats in this cluster (at ${other.host}:${other.port}, started ${new Date(other.startedAt).toISOString()}); ` +
+          `give this one another --id, or stop that one first`,
+      );
+    }
+    this.lastBeat = Date.now();
     this.subscriber = this.store.subscriber(() => void this.reconcile());
     this.timers.push(setInterval(() => void this.beat(), this.timing.heartbeatEveryMs).unref());
     this.timers.push(setInterval(() => void this.reconcile(), this.timing.controlIntervalMs).unref());
@@ -138,6 +153,7 @@ export class NodeAgent {
       port: this.port,
       cpus: this.opts.cpus,
       gpus: this.opts.gpus,
+      instance: this.instance,
       startedAt: this.startedAt,
       beatAt: Date.now(),
       replicas,
@@ -148,8 +164,15 @@ export class NodeAgent {
   private async beat(): Promise<void> {
     if (this.closed) return;
     try {
-      await this.store.writeNode(this.record(), this.timing.heartbeatTtlMs);
-      this.lastBeat = Date.now();
+      const other = await this.store.writeNode(this.record(), this.timing.heartbeatTtlMs);
+      if (other === null) {
+        this.lastBeat = Date.now();
+        this.displacedBy = null;
+      } else if (this.displacedBy !== other.instance) {
+        // Its key lapsed (Redis was away) and a node given the same id took it: it serves that node's assignment now.
+        this.displacedBy = other.instance;
+        this.opts.log?.('warn', `another node named ${this.id} (at ${other.host}:${other.port}) holds this node's place in the cluster; give one of them another --id`);
+      }
     } catch {
       // Redis unreachable: the replicas serve on; the beat resumes when it answers.
     }
@@ -286,10 +309,15 @@ export class NodeAgent {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     this.subscriber?.disconnect();
-    await this.store.removeNode(this.id).catch(() => {});
+    await this.store.removeNode(this.id, this.instance).catch(() => {});
     await Promise.all([...this.pools.values()].map((p) => p.stop(graceMs)));
     await Promise.all([...this.reachPools.values()].map((p) => p.stop(0)));
     await this.reach?.close();
+    await this.closeListeners();
+  }
+
+  /** Stops listening for gateways and on the metrics port, and leaves Redis. */
+  private async closeListeners(): Promise<void> {
     await this.server.close();
     await new Promise((resolve) => (this.http ? this.http.close(resolve) : resolve(undefined)));
     await this.store.close();

@@ -317,3 +317,16 @@ t.test('a gateway that meets a node before its pools are made still gets channel
   t.ok(maxAbsDiff(answer.logits.data as Float32Array, want) < 1e-5, 'and answers through it');
   await pool.stop(0);
 });
+
+t.test('a second node given a live node\'s id is refused, and leaves the first in place', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const first = await node(t, redis, 'twin');
+  const second = new NodeAgent({ redisUrl: redis.url, id: 'twin', cpus: 2, gpus: 0, timing: TIMING });
+  await t.rejects(second.start(), /a node named twin already beats in this cluster \(at 127\.0\.0\.1:\d+, started .*\); give this one another --id, or stop that one first/);
+  await second.stop(0);
+  const nodes = await nodesOf(redis);
+  t.same(nodes.map((n) => [n.id, n.port]), [['twin', first.listenPort]], 'the first still beats, at its own port');
+  await new Promise((r) => setTimeout(r, TIMING.heartbeatTtlMs + 200));
+  t.same((await nodesOf(redis)).map((n) => n.id), ['twin'], 'and keeps beating');
+});
