@@ -95,6 +95,16 @@ export class ClusterStore {
   /** Connects; rejects when Redis does not answer. */
   async connect(): Promise<void> {
     await this.redis.connect();
+    // ioredis selects the URL's database on connect but goes on in database 0 when Redis refuses it.
+    const db = this.redis.options.db ?? 0;
+    if (db !== 0) {
+      try {
+        await this.redis.select(db);
+      } catch (err) {
+        this.redis.disconnect();
+        throw new Error(`Redis has no database ${db} (${(err as Error).message}); pick one below its \`databases\` setting (16 by default)`);
+      }
+    }
   }
 
   /** True while the connection is up. */

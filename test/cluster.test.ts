@@ -330,3 +330,16 @@ t.test('a second node given a live node\'s id is refused, and leaves the first i
   await new Promise((r) => setTimeout(r, TIMING.heartbeatTtlMs + 200));
   t.same((await nodesOf(redis)).map((n) => n.id), ['twin'], 'and keeps beating');
 });
+
+t.test('a Redis URL naming a database Redis does not have is refused at start, not served from database 0', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const store = new ClusterStore(`${redis.url}/99`);
+  await t.rejects(store.connect(), /Redis has no database 99 \(ERR DB index is out of range\); pick one below its `databases` setting/);
+  const gatewayOnIt = new ClusterGateway({ redisUrl: `${redis.url}/99`, timing: TIMING });
+  await t.rejects(gatewayOnIt.connect([]), /cannot reach Redis at redis:\/\/.*\/99: Redis has no database 99/);
+  const fine = new ClusterStore(`${redis.url}/3`);
+  await fine.connect();
+  t.ok(fine.connected, 'one it has is used');
+  await fine.close();
+});
