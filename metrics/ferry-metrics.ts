@@ -26,6 +26,10 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
  * pools at scrape time (`collect`), so they are never stale; counters and
  * histograms are fed as things happen, replica-side figures included.
  */
+
+/** How long a scrape waits for the job store's counts (Redis) before leaving them out, in ms. */
+const JOB_COUNTS_TIMEOUT_MS = 1000;
+
 export class FerryMetrics {
   readonly registry = new Registry();
   private sources: () => DeploymentGauges[] = () => [];
@@ -156,14 +160,17 @@ export class FerryMetrics {
     const jobCounts = () => this.jobCounts;
     new Gauge({
       name: 'ferry_async_jobs',
-      help: 'Asynchronous inference jobs by state: queued (waiting their turn) and running.',
+      help: 'Asynchronous inference jobs by state: queued (waiting their turn) and running. With Redis, the whole cluster\'s (every gateway reports the same jobs).',
       labelNames: ['state'],
       registers: [this.registry],
       async collect() {
         this.reset();
         const read = jobCounts();
         if (!read) return;
-        const c = await read().catch(() => null);
+        // A Redis that hangs (rather than refuses) must not hold the scrape: unknown, the gauge is left out.
+        let timer: NodeJS.Timeout | undefined;
+        const c = await Promise.race([read().catch(() => null), new Promise<null>((resolve) => (timer = setTimeout(resolve, JOB_COUNTS_TIMEOUT_MS, null)))]);
+        clearTimeout(timer);
         if (!c) return;
         this.set({ state: 'queued' }, c.queued);
         this.set({ state: 'running' }, c.running);

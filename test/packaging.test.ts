@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -53,4 +53,22 @@ t.test('Kubernetes manifests validate against the Kubernetes and KEDA schemas, w
   const scaled = docs.find((d) => d.doc.kind === 'ScaledObject')!.doc;
   t.equal(scaled.spec.triggers[0].type, 'prometheus', 'KEDA scales on a Prometheus trigger');
   t.match(scaled.spec.triggers[0].metadata.query, /ferry_queue_depth/, "on Ferry's queue metric");
+});
+
+t.test("KEDA's query, evaluated by promtool over two gateways' series: queues summed, the cluster's jobs counted once, a missing series counted as 0", async (t) => {
+  if (!requireCommand(t, 'promtool', 'prometheus')) return;
+  const scaled = parseAllDocuments(readFileSync(`${k8s}keda-scaledobject.yaml`, 'utf8')).map((d) => d.toJS()).find((d) => d.kind === 'ScaledObject');
+  const query: string = scaled.spec.triggers[0].metadata.query;
+  const series = (name: string, labels: string, value: number) => ({ series: `${name}{${labels}}`, values: String(value) });
+  const queues = [
+    series('ferry_queue_depth', 'instance="g1",deployment="mlp"', 3),
+    series('ferry_queue_depth', 'instance="g2",deployment="mlp"', 2),
+    series('ferry_ongoing_requests', 'instance="g1",deployment="mlp"', 4),
+    series('ferry_ongoing_requests', 'instance="g2",deployment="mlp"', 0),
+  ];
+  const jobs = [series('ferry_async_jobs', 'instance="g1",state="queued"', 8), series('ferry_async_jobs', 'instance="g2",state="queued"', 8), series('ferry_async_jobs', 'instance="g1",state="running"', 5)];
+  const test = (input: object[], value: number) => ({ interval: '15s', input_series: input, promql_expr_test: [{ expr: query, eval_time: '0s', exp_samples: [{ labels: '{}', value }] }] });
+  const dir = t.testdir({ 'keda-query.test.yml': JSON.stringify({ rule_files: [], tests: [test([...queues, ...jobs], 3 + 2 + 4 + 8), test(queues, 9), test(jobs, 8)] }) });
+  const out = spawnSync('promtool', ['test', 'rules', `${dir}/keda-query.test.yml`], { encoding: 'utf8' });
+  t.equal(out.status, 0, `promtool test rules: ${out.stdout}${out.stderr}`);
 });
