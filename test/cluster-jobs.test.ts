@@ -105,6 +105,25 @@ t.test('a gateway stopped gracefully finishes its running jobs within the grace;
   t.equal(done.state, 'succeeded', 'another gateway ran it');
 });
 
+t.test('/metrics answers within about a second while Redis hangs, the job counts left out, and has them again once it answers', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  await node(t, redis, 'a');
+  const server = await gateway(t, redis, [slow(50)]);
+  t.match(await (await fetch(`${server.url}/metrics`)).text(), /ferry_async_jobs\{state="queued"\} 0/);
+  redis.pause();
+  t.teardown(() => redis.resume());
+  const started = performance.now();
+  const res = await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const ms = performance.now() - started;
+  t.equal(res.status, 200);
+  t.ok(ms < 3000, `answered in ${ms.toFixed(0)} ms`);
+  t.notMatch(await res.text(), /ferry_async_jobs\{/, 'the counts it could not read are left out, not made up');
+  redis.resume();
+  let text = '';
+  t.ok(await waitFor(() => /ferry_async_jobs\{state="queued"\} 0/.test(text), 10_000, async () => void (text = await (await fetch(`${server.url}/metrics`)).text())), 'back once Redis answers');
+});
+
 t.test('Redis restarted with its append-only file: accepted jobs complete; while it is down new jobs are refused 503 at once', async (t) => {
   const redis = await startRedis(t, { aof: true });
   if (!redis) return;

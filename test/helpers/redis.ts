@@ -14,6 +14,10 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port and folder (an AOF server reloads its data). */
   start(): Promise<void>;
+  /** Freezes it (SIGSTOP): connections stay open and nothing answers, as a hung Redis. */
+  pause(): void;
+  /** Lets a frozen one go on (SIGCONT). */
+  resume(): void;
 }
 
 /** Resolves once something answers PING on `port` (within `ms`). */
@@ -55,10 +59,18 @@ export async function startRedis(t: Test, opts: { aof?: boolean } = {}): Promise
       child = spawn('redis-server', args, { stdio: 'ignore' });
       await answersPing(port);
     },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
+    },
     async stop() {
       const c = child;
       child = null;
       if (!c || c.exitCode !== null) return;
+      // A frozen one would not hear SIGTERM.
+      c.kill('SIGCONT');
       await new Promise((resolve) => {
         c.once('exit', resolve);
         c.kill('SIGTERM');
