@@ -48,6 +48,12 @@ export interface FerryServerOptions {
    * placed through Redis (see ClusterGateway). @default replicas in this process
    */
   cluster?: ClusterGateway;
+  /**
+   * Abandons the start: a cluster gateway stops waiting for nodes to load
+   * its models, and start() rejects (after cleaning up). Replicas loading
+   * on this machine are not cut short. @default never
+   */
+  signal?: AbortSignal;
 }
 
 /** How requests come in: the gateways serving, and why fewer than asked when the runtime cannot share a port. */
@@ -267,7 +273,13 @@ export class FerryServer {
     // Every first replica is reserved before any pool starts its others: validation
     // checked that the first replicas fit together, not in whatever order pools start.
     for (const p of pools) p.reserveFirst();
+    const abandon = () => {
+      if (cluster) for (const p of pools) void p.stop(0);
+    };
+    opts.signal?.addEventListener('abort', abandon, { once: true });
+    if (opts.signal?.aborted) abandon();
     const started = await Promise.allSettled(pools.map((p) => p.start()));
+    opts.signal?.removeEventListener('abort', abandon);
     const failed = started.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
     if (failed) {
       await Promise.all(pools.map((p) => p.stop(0)));

@@ -89,9 +89,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const config = await loadConfig(file, gatewayOnly ? { checkNode: false } : { checkDevice: deviceUnavailableReason });
   for (const w of config.warnings) process.stderr.write(`ferry: warning: ${w}\n`);
   // The first signal shuts down; one that comes while the replicas load waits
-  // for the start to finish (a load cannot be cut short). A second exits now.
+  // for the start to finish (a load cannot be cut short), but a cluster
+  // gateway waiting for nodes stops waiting. A second exits now.
   let signalled: NodeJS.Signals | null = null;
   let shutDown: ((signal: NodeJS.Signals) => void) | null = null;
+  const starting = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
       process.stderr.write(`ferry: ${signal} again, exiting now\n`);
@@ -99,20 +101,30 @@ export async function serveCommand(argv: string[]): Promise<number> {
     }
     signalled = signal;
     if (shutDown) shutDown(signal);
-    else process.stdout.write(`ferry: ${signal} while starting; stopping once the replicas have loaded\n`);
+    else if (gatewayOnly) {
+      process.stdout.write(`ferry: ${signal} while waiting for the cluster's nodes; stopping\n`);
+      starting.abort();
+    } else process.stdout.write(`ferry: ${signal} while starting; stopping once the replicas have loaded\n`);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // With --with-node the node starts first: the gateway waits for a node to load each model.
   const node = values.redis && values['with-node'] ? new NodeAgent({ redisUrl: values.redis, cpus: config.node.cpus, gpus: config.node.gpus, log: logLine }) : null;
   await node?.start();
-  const server = await FerryServer.start(config, {
-    ...(values.redis ? { cluster: new ClusterGateway({ redisUrl: values.redis, log: logLine }) } : {}),
+  let server: FerryServer;
+  try {
+    server = await FerryServer.start(config, {
+      ...(values.redis ? { cluster: new ClusterGateway({ redisUrl: values.redis, log: logLine }) } : {}),
+      signal: starting.signal,
     // Asynchronous, but bounded: when stdout cannot keep up, lines past 8 MiB
     // waiting are dropped rather than held in memory (pino's default has no bound).
-    logger: { level: LOG_LEVEL, stream: pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES }) },
-    listen: { host: values.host, port },
-  });
+      logger: { level: LOG_LEVEL, stream: pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES }) },
+      listen: { host: values.host, port },
+    });
+  } catch (err) {
+    if (starting.signal.aborted) return 0;
+    throw err;
+  }
   config.deployments.forEach((d, i) => {
     const omitted = server.pools.get(d.name)!.omittedOutputs;
     if (omitted.length === 0) return;

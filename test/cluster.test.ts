@@ -343,3 +343,26 @@ t.test('a Redis URL naming a database Redis does not have is refused at start, n
   t.ok(fine.connected, 'one it has is used');
   await fine.close();
 });
+
+t.test('a gateway still waiting for nodes stops at the first SIGTERM', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const file = join(mkdtempSync(join(tmpdir(), 'ferry-cluster-')), 'ferry.config.json');
+  writeFileSync(file, JSON.stringify({ http: { port: 0 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx') }] }));
+  const run = ferry(['serve', file, '--redis', redis.url], TIMING_ENV);
+  t.teardown(() => void (run.child.exitCode === null && run.child.kill('SIGKILL')));
+  const store = new ClusterStore(redis.url);
+  await store.connect();
+  t.teardown(() => store.close());
+  let holder: string | null = null;
+  t.ok(await waitFor(() => holder !== null, 30_000, async () => void (holder = await store.lockHolder())), 'it joined the cluster (and waits: no node)');
+  const signalledAt = Date.now();
+  run.child.kill('SIGTERM');
+  t.equal(await run.exit, 0, `it exits 0 (${run.out()} ${run.err()})`);
+  t.ok(Date.now() - signalledAt < 10_000, 'at once, not once a node comes');
+  t.match(run.out(), /SIGTERM while waiting for the cluster's nodes; stopping/);
+  t.equal(await store.lockHolder(), null, 'and let the controller lock go');
+});
