@@ -6,17 +6,20 @@
 /** The longest delay a Node timer holds (2^31 − 1 ms, about 24.8 days); a longer one fires at once. */
 export const MAX_TIMER_MS = 2_147_483_647;
 
-function intFromEnv(name: string, fallback: number): number {
+function intFromEnv(name: string, fallback: number, least = 0): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   // At most what a Node timer holds: a longer timer fires at once.
-  if (!Number.isInteger(n) || n < 0 || n > MAX_TIMER_MS) {
+  if (!Number.isInteger(n) || n < least || n > MAX_TIMER_MS) {
     // Coded like a bad config file, so the CLI reports it in the same one line.
-    throw Object.assign(new Error(`${name} must be an integer from 0 to ${MAX_TIMER_MS} (got ${JSON.stringify(raw)})`), { code: 'FERRY_ERR_CONFIG_INVALID' });
+    throw Object.assign(new Error(`${name} must be an integer from ${least} to ${MAX_TIMER_MS} (got ${JSON.stringify(raw)})`), { code: 'FERRY_ERR_CONFIG_INVALID' });
   }
   return n;
 }
+
+/** The shortest cluster timing a setting may have, in ms: Redis's PX takes no 0, and a beat or pass needs a round trip to Redis. */
+const LEAST_CLUSTER_MS = 100;
 
 /** Log level for the gateway's pino logger (FERRY_LOG_LEVEL). */
 export const LOG_LEVEL: string = process.env.FERRY_LOG_LEVEL ?? 'info';
@@ -37,13 +40,13 @@ export const RETRY_AFTER_SECONDS: number = intFromEnv('FERRY_RETRY_AFTER_SECONDS
 export const RESTART_BACKOFF_MS: number = intFromEnv('FERRY_RESTART_BACKOFF_MS', 250);
 
 /** How long a cluster node's heartbeat key lives past its last beat, in ms (FERRY_HEARTBEAT_TTL_MS); it beats three times in that span. */
-export const HEARTBEAT_TTL_MS: number = intFromEnv('FERRY_HEARTBEAT_TTL_MS', 3000);
+export const HEARTBEAT_TTL_MS: number = intFromEnv('FERRY_HEARTBEAT_TTL_MS', 3000, LEAST_CLUSTER_MS);
 
 /** How often a cluster gateway reads the nodes and the controller places replicas, in ms (FERRY_CONTROL_INTERVAL_MS). */
-export const CONTROL_INTERVAL_MS: number = intFromEnv('FERRY_CONTROL_INTERVAL_MS', 500);
+export const CONTROL_INTERVAL_MS: number = intFromEnv('FERRY_CONTROL_INTERVAL_MS', 500, LEAST_CLUSTER_MS);
 
 /** How long the cluster controller's lock lives past its last renewal, in ms (FERRY_CONTROLLER_LOCK_TTL_MS). */
-export const CONTROLLER_LOCK_TTL_MS: number = intFromEnv('FERRY_CONTROLLER_LOCK_TTL_MS', 3000);
+export const CONTROLLER_LOCK_TTL_MS: number = intFromEnv('FERRY_CONTROLLER_LOCK_TTL_MS', 3000, LEAST_CLUSTER_MS);
 
 /**
  * onnxruntime's own telemetry, which writes a /tmp/mat-debug-<pid>.log per

@@ -33,9 +33,9 @@ Environment:
   FERRY_LOG_LEVEL              pino log level (default info)
   FERRY_SHUTDOWN_GRACE_MS      how long a shutdown lets calls finish, unless the config sets shutdownGraceMs (default 30000)
   FERRY_HUNG_BATCH_FLOOR_MS    least time a batch runs before it counts as hung (default 30000)
-  FERRY_HEARTBEAT_TTL_MS       with --redis: how long a node's heartbeat lives (default 3000)
-  FERRY_CONTROL_INTERVAL_MS    with --redis: how often gateways read the cluster and place replicas (default 500)
-  FERRY_CONTROLLER_LOCK_TTL_MS with --redis: how long the controller's lock lives unrenewed (default 3000)
+  FERRY_HEARTBEAT_TTL_MS       with --redis: how long a node's heartbeat lives (default 3000, least 100)
+  FERRY_CONTROL_INTERVAL_MS    with --redis: how often gateways read the cluster and place replicas (default 500, least 100)
+  FERRY_CONTROLLER_LOCK_TTL_MS with --redis: how long the controller's lock lives unrenewed (default 3000, least 100)
   FERRY_ORT_TELEMETRY          1 turns onnxruntime's own telemetry files back on (default off)
 
 SIGINT or SIGTERM turns readiness 503, answers new requests 503

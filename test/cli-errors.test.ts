@@ -70,6 +70,13 @@ t.test('ferry node: a missing or malformed --redis, or a bad --cpus or --port, i
   }
 });
 
+t.test('a cluster timing of 0 (or under 100 ms) is refused: a heartbeat that lapses at once would never show the node', async (t) => {
+  const run = ferry(['node', '--redis', 'redis://127.0.0.1:1'], { FERRY_HEARTBEAT_TTL_MS: '0' });
+  t.teardown(() => void run.child.kill('SIGKILL'));
+  t.equal(await run.exit, 1);
+  t.equal(run.err(), 'ferry: FERRY_ERR_CONFIG_INVALID: FERRY_HEARTBEAT_TTL_MS must be an integer from 100 to 2147483647 (got "0")\n');
+});
+
 t.test('ferry node offering no cpus and no gpus says what that means before it tries to join', async (t) => {
   const run = ferry(['node', '--redis', 'redis://127.0.0.1:1', '--cpus', '0']);
   t.teardown(() => void run.child.kill('SIGKILL'));
