@@ -88,7 +88,10 @@ export function registerJobRoutes(app: FastifyInstance, jobs: GatewayJobs): void
     const view = await jobs.get(req.params.id);
     if (!view) throw new JobNotFoundError(req.params.id);
     const res = view.response;
-    if (!res) throw new JobConflictError(`job '${view.id}' is ${view.state}: its result is not ready`);
+    if (!res) {
+      const why = view.state === 'cancelled' ? 'it was cancelled, so it has no result' : 'its result is not ready yet';
+      throw new JobConflictError(`job '${view.id}' is ${view.state}: ${why}`);
+    }
     if (res.inferenceHeaderContentLength !== undefined) reply.header('inference-header-content-length', String(res.inferenceHeaderContentLength));
     return reply.code(res.status).type(res.contentType).send(Buffer.from(res.body, 'base64'));
   });

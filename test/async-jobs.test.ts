@@ -101,6 +101,7 @@ t.test('a queued job can be cancelled; a running one cannot; queued jobs run in 
   t.match((await job(server.url, second.location!)).body, { state: 'cancelled' });
   const result = await fetch(`${server.url}${second.location}/result`);
   t.equal(result.status, 409, 'a cancelled job has no result');
+  t.match(await result.json(), { code: 'FERRY_ERR_JOB_CONFLICT', error: /is cancelled: it was cancelled, so it has no result/ }, 'and never will');
   let view: any;
   t.ok(await waitFor(() => view?.state === 'succeeded', 10_000, async () => void (view = (await job(server.url, first.location!)).body)));
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
