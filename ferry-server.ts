@@ -78,7 +78,8 @@ export interface IngressStatus extends IngressInfo {
 export interface FerryStatus {
   version: string;
   ingress: IngressStatus;
-  node: { cpus: number; gpus: number; usedCpus: number; usedGpus: number };
+  /** This machine's resources and what replicas reserve of them; absent on a cluster gateway, whose replicas run on nodes (see `cluster.nodes`). */
+  node?: { cpus: number; gpus: number; usedCpus: number; usedGpus: number };
   deployments: (PoolStats & {
     autoscaling: ResolvedAutoscaling | null;
     resources: { cpus: number; gpus: number };
@@ -356,7 +357,7 @@ export class FerryServer {
     const status = (): FerryStatus => ({
       version: VERSION,
       ingress: { ...ingress, connections: threads ? threads.connections() : [...accepted] },
-      node: node.usage(),
+      ...(cluster ? {} : { node: node.usage() }),
       deployments: config.deployments.map((d, i) => {
         const s = pools[i].stats();
         return { ...s, autoscaling: d.autoscaling, resources: d.resources, decisions: controller.report(d.name) };

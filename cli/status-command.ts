@@ -28,7 +28,7 @@ const time = (at: number) => new Date(at).toISOString().slice(11, 19);
 export function renderStatus(status: FerryStatus, url: string): string {
   const n = status.node;
   // A cluster gateway runs no replica: its machine's cores are not what its replicas reserve (the cluster section says that).
-  const lines = [status.cluster ? `Ferry ${status.version} at ${url} — a cluster gateway` : `Ferry ${status.version} at ${url} — node: ${n.usedCpus}/${n.cpus} cpus, ${n.usedGpus}/${n.gpus} gpus reserved`];
+  const lines = [!n ? `Ferry ${status.version} at ${url} — a cluster gateway` : `Ferry ${status.version} at ${url} — node: ${n.usedCpus}/${n.cpus} cpus, ${n.usedGpus}/${n.gpus} gpus reserved`];
   const g = status.ingress;
   // A Ferry from before ingress threads has no such field.
   if (g) {
@@ -67,7 +67,7 @@ export function renderStatus(status: FerryStatus, url: string): string {
     }
     // A Ferry from before start failures were reported has no such field.
     if (d.startFailures?.inARow) lines.push(`  ${d.startFailures.inARow} failed start${d.startFailures.inARow > 1 ? 's' : ''} in a row, retried with back-off: ${d.startFailures.lastError}`);
-    if (d.pending > 0) lines.push(`  ${d.pending} pending: no room on the node (each needs ${d.resources.cpus} cpus, ${d.resources.gpus} gpus)`);
+    if (d.pending > 0) lines.push(`  ${d.pending} pending: no room on ${n ? 'the node' : 'any node'} (each needs ${d.resources.cpus} cpus, ${d.resources.gpus} gpus)`);
     const latest = d.decisions?.latest;
     if (latest) lines.push(`  now ${time(latest.at)}: ${latest.reason}`);
     for (const c of (d.decisions?.changes ?? []).slice(-5)) lines.push(`  ${time(c.at)} ${c.direction} ${c.from} → ${c.to}: ${c.reason}`);

@@ -7,7 +7,7 @@ import type { LoadedModel } from '../replicas/protocol.js';
 import { BullJobStore } from '../jobs/bullmq-jobs.js';
 import type { JobState } from '../jobs/job-types.js';
 import { ClusterController } from './cluster-controller.js';
-import { ClusterStore, type AssignmentRecord, type DeploymentLoad, type NodeRecord } from './cluster-store.js';
+import { ClusterStore, type AssignmentRecord, type DeploymentLoad, type NodeRecord, type ReplicaReport } from './cluster-store.js';
 import { NodeConnection } from './node-connection.js';
 import { RemotePool, type RemotePoolHost } from './remote-pool.js';
 import { CLUSTER_TIMING, type ClusterTiming } from './timing.js';
@@ -57,6 +57,8 @@ export class ClusterGateway implements RemotePoolHost {
   private assignment: AssignmentRecord | null = null;
   private loads: Record<string, DeploymentLoad> | null = null;
   private nodes: NodeRecord[] = [];
+  /** Each replica as its node last reported it, by `node/replica`. */
+  private reports = new Map<string, ReplicaReport>();
   private holder: string | null = null;
   private lastRedisOk = Date.now();
   /** Set while Redis does not answer; after it answers again, until this time, nodes missing from it are not taken as gone. */
@@ -109,6 +111,7 @@ export class ClusterGateway implements RemotePoolHost {
       const [nodes, assignment, loads, holder] = await Promise.all([this.store.nodes(), this.store.assignment(), this.store.loads(), this.store.lockHolder()]);
       this.holder = holder;
       this.nodes = nodes;
+      this.reports = new Map(nodes.flatMap((n) => n.replicas.map((r) => [`${n.id}/${r.id}`, r] as const)));
       this.assignment = assignment;
       this.loads = loads;
       this.lastRedisOk = Date.now();
@@ -204,6 +207,10 @@ export class ClusterGateway implements RemotePoolHost {
 
   reconfigure(deployment: string, userConfig: unknown): Promise<void> {
     return this.store.writeUserConfig(deployment, userConfig);
+  }
+
+  reported(node: string, replicaId: string): ReplicaReport | null {
+    return this.reports.get(`${node}/${replicaId}`) ?? null;
   }
 
   model(deployment: string): Promise<LoadedModel | null> {

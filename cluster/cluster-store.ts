@@ -1,8 +1,12 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { LoadedModel } from '../replicas/protocol.js';
+import type { ReplicaStats } from '../replicas/replica.js';
 import type { Assignment } from './placement.js';
 
 /** A node as its heartbeat describes it. */
+/** A replica as its node reports it: its stats, less what each gateway counts for itself (calls in flight, sessions). */
+export type ReplicaReport = { deployment: string } & Omit<ReplicaStats, 'ongoing' | 'sessions' | 'node'>;
+
 export interface NodeRecord {
   id: string;
   /** Where gateways connect to reach its replicas. */
@@ -15,8 +19,8 @@ export interface NodeRecord {
   /** Epoch ms: when the node started, and when it last beat. */
   startedAt: number;
   beatAt: number;
-  /** Its replicas and their states, as it last reported them. */
-  replicas: { id: string; deployment: string; state: string }[];
+  /** Its replicas: their states and figures (batches, rows, latency, models...), as it last reported them. */
+  replicas: ReplicaReport[];
   /** Why a deployment's replicas fail to start here, by deployment. */
   failures?: Record<string, string>;
 }

@@ -6,7 +6,7 @@ import type { ResolvedDeployment } from '../deployments/index.js';
 import { handleCalls } from '../gateway/index.js';
 import { defaultHostFactory, NodeResources, ReplicaPool, type HostFactory, type PoolObserver } from '../replicas/index.js';
 import { ClusterGateway } from './cluster-gateway.js';
-import { ClusterStore, type NodeRecord } from './cluster-store.js';
+import { ClusterStore, type NodeRecord, type ReplicaReport } from './cluster-store.js';
 import type { RemotePool } from './remote-pool.js';
 import { NodeServer } from './node-server.js';
 import { CLUSTER_TIMING, type ClusterTiming } from './timing.js';
@@ -146,7 +146,9 @@ export class NodeAgent {
   }
 
   private record(): NodeRecord {
-    const replicas = [...this.pools.values()].flatMap((p) => p.stats().replicas.map((r) => ({ id: r.id, deployment: p.name, state: r.state })));
+    const replicas = [...this.pools.values()].flatMap((p) =>
+      p.stats().replicas.map(({ ongoing: _o, sessions: _s, node: _n, ...r }): ReplicaReport => ({ deployment: p.name, ...r })),
+    );
     return {
       id: this.id,
       host: this.opts.advertiseHost ?? '127.0.0.1',

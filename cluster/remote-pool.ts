@@ -20,6 +20,7 @@ import {
   type TensorMap,
 } from '../replicas/index.js';
 import type { LoadedModel, RouteCall } from '../replicas/protocol.js';
+import type { ReplicaReport } from './cluster-store.js';
 import type { NodeConnection } from './node-connection.js';
 
 /** What a remote pool asks of its gateway. */
@@ -34,6 +35,8 @@ export interface RemotePoolHost {
   placed(deployment: string): { target: number; pending: number } | null;
   /** What the autoscaler wants: the controller places this many. */
   setTarget(deployment: string, n: number): void;
+  /** What replica `replicaId`'s node last reported of it (batches, rows, latency...), or null. */
+  reported(node: string, replicaId: string): ReplicaReport | null;
   /** What a node reported of the deployment's model, once one has. */
   model(deployment: string): Promise<LoadedModel | null>;
   /** A line for the operator (e.g. why a start waits). */
@@ -53,6 +56,27 @@ interface RemoteReplica {
 
 /** Slots beyond the most replicas the deployment may want: replicas coming and going overlap. */
 const spareSlots = (max: number): number => 2 * max + 8;
+
+/** A replica's figures before its node's heartbeat reports them. */
+const NOT_REPORTED: ReplicaReport = Object.freeze({
+  deployment: '',
+  id: '',
+  state: 'ready',
+  host: 'thread',
+  hostId: -1,
+  batches: 0,
+  rows: 0,
+  maxBatchRows: 0,
+  mergedBatches: 0,
+  batchWindowMs: 0,
+  batchCostMs: { fixed: 0, perRow: 0 },
+  latencyP99Ms: null,
+  models: [],
+  modelLoads: 0,
+  modelEvictions: 0,
+  loadMs: 0,
+  startMs: 0,
+});
 
 /** How often start() looks again for a node's report of the model. */
 const MODEL_POLL_MS = 100;
@@ -298,27 +322,11 @@ export class RemotePool extends ModelView implements ServingPool {
       ongoing: this.ongoing,
       target: placed?.target ?? initialOf(this.config),
       pending: placed?.pending ?? 0,
-      replicas: [...this.replicas.values()].map((r) => ({
-        id: r.id,
-        state: 'ready',
-        host: this.config.host,
-        hostId: -1,
-        node: r.node,
-        ongoing: this.counters.inFlight(r.slot),
-        batches: 0,
-        rows: 0,
-        maxBatchRows: 0,
-        mergedBatches: 0,
-        sessions: this.counters.sessions(r.slot),
-        batchWindowMs: 0,
-        batchCostMs: { fixed: 0, perRow: 0 },
-        latencyP99Ms: null,
-        models: [],
-        modelLoads: 0,
-        modelEvictions: 0,
-        loadMs: 0,
-        startMs: 0,
-      })),
+      replicas: [...this.replicas.values()].map((r) => {
+        // Figures are the node's (from its last heartbeat); calls in flight and sessions, this gateway's own.
+        const { deployment: _d, ...reported } = this.host.reported(r.node, r.id) ?? NOT_REPORTED;
+        return { ...reported, id: r.id, state: 'ready', node: r.node, ongoing: this.counters.inFlight(r.slot), sessions: this.counters.sessions(r.slot) };
+      }),
       restarts: 0,
       startFailures: { inARow: 0, lastError: '' },
       retried: this.counters.retried,

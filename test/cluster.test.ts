@@ -82,6 +82,16 @@ t.test('two nodes and a gateway: replicas placed on both, requests answered corr
   t.same(status.cluster.assignment.assignment, { mlp: { a: 1, b: 1 } }, 'one replica on each node');
   t.same(status.deployments[0].replicas.map((r: any) => r.node).sort(), ['a', 'b']);
   t.equal(status.cluster.controller, server.cluster!.id, 'the only gateway is the controller');
+  t.notOk('node' in status, "a cluster gateway shows no machine's resources of its own");
+  // The gateway shows each replica's figures as its node's heartbeat reports them.
+  let seen: { node: string; batches: number; rows: number; host: string }[] = [];
+  t.ok(
+    await waitFor(() => seen.length === 2 && seen.every((r) => r.batches > 0 && r.rows >= r.batches), 5000, async () => {
+      seen = ((await (await fetch(`${server.url}/-/status`)).json()) as any).deployments[0].replicas;
+    }),
+    `the gateway sees each replica's batches (${JSON.stringify(seen.map((r) => [r.node, r.batches, r.rows]))})`,
+  );
+  t.ok(seen.every((r) => r.host === 'thread'), 'and its host kind');
   // Each node's replica ran batches: the requests spread over both.
   for (const n of [a, b]) {
     const stats = (n as unknown as { pools: Map<string, { stats(): { replicas: { batches: number }[] } }> }).pools.get('mlp')!.stats();

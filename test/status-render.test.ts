@@ -35,7 +35,6 @@ t.test('replicas with their node, p99, adaptive window and models; the cluster w
   const status = {
     version: '0.1.0',
     ingress: { threads: 1, requested: 1, reusePort: false, note: '', connections: [3] },
-    node: { cpus: 4, gpus: 0, usedCpus: 0, usedGpus: 0 },
     deployments: [
       {
         deployment: 'mlp',
@@ -67,6 +66,8 @@ t.test('replicas with their node, p99, adaptive window and models; the cluster w
     },
   } as unknown as FerryStatus;
   const text = renderStatus(status, 'http://127.0.0.1:8000');
+  t.match(text, /^Ferry 0\.1\.0 at http:\/\/127\.0\.0\.1:8000 — a cluster gateway\n/, 'a cluster gateway has no node of its own to show');
+  t.match(text, /  1 pending: no room on any node \(each needs 1 cpus, 0 gpus\)/);
   t.match(text, /mlp#a-1 +ready +on a +ongoing 2, 10 batches, 40 rows/);
   t.match(text, /p99 ≤ 20 ms in the replica; window 1\.3 ms, batch cost 0\.80 \+ 0\.050\/row ms/);
   t.match(text, /models held: alpha \(3 loads, 2 evictions\)/);
