@@ -10,6 +10,9 @@ const QUEUE = 'ferry-async-inference';
 
 const QUEUED_STATES = ['waiting', 'delayed', 'prioritized', 'waiting-children'] as const;
 
+/** How long closing waits for BullMQ's worker to let go of its connections, in ms. */
+const CLOSE_WAIT_MS = 1000;
+
 /** Options for {@link BullJobStore}. */
 export interface BullJobStoreOptions {
   redisUrl: string;
@@ -42,6 +45,8 @@ export class BullJobStore implements JobStore {
   private worker: Worker | null = null;
   private workerConnection: Redis | null = null;
   private readonly prefix: string;
+  /** Jobs this gateway's worker took and has not yet recorded as completed or failed in Redis. */
+  private active = 0;
 
   constructor(private readonly opts: BullJobStoreOptions) {
     this.prefix = opts.prefix ?? 'ferry';
@@ -165,7 +170,11 @@ export class BullJobStore implements JobStore {
     const connection = new Redis(this.opts.redisUrl, { maxRetriesPerRequest: null });
     connection.on('error', () => {});
     this.workerConnection = connection;
-    this.worker = new Worker<JobRequest, JobResponse>(QUEUE, (job) => run(job.data), {
+    const processor = (job: Job<JobRequest, JobResponse>) => {
+      this.active++;
+      return run(job.data);
+    };
+    this.worker = new Worker<JobRequest, JobResponse>(QUEUE, processor, {
       connection,
       prefix: this.prefix,
       concurrency,
@@ -174,8 +183,16 @@ export class BullJobStore implements JobStore {
       maxStalledCount: 3,
     });
     this.worker.on('error', () => {});
-    this.worker.on('completed', (job, response) => this.opts.onFinished?.(job.data.deployment, response.status === 200 ? 'succeeded' : 'failed'));
-    this.worker.on('failed', (job) => job && this.opts.onFinished?.(job.data.deployment, 'failed'));
+    // BullMQ says these once the job's end is in Redis.
+    this.worker.on('completed', (job, response) => {
+      this.active--;
+      this.opts.onFinished?.(job.data.deployment, response.status === 200 ? 'succeeded' : 'failed');
+    });
+    this.worker.on('failed', (job) => {
+      if (!job) return;
+      this.active--;
+      this.opts.onFinished?.(job.data.deployment, 'failed');
+    });
   }
 
   /**
@@ -186,16 +203,14 @@ export class BullJobStore implements JobStore {
    */
   async close(graceMs = 0): Promise<void> {
     if (this.worker) {
+      // BullMQ's own graceful close can wait for ever on a Redis that came back; Ferry waits for its own jobs, bounded.
+      await this.worker.pause(true).catch(() => {});
+      const deadline = performance.now() + graceMs;
+      while (this.active > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      if (this.active > 0) this.workerConnection?.disconnect();
       let timer: NodeJS.Timeout | undefined;
-      const finished = await Promise.race([
-        this.worker.close(false).then(() => true, () => true),
-        new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, false))),
-      ]);
+      await Promise.race([this.worker.close(true).catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
       clearTimeout(timer);
-      if (!finished) {
-        this.workerConnection?.disconnect();
-        await this.worker.close(true).catch(() => {});
-      }
     }
     // BullMQ leaves connections it was given open.
     this.workerConnection?.disconnect();
