@@ -94,6 +94,8 @@ export function renderCluster(c: Omit<ClusterStatus, 'gateway' | 'redis'>, now =
   }
   lines.push(c.nodes.length > 0 ? pad(rows) : 'no node beats: start one with ferry node --redis <url>');
   for (const n of c.nodes) for (const [d, why] of Object.entries(n.failures ?? {})) lines.push(`  ${d} fails to start on ${n.id}: ${why}`);
+  // A Ferry from before reachability was reported has no such field.
+  for (const [node, why] of Object.entries(c.unreachable ?? {})) lines.push(`  ${node} cannot be reached (${why}): no replica is placed there`);
   const a = c.assignment;
   if (a) {
     lines.push('', `placement v${a.version} by ${a.by}:`);
@@ -115,8 +117,8 @@ async function clusterFromRedis(url: string): Promise<Omit<ClusterStatus, 'gatew
     throw new Error(`cannot reach Redis at ${url}: ${(err as Error).message}`);
   }
   try {
-    const [controller, nodes, assignment] = await Promise.all([store.lockHolder(), store.nodes(), store.assignment()]);
-    return { controller, nodes, assignment };
+    const [controller, nodes, assignment, unreachable] = await Promise.all([store.lockHolder(), store.nodes(), store.assignment(), store.unreachableNodes()]);
+    return { controller, nodes, assignment, unreachable: Object.fromEntries([...unreachable].map(([node, why]) => [node, why.join('; ')])) };
   } finally {
     await store.close();
   }

@@ -46,7 +46,9 @@ export class ClusterController {
       this.last = await this.store.assignment();
     }
     if (!placeNow) return;
-    const nodes = await this.store.nodes();
+    // A node no gateway can reach (a wrong --advertise, a firewall) gets no replica: none of its calls could arrive.
+    const [all, unreachable] = await Promise.all([this.store.nodes(), this.store.unreachableNodes()]);
+    const nodes = all.filter((n) => !unreachable.has(n.id));
     const wants = this.deployments.map((d) => ({ deployment: d.name, replicas: targets.get(d.name) ?? 0, resources: d.resources }));
     const placement = place(wants, nodes, this.last?.assignment ?? {});
     const tgt = Object.fromEntries(wants.map((w) => [w.deployment, w.replicas]));

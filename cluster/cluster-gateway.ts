@@ -30,6 +30,8 @@ export interface ClusterStatus {
   controller: string | null;
   redis: { connected: boolean; unavailable: string | null };
   nodes: NodeRecord[];
+  /** Nodes this gateway cannot connect to, with why. */
+  unreachable: Record<string, string>;
   assignment: AssignmentRecord | null;
 }
 
@@ -67,6 +69,8 @@ export class ClusterGateway implements RemotePoolHost {
   private timer: NodeJS.Timeout | null = null;
   private subscriber: { disconnect(): void } | null = null;
   private passing: Promise<void> | null = null;
+  /** Nodes this gateway has failed to connect to, since when and why; cleared once a connection is made. */
+  private readonly unreachable = new Map<string, { since: number; reason: string }>();
   private closed = false;
 
   constructor(private readonly opts: ClusterGatewayOptions) {
@@ -108,6 +112,7 @@ export class ClusterGateway implements RemotePoolHost {
       const own: Record<string, DeploymentLoad> = {};
       for (const [name, pool] of this.pools) own[name] = pool.localLoad();
       await this.store.writeLoad(this.id, own, this.timing.heartbeatTtlMs);
+      await this.store.writeUnreachable(this.id, this.longUnreachable(), this.timing.heartbeatTtlMs);
       const [nodes, assignment, loads, holder] = await Promise.all([this.store.nodes(), this.store.assignment(), this.store.loads(), this.store.lockHolder()]);
       this.holder = holder;
       this.nodes = nodes;
@@ -149,10 +154,38 @@ export class ClusterGateway implements RemotePoolHost {
       const conn = new NodeConnection(node, events, (c) => {
         if (this.connections.get(c.node.id) === c) this.connections.delete(c.node.id);
         this.channels.delete(c);
+        if (c.failure !== null) this.failedToReach(c.node, c.failure);
       });
+      void conn.ready.then(() => this.unreachable.delete(node.id), () => {});
       this.connections.set(node.id, conn);
       for (const source of this.sources) conn.attach(source);
     }
+  }
+
+  /** Notes a node this gateway cannot connect to, and says so once while it stays so. */
+  private failedToReach(node: NodeRecord, reason: string): void {
+    const known = this.unreachable.get(node.id);
+    if (known) {
+      known.reason = reason;
+      return;
+    }
+    this.unreachable.set(node.id, { since: Date.now(), reason });
+    this.opts.log?.(
+      'warn',
+      `cannot reach node ${node.id} at ${node.host}:${node.port} (${reason}): no call goes to its replicas from this gateway, and past a heartbeat TTL ` +
+        `the controller places none there; a node on another machine needs --advertise <an address gateways reach>`,
+    );
+  }
+
+  /** Nodes unreachable for longer than a heartbeat TTL, with why: what this gateway reports to the controller. */
+  private longUnreachable(): Record<string, string> {
+    const out: Record<string, string> = {};
+    const live = new Set(this.nodes.map((n) => n.id));
+    for (const [id, u] of this.unreachable) {
+      if (!live.has(id)) this.unreachable.delete(id);
+      else if (Date.now() - u.since > this.timing.heartbeatTtlMs) out[id] = u.reason;
+    }
+    return out;
   }
 
   private up(conn: NodeConnection, ch: number, source: number, deployment: string, replicaId: string): MessagePort | null {
@@ -231,6 +264,7 @@ export class ClusterGateway implements RemotePoolHost {
       controller: this.holder,
       redis: { connected: this.store.connected, unavailable: this.unavailable() },
       nodes: this.nodes,
+      unreachable: Object.fromEntries([...this.unreachable].map(([id, u]) => [id, u.reason])),
       assignment: this.assignment,
     };
   }

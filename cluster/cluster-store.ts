@@ -224,7 +224,30 @@ export class ClusterStore {
   }
 
   async removeLoad(gateway: string): Promise<void> {
-    await this.redis.del(this.key('load', gateway));
+    await this.redis.del(this.key('load', gateway), this.key('unreachable', gateway));
+  }
+
+  /** The nodes a gateway has not reached for a while, with why (kept `ttlMs`, rewritten each pass; none removes the key). */
+  async writeUnreachable(gateway: string, nodes: Record<string, string>, ttlMs: number): Promise<void> {
+    if (Object.keys(nodes).length === 0) await this.redis.del(this.key('unreachable', gateway));
+    else await this.redis.set(this.key('unreachable', gateway), JSON.stringify(nodes), 'PX', ttlMs);
+  }
+
+  /**
+   * Nodes that every live gateway (one whose load key lives) reports it
+   * cannot reach, with each gateway's reason: no call could get to a replica
+   * placed there.
+   */
+  async unreachableNodes(): Promise<Map<string, string[]>> {
+    const gateways = (await this.scan(this.key('load', '*'))).map((k) => k.slice(this.key('load', '').length));
+    if (gateways.length === 0) return new Map();
+    const values = await this.redis.mget(gateways.map((g) => this.key('unreachable', g)));
+    const reports = values.map((v) => (v === null ? {} : (JSON.parse(v) as Record<string, string>)));
+    const out = new Map<string, string[]>();
+    for (const node of Object.keys(reports[0])) {
+      if (reports.every((r) => node in r)) out.set(node, reports.map((r, i) => `${gateways[i]}: ${r[node]}`));
+    }
+    return out;
   }
 
   /** Every live gateway's load, summed by deployment. */

@@ -5,6 +5,9 @@ import type { NodeRecord } from './cluster-store.js';
 import type { GatewayToNode, NodeToGateway } from './transport.js';
 import { frame, FrameReader, ownedToActor } from './wire.js';
 
+/** How long a gateway waits for a node to accept its connection, in ms. */
+const CONNECT_TIMEOUT_MS = 2000;
+
 /** Where a connection hands what a node says about its replicas. */
 export interface ReplicaEvents {
   /** `source`'s channel `ch` to a replica is open: returns the port the answers go to, or null to refuse it. */
@@ -30,6 +33,10 @@ export class NodeConnection {
   private closed = false;
   /** Resolves once connected; rejects when the node cannot be reached. */
   readonly ready: Promise<void>;
+  /** Why it could not connect (e.g. `ECONNREFUSED`), or null while connecting and once connected. */
+  failure: string | null = null;
+  /** True once the connection was made. */
+  connected = false;
 
   constructor(
     readonly node: NodeRecord,
@@ -38,12 +45,22 @@ export class NodeConnection {
   ) {
     this.socket = connect(node.port, node.host);
     this.socket.setNoDelay(true);
+    // An address that drops packets would hold the connect for the OS's minutes.
+    this.socket.setTimeout(CONNECT_TIMEOUT_MS, () => {
+      if (!this.connected) this.socket.destroy(Object.assign(new Error(`no answer within ${CONNECT_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' }));
+    });
     this.ready = new Promise((resolve, reject) => {
-      this.socket.once('connect', resolve);
+      this.socket.once('connect', () => {
+        this.connected = true;
+        this.socket.setTimeout(0);
+        resolve();
+      });
       this.socket.once('error', reject);
     });
     this.ready.catch(() => {});
-    this.socket.on('error', () => {});
+    this.socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (!this.connected) this.failure = err.code ?? err.message;
+    });
     this.socket.on('data', (chunk) => {
       let messages: unknown[];
       try {

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import { ClusterGateway } from '../cluster/cluster-gateway.js';
 import { ClusterStore } from '../cluster/cluster-store.js';
 import { NodeAgent } from '../cluster/node-agent.js';
-import { validateConfig, type DeploymentConfig } from '../index.js';
+import { FerryServer, validateConfig, type DeploymentConfig } from '../index.js';
 import { modelPath } from '../models/index.js';
 import { ferry, urlOf, type FerryRun } from './helpers/cli.js';
 import { directRun, maxAbsDiff, randomRow, waitFor } from './helpers/ferry.js';
@@ -375,4 +375,36 @@ t.test('a gateway still waiting for nodes stops at the first SIGTERM', async (t)
   t.ok(Date.now() - signalledAt < 10_000, 'at once, not once a node comes');
   t.match(run.out(), /SIGTERM while waiting for the cluster's nodes; stopping/);
   t.equal(await store.lockHolder(), null, 'and let the controller lock go');
+});
+
+t.test('a node that beats but cannot be reached (a wrong advertised address) is said so, and gets no replica once its TTL has passed', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  await node(t, redis, 'good', 2);
+  // Listening on 127.0.0.1 only, advertising 127.0.0.2: every connection is refused.
+  const bad = new NodeAgent({ redisUrl: redis.url, id: 'bad', cpus: 8, gpus: 0, timing: TIMING, listenHost: '127.0.0.1', advertiseHost: '127.0.0.2' });
+  await bad.start();
+  t.teardown(() => bad.stop(1000));
+  const warnings: string[] = [];
+  const config = validateConfig({ http: { port: 0 }, node: { cpus: 16 }, deployments: [mlp({ numReplicas: 2, requestTimeoutMs: 20_000 })] }, modelPath('ferry.config.ts'));
+  const server = await FerryServer.start(config, { cluster: new ClusterGateway({ redisUrl: redis.url, timing: TIMING, log: (level, msg) => void (level === 'warn' && warnings.push(msg)) }) });
+  t.teardown(() => server.close(1000));
+  t.ok(await waitFor(() => warnings.some((w) => /cannot reach node bad at 127\.0\.0\.2:\d+ \(ECONNREFUSED\): no call goes to its replicas from this gateway/.test(w)), 10_000), `warned (${warnings})`);
+  t.ok(
+    await waitFor(() => {
+      const a = server.cluster!.status().assignment;
+      return a !== null && a.assignment.mlp?.good === 2 && !a.assignment.mlp?.bad;
+    }, 15_000),
+    `both replicas on the node gateways reach (${JSON.stringify(server.cluster!.status().assignment?.assignment)})`,
+  );
+  t.same(server.cluster!.status().unreachable, { bad: 'ECONNREFUSED' }, 'the gateway says which node it cannot reach, and why');
+  t.ok(await waitFor(() => server.stats()[0].replicas.length === 2, 10_000), 'and serves from both');
+  t.equal((await infer(server.url)).status, 200);
+  const store = new ClusterStore(redis.url);
+  await store.connect();
+  t.teardown(() => store.close());
+  const held = await store.unreachableNodes();
+  t.same([...held.keys()], ['bad'], 'Redis holds it for ferry status --redis');
+  // Every gateway tells, nodes' own (for their replicas' handle calls) among them.
+  t.match(held.get('bad')!.join('; '), /(^|; )gateway-\S+: ECONNREFUSED(;|$)/, 'with each gateway and its reason');
 });

@@ -76,6 +76,7 @@ t.test('replicas with their node, p99, adaptive window and models; the cluster w
   t.match(text, /a +10\.0\.0\.1:7000 +4 +0 +0\.5 s ago +mlp ×1/);
   t.match(text, /b +10\.0\.0\.2:7000 +2 +0 +1\.5 s ago +-/);
   t.match(text, /big fails to start on b: model did not load/);
+  t.match(renderCluster({ controller: 'g', nodes: [], assignment: null, unreachable: { c: 'gateway-1: ECONNREFUSED' } }), /  c cannot be reached \(gateway-1: ECONNREFUSED\): no replica is placed there/);
   t.match(text, /placement v3 by gateway-1:\n  mlp: 3 wanted: a ×1, b ×1, 1 pending \(no node has room\)/);
-  t.match(renderCluster({ controller: null, nodes: [], assignment: null }), /controller: none \(no gateway holds the lock\)\nno node beats: start one with ferry node --redis <url>/);
+  t.match(renderCluster({ controller: null, nodes: [], assignment: null, unreachable: {} }), /controller: none \(no gateway holds the lock\)\nno node beats: start one with ferry node --redis <url>/);
 });
