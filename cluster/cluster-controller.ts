@@ -40,7 +40,7 @@ export class ClusterController {
       return;
     }
     if (!this.servedConfig) {
-      await this.store.writeConfig({ deployments: this.deployments });
+      await this.store.writeConfig({ deployments: this.deployments, by: this.id });
       this.servedConfig = true;
       // What another controller placed is kept: a new controller moves nothing that runs.
       this.last = await this.store.assignment();

@@ -8,6 +8,13 @@ import { BullJobStore } from '../jobs/bullmq-jobs.js';
 import type { JobState } from '../jobs/job-types.js';
 import { ClusterController } from './cluster-controller.js';
 import { ClusterStore, type AssignmentRecord, type DeploymentLoad, type NodeRecord, type ReplicaReport } from './cluster-store.js';
+
+/** The config the controller serves the cluster, as Redis holds it. */
+interface ServedConfig {
+  deployments: ResolvedDeployment[];
+  /** The gateway that serves it. */
+  by?: string;
+}
 import { NodeConnection } from './node-connection.js';
 import { RemotePool, type RemotePoolHost } from './remote-pool.js';
 import { CLUSTER_TIMING, type ClusterTiming } from './timing.js';
@@ -71,6 +78,12 @@ export class ClusterGateway implements RemotePoolHost {
   private passing: Promise<void> | null = null;
   /** Nodes this gateway has failed to connect to, since when and why; cleared once a connection is made. */
   private readonly unreachable = new Map<string, { since: number; reason: string }>();
+  /** This gateway's deployments, as its config file resolved them. */
+  private own: readonly ResolvedDeployment[] = [];
+  /** This gateway's deployments the config the controller serves lacks, with why: no replica is placed for them. */
+  private notInCluster = new Map<string, string>();
+  /** How this gateway's config differs from the served one, as last said (said again when it changes). */
+  private toldDifference = '';
   private closed = false;
 
   constructor(private readonly opts: ClusterGatewayOptions) {
@@ -86,6 +99,7 @@ export class ClusterGateway implements RemotePoolHost {
     } catch (err) {
       throw new Error(`cannot reach Redis at ${this.opts.redisUrl}: ${(err as Error).message}`);
     }
+    this.own = deployments;
     if (this.opts.controller !== false) this.controller = new ClusterController(this.store, this.id, deployments, this.timing.lockTtlMs);
     this.subscriber = this.store.subscriber(() => void this.pass());
     this.timer = setInterval(() => void this.pass(), this.timing.controlIntervalMs).unref();
@@ -113,7 +127,14 @@ export class ClusterGateway implements RemotePoolHost {
       for (const [name, pool] of this.pools) own[name] = pool.localLoad();
       await this.store.writeLoad(this.id, own, this.timing.heartbeatTtlMs);
       await this.store.writeUnreachable(this.id, this.longUnreachable(), this.timing.heartbeatTtlMs);
-      const [nodes, assignment, loads, holder] = await Promise.all([this.store.nodes(), this.store.assignment(), this.store.loads(), this.store.lockHolder()]);
+      const [nodes, assignment, loads, holder, served] = await Promise.all([
+        this.store.nodes(),
+        this.store.assignment(),
+        this.store.loads(),
+        this.store.lockHolder(),
+        this.store.config<ServedConfig>(),
+      ]);
+      this.compare(served, holder);
       this.holder = holder;
       this.nodes = nodes;
       this.reports = new Map(nodes.flatMap((n) => n.replicas.map((r) => [`${n.id}/${r.id}`, r] as const)));
@@ -132,6 +153,34 @@ export class ClusterGateway implements RemotePoolHost {
       this.redisFailed = true;
       // Redis unreachable: calls go on to the nodes known until a heartbeat TTL has passed (see unavailable()).
     }
+  }
+
+  /**
+   * Compares this gateway's deployments with the config the controller
+   * serves (the cluster runs that one): a deployment it lacks gets no
+   * replica, so calls to it are refused at once rather than left to time
+   * out, and a difference is logged whenever it changes.
+   */
+  private compare(served: ServedConfig | null, holder: string | null): void {
+    // One left by a controller that is gone is not the cluster's any more: its successor serves its own at once.
+    if (!served || served.by !== holder || this.opts.controller === false) return;
+    const theirs = new Map(served.deployments.map((d) => [d.name, JSON.stringify(d)]));
+    const by = served.by ?? 'the controller';
+    this.notInCluster = new Map(
+      this.own.filter((d) => !theirs.has(d.name)).map((d) => [d.name, `deployment ${d.name} is not in the config ${by} serves the cluster, so no replica of it is placed`]),
+    );
+    const differing = this.own.filter((d) => theirs.has(d.name) && theirs.get(d.name) !== JSON.stringify(d)).map((d) => d.name);
+    const extra = [...theirs.keys()].filter((name) => !this.own.some((d) => d.name === name));
+    const parts = [
+      ...(this.notInCluster.size > 0 ? [`not in it: ${[...this.notInCluster.keys()].join(', ')} (answered 503 here)`] : []),
+      ...(differing.length > 0 ? [`set differently there: ${differing.join(', ')} (the cluster runs them as ${by} set them)`] : []),
+      ...(extra.length > 0 ? [`only there: ${extra.join(', ')}`] : []),
+    ];
+    const difference = parts.join('; ');
+    if (difference !== this.toldDifference && difference !== '') {
+      this.opts.log?.('warn', `this gateway's config differs from the one ${by} serves the cluster: ${difference}. Give every gateway the same config`);
+    }
+    this.toldDifference = difference;
   }
 
   /** Connects to nodes new to it and drops those whose heartbeat lapsed (or that came back elsewhere). */
@@ -214,6 +263,10 @@ export class ClusterGateway implements RemotePoolHost {
     const silent = Date.now() - this.lastRedisOk;
     if (silent <= this.timing.heartbeatTtlMs) return null;
     return `Redis at ${this.opts.redisUrl} has not answered for ${Math.round(silent / 1000)} s, so this gateway cannot tell which nodes live; it reconnects by itself`;
+  }
+
+  notServed(deployment: string): string | null {
+    return this.notInCluster.get(deployment) ?? null;
   }
 
   clusterLoad(deployment: string): number | null {

@@ -29,6 +29,8 @@ export interface RemotePoolHost {
   attachSource(source: number): void;
   /** Why calls cannot go now (Redis unreachable too long), or null. */
   unavailable(): string | null;
+  /** Why the cluster runs no replica of `deployment` (not in the config the controller serves), or null. */
+  notServed(deployment: string): string | null;
   /** The cluster's load on the deployment (every gateway's calls queued and in flight), or null when unknown. */
   clusterLoad(deployment: string): number | null;
   /** Replicas the controller placed for the deployment, and how many fit nowhere. */
@@ -135,7 +137,8 @@ export class RemotePool extends ModelView implements ServingPool {
       const waited = Math.floor((Date.now() - since) / 10_000);
       if (waited > told) {
         told = waited;
-        this.host.log?.(`${this.name}: waiting ${waited * 10} s for a node to load its model (is a \`ferry node\` running with room for it?)`);
+        const notServed = this.host.notServed(this.name);
+        this.host.log?.(`${this.name}: waiting ${waited * 10} s for a node to load its model (${notServed ?? 'is a `ferry node` running with room for it?'})`);
       }
     }
     if (this.closed) throw new PoolClosedError(this.name);
@@ -197,12 +200,16 @@ export class RemotePool extends ModelView implements ServingPool {
   }
 
   get ready(): boolean {
-    return !this.closed && this.replicas.size > 0 && this.host.unavailable() === null;
+    return !this.closed && this.replicas.size > 0 && this.unavailable() === null;
+  }
+
+  private unavailable(): string | null {
+    return this.host.unavailable() ?? this.host.notServed(this.name);
   }
 
   readiness(): { ready: boolean; reason: string } {
     if (this.closed) return { ready: false, reason: 'shutting down' };
-    const unavailable = this.host.unavailable();
+    const unavailable = this.unavailable();
     if (unavailable) return { ready: false, reason: unavailable };
     if (this.replicas.size > 0) return { ready: true, reason: '' };
     const placed = this.host.placed(this.name);
@@ -275,7 +282,7 @@ export class RemotePool extends ModelView implements ServingPool {
 
   private refuse(): Error | null {
     if (this.closed) return new PoolClosedError(this.name);
-    const why = this.host.unavailable();
+    const why = this.unavailable();
     return why ? new BackendUnavailableError(why) : null;
   }
 

@@ -408,3 +408,28 @@ t.test('a node that beats but cannot be reached (a wrong advertised address) is 
   // Every gateway tells, nodes' own (for their replicas' handle calls) among them.
   t.match(held.get('bad')!.join('; '), /(^|; )gateway-\S+: ECONNREFUSED(;|$)/, 'with each gateway and its reason');
 });
+
+t.test("a gateway whose config differs from the one the controller serves says how, and refuses at once a deployment the cluster does not run", async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  await node(t, redis, 'a', 4);
+  const other = { name: 'other', model: modelPath('mlp.onnx') };
+  // Both models loaded once, so a gateway that serves them can start.
+  const first = await gateway(t, redis, [mlp(), other]);
+  await first.close(1000);
+  const controller = await gateway(t, redis, [mlp()]);
+  t.ok(await waitFor(() => controller.cluster!.status().controller === controller.cluster!.id, 5000), 'the mlp-only gateway controls');
+  const warnings: string[] = [];
+  const config = validateConfig({ http: { port: 0 }, node: { cpus: 16 }, deployments: [mlp({ numReplicas: 2 }), other] }, modelPath('ferry.config.ts'));
+  const odd = await FerryServer.start(config, { cluster: new ClusterGateway({ redisUrl: redis.url, timing: TIMING, log: (level, msg) => void (level === 'warn' && warnings.push(msg)) }) });
+  t.teardown(() => odd.close(1000));
+  t.ok(await waitFor(() => warnings.length > 0, 5000), 'it warns');
+  t.match(warnings[0], /this gateway's config differs from the one gateway-\S+ serves the cluster: not in it: other \(answered 503 here\); set differently there: mlp \(the cluster runs them as gateway-\S+ set them\)\. Give every gateway the same config/);
+  const started = performance.now();
+  const res = await fetch(`${odd.url}/v2/models/other/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  t.equal(res.status, 503, 'refused');
+  t.ok(performance.now() - started < 2000, 'at once, not after its request timeout');
+  t.match(await res.json(), { code: 'FERRY_ERR_BACKEND_UNAVAILABLE', error: /deployment other is not in the config gateway-\S+ serves the cluster, so no replica of it is placed/ });
+  t.match(odd.stats().find((s) => s.deployment === 'other')!.readiness, { ready: false, reason: /not in the config/ });
+  t.equal((await infer(odd.url)).status, 200, 'mlp, which the cluster runs, is served');
+});
