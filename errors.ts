@@ -49,6 +49,8 @@ export const ClientClosedError = createError('FERRY_ERR_CLIENT_CLOSED', 'the cli
 export const MessageInvalidError = createError('FERRY_ERR_MESSAGE_INVALID', '%s', 400);
 /** The deployment's queue is full; the client should retry later. */
 export const QueueFullError = createError('FERRY_ERR_QUEUE_FULL', "model '%s' is overloaded: %s requests queued (limit %s)", 503);
+/** The same refusal for asynchronous jobs: the job queue, not a model's, is full. */
+export const JobQueueFullError = createError('FERRY_ERR_QUEUE_FULL', 'the asynchronous job queue is full: %s jobs waiting (asyncInference.maxQueuedJobs is %s); try again later', 503);
 /** The server is shutting down and takes no new requests. */
 export const ShuttingDownError = createError('FERRY_ERR_SHUTTING_DOWN', 'Ferry is shutting down', 503);
 /** A cluster gateway cannot reach Redis, so it cannot know which nodes live: it refuses at once rather than guess. */

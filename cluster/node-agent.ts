@@ -228,7 +228,7 @@ export class NodeAgent {
           changed = true;
         }
       } else if (count > 0) {
-        this.opts.log?.('info', `${d.name}: ${count} replicas placed on node ${this.id} (placement v${assignment.version})`);
+        this.opts.log?.('info', `${d.name}: ${count} replica${count === 1 ? '' : 's'} placed on node ${this.id} (placement v${assignment.version})`);
         // A userConfig set since start goes to the replicas started now.
         const set = userConfigs.get(d.name);
         if (set !== undefined) this.applied.set(d.name, set);

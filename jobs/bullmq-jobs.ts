@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { BackendUnavailableError, QueueFullError } from '../errors.js';
+import { BackendUnavailableError, JobQueueFullError } from '../errors.js';
 import type { CancelResult, JobRequest, JobResponse, JobState, JobStore, JobView } from './job-types.js';
 
 /** BullMQ's queue of Ferry's asynchronous inference jobs. */
@@ -84,7 +84,7 @@ export class BullJobStore implements JobStore {
     await this.connected();
     try {
       const waiting = await this.queue.getJobCountByTypes(...QUEUED_STATES);
-      if (waiting >= this.opts.maxQueuedJobs) throw new QueueFullError(`${request.deployment} (asynchronous jobs)`, waiting, this.opts.maxQueuedJobs);
+      if (waiting >= this.opts.maxQueuedJobs) throw new JobQueueFullError(waiting, this.opts.maxQueuedJobs);
       const ttlS = Math.ceil(this.opts.resultTtlMs / 1000);
       const id = randomUUID();
       await this.queue.add('infer', request, { jobId: id, removeOnComplete: { age: ttlS }, removeOnFail: { age: ttlS } });

@@ -46,7 +46,7 @@ export type CancelResult = { view: JobView; cancelled: boolean } | null;
  * the store's workers run each once.
  */
 export interface JobStore {
-  /** Accepts a job; resolves with its id. Rejects with QueueFullError (503) past maxQueuedJobs. */
+  /** Accepts a job; resolves with its id. Rejects with JobQueueFullError (503 FERRY_ERR_QUEUE_FULL) past maxQueuedJobs. */
   submit(request: JobRequest): Promise<string>;
   get(id: string): Promise<JobView | null>;
   /** Cancels a job that has not started. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { QueueFullError } from '../errors.js';
+import { JobQueueFullError } from '../errors.js';
 import type { CancelResult, JobRequest, JobResponse, JobState, JobStore, JobView } from './job-types.js';
 
 interface MemoryJob {
@@ -31,7 +31,7 @@ export class MemoryJobStore implements JobStore {
   }
 
   async submit(request: JobRequest): Promise<string> {
-    if (this.waiting.length >= this.opts.maxQueuedJobs) throw new QueueFullError(`${request.deployment} (asynchronous jobs)`, this.waiting.length, this.opts.maxQueuedJobs);
+    if (this.waiting.length >= this.opts.maxQueuedJobs) throw new JobQueueFullError(this.waiting.length, this.opts.maxQueuedJobs);
     const id = randomUUID();
     this.jobs.set(id, { view: { id, deployment: request.deployment, state: 'queued', createdAt: Date.now() }, request });
     this.waiting.push(id);

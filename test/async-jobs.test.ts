@@ -114,7 +114,7 @@ t.test('results are kept resultTtlMs, then the job is gone; past maxQueuedJobs a
   const request = { deployment: 'd', json: '{}', binary: null };
   const a = await store.submit(request);
   await store.submit(request);
-  await t.rejects(store.submit(request), { code: 'FERRY_ERR_QUEUE_FULL', statusCode: 503 });
+  await t.rejects(store.submit(request), { code: 'FERRY_ERR_QUEUE_FULL', statusCode: 503, message: /^the asynchronous job queue is full: \d+ jobs waiting \(asyncInference.maxQueuedJobs is \d+\); try again later$/ });
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   store.work(async () => {
