@@ -136,6 +136,7 @@ export class ClusterGateway implements RemotePoolHost {
       ]);
       this.compare(served, holder);
       this.holder = holder;
+      const gone = this.nodes.filter((n) => !nodes.some((m) => m.id === n.id));
       this.nodes = nodes;
       this.reports = new Map(nodes.flatMap((n) => n.replicas.map((r) => [`${n.id}/${r.id}`, r] as const)));
       this.assignment = assignment;
@@ -147,8 +148,11 @@ export class ClusterGateway implements RemotePoolHost {
         this.graceUntil = Date.now() + this.timing.heartbeatTtlMs;
       }
       const grace = Date.now() < this.graceUntil;
+      if (!grace) for (const n of gone) this.opts.log?.('warn', `node ${n.id} stopped beating: its calls are retried on other replicas, and the controller places its replicas elsewhere`);
       this.follow(nodes, grace);
+      const wasController = this.controller?.isController ?? false;
       await this.controller?.pass(this.targets, !grace);
+      if (this.controller?.isController && !wasController) this.opts.log?.('info', `this gateway (${this.id}) is now the cluster's controller${holder && holder !== this.id ? ` (after ${holder})` : ''}`);
     } catch {
       this.redisFailed = true;
       // Redis unreachable: calls go on to the nodes known until a heartbeat TTL has passed (see unavailable()).

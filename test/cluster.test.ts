@@ -104,7 +104,9 @@ t.test('a node killed with SIGKILL under load: every request answered correctly,
   if (!redis) return;
   const [a, b] = [nodeProcess(t, redis, 'a'), nodeProcess(t, redis, 'b')];
   for (const run of [a, b]) t.ok(await waitFor(() => /Ferry node/.test(run.out()), 20_000), `node up: ${run.err()}`);
-  const server = await gateway(t, redis, [mlp({ numReplicas: 2 })]);
+  const lines: string[] = [];
+  const server = await gateway(t, redis, [mlp({ numReplicas: 2 })], {}, (level, msg) => void lines.push(`${level}: ${msg}`));
+  t.ok(lines.some((l) => /^info: this gateway \(gateway-\S+\) is now the cluster's controller$/.test(l)), `it says it controls (${lines})`);
   t.ok(await waitFor(() => server.stats()[0].replicas.length === 2, 10_000), 'a replica on each node');
   const running = load(server.url);
   await new Promise((r) => setTimeout(r, 500));
@@ -125,6 +127,7 @@ t.test('a node killed with SIGKILL under load: every request answered correctly,
   t.equal(bad.length, 0, `${answers.length} requests, none lost or wrong (${JSON.stringify(bad.slice(0, 3))})`);
   t.ok(replacedMs < TIMING.heartbeatTtlMs + TIMING.controlIntervalMs + 10_000, `replaced within ${replacedMs} ms (a replica's load included)`);
   t.same((await nodesOf(redis)).map((n) => n.id), ['b'], "a's heartbeat lapsed");
+  t.ok(lines.some((l) => /^warn: node a stopped beating: its calls are retried on other replicas/.test(l)), 'the gateway says the node is gone');
 });
 
 t.test('controller failover: when the controlling gateway dies, another takes the lock within its TTL and keeps placing', async (t) => {

@@ -50,6 +50,10 @@ t.test('Kubernetes manifests validate against the Kubernetes and KEDA schemas, w
     t.equal(c.readinessProbe.httpGet.path, '/v2/health/ready', `${d.metadata.name}: ready on Ferry's route`);
     t.equal(c.livenessProbe.httpGet.path, '/v2/health/live', `${d.metadata.name}: live on Ferry's route`);
   }
+  for (const set of docs.filter((d) => d.doc.kind === 'StatefulSet').map((d) => d.doc)) {
+    const service = docs.find((d) => d.doc.kind === 'Service' && d.doc.metadata.name === set.spec.serviceName)?.doc;
+    t.equal(service?.spec.clusterIP, 'None', `${set.metadata.name}: its serviceName names a headless Service`);
+  }
   const scaled = docs.find((d) => d.doc.kind === 'ScaledObject')!.doc;
   t.equal(scaled.spec.triggers[0].type, 'prometheus', 'KEDA scales on a Prometheus trigger');
   t.match(scaled.spec.triggers[0].metadata.query, /ferry_queue_depth/, "on Ferry's queue metric");

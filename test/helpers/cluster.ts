@@ -18,10 +18,16 @@ export async function startNode(t: Test, redis: TestRedis, id: string, cpus = 2)
   return agent;
 }
 
-/** A cluster gateway in the test's process serving `deployments`; closed when the test ends. */
-export async function startGateway(t: Test, redis: TestRedis, deployments: DeploymentConfig[], extra: Record<string, unknown> = {}): Promise<FerryServer> {
+/** A cluster gateway in the test's process serving `deployments`; closed when the test ends. Its cluster log lines go to `log`. */
+export async function startGateway(
+  t: Test,
+  redis: TestRedis,
+  deployments: DeploymentConfig[],
+  extra: Record<string, unknown> = {},
+  log?: (level: 'info' | 'warn', msg: string) => void,
+): Promise<FerryServer> {
   const config = validateConfig({ http: { port: 0 }, node: { cpus: 16 }, ...extra, deployments }, modelPath('ferry.config.ts'));
-  const server = await FerryServer.start(config, { cluster: new ClusterGateway({ redisUrl: redis.url, timing: TIMING }) });
+  const server = await FerryServer.start(config, { cluster: new ClusterGateway({ redisUrl: redis.url, timing: TIMING, ...(log ? { log } : {}) }) });
   t.teardown(() => server.close(1000));
   return server;
 }
