@@ -34,7 +34,8 @@ serve, and the requests queued meanwhile.
   --nodes <n>            nodes (default 100)
   --cpus-per-node <n>    cpus each offers (default 16)
   --replicas <n>         replicas of one deployment, one cpu each (default 1000)
-  --rps <n>              requests per second offered (default 24900)
+  --rps <n>              requests per second offered (default: 24.9 per replica, just
+                         under what they serve)
   --replica-rps <n>      as above (default 25 in cluster mode)
   --cold-start-ms <n>    as above (default 2000 in cluster mode)
   --deaths <n>           nodes that die, one at a time (default 10)
@@ -76,6 +77,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.cluster) {
+    if (values.trace !== undefined) throw new Error('--cluster replays node deaths, not a trace: give one or the other');
     const whole = (name: string, raw: string | undefined, fallback: number, least: number) => {
       const n = positive(name, raw, fallback);
       if (!Number.isInteger(n) || n < least) throw new Error(`--${name} must be a whole number of at least ${least} (got ${raw})`);
@@ -85,12 +87,15 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     const deaths = whole('deaths', values.deaths, 10, 0);
     if (deaths > nodeCount) throw new Error(`--deaths ${deaths} is more than the ${nodeCount} nodes`);
     const every = positive('every-ms', values['every-ms'], 5000);
+    const replicas = whole('replicas', values.replicas, 1000, 1);
+    const replicaRps = positive('replica-rps', values['replica-rps'], 25);
     const scenario: ClusterScenario = {
       nodes: nodeCount,
       cpusPerNode: positive('cpus-per-node', values['cpus-per-node'], 16),
-      replicas: whole('replicas', values.replicas, 1000, 1),
-      rps: positive('rps', values.rps, 24_900),
-      replicaRps: positive('replica-rps', values['replica-rps'], 25),
+      replicas,
+      // Just under what the replicas serve, so the queue that builds is the deaths' doing.
+      rps: positive('rps', values.rps, replicas * replicaRps * 0.996),
+      replicaRps,
       coldStartMs: positive('cold-start-ms', values['cold-start-ms'], 2000),
       deaths: Array.from({ length: deaths }, (_, i) => ({ atMs: 2000 + i * every, nodes: 1 })),
       durationMs: 2000 + deaths * every + 10_000,

@@ -75,7 +75,11 @@ t.test('ferry simulate --cluster prints each death and the queue; --json gives t
   t.equal(await json.exit, 0, json.err());
   const figures = JSON.parse(json.out());
   t.match(figures, { scenario: { nodes: 3, replicas: 6 }, deaths: [{ replicasLost: 2, pending: 2, servingAfterMs: null }] });
+  t.ok(Math.abs(figures.scenario.rps - 6 * 25 * 0.996) < 1e-9, `the load offered follows the replicas when --rps is not given (${figures.scenario.rps})`);
   const bad = ferry(['simulate', '--cluster', '--nodes=-1']);
   t.equal(await bad.exit, 1);
   t.match(bad.err(), /--nodes must be a non-negative number/);
+  const both = ferry(['simulate', '--cluster', '--trace', 'x.csv']);
+  t.equal(await both.exit, 1);
+  t.match(both.err(), /--cluster replays node deaths, not a trace: give one or the other/);
 });
