@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { NodeAgent } from '../cluster/node-agent.js';
 import { SHUTDOWN_GRACE_MS } from '../constants.js';
+import { deviceUnavailableReason } from '../replicas/index.js';
 
 export const NODE_HELP = `Usage: ferry node --redis <url> [options]
 
@@ -62,6 +63,8 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   const gpus = numberOption('gpus', values.gpus, 0);
   // Ray allows a node with no cpus (a head that hosts nothing); say what it means rather than refuse it.
   if (cpus === 0 && gpus === 0) process.stderr.write('ferry: warning: this node offers 0 cpus and 0 gpus: only deployments that reserve no resources can be placed here\n');
+  const noCuda = gpus > 0 ? deviceUnavailableReason('cuda') : null;
+  if (noCuda) process.stderr.write(`ferry: warning: this node offers ${gpus} gpus, but ${noCuda}: replicas placed here on 'cuda' will fail to start\n`);
   const agent = new NodeAgent({
     redisUrl: values.redis,
     ...(values.id ? { id: values.id } : {}),

@@ -82,5 +82,10 @@ t.test('ferry node offering no cpus and no gpus says what that means before it t
   t.teardown(() => void run.child.kill('SIGKILL'));
   t.equal(await run.exit, 1, 'no Redis there: it cannot join');
   t.match(run.err(), /^ferry: warning: this node offers 0 cpus and 0 gpus: only deployments that reserve no resources can be placed here\n/);
+  // This machine has no CUDA provider installed (the device tests say so too).
+  const gpus = ferry(['node', '--redis', 'redis://127.0.0.1:1', '--gpus', '1']);
+  t.teardown(() => void gpus.child.kill('SIGKILL'));
+  t.equal(await gpus.exit, 1);
+  t.match(gpus.err(), /^ferry: warning: this node offers 1 gpus, but 'cuda' needs onnxruntime-node's CUDA provider .*: replicas placed here on 'cuda' will fail to start\n/);
   t.match(run.err(), /cannot join the cluster at redis:\/\/127\.0\.0\.1:1/);
 });
