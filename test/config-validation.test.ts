@@ -119,7 +119,7 @@ t.test('defaults are applied and model paths resolved against the config file', 
   t.equal(d.maxQueuedRequests, 1000);
   t.equal(d.device, 'cpu');
   t.equal(d.host, 'thread');
-  t.same(config.http, { host: '127.0.0.1', port: 8000, bodyLimitBytes: null, maxTensorElements: 16777216, receiveTimeoutMs: 30000, ingressThreads: defaultIngressThreads() });
+  t.same(config.http, { host: '127.0.0.1', port: 8000, bodyLimitBytes: null, maxTensorElements: 16777216, receiveTimeoutMs: 30000, ingressThreads: defaultIngressThreads(), requestLog: false });
   t.equal(d.requestTimeoutMs, 60000);
   t.equal(d.version, null);
   t.same(config.warnings, []);
