@@ -51,6 +51,10 @@ export const MessageInvalidError = createError('FERRY_ERR_MESSAGE_INVALID', '%s'
 export const QueueFullError = createError('FERRY_ERR_QUEUE_FULL', "model '%s' is overloaded: %s requests queued (limit %s)", 503);
 /** The same refusal for asynchronous jobs: the job queue, not a model's, is full. */
 export const JobQueueFullError = createError('FERRY_ERR_QUEUE_FULL', 'the asynchronous job queue is full: %s jobs waiting (asyncInference.maxQueuedJobs is %s); try again later', 503);
+/** The route needs an API key, and none (or no valid one) came in `Authorization: Bearer <key>`. */
+export const UnauthorizedError = createError('FERRY_ERR_UNAUTHORIZED', '%s', 401);
+/** The API key is valid but its scopes do not cover this route. */
+export const ForbiddenError = createError('FERRY_ERR_FORBIDDEN', '%s', 403);
 /** The server is shutting down and takes no new requests. */
 export const ShuttingDownError = createError('FERRY_ERR_SHUTTING_DOWN', 'Ferry is shutting down', 503);
 /** A cluster gateway cannot reach Redis, so it cannot know which nodes live: it refuses at once rather than guess. */
@@ -77,5 +81,5 @@ export const ERROR_CODES: readonly string[] = Object.freeze([
   BadRequestError, BodyInvalidError, BodyTooLargeError, ContentTypeError, ContentEncodingError,
   InputNameError, InputShapeError, InputDatatypeError, InputDataError,
   RequestTimeoutError, ClientClosedError, MessageInvalidError,
-  QueueFullError, ShuttingDownError, BackendUnavailableError, JobNotFoundError, JobConflictError, ReplicaLostError, InferenceFailedError, HandlerFailedError, NotServedError, InternalError,
+  UnauthorizedError, ForbiddenError, QueueFullError, ShuttingDownError, BackendUnavailableError, JobNotFoundError, JobConflictError, ReplicaLostError, InferenceFailedError, HandlerFailedError, NotServedError, InternalError,
 ].map((E) => new E().code));

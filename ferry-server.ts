@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Writable } from 'node:stream';
 import pino from 'pino';
@@ -299,6 +300,9 @@ export class FerryServer {
       note: unavailable ? `http.ingressThreads is ${requested}, but ${unavailable}: one gateway serves, in the main thread` : '',
     };
     const shutdown: ShutdownState = { active: false, lingerMs: SHUTDOWN_LINGER_MS };
+    // Jobs run as requests to this gateway: with API keys, over a key of this process's own, made now and never shown.
+    const jobKey = config.auth ? randomBytes(32).toString('hex') : undefined;
+    const auth = config.auth && jobKey ? { ...config.auth, keys: [...config.auth.keys, { name: 'ferry-async-jobs', sha256: createHash('sha256').update(jobKey).digest('hex'), admin: false, infer: '*' as const }] } : null;
     let app: FastifyInstance | null = null;
     const accepted = [0];
     let threads: IngressThreads | null = null;
@@ -314,6 +318,7 @@ export class FerryServer {
           maxTensorElements: config.http.maxTensorElements,
           receiveTimeoutMs: config.http.receiveTimeoutMs,
           requestLog: config.http.requestLog,
+          auth,
           server: { name: 'ferry', version: VERSION },
           logLevel: logging.level,
           lingerMs: SHUTDOWN_LINGER_MS,
@@ -331,6 +336,7 @@ export class FerryServer {
         maxTensorElements: config.http.maxTensorElements,
         receiveTimeoutMs: config.http.receiveTimeoutMs,
         requestLog: config.http.requestLog,
+        auth,
         logger: opts.logger,
         server: { name: 'ferry', version: VERSION },
         metrics,
@@ -372,7 +378,7 @@ export class FerryServer {
       // Jobs run as requests to this gateway, over loopback when it listens on every interface.
       const own = new URL(url);
       if (own.hostname === '0.0.0.0' || own.hostname === '[::]') own.hostname = '127.0.0.1';
-      jobs.work((r) => runJobOver(own.origin, r, running.signal), config.asyncInference.concurrency);
+      jobs.work((r) => runJobOver(own.origin, r, running.signal, jobKey), config.asyncInference.concurrency);
       return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown, config.shutdownGraceMs, threads, ingress, call, cluster ?? null, async (graceMs) => {
         await jobs.close(graceMs);
         running.abort();

@@ -32,6 +32,26 @@ export const ferryConfigSchema = Type.Object(
       Type.Object({ cpus: Type.Optional(Type.Number({ minimum: 0 })), gpus: Type.Optional(Type.Number({ minimum: 0 })) }, strict),
     ),
     shutdownGraceMs: Type.Optional(ms),
+    auth: Type.Optional(
+      Type.Object(
+        {
+          apiKeys: Type.Array(
+            Type.Object(
+              {
+                name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', maxLength: 64 }),
+                sha256: Type.Optional(Type.String()),
+                fromEnv: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' })),
+                scopes: Type.Array(Type.String(), { minItems: 1 }),
+              },
+              strict,
+            ),
+            { minItems: 1 },
+          ),
+          public: Type.Optional(Type.Array(Type.Union([Type.Literal('health'), Type.Literal('metrics')]))),
+        },
+        strict,
+      ),
+    ),
     asyncInference: Type.Optional(
       Type.Object(
         {

@@ -1,3 +1,4 @@
+import type { AuthConfig, ResolvedAuth } from './auth-config.js';
 import type { AutoscalingConfig, ResolvedAutoscaling } from '../autoscaler/index.js';
 
 /** What one replica reserves on a node. */
@@ -197,6 +198,8 @@ export interface FerryConfig {
   shutdownGraceMs?: number;
   /** Requests sent with `Prefer: respond-async`: answered 202 with a job to poll at `/v2/jobs/{id}`. */
   asyncInference?: AsyncInferenceConfig;
+  /** API keys: with them, every route but those left public needs `Authorization: Bearer <key>` with the right scope. @default none: every route open */
+  auth?: AuthConfig;
   /** The models to serve. */
   deployments: DeploymentConfig[];
 }
@@ -301,6 +304,8 @@ export interface ResolvedConfig {
   /** See {@link FerryConfig.shutdownGraceMs}. */
   shutdownGraceMs: number;
   asyncInference: Required<AsyncInferenceConfig>;
+  /** See {@link FerryConfig.auth}; null when no key is configured. */
+  auth: ResolvedAuth | null;
   deployments: ResolvedDeployment[];
   /** Where the config came from; relative model paths were resolved against its folder. */
   source: string;

@@ -17,6 +17,7 @@ export type {
   SessionAffinityConfig,
   WebSocketRouteConfig,
 } from './config-types.js';
+export { resolveAuth, type ApiKeyConfig, type AuthConfig, type PublicRoute, type ResolvedApiKey, type ResolvedAuth } from './auth-config.js';
 export { ferryConfigSchema } from './config-schema.js';
 export { initialOf } from './cpu-shares.js';
 export { ASYNC_INFERENCE_DEFAULTS, defaultIngressThreads, DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';

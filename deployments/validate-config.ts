@@ -12,6 +12,7 @@ import { ASYNC_INFERENCE_DEFAULTS, BUILT_IN_ROUTERS, DEPLOYMENT_DEFAULTS, HTTP_D
 import { resolveAutoscaling } from '../autoscaler/index.js';
 import { amountText, initialOf, settleCpuShares } from './cpu-shares.js';
 import { multiplexProblems, resolveMultiplex } from './multiplex-config.js';
+import { resolveAuth } from './auth-config.js';
 
 /** Options for {@link validateConfig}. */
 export interface ValidateOptions {
@@ -380,7 +381,8 @@ export function validateConfig(raw: unknown, source: string, opts: ValidateOptio
   }));
   const node = sound.node ? { ...NODE_DEFAULTS, ...config.node } : null;
   const semantic = semanticProblems(deployments, opts.checkNode === false ? null : node, opts);
-  const problems = [...schema.problems, ...checksBesideSchemaProblems(raw, source, opts, sound.deployments), ...semantic.problems];
+  const auth = schema.problems.some((p) => p.startsWith('auth')) ? { auth: null, problems: [] } : resolveAuth(config.auth, deployments.map((s) => s.d.name));
+  const problems = [...schema.problems, ...checksBesideSchemaProblems(raw, source, opts, sound.deployments), ...semantic.problems, ...auth.problems];
   if (problems.length > 0) {
     throw new ConfigInvalidError(source, problems.map((p) => `  - ${p}`).join('\n'));
   }
@@ -389,6 +391,7 @@ export function validateConfig(raw: unknown, source: string, opts: ValidateOptio
     node: node!,
     shutdownGraceMs: config.shutdownGraceMs ?? SHUTDOWN_GRACE_MS,
     asyncInference: { ...ASYNC_INFERENCE_DEFAULTS, ...config.asyncInference },
+    auth: auth.auth,
     deployments: deployments.map((s) => s.d),
     source,
     warnings: semantic.warnings,

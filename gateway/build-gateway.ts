@@ -11,6 +11,8 @@ import { registerRawBinaryRequests } from './raw-binary-request.js';
 import { registerRequestBodies } from './request-body.js';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
 import { registerRequestLog } from './request-log.js';
+import { registerAuth, routeNeeds } from './auth.js';
+import type { ResolvedAuth } from '../deployments/index.js';
 import { registerHandlerRoutes, registerHandlerWebSockets } from './handler-routes.js';
 import type { InferenceLimits } from './run-inference.js';
 import type { ShutdownState } from './shutdown-state.js';
@@ -46,6 +48,8 @@ export interface GatewayOptions {
   jobs?: GatewayJobs;
   /** A log line per request (see registerRequestLog). @default false */
   requestLog?: boolean;
+  /** API keys every route but the public ones needs (see registerAuth). @default none: every route open */
+  auth?: ResolvedAuth | null;
 }
 
 /** What the gateway needs of a metrics registry. */
@@ -88,6 +92,10 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     forceCloseConnections: false,
   });
   const shutdown = opts.shutdown ?? { active: false, lingerMs: 500 };
+  if (opts.auth) {
+    const prefixes = new Map([...opts.targets.values()].flatMap((t) => (t.routePrefix ? [[t.routePrefix, t.name] as const] : [])));
+    registerAuth(app, opts.auth, routeNeeds(opts.auth, prefixes));
+  }
   // While shutting down, what arrives (on a keep-alive connection, or in the
   // linger below) is refused in Ferry's own form, and every answer closes its
   // connection so no client reuses a socket that is about to go.

@@ -47,6 +47,7 @@ const ingress = new Ingress({
   maxTensorElements: spec.maxTensorElements,
   receiveTimeoutMs: spec.receiveTimeoutMs,
   requestLog: spec.requestLog ?? false,
+  auth: spec.auth ?? null,
   server: spec.server,
   lingerMs: spec.lingerMs,
   connections: { counts: new Int32Array(spec.connections), index: spec.source - 1 },

@@ -1,3 +1,4 @@
+import type { ResolvedAuth } from '../deployments/index.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { IngressDeployment } from './ingress.js';
 
@@ -11,6 +12,8 @@ export interface IngressThreadSpec {
   receiveTimeoutMs: number;
   /** A log line per request. @default false */
   requestLog?: boolean;
+  /** API keys (their hashes) and the routes left open; null or absent: every route open. */
+  auth?: ResolvedAuth | null;
   server: { name: string; version: string };
   /** Log level, or false for no log; lines go to the control plane, which writes them where the server logs. */
   logLevel: string | false;

@@ -1,3 +1,4 @@
+import type { ResolvedAuth } from '../deployments/index.js';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { MessagePort } from 'node:worker_threads';
 import type { ResolvedDeployment } from '../deployments/index.js';
@@ -62,6 +63,8 @@ export interface IngressOptions {
   receiveTimeoutMs: number;
   /** A log line per request. @default false */
   requestLog?: boolean;
+  /** API keys and the routes left open. @default none: every route open */
+  auth?: ResolvedAuth | null;
   server: { name: string; version: string };
   logger?: FastifyServerOptions['logger'];
   control: IngressControl;
@@ -129,6 +132,7 @@ export class Ingress {
       maxTensorElements: opts.maxTensorElements,
       receiveTimeoutMs: opts.receiveTimeoutMs,
       requestLog: opts.requestLog ?? false,
+      auth: opts.auth ?? null,
       logger: opts.logger,
       server: opts.server,
       metrics,

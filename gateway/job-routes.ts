@@ -8,6 +8,7 @@ import { jsonSourceOf } from './json-source.js';
 import { modelIdFor, modelIdHeader } from './model-id.js';
 import { sessionIdOf } from './session-header.js';
 import { TensorLease } from './tensor-lease.js';
+import { requestMayCall } from './auth.js';
 
 /** What the gateway asks of the job store, wherever it lives (this thread, or the control plane's). */
 export interface GatewayJobs {
@@ -77,16 +78,16 @@ function checkId(id: string): void {
  * that has not started; 409 otherwise).
  */
 export function registerJobRoutes(app: FastifyInstance, jobs: GatewayJobs): void {
-  app.get<{ Params: { id: string } }>('/v2/jobs/:id', async (req) => {
+  // A job of a deployment the caller's key may not call is, to that caller, no job at all.
+  const find = async (req: FastifyRequest<{ Params: { id: string } }>) => {
     checkId(req.params.id);
     const view = await jobs.get(req.params.id);
-    if (!view) throw new JobNotFoundError(req.params.id);
-    return jobBody(view);
-  });
+    if (!view || !requestMayCall(req, view.deployment)) throw new JobNotFoundError(req.params.id);
+    return view;
+  };
+  app.get<{ Params: { id: string } }>('/v2/jobs/:id', async (req) => jobBody(await find(req)));
   app.get<{ Params: { id: string } }>('/v2/jobs/:id/result', async (req, reply) => {
-    checkId(req.params.id);
-    const view = await jobs.get(req.params.id);
-    if (!view) throw new JobNotFoundError(req.params.id);
+    const view = await find(req);
     const res = view.response;
     if (!res) {
       const why = view.state === 'cancelled' ? 'it was cancelled, so it has no result' : 'its result is not ready yet';
@@ -96,7 +97,7 @@ export function registerJobRoutes(app: FastifyInstance, jobs: GatewayJobs): void
     return reply.code(res.status).type(res.contentType).send(Buffer.from(res.body, 'base64'));
   });
   app.delete<{ Params: { id: string } }>('/v2/jobs/:id', async (req) => {
-    checkId(req.params.id);
+    await find(req);
     const result = await jobs.cancel(req.params.id);
     if (!result) throw new JobNotFoundError(req.params.id);
     if (!result.cancelled) throw new JobConflictError(`job '${req.params.id}' is ${result.view.state}: only a queued job can be cancelled`);

@@ -8,13 +8,14 @@ import type { JobRequest, JobResponse } from './job-types.js';
  * tensors as bytes). A full queue (503) is waited out and tried again, as
  * Retry-After says; any other answer is the job's result.
  */
-export async function runJobOver(baseUrl: string, request: JobRequest, signal?: AbortSignal): Promise<JobResponse> {
+export async function runJobOver(baseUrl: string, request: JobRequest, signal?: AbortSignal, apiKey?: string): Promise<JobResponse> {
   const json = Buffer.from(request.json, 'utf8');
   const binary = request.binary === null ? null : Buffer.from(request.binary, 'base64');
   const headers: Record<string, string> = { 'content-type': binary ? 'application/octet-stream' : 'application/json' };
   if (binary) headers['inference-header-content-length'] = String(json.length);
   if (request.modelId !== undefined) headers['ferry-model-id'] = request.modelId;
   if (request.sessionId !== undefined) headers['ferry-session-id'] = request.sessionId;
+  if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
   const body = binary ? Buffer.concat([json, binary]) : json;
   for (;;) {
     const res = await fetch(`${baseUrl}/v2/models/${encodeURIComponent(request.deployment)}/infer`, { method: 'POST', headers, body, signal });

@@ -1,0 +1,101 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ResolvedApiKey, ResolvedAuth } from '../deployments/index.js';
+import { ForbiddenError, UnauthorizedError } from '../errors.js';
+
+/** What a route asks of the caller's key. */
+export type Need = { kind: 'open' } | { kind: 'key' } | { kind: 'admin' } | { kind: 'infer'; deployment: string };
+
+/** The key each request came with, once checked. */
+const keyOf = new WeakMap<FastifyRequest, ResolvedApiKey>();
+
+/**
+ * The key whose SHA-256 matches `token`'s, or null. Every key is compared,
+ * each in constant time (`timingSafeEqual` over the two 32-byte hashes), so
+ * the answer's timing tells nothing of which key, or how much of one,
+ * matched. `equal` is there for the test that checks it.
+ */
+export function matchKey(token: string, keys: readonly ResolvedApiKey[], equal: (a: Buffer, b: Buffer) => boolean = timingSafeEqual): ResolvedApiKey | null {
+  const presented = createHash('sha256').update(token).digest();
+  let found: ResolvedApiKey | null = null;
+  for (const key of keys) {
+    if (equal(presented, Buffer.from(key.sha256, 'hex')) && found === null) found = key;
+  }
+  return found;
+}
+
+/** Whether `key` may call `deployment`. */
+export function mayInfer(key: ResolvedApiKey, deployment: string): boolean {
+  return key.infer === '*' || key.infer.includes(deployment);
+}
+
+/**
+ * Whether the request's key (from the auth hook) may call `deployment`: for
+ * routes that learn their deployment late (a job read by id). True on a
+ * gateway without keys.
+ */
+export function requestMayCall(req: FastifyRequest, deployment: string): boolean {
+  const key = keyOf.get(req);
+  return !key || mayInfer(key, deployment);
+}
+
+/**
+ * API keys on every route (`auth` in the config): a request without a valid
+ * `Authorization: Bearer <key>` gets 401 (with `WWW-Authenticate: Bearer`),
+ * one whose key's scopes do not cover the route gets 403, before its body is
+ * read. `need` says what each route asks; health and metrics may be left
+ * open. Keys are compared by hash in constant time and never logged.
+ */
+export function registerAuth(app: FastifyInstance, auth: ResolvedAuth, need: (req: FastifyRequest) => Need): void {
+  app.addHook('onRequest', async (req, reply) => {
+    const wanted = need(req);
+    if (wanted.kind === 'open') return;
+    const header = req.headers.authorization;
+    const token = typeof header === 'string' && /^Bearer\s+/i.test(header) ? header.replace(/^Bearer\s+/i, '').trim() : '';
+    if (token === '') {
+      reply.header('www-authenticate', 'Bearer realm="ferry"');
+      throw new UnauthorizedError('this route needs an API key: send Authorization: Bearer <key>');
+    }
+    const key = matchKey(token, auth.keys);
+    if (!key) {
+      reply.header('www-authenticate', 'Bearer realm="ferry", error="invalid_token"');
+      throw new UnauthorizedError('the API key is not valid');
+    }
+    keyOf.set(req, key);
+    if (wanted.kind === 'admin' && !key.admin) throw new ForbiddenError(`API key '${key.name}' has no admin scope, which this route needs`);
+    if (wanted.kind === 'infer' && !mayInfer(key, wanted.deployment)) throw new ForbiddenError(`API key '${key.name}' may not call deployment '${wanted.deployment}'`);
+  });
+}
+
+/**
+ * What each route of a gateway asks: health and metrics as the config
+ * leaves them; `/-/*` and the repository, admin; a model's routes (and a
+ * multiplexed model's `deployment/model`), streams and each deployment's
+ * own prefix, that deployment; anything else (server metadata, jobs, a
+ * route that does not exist), any valid key — so an unknown path answers
+ * 401 before 404, and tells a caller without a key nothing.
+ */
+export function routeNeeds(auth: ResolvedAuth, prefixes: ReadonlyMap<string, string>): (req: FastifyRequest) => Need {
+  const open = new Set(auth.public);
+  return (req) => {
+    const path = (req.url.split('?')[0] ?? '').replace(/\/+$/, '');
+    if (path.startsWith('/v2/health/')) return open.has('health') ? { kind: 'open' } : { kind: 'key' };
+    if (path === '/metrics') return open.has('metrics') ? { kind: 'open' } : { kind: 'admin' };
+    if (path.startsWith('/-/') || path === '/-' || path.startsWith('/v2/repository')) return { kind: 'admin' };
+    const model = /^\/v2\/models\/([^/]+)/.exec(path);
+    if (model) {
+      const name = safeDecode(model[1]);
+      return { kind: 'infer', deployment: name.split('/')[0] };
+    }
+    for (const [prefix, deployment] of prefixes) if (path === prefix || path.startsWith(`${prefix}/`)) return { kind: 'infer', deployment };
+    return { kind: 'key' };
+  };
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}

@@ -1,0 +1,120 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import t, { type Test } from 'tap';
+import { FerryServer, validateConfig } from '../index.js';
+import { matchKey } from '../gateway/auth.js';
+import { modelPath } from '../models/index.js';
+import { captureLog, randomRow, TEST_INGRESS_THREADS, waitFor } from './helpers/ferry.js';
+
+/*
+ * API keys: bearer tokens checked by hash in constant time, scoped to
+ * inference on named deployments or to admin, never logged.
+ */
+
+const sha = (key: string) => createHash('sha256').update(key).digest('hex');
+const CLIENT = 'client-secret-0f9e';
+const OTHER = 'other-secret-77aa';
+const OPS = 'ops-secret-c3d2';
+const body = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: randomRow(5, 784) }] });
+
+async function start(t: Test) {
+  const log = captureLog();
+  const config = validateConfig(
+    {
+      http: { port: 0, ingressThreads: TEST_INGRESS_THREADS, requestLog: true },
+      node: { cpus: 16 },
+      auth: {
+        apiKeys: [
+          { name: 'client', sha256: sha(CLIENT), scopes: ['infer:mlp'] },
+          { name: 'other-only', sha256: sha(OTHER), scopes: ['infer:other'] },
+          { name: 'ops', fromEnv: 'FERRY_TEST_OPS_KEY', scopes: ['admin'] },
+        ],
+        public: ['health'],
+      },
+      deployments: [
+        { name: 'mlp', model: modelPath('mlp.onnx'), routePrefix: '/mlp' },
+        { name: 'other', model: modelPath('mlp.onnx') },
+      ],
+    },
+    modelPath('ferry.config.ts'),
+  );
+  const server = await FerryServer.start(config, { logger: { level: 'info', stream: log.stream } });
+  t.teardown(() => server.close(2000));
+  return { server, log };
+}
+
+process.env.FERRY_TEST_OPS_KEY = OPS;
+
+t.test('keys and scopes: 401 without a valid key, 403 outside its scopes, served within them', async (t) => {
+  const { server, log } = await start(t);
+  const call = async (path: string, key?: string, init: RequestInit = {}) => {
+    const res = await fetch(`${server.url}${path}`, { ...init, headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(init.headers as Record<string, string>) } });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: text.startsWith('{') ? JSON.parse(text) : text };
+  };
+  const infer = (model: string, key?: string) => call(`/v2/models/${model}/infer`, key, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const none = await infer('mlp');
+  t.equal(none.status, 401, 'no key');
+  t.equal(none.headers.get('www-authenticate'), 'Bearer realm="ferry"');
+  t.match(none.body, { code: 'FERRY_ERR_UNAUTHORIZED', error: 'this route needs an API key: send Authorization: Bearer <key>' });
+  const wrong = await infer('mlp', 'not-a-key');
+  t.match({ status: wrong.status, body: wrong.body }, { status: 401, body: { code: 'FERRY_ERR_UNAUTHORIZED', error: 'the API key is not valid' } });
+  t.match(wrong.headers.get('www-authenticate'), /error="invalid_token"/);
+  t.equal((await infer('mlp', CLIENT)).status, 200, 'its own deployment');
+  t.equal((await call('/mlp/infer', CLIENT, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status, 200, 'under its route prefix too');
+  const outside = await infer('other', CLIENT);
+  t.match({ status: outside.status, body: outside.body }, { status: 403, body: { code: 'FERRY_ERR_FORBIDDEN', error: "API key 'client' may not call deployment 'other'" } });
+  t.equal((await call('/v2/models/other', CLIENT)).status, 403, "another deployment's metadata too");
+  t.match(await call('/-/status', CLIENT), { status: 403, body: { error: "API key 'client' has no admin scope, which this route needs" } });
+  t.equal((await call('/metrics', CLIENT)).status, 403, 'metrics are admin unless left public');
+  t.equal((await call('/v2/repository/index', CLIENT, { method: 'POST' })).status, 403, 'so is the repository');
+  for (const path of ['/-/status', '/metrics']) t.equal((await call(path, OPS)).status, 200, `admin: ${path}`);
+  t.equal((await infer('other', OPS)).status, 200, 'admin may call every deployment');
+  t.equal((await call('/v2/health/ready')).status, 200, 'health left public');
+  t.equal((await call('/v2')).status, 401, 'server metadata needs a key');
+  t.equal((await call('/v2', OTHER)).status, 200, 'any key');
+  t.equal((await call('/no/such/route')).status, 401, 'an unknown route tells a caller without a key nothing');
+  t.equal((await call('/no/such/route', CLIENT)).status, 404);
+  t.equal((await call('/v2/models/mlp', undefined, { headers: { authorization: `Basic ${Buffer.from(`x:${CLIENT}`).toString('base64')}` } })).status, 401, 'only Bearer');
+  // Jobs: run by the gateway under a key of its own; readable only with a key that may call their deployment.
+  const job = await call('/v2/models/mlp/infer', CLIENT, { method: 'POST', headers: { 'content-type': 'application/json', prefer: 'respond-async' }, body });
+  t.equal(job.status, 202);
+  const location = job.headers.get('location')!;
+  let state = '';
+  t.ok(await waitFor(() => state === 'succeeded', 10_000, async () => void (state = (await call(location, CLIENT)).body.state)), `the job ran (${state})`);
+  t.equal((await call(`${location}/result`, CLIENT)).status, 200);
+  t.equal((await call(location, OTHER)).status, 404, "a key that may not call mlp does not see mlp's job");
+  t.equal((await call(location, OTHER, { method: 'DELETE' })).status, 404, 'nor cancel it');
+  t.equal((await call(location)).status, 401);
+  const lines = JSON.stringify(log.lines);
+  t.ok(log.lines.some((l) => (l as { status?: number }).status === 403), 'the request log has the refusals');
+  for (const secret of [CLIENT, OTHER, OPS]) t.notOk(lines.includes(secret), 'no key in any log line');
+});
+
+t.test('matching compares every key, each in constant time, whichever matches', async (t) => {
+  const keys = ['a', 'b', 'c', 'd'].map((k) => ({ name: k, sha256: sha(`key-${k}`), admin: false, infer: '*' as const }));
+  for (const which of ['a', 'd', 'none']) {
+    let compared = 0;
+    const counting = (x: Buffer, y: Buffer) => {
+      compared++;
+      return timingSafeEqual(x, y);
+    };
+    const found = matchKey(`key-${which}`, keys, counting);
+    t.equal(found?.name ?? 'none', which);
+    t.equal(compared, 4, `all four compared (${which})`);
+  }
+  t.equal(matchKey.length, 2, 'the comparison defaults to timingSafeEqual (the third parameter is optional)');
+});
+
+t.test('config: a key names its hash or its variable, known scopes, distinct names', async (t) => {
+  const deployments = [{ name: 'mlp', model: modelPath('mlp.onnx') }];
+  const check = (apiKeys: unknown[]) => () => validateConfig({ auth: { apiKeys }, deployments }, modelPath('ferry.config.ts'));
+  t.throws(check([{ name: 'k', scopes: ['infer'] }]), /auth\.apiKeys\[0\]: give sha256 \(the key's hash\) or fromEnv \(a variable holding the key\), one of them/);
+  t.throws(check([{ name: 'k', sha256: sha('x'), fromEnv: 'X', scopes: ['infer'] }]), /one of them/);
+  t.throws(check([{ name: 'k', sha256: 'abc', scopes: ['infer'] }]), /auth\.apiKeys\[0\]\.sha256: 64 lowercase hex characters/);
+  t.throws(check([{ name: 'k', fromEnv: 'FERRY_TEST_UNSET_KEY', scopes: ['infer'] }]), /auth\.apiKeys\[0\]\.fromEnv: the environment variable FERRY_TEST_UNSET_KEY is not set/);
+  t.throws(check([{ name: 'k', sha256: sha('x'), scopes: ['infer:nope'] }]), /auth\.apiKeys\[0\]\.scopes\[0\]: 'infer:nope' is not a scope: admin, infer, or infer:<deployment> \(mlp\)/);
+  t.throws(check([{ name: 'k', sha256: sha('x'), scopes: ['infer'] }, { name: 'k', sha256: sha('y'), scopes: ['infer'] }]), /auth\.apiKeys\[1\]\.name: 'k' names another key too/);
+  const fine = validateConfig({ auth: { apiKeys: [{ name: 'k', fromEnv: 'FERRY_TEST_OPS_KEY', scopes: ['infer:mlp', 'admin'] }] }, deployments }, modelPath('ferry.config.ts'));
+  t.same(fine.auth, { keys: [{ name: 'k', sha256: sha(OPS), admin: true, infer: '*' }], public: [] }, 'the key from the environment, hashed; admin covers every deployment');
+  t.equal(validateConfig({ deployments }, modelPath('ferry.config.ts')).auth, null, 'no auth: every route open');
+});
