@@ -55,6 +55,8 @@ export const JobQueueFullError = createError('FERRY_ERR_QUEUE_FULL', 'the asynch
 export const UnauthorizedError = createError('FERRY_ERR_UNAUTHORIZED', '%s', 401);
 /** The API key is valid but its scopes do not cover this route. */
 export const ForbiddenError = createError('FERRY_ERR_FORBIDDEN', '%s', 403);
+/** The API key sent more requests than its rate limit allows; `Retry-After` says when to try again. */
+export const RateLimitedError = createError('FERRY_ERR_RATE_LIMITED', '%s', 429);
 /** The server is shutting down and takes no new requests. */
 export const ShuttingDownError = createError('FERRY_ERR_SHUTTING_DOWN', 'Ferry is shutting down', 503);
 /** A cluster gateway cannot reach Redis, so it cannot know which nodes live: it refuses at once rather than guess. */
@@ -81,5 +83,5 @@ export const ERROR_CODES: readonly string[] = Object.freeze([
   BadRequestError, BodyInvalidError, BodyTooLargeError, ContentTypeError, ContentEncodingError,
   InputNameError, InputShapeError, InputDatatypeError, InputDataError,
   RequestTimeoutError, ClientClosedError, MessageInvalidError,
-  UnauthorizedError, ForbiddenError, QueueFullError, ShuttingDownError, BackendUnavailableError, JobNotFoundError, JobConflictError, ReplicaLostError, InferenceFailedError, HandlerFailedError, NotServedError, InternalError,
+  UnauthorizedError, ForbiddenError, RateLimitedError, QueueFullError, ShuttingDownError, BackendUnavailableError, JobNotFoundError, JobConflictError, ReplicaLostError, InferenceFailedError, HandlerFailedError, NotServedError, InternalError,
 ].map((E) => new E().code));

@@ -319,6 +319,7 @@ export class FerryServer {
           receiveTimeoutMs: config.http.receiveTimeoutMs,
           requestLog: config.http.requestLog,
           auth,
+          gateways: ingress.threads,
           server: { name: 'ferry', version: VERSION },
           logLevel: logging.level,
           lingerMs: SHUTDOWN_LINGER_MS,

@@ -17,6 +17,8 @@ export interface ApiKeyConfig {
    * `infer:<deployment>` (on that deployment only).
    */
   scopes: string[];
+  /** At most `max` requests per `timeWindowMs` with this key; past it, 429 with Retry-After. @default no limit */
+  rateLimit?: { max: number; timeWindowMs: number };
 }
 
 /** API keys (bearer tokens) and the routes left open. */
@@ -34,6 +36,8 @@ export interface ResolvedApiKey {
   admin: boolean;
   /** Deployments it may call, or '*' for every one. */
   infer: '*' | string[];
+  /** Its rate limit, or absent for none. */
+  rateLimit?: { max: number; timeWindowMs: number };
 }
 
 /** Auth with every default applied; null in a config without keys (every route open). */
@@ -79,7 +83,7 @@ export function resolveAuth(auth: AuthConfig | undefined, deployments: readonly 
         problems.push(`${at}.scopes[${j}]: '${scope}' is not a scope: admin, infer, or infer:<deployment> (${deployments.join(', ')})`);
       }
     }
-    keys.push({ name: k.name, sha256, admin, infer: admin ? '*' : infer });
+    keys.push({ name: k.name, sha256, admin, infer: admin ? '*' : infer, ...(k.rateLimit ? { rateLimit: { ...k.rateLimit } } : {}) });
   });
   return { auth: { keys, public: [...new Set(auth.public ?? [])] }, problems };
 }

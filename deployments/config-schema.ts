@@ -42,6 +42,9 @@ export const ferryConfigSchema = Type.Object(
                 sha256: Type.Optional(Type.String()),
                 fromEnv: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' })),
                 scopes: Type.Array(Type.String(), { minItems: 1 }),
+                rateLimit: Type.Optional(
+                  Type.Object({ max: Type.Integer({ minimum: 1 }), timeWindowMs: Type.Integer({ minimum: 100, maximum: MAX_TIMER_MS }) }, strict),
+                ),
               },
               strict,
             ),

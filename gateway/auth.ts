@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ResolvedApiKey, ResolvedAuth } from '../deployments/index.js';
-import { ForbiddenError, UnauthorizedError } from '../errors.js';
+import rateLimit from '@fastify/rate-limit';
+import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../errors.js';
 
 /** What a route asks of the caller's key. */
 export type Need = { kind: 'open' } | { kind: 'key' } | { kind: 'admin' } | { kind: 'infer'; deployment: string };
@@ -46,7 +47,7 @@ export function requestMayCall(req: FastifyRequest, deployment: string): boolean
  * read. `need` says what each route asks; health and metrics may be left
  * open. Keys are compared by hash in constant time and never logged.
  */
-export function registerAuth(app: FastifyInstance, auth: ResolvedAuth, need: (req: FastifyRequest) => Need): void {
+export function registerAuth(app: FastifyInstance, auth: ResolvedAuth, need: (req: FastifyRequest) => Need, gateways = 1): void {
   app.addHook('onRequest', async (req, reply) => {
     const wanted = need(req);
     if (wanted.kind === 'open') return;
@@ -64,6 +65,31 @@ export function registerAuth(app: FastifyInstance, auth: ResolvedAuth, need: (re
     keyOf.set(req, key);
     if (wanted.kind === 'admin' && !key.admin) throw new ForbiddenError(`API key '${key.name}' has no admin scope, which this route needs`);
     if (wanted.kind === 'infer' && !mayInfer(key, wanted.deployment)) throw new ForbiddenError(`API key '${key.name}' may not call deployment '${wanted.deployment}'`);
+  });
+  if (auth.keys.some((k) => k.rateLimit)) registerRateLimits(app, gateways);
+}
+
+/**
+ * Each key's rate limit (@fastify/rate-limit, counting in memory): past it,
+ * 429 `FERRY_ERR_RATE_LIMITED` with Retry-After. Requests with a key that
+ * has no limit, or with none, are not counted. Each of `gateways` ingress
+ * threads counts its own share (the kernel spreads connections over them
+ * about evenly), so the process as a whole holds the limit.
+ */
+function registerRateLimits(app: FastifyInstance, gateways: number): void {
+  const limitOf = (req: FastifyRequest) => keyOf.get(req)?.rateLimit;
+  void app.register(rateLimit, {
+    global: true,
+    // After the key is known (onRequest), before the body is read.
+    hook: 'preParsing',
+    keyGenerator: (req) => `key:${keyOf.get(req)?.name ?? ''}`,
+    allowList: (req) => limitOf(req) === undefined,
+    max: (req) => Math.max(1, Math.ceil(limitOf(req)!.max / gateways)),
+    timeWindow: (req) => limitOf(req)!.timeWindowMs,
+    errorResponseBuilder: (req, context) => {
+      const limit = limitOf(req)!;
+      return new RateLimitedError(`API key '${keyOf.get(req)!.name}' is over its rate limit of ${limit.max} requests per ${limit.timeWindowMs} ms; retry in ${context.after}`);
+    },
   });
 }
 

@@ -50,6 +50,8 @@ export interface GatewayOptions {
   requestLog?: boolean;
   /** API keys every route but the public ones needs (see registerAuth). @default none: every route open */
   auth?: ResolvedAuth | null;
+  /** Gateways sharing the port (ingress threads): each holds its share of a key's rate limit. @default 1 */
+  gateways?: number;
 }
 
 /** What the gateway needs of a metrics registry. */
@@ -94,7 +96,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   const shutdown = opts.shutdown ?? { active: false, lingerMs: 500 };
   if (opts.auth) {
     const prefixes = new Map([...opts.targets.values()].flatMap((t) => (t.routePrefix ? [[t.routePrefix, t.name] as const] : [])));
-    registerAuth(app, opts.auth, routeNeeds(opts.auth, prefixes));
+    registerAuth(app, opts.auth, routeNeeds(opts.auth, prefixes), opts.gateways ?? 1);
   }
   // While shutting down, what arrives (on a keep-alive connection, or in the
   // linger below) is refused in Ferry's own form, and every answer closes its

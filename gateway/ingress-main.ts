@@ -48,6 +48,7 @@ const ingress = new Ingress({
   receiveTimeoutMs: spec.receiveTimeoutMs,
   requestLog: spec.requestLog ?? false,
   auth: spec.auth ?? null,
+  gateways: spec.gateways ?? 1,
   server: spec.server,
   lingerMs: spec.lingerMs,
   connections: { counts: new Int32Array(spec.connections), index: spec.source - 1 },

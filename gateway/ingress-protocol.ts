@@ -14,6 +14,8 @@ export interface IngressThreadSpec {
   requestLog?: boolean;
   /** API keys (their hashes) and the routes left open; null or absent: every route open. */
   auth?: ResolvedAuth | null;
+  /** Ingress threads sharing the port: each holds its share of a key's rate limit. @default 1 */
+  gateways?: number;
   server: { name: string; version: string };
   /** Log level, or false for no log; lines go to the control plane, which writes them where the server logs. */
   logLevel: string | false;

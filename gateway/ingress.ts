@@ -65,6 +65,8 @@ export interface IngressOptions {
   requestLog?: boolean;
   /** API keys and the routes left open. @default none: every route open */
   auth?: ResolvedAuth | null;
+  /** Ingress threads sharing the port. @default 1 */
+  gateways?: number;
   server: { name: string; version: string };
   logger?: FastifyServerOptions['logger'];
   control: IngressControl;
@@ -133,6 +135,7 @@ export class Ingress {
       receiveTimeoutMs: opts.receiveTimeoutMs,
       requestLog: opts.requestLog ?? false,
       auth: opts.auth ?? null,
+      gateways: opts.gateways ?? 1,
       logger: opts.logger,
       server: opts.server,
       metrics,

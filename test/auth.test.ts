@@ -118,3 +118,34 @@ t.test('config: a key names its hash or its variable, known scopes, distinct nam
   t.same(fine.auth, { keys: [{ name: 'k', sha256: sha(OPS), admin: true, infer: '*' }], public: [] }, 'the key from the environment, hashed; admin covers every deployment');
   t.equal(validateConfig({ deployments }, modelPath('ferry.config.ts')).auth, null, 'no auth: every route open');
 });
+
+t.test("a key's rate limit: past it 429 with Retry-After, other keys unaffected, served again once the window passes", async (t) => {
+  const config = validateConfig(
+    {
+      http: { port: 0 },
+      node: { cpus: 16 },
+      auth: {
+        apiKeys: [
+          { name: 'metered', sha256: sha(CLIENT), scopes: ['infer'], rateLimit: { max: 3, timeWindowMs: 1500 } },
+          { name: 'free', sha256: sha(OTHER), scopes: ['infer'] },
+        ],
+      },
+      deployments: [{ name: 'mlp', model: modelPath('mlp.onnx') }],
+    },
+    modelPath('ferry.config.ts'),
+  );
+  const server = await FerryServer.start(config);
+  t.teardown(() => server.close(2000));
+  const infer = (key: string) => fetch(`${server.url}/v2/models/mlp/infer`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body });
+  const first = await Promise.all([infer(CLIENT), infer(CLIENT), infer(CLIENT)]);
+  t.same(first.map((r) => r.status), [200, 200, 200], 'three within the limit');
+  const over = await infer(CLIENT);
+  t.equal(over.status, 429);
+  t.ok(Number(over.headers.get('retry-after')) >= 1, `Retry-After ${over.headers.get('retry-after')}`);
+  t.match(await over.json(), { code: 'FERRY_ERR_RATE_LIMITED', error: /^API key 'metered' is over its rate limit of 3 requests per 1500 ms; retry in / });
+  const free = await Promise.all(Array.from({ length: 6 }, () => infer(OTHER)));
+  t.ok(free.every((r) => r.status === 200), 'a key without a limit is not counted');
+  t.equal((await fetch(`${server.url}/v2/models/mlp/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status, 401, 'no key: 401, not 429');
+  await new Promise((r) => setTimeout(r, 1700));
+  t.equal((await infer(CLIENT)).status, 200, 'served again once the window passed');
+});
