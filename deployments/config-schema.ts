@@ -32,6 +32,9 @@ export const ferryConfigSchema = Type.Object(
       Type.Object({ cpus: Type.Optional(Type.Number({ minimum: 0 })), gpus: Type.Optional(Type.Number({ minimum: 0 })) }, strict),
     ),
     shutdownGraceMs: Type.Optional(ms),
+    tracing: Type.Optional(
+      Type.Object({ otlpEndpoint: Type.String({ pattern: '^https?://' }), serviceName: Type.Optional(Type.String({ minLength: 1 })) }, strict),
+    ),
     auth: Type.Optional(
       Type.Object(
         {

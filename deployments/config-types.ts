@@ -1,4 +1,15 @@
 import type { AuthConfig, ResolvedAuth } from './auth-config.js';
+
+/** Where request spans go (OpenTelemetry, OTLP over HTTP with JSON). */
+export interface TracingConfig {
+  /** The collector's traces URL, e.g. `http://otel-collector:4318/v1/traces`. */
+  otlpEndpoint: string;
+  /** `service.name` on every span. @default 'ferry' */
+  serviceName?: string;
+}
+
+/** Tracing with its defaults applied. */
+export type ResolvedTracing = Required<TracingConfig>;
 import type { AutoscalingConfig, ResolvedAutoscaling } from '../autoscaler/index.js';
 
 /** What one replica reserves on a node. */
@@ -198,6 +209,8 @@ export interface FerryConfig {
   shutdownGraceMs?: number;
   /** Requests sent with `Prefer: respond-async`: answered 202 with a job to poll at `/v2/jobs/{id}`. */
   asyncInference?: AsyncInferenceConfig;
+  /** OpenTelemetry: spans of each request sent over OTLP/HTTP to a collector. @default none: no spans */
+  tracing?: TracingConfig;
   /** API keys: with them, every route but those left public needs `Authorization: Bearer <key>` with the right scope. @default none: every route open */
   auth?: AuthConfig;
   /** The models to serve. */
@@ -304,6 +317,8 @@ export interface ResolvedConfig {
   /** See {@link FerryConfig.shutdownGraceMs}. */
   shutdownGraceMs: number;
   asyncInference: Required<AsyncInferenceConfig>;
+  /** See {@link FerryConfig.tracing}; null when off. */
+  tracing: ResolvedTracing | null;
   /** See {@link FerryConfig.auth}; null when no key is configured. */
   auth: ResolvedAuth | null;
   deployments: ResolvedDeployment[];

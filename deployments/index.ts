@@ -14,7 +14,9 @@ export type {
   ResolvedDeployment,
   ResolvedMultiplex,
   RouteConfig,
+  ResolvedTracing,
   SessionAffinityConfig,
+  TracingConfig,
   WebSocketRouteConfig,
 } from './config-types.js';
 export { resolveAuth, type ApiKeyConfig, type AuthConfig, type PublicRoute, type ResolvedApiKey, type ResolvedAuth } from './auth-config.js';

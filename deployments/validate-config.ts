@@ -392,6 +392,7 @@ export function validateConfig(raw: unknown, source: string, opts: ValidateOptio
     shutdownGraceMs: config.shutdownGraceMs ?? SHUTDOWN_GRACE_MS,
     asyncInference: { ...ASYNC_INFERENCE_DEFAULTS, ...config.asyncInference },
     auth: auth.auth,
+    tracing: config.tracing ? { serviceName: 'ferry', ...config.tracing } : null,
     deployments: deployments.map((s) => s.d),
     source,
     warnings: semantic.warnings,

@@ -10,9 +10,10 @@ import { registerModelRoutes } from './model-routes.js';
 import { registerRawBinaryRequests } from './raw-binary-request.js';
 import { registerRequestBodies } from './request-body.js';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
-import { registerRequestLog } from './request-log.js';
+import { registerRequestFollowing } from './request-log.js';
+import { RequestTracer } from './tracing.js';
 import { registerAuth, routeNeeds } from './auth.js';
-import type { ResolvedAuth } from '../deployments/index.js';
+import type { ResolvedAuth, ResolvedTracing } from '../deployments/index.js';
 import { registerHandlerRoutes, registerHandlerWebSockets } from './handler-routes.js';
 import type { InferenceLimits } from './run-inference.js';
 import type { ShutdownState } from './shutdown-state.js';
@@ -52,6 +53,8 @@ export interface GatewayOptions {
   auth?: ResolvedAuth | null;
   /** Gateways sharing the port (ingress threads): each holds its share of a key's rate limit. @default 1 */
   gateways?: number;
+  /** Where request spans go (OpenTelemetry). @default none */
+  tracing?: ResolvedTracing | null;
 }
 
 /** What the gateway needs of a metrics registry. */
@@ -127,7 +130,8 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     app.server.keepAliveTimeout = 1;
     app.server.closeIdleConnections();
   });
-  if (opts.requestLog) registerRequestLog(app);
+  const tracer = opts.tracing ? new RequestTracer(opts.tracing) : null;
+  if (opts.requestLog || tracer) registerRequestFollowing(app, { log: opts.requestLog ?? false, tracer });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
   registerRequestBodies(app);

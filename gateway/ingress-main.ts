@@ -49,6 +49,7 @@ const ingress = new Ingress({
   requestLog: spec.requestLog ?? false,
   auth: spec.auth ?? null,
   gateways: spec.gateways ?? 1,
+  tracing: spec.tracing ?? null,
   server: spec.server,
   lingerMs: spec.lingerMs,
   connections: { counts: new Int32Array(spec.connections), index: spec.source - 1 },

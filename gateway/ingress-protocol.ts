@@ -1,4 +1,4 @@
-import type { ResolvedAuth } from '../deployments/index.js';
+import type { ResolvedAuth, ResolvedTracing } from '../deployments/index.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { IngressDeployment } from './ingress.js';
 
@@ -16,6 +16,8 @@ export interface IngressThreadSpec {
   auth?: ResolvedAuth | null;
   /** Ingress threads sharing the port: each holds its share of a key's rate limit. @default 1 */
   gateways?: number;
+  /** Where request spans go; null or absent: none. */
+  tracing?: ResolvedTracing | null;
   server: { name: string; version: string };
   /** Log level, or false for no log; lines go to the control plane, which writes them where the server logs. */
   logLevel: string | false;

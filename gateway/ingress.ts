@@ -1,4 +1,4 @@
-import type { ResolvedAuth } from '../deployments/index.js';
+import type { ResolvedAuth, ResolvedTracing } from '../deployments/index.js';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { MessagePort } from 'node:worker_threads';
 import type { ResolvedDeployment } from '../deployments/index.js';
@@ -67,6 +67,8 @@ export interface IngressOptions {
   auth?: ResolvedAuth | null;
   /** Ingress threads sharing the port. @default 1 */
   gateways?: number;
+  /** Where request spans go. @default none */
+  tracing?: ResolvedTracing | null;
   server: { name: string; version: string };
   logger?: FastifyServerOptions['logger'];
   control: IngressControl;
@@ -136,6 +138,7 @@ export class Ingress {
       requestLog: opts.requestLog ?? false,
       auth: opts.auth ?? null,
       gateways: opts.gateways ?? 1,
+      tracing: opts.tracing ?? null,
       logger: opts.logger,
       server: opts.server,
       metrics,

@@ -274,6 +274,9 @@ export class DeploymentRouter {
           call.served.replica = link.replicaId;
           call.served.queueWaitMs = Math.max(0, msg.startedAt - call.enqueuedAt);
           call.served.batchRows = msg.rows ?? call.rows;
+          call.served.enqueuedAt = call.enqueuedAt;
+          call.served.startedAt = msg.startedAt;
+          call.served.answeredAt = epochMs();
         }
       }
     }

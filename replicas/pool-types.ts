@@ -34,6 +34,10 @@ export interface CallServed {
   queueWaitMs: number;
   /** Rows in that batch, every caller's together. */
   batchRows: number;
+  /** Epoch ms: when the call was admitted, when its batch began, and when its answer reached the router. */
+  enqueuedAt: number;
+  startedAt: number;
+  answeredAt: number;
 }
 
 /** A pool's counters, as `ferry status` and the tests read them. */

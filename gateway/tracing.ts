@@ -1,0 +1,63 @@
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import type { ResolvedTracing } from '../deployments/index.js';
+import type { CallServed, TraceParent } from '../replicas/index.js';
+import { VERSION } from '../version.js';
+
+/** How often spans are sent to the collector, in ms. */
+const EXPORT_EVERY_MS = 1000;
+
+/**
+ * OpenTelemetry spans of the requests a gateway serves, sent over OTLP/HTTP
+ * (JSON) to a collector. A request to a deployment is a SERVER span
+ * `ferry.request`, continuing the client's W3C trace (and its sampling
+ * decision) or starting one; once a replica answered it has two children,
+ * `ferry.queue` (admission to the start of its batch) and `ferry.inference`
+ * (the batch's run until the answer reached the gateway). The replica's code
+ * sees the request span as its parent, so spans its handle calls make join
+ * the same trace.
+ */
+export class RequestTracer {
+  private readonly provider: TracerProvider;
+  private readonly tracer: Tracer;
+
+  constructor(config: ResolvedTracing) {
+    const exporter = new OTLPTraceExporter({ url: config.otlpEndpoint });
+    this.provider = new TracerProvider({
+      resource: resourceFromAttributes({ 'service.name': config.serviceName, 'service.version': VERSION }),
+      spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: EXPORT_EVERY_MS })],
+    });
+    this.tracer = this.provider.getTracer('ferry', VERSION);
+  }
+
+  /** Starts a request's span at `startTime` (epoch ms) under `parent`; returns it and the traceparent calls carry on. */
+  start(parent: TraceParent | null, deployment: string, startTime: number): { span: Span; traceparent: string } {
+    const ctx = parent
+      ? trace.setSpanContext(ROOT_CONTEXT, { traceId: parent.traceId, spanId: parent.parentId, traceFlags: parseInt(parent.flags, 16), isRemote: true })
+      : ROOT_CONTEXT;
+    const span = this.tracer.startSpan('ferry.request', { kind: SpanKind.SERVER, startTime, attributes: { 'ferry.deployment': deployment } }, ctx);
+    const sc = span.spanContext();
+    return { span, traceparent: `00-${sc.traceId}-${sc.spanId}-${sc.traceFlags.toString(16).padStart(2, '0')}` };
+  }
+
+  /** Ends a request's span (at `endTime`, epoch ms) with its answer, and its queue and inference spans once a replica answered. */
+  finish(span: Span, answer: { method: string; path: string; status: number }, served: CallServed, endTime: number): void {
+    span.setAttributes({ 'http.request.method': answer.method, 'url.path': answer.path, 'http.response.status_code': answer.status });
+    if (answer.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    if (served.replica !== '') {
+      span.setAttributes({ 'ferry.replica': served.replica, 'ferry.batch_rows': served.batchRows });
+      const under = trace.setSpan(ROOT_CONTEXT, span);
+      this.tracer.startSpan('ferry.queue', { kind: SpanKind.INTERNAL, startTime: served.enqueuedAt }, under).end(served.startedAt);
+      const inference = this.tracer.startSpan('ferry.inference', { kind: SpanKind.INTERNAL, startTime: served.startedAt, attributes: { 'ferry.replica': served.replica, 'ferry.batch_rows': served.batchRows } }, under);
+      inference.end(served.answeredAt);
+    }
+    span.end(endTime);
+  }
+
+  /** Sends what is left and stops. */
+  async shutdown(): Promise<void> {
+    await this.provider.shutdown().catch(() => {});
+  }
+}
