@@ -4,6 +4,7 @@ import type { Writable } from 'node:stream';
 import pino from 'pino';
 import { notPlainJson, type ResolvedConfig } from './deployments/index.js';
 import {
+  buildAdminGateway,
   buildGateway,
   cutWhatIsLeft,
   deploymentHandle,
@@ -181,7 +182,14 @@ export class FerryServer {
     readonly cluster: ClusterGateway | null = null,
     /** Stops taking asynchronous jobs, lets those running finish within the grace, then gives up the rest (in a cluster another gateway runs them again). */
     private readonly stopJobs: (graceMs: number) => Promise<void> = async () => {},
+    /** The admin listener (`admin` in the config) and its address, or null. */
+    private readonly admin: { app: FastifyInstance; url: string } | null = null,
   ) {}
+
+  /** Where the admin routes listen (`admin` in the config), e.g. `http://127.0.0.1:8001`; null when they share the inference listener. */
+  get adminUrl(): string | null {
+    return this.admin?.url ?? null;
+  }
 
   /**
    * A handle to a deployment, as Ray Serve's `serve.run` returns one: calls
@@ -306,6 +314,7 @@ export class FerryServer {
     let app: FastifyInstance | null = null;
     const accepted = [0];
     let threads: IngressThreads | null = null;
+    let admin: { app: FastifyInstance; url: string } | null = null;
     if (ingress.reusePort) {
       const logging = controlLogging(opts.logger);
       log = logging.logger;
@@ -321,6 +330,7 @@ export class FerryServer {
           auth,
           gateways: ingress.threads,
           tracing: config.tracing,
+          adminRoutes: config.admin === null,
           server: { name: 'ferry', version: VERSION },
           logLevel: logging.level,
           lingerMs: SHUTDOWN_LINGER_MS,
@@ -340,6 +350,7 @@ export class FerryServer {
         requestLog: config.http.requestLog,
         auth,
         tracing: config.tracing,
+        adminRoutes: config.admin === null,
         logger: opts.logger,
         server: { name: 'ferry', version: VERSION },
         metrics,
@@ -377,16 +388,43 @@ export class FerryServer {
       const host = opts.listen?.host ?? config.http.host;
       const port = opts.listen?.port ?? config.http.port;
       const url = threads ? await threads.listen(host, port) : await app!.listen({ host, port });
+      if (config.admin) {
+        const adminApp = buildAdminGateway({
+          targets: new Map(config.deployments.map((d, i) => [d.name, inferenceTarget(d, pools[i], shutdown)])),
+          metrics,
+          status: () => status(),
+          auth,
+          logger: opts.logger,
+        });
+        admin = { app: adminApp, url: await adminApp.listen({ host: config.admin.host, port: config.admin.port }) };
+      }
       controller.start();
       // Jobs run as requests to this gateway, over loopback when it listens on every interface.
       const own = new URL(url);
       if (own.hostname === '0.0.0.0' || own.hostname === '[::]') own.hostname = '127.0.0.1';
       jobs.work((r) => runJobOver(own.origin, r, running.signal, jobKey), config.asyncInference.concurrency);
-      return new FerryServer(app, new Map(pools.map((p) => [p.name, p])), url, controller, status, bodyLimit, shutdown, config.shutdownGraceMs, threads, ingress, call, cluster ?? null, async (graceMs) => {
-        await jobs.close(graceMs);
-        running.abort();
-      });
+      return new FerryServer(
+        app,
+        new Map(pools.map((p) => [p.name, p])),
+        url,
+        controller,
+        status,
+        bodyLimit,
+        shutdown,
+        config.shutdownGraceMs,
+        threads,
+        ingress,
+        call,
+        cluster ?? null,
+        async (graceMs) => {
+          await jobs.close(graceMs);
+          running.abort();
+        },
+        admin,
+      );
     } catch (err) {
+      await admin?.app.close();
+      await app?.close();
       await threads?.close(0);
       await Promise.all(pools.map((p) => p.stop(0)));
       await jobs.close();
@@ -425,6 +463,7 @@ export class FerryServer {
       await Promise.all([...this.pools.values()].map((p) => p.stop(left)));
       await this.cluster?.close();
       if (this.app) await cutWhatIsLeft(this.app, gatewayClosed);
+      await this.admin?.app.close();
     })();
     return this.closing;
   }

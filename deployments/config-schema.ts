@@ -32,6 +32,9 @@ export const ferryConfigSchema = Type.Object(
       Type.Object({ cpus: Type.Optional(Type.Number({ minimum: 0 })), gpus: Type.Optional(Type.Number({ minimum: 0 })) }, strict),
     ),
     shutdownGraceMs: Type.Optional(ms),
+    admin: Type.Optional(
+      Type.Object({ host: Type.Optional(Type.String({ minLength: 1 })), port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })) }, strict),
+    ),
     tracing: Type.Optional(
       Type.Object({ otlpEndpoint: Type.String({ pattern: '^https?://' }), serviceName: Type.Optional(Type.String({ minLength: 1 })) }, strict),
     ),

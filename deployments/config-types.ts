@@ -209,6 +209,12 @@ export interface FerryConfig {
   shutdownGraceMs?: number;
   /** Requests sent with `Prefer: respond-async`: answered 202 with a job to poll at `/v2/jobs/{id}`. */
   asyncInference?: AsyncInferenceConfig;
+  /**
+   * A listener of its own for `/-/status`, `/metrics` and the model
+   * repository (taken off the inference listener). @default none: they are
+   * served with everything else
+   */
+  admin?: { host?: string; port?: number };
   /** OpenTelemetry: spans of each request sent over OTLP/HTTP to a collector. @default none: no spans */
   tracing?: TracingConfig;
   /** API keys: with them, every route but those left public needs `Authorization: Bearer <key>` with the right scope. @default none: every route open */
@@ -317,6 +323,8 @@ export interface ResolvedConfig {
   /** See {@link FerryConfig.shutdownGraceMs}. */
   shutdownGraceMs: number;
   asyncInference: Required<AsyncInferenceConfig>;
+  /** See {@link FerryConfig.admin}; null when the admin routes share the inference listener. */
+  admin: { host: string; port: number } | null;
   /** See {@link FerryConfig.tracing}; null when off. */
   tracing: ResolvedTracing | null;
   /** See {@link FerryConfig.auth}; null when no key is configured. */

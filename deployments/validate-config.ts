@@ -393,6 +393,7 @@ export function validateConfig(raw: unknown, source: string, opts: ValidateOptio
     asyncInference: { ...ASYNC_INFERENCE_DEFAULTS, ...config.asyncInference },
     auth: auth.auth,
     tracing: config.tracing ? { serviceName: 'ferry', ...config.tracing } : null,
+    admin: config.admin ? { host: config.admin.host ?? config.http?.host ?? HTTP_DEFAULTS.host, port: config.admin.port ?? 8001 } : null,
     deployments: deployments.map((s) => s.d),
     source,
     warnings: semantic.warnings,

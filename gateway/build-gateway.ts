@@ -12,6 +12,7 @@ import { registerRequestBodies } from './request-body.js';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
 import { registerRequestFollowing } from './request-log.js';
 import { RequestTracer } from './tracing.js';
+import { registerRepositoryRoutes } from './repository-routes.js';
 import { registerAuth, routeNeeds } from './auth.js';
 import type { ResolvedAuth, ResolvedTracing } from '../deployments/index.js';
 import { registerHandlerRoutes, registerHandlerWebSockets } from './handler-routes.js';
@@ -55,6 +56,8 @@ export interface GatewayOptions {
   gateways?: number;
   /** Where request spans go (OpenTelemetry). @default none */
   tracing?: ResolvedTracing | null;
+  /** False when `/-/*`, `/metrics` and the repository are served on the admin listener instead. @default true */
+  adminRoutes?: boolean;
 }
 
 /** What the gateway needs of a metrics registry. */
@@ -165,7 +168,25 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   return app;
 }
 
-/** Health, server metadata, metrics, status and model routes. */
+/** The routes an operator uses: `/-/status`, `/metrics` and the model repository (on their own listener with `admin`). */
+export function registerAdminRoutes(
+  app: FastifyInstance,
+  targets: ReadonlyMap<string, InferenceTarget>,
+  freshen: () => Promise<void>,
+  metrics?: GatewayMetrics,
+  status?: () => unknown,
+): void {
+  if (metrics) {
+    app.get('/metrics', async (_req, reply) => {
+      const { contentType, text } = await metrics.expose();
+      return reply.type(contentType).send(text);
+    });
+  }
+  if (status) app.get('/-/status', async () => status());
+  registerRepositoryRoutes(app, targets, freshen);
+}
+
+/** Health, server metadata, the admin routes (unless they have their own listener) and model routes. */
 function registerRoutes(app: FastifyInstance, opts: GatewayOptions, limits: InferenceLimits): void {
   const freshen = opts.freshenReadiness ?? (async () => {});
   const allReady = () => [...opts.targets.values()].every((t) => t.ready);
@@ -181,17 +202,7 @@ function registerRoutes(app: FastifyInstance, opts: GatewayOptions, limits: Infe
     version: opts.server?.version ?? '0.0.0',
     extensions: ['binary_tensor_data'],
   }));
-  if (opts.metrics) {
-    const metrics = opts.metrics;
-    app.get('/metrics', async (_req, reply) => {
-      const { contentType, text } = await metrics.expose();
-      return reply.type(contentType).send(text);
-    });
-  }
-  if (opts.status) {
-    const status = opts.status;
-    app.get('/-/status', async () => status());
-  }
+  if (opts.adminRoutes !== false) registerAdminRoutes(app, opts.targets, freshen, opts.metrics, opts.status);
   registerModelRoutes(app, opts.targets, limits, opts.metrics, freshen, opts.jobs);
   if (opts.jobs) registerJobRoutes(app, opts.jobs);
 }

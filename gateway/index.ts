@@ -1,4 +1,5 @@
 export { buildGateway, type GatewayMetrics, type GatewayOptions } from './build-gateway.js';
+export { buildAdminGateway, type AdminGatewayOptions } from './admin-gateway.js';
 export { DTYPE_OF, OIP_DATATYPE } from './datatypes.js';
 export { deploymentHandle, handleCalls, type HandleCall, type HandleTarget } from './handle-calls.js';
 export { fromHalf, toHalf } from './float16.js';

@@ -50,6 +50,7 @@ const ingress = new Ingress({
   auth: spec.auth ?? null,
   gateways: spec.gateways ?? 1,
   tracing: spec.tracing ?? null,
+  adminRoutes: spec.adminRoutes ?? true,
   server: spec.server,
   lingerMs: spec.lingerMs,
   connections: { counts: new Int32Array(spec.connections), index: spec.source - 1 },

@@ -16,6 +16,8 @@ export interface IngressThreadSpec {
   auth?: ResolvedAuth | null;
   /** Ingress threads sharing the port: each holds its share of a key's rate limit. @default 1 */
   gateways?: number;
+  /** False when the admin routes have their own listener. @default true */
+  adminRoutes?: boolean;
   /** Where request spans go; null or absent: none. */
   tracing?: ResolvedTracing | null;
   server: { name: string; version: string };

@@ -69,6 +69,8 @@ export interface IngressOptions {
   gateways?: number;
   /** Where request spans go. @default none */
   tracing?: ResolvedTracing | null;
+  /** False when the admin routes have their own listener. @default true */
+  adminRoutes?: boolean;
   server: { name: string; version: string };
   logger?: FastifyServerOptions['logger'];
   control: IngressControl;
@@ -139,6 +141,7 @@ export class Ingress {
       auth: opts.auth ?? null,
       gateways: opts.gateways ?? 1,
       tracing: opts.tracing ?? null,
+      adminRoutes: opts.adminRoutes ?? true,
       logger: opts.logger,
       server: opts.server,
       metrics,

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BodyInvalidError, ClientClosedError, ModelNotFoundError, ModelVersionNotFoundError } from '../errors.js';
+import { ClientClosedError, ModelNotFoundError, ModelVersionNotFoundError } from '../errors.js';
 import type { CallControl, ModelMetadata } from '../replicas/index.js';
 import { binaryPartOf } from './body-framing.js';
 import { OIP_DATATYPE } from './datatypes.js';
@@ -110,17 +110,6 @@ export function registerModelRoutes(
     app.get<ModelParams>(`${base}/ready`, async (req, reply) => readyBody(find(req.params), reply, freshen, req.params.modelId));
     app.post<ModelParams>(`${base}/infer`, inferOptions, async (req, reply) => run(find(req.params), req, reply));
   }
-
-  app.post<{ Body: { ready?: unknown } | undefined }>('/v2/repository/index', async (req) => {
-    const ready = req.body?.ready;
-    if (ready !== undefined && typeof ready !== 'boolean') throw new BodyInvalidError(`ready must be true or false (got ${JSON.stringify(ready)})`);
-    const onlyReady = ready === true;
-    await freshen();
-    // A multiplexed deployment's models are listed under it, by their OIP names.
-    return [...targets.values()]
-      .filter((t) => !onlyReady || t.ready)
-      .flatMap((t) => [t.name, ...[...(t.modelIds ?? [])].map((id) => `${t.name}/${id}`)].map((name) => ({ name, version: t.version ?? '', state: t.state, reason: t.reason })));
-  });
 
   for (const target of targets.values()) {
     const prefix = target.routePrefix;

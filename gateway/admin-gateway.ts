@@ -1,0 +1,46 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { ResolvedAuth } from '../deployments/index.js';
+import { registerAuth } from './auth.js';
+import { registerAdminRoutes, type GatewayMetrics } from './build-gateway.js';
+import { handleError, handleFrameworkError, handleNotFound } from './http-errors.js';
+import type { InferenceTarget } from './inference-target.js';
+import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
+
+/** Options for {@link buildAdminGateway}. */
+export interface AdminGatewayOptions {
+  targets: ReadonlyMap<string, InferenceTarget>;
+  metrics: GatewayMetrics;
+  status: () => unknown;
+  /** With keys, every admin route but those left public needs an admin key. */
+  auth: ResolvedAuth | null;
+  logger?: FastifyServerOptions['logger'];
+}
+
+/**
+ * The admin listener (`admin: { host, port }`): `/-/status`, `/metrics` and
+ * the model repository on an address of their own (a private network, a
+ * port the load balancer does not expose), off the inference listener,
+ * plus `/v2/health/live` for its own probe. With API keys, its routes need
+ * an admin key (`/metrics` and health may be left public).
+ */
+export function buildAdminGateway(opts: AdminGatewayOptions): FastifyInstance {
+  const app = Fastify({ logger: opts.logger ?? false, genReqId: requestIdOf, frameworkErrors: handleFrameworkError });
+  app.addHook('onSend', (req, reply, payload, done) => {
+    reply.header(REQUEST_ID_HEADER, req.id);
+    done(null, payload);
+  });
+  if (opts.auth) {
+    const open = new Set(opts.auth.public);
+    registerAuth(app, opts.auth, (req) => {
+      const path = req.url.split('?')[0];
+      if (path.startsWith('/v2/health/') && open.has('health')) return { kind: 'open' };
+      if (path === '/metrics' && open.has('metrics')) return { kind: 'open' };
+      return { kind: 'admin' };
+    });
+  }
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler(handleNotFound);
+  app.get('/v2/health/live', async () => ({ live: true }));
+  registerAdminRoutes(app, opts.targets, async () => {}, opts.metrics, opts.status);
+  return app;
+}
