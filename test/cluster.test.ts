@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import t, { type Test } from 'tap';
 import { ClusterGateway } from '../cluster/cluster-gateway.js';
@@ -58,6 +61,13 @@ function load(url: string, workers = 8): { stop(): Promise<{ status: number; dat
       return answers;
     },
   };
+}
+
+/** Writes `config` to a config file of its own; returns its path. */
+function configFile(config: object): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'ferry-cluster-')), 'ferry.config.json');
+  writeFileSync(file, JSON.stringify(config));
+  return file;
 }
 
 const nodesOf = async (redis: TestRedis) => {
@@ -134,12 +144,7 @@ t.test('controller failover: when the controlling gateway dies, another takes th
   const redis = await startRedis(t);
   if (!redis) return;
   await node(t, redis, 'a', 4);
-  const config = JSON.stringify({ http: { port: 0 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx'), numReplicas: 1 }] });
-  const { writeFileSync, mkdtempSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
-  const file = join(mkdtempSync(join(tmpdir(), 'ferry-cluster-')), 'ferry.config.json');
-  writeFileSync(file, config);
+  const file = configFile({ http: { port: 0 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx'), numReplicas: 1 }] });
   const first = ferry(['serve', file, '--redis', redis.url], TIMING_ENV);
   t.teardown(() => void (first.child.exitCode === null && first.child.kill('SIGKILL')));
   await urlOf(first);
@@ -203,11 +208,7 @@ t.test('a load step: the autoscaler asks for more replicas and the controller pl
 t.test('ferry serve --redis --with-node runs a gateway and a node in one process; ferry status --redis shows the cluster; a node serves its metrics and health', async (t) => {
   const redis = await startRedis(t);
   if (!redis) return;
-  const { writeFileSync, mkdtempSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
-  const file = join(mkdtempSync(join(tmpdir(), 'ferry-cluster-')), 'ferry.config.json');
-  writeFileSync(file, JSON.stringify({ http: { port: 0 }, node: { cpus: 2 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx') }] }));
+  const file = configFile({ http: { port: 0 }, node: { cpus: 2 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx') }] });
   const both = ferry(['serve', file, '--redis', redis.url, '--with-node'], TIMING_ENV);
   t.teardown(() => void (both.child.exitCode === null && both.child.kill('SIGKILL')));
   const url = await urlOf(both);
@@ -360,11 +361,7 @@ t.test('a Redis URL naming a database Redis does not have is refused at start, n
 t.test('a gateway still waiting for nodes stops at the first SIGTERM', async (t) => {
   const redis = await startRedis(t);
   if (!redis) return;
-  const { writeFileSync, mkdtempSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
-  const file = join(mkdtempSync(join(tmpdir(), 'ferry-cluster-')), 'ferry.config.json');
-  writeFileSync(file, JSON.stringify({ http: { port: 0 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx') }] }));
+  const file = configFile({ http: { port: 0 }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx') }] });
   const run = ferry(['serve', file, '--redis', redis.url], TIMING_ENV);
   t.teardown(() => void (run.child.exitCode === null && run.child.kill('SIGKILL')));
   const store = new ClusterStore(redis.url);
