@@ -10,7 +10,7 @@ import { registerModelRoutes } from './model-routes.js';
 import { registerRawBinaryRequests } from './raw-binary-request.js';
 import { registerRequestBodies } from './request-body.js';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
-import { registerRequestFollowing } from './request-log.js';
+import { registerRequestFollowing } from './request-following.js';
 import { RequestTracer } from './tracing.js';
 import { registerRepositoryRoutes } from './repository-routes.js';
 import { registerAuth, routeNeeds } from './auth.js';

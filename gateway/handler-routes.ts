@@ -11,7 +11,7 @@ import { contentEncodingOf } from './request-body.js';
 import type { InferenceTarget } from './inference-target.js';
 import type { ShutdownState } from './shutdown-state.js';
 import { checkSessionHeader, refuseModelId, trackCalls, type StreamSession } from './stream-routes.js';
-import { traceCall } from './request-log.js';
+import { traceCall } from './request-following.js';
 
 /** Calls a handler method through the deployment's router, given up after its requestTimeoutMs (408) or by `control`. */
 async function callWithTimeout(target: InferenceTarget, route: RouteCall, control: CallControl): Promise<unknown> {

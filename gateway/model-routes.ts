@@ -10,7 +10,7 @@ import { modelIdFor, modelIdHeader } from './model-id.js';
 import { sessionIdOf } from './session-header.js';
 import { inferRequestSchema, inferRequestValidator } from './infer-schema.js';
 import type { GatewayMetrics } from './build-gateway.js';
-import { traceCall } from './request-log.js';
+import { traceCall } from './request-following.js';
 import { runInference, type InferenceLimits } from './run-inference.js';
 
 /** Model metadata in the Open Inference Protocol's form; a multiplexed model's name is `{deployment}/{modelId}`. */
