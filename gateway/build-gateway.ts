@@ -134,7 +134,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     app.server.closeIdleConnections();
   });
   const tracer = opts.tracing ? new RequestTracer(opts.tracing) : null;
-  if (opts.requestLog || tracer) registerRequestFollowing(app, { log: opts.requestLog ?? false, tracer });
+  if (opts.requestLog === true || tracer) registerRequestFollowing(app, { log: opts.requestLog === true, tracer });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
   registerRequestBodies(app);

@@ -149,3 +149,40 @@ t.test("a key's rate limit: past it 429 with Retry-After, other keys unaffected,
   await new Promise((r) => setTimeout(r, 1700));
   t.equal((await infer(CLIENT)).status, 200, 'served again once the window passed');
 });
+
+t.test('what each path asks: a model by its OIP name (a multiplexed one too), a route prefix, the admin routes, what is left open', async (t) => {
+  const { routeNeeds } = await import('../gateway/auth.js');
+  const need = routeNeeds({ keys: [], public: ['metrics'] }, new Map([['/mlp', 'mlp']]));
+  const of = (url: string) => need({ url } as never);
+  t.same(of('/v2/models/mlp/infer'), { kind: 'infer', deployment: 'mlp' });
+  t.same(of('/v2/models/tenants%2Fbeta/infer'), { kind: 'infer', deployment: 'tenants' }, 'a multiplexed model, its slash encoded');
+  t.same(of('/v2/models/tenants/beta/infer'), { kind: 'infer', deployment: 'tenants' });
+  t.same(of('/v2/models/bad%E0%A4%A/infer'), { kind: 'infer', deployment: 'bad%E0%A4%A' }, 'a name that does not decode is taken as it is');
+  t.same(of('/mlp'), { kind: 'infer', deployment: 'mlp' }, 'a route prefix');
+  t.same(of('/mlp/echo?x=1'), { kind: 'infer', deployment: 'mlp' });
+  t.same(of('/mlpx'), { kind: 'key' }, 'only the prefix itself or below it');
+  t.same(of('/-/status'), { kind: 'admin' });
+  t.same(of('/v2/repository/index'), { kind: 'admin' });
+  t.same(of('/metrics'), { kind: 'open' }, 'metrics left public');
+  t.same(of('/v2/health/live'), { kind: 'key' }, 'health not left public here');
+  t.same(of('/v2/jobs/abc'), { kind: 'key' }, 'jobs: any key, then the job\'s own deployment');
+});
+
+t.test('the admin listener with metrics left public', async (t) => {
+  const { freePort } = await import('./helpers/system-tool.js');
+  const config = validateConfig(
+    {
+      http: { port: 0 },
+      node: { cpus: 16 },
+      admin: { port: await freePort() },
+      auth: { apiKeys: [{ name: 'ops', sha256: sha(OPS), scopes: ['admin'] }], public: ['metrics'] },
+      deployments: [{ name: 'mlp', model: modelPath('mlp.onnx') }],
+    },
+    modelPath('ferry.config.ts'),
+  );
+  const server = await FerryServer.start(config);
+  t.teardown(() => server.close(2000));
+  t.equal((await fetch(`${server.adminUrl}/metrics`)).status, 200, 'metrics without a key');
+  t.equal((await fetch(`${server.adminUrl}/-/status`)).status, 401, 'status still needs one');
+  t.equal((await fetch(`${server.adminUrl}/v2/health/live`)).status, 401, 'health was not left public');
+});

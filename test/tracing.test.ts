@@ -76,9 +76,13 @@ t.test("a request's spans reach the collector: its trace continued, its queue an
     body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }] }),
   });
   const [frontSaw, backSaw] = ((await piped.json()) as { outputs: { data: string[] }[] }).outputs[0].data;
+  const post = (model: string, x: number) =>
+    fetch(`${server.url}/v2/models/${model}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [x] }] }) });
+  t.equal((await post('back', -1)).status, 500, 'a handler that throws');
+  t.equal((await fetch(`${server.url}/v2/models/back/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [2], data: [1, 2] }] }) })).status, 400, 'a request refused before any replica');
   // Closing flushes what is left to send.
   await server.close(2000);
-  t.ok(await waitFor(() => otlp.spans.filter((s) => s.name === 'ferry.request').length >= 2, 5000), `spans came (${otlp.spans.map((s) => s.name)})`);
+  t.ok(await waitFor(() => otlp.spans.filter((s) => s.name === 'ferry.request').length >= 4, 5000), `spans came (${otlp.spans.map((s) => s.name)})`);
   t.same([...otlp.services], ['ferry-test'], 'as the configured service');
   const request = otlp.spans.find((s) => s.name === 'ferry.request' && attr(s, 'ferry.deployment') === 'mlp')!;
   t.equal(request.traceId, '0af7651916cd43dd8448eb211c80319c', "in the client's trace");
@@ -96,6 +100,12 @@ t.test("a request's spans reach the collector: its trace continued, its queue an
   const front = otlp.spans.find((s) => s.name === 'ferry.request' && attr(s, 'ferry.deployment') === 'front')!;
   t.equal(frontSaw.split('-')[2], front.spanId, "the front deployment's code sees the request span as its parent");
   t.equal(backSaw.split('-')[1], front.traceId, 'and its handle call carries the same trace on');
+  const backs = otlp.spans.filter((s) => s.name === 'ferry.request' && attr(s, 'ferry.deployment') === 'back');
+  const failed = backs.find((s) => attr(s, 'http.response.status_code') === 500) as (OtlpSpan & { status?: { code?: number } }) | undefined;
+  t.equal(failed?.status?.code, 2, 'a 5xx span has the error status');
+  t.not(failed?.traceId, '0af7651916cd43dd8448eb211c80319c', 'without a traceparent, a trace of its own');
+  const refused = backs.find((s) => attr(s, 'http.response.status_code') === 400)!;
+  t.same(otlp.spans.filter((s) => s.parentSpanId === refused.spanId), [], 'a request no replica saw has no queue or inference');
 });
 
 t.test('off by default: nothing is sent', async (t) => {
