@@ -314,6 +314,8 @@ export class FerryServer {
     let app: FastifyInstance | null = null;
     const accepted = [0];
     let threads: IngressThreads | null = null;
+    // What the main thread's gateway and the admin listener serve: each deployment, read from its pool.
+    const targets = new Map(config.deployments.map((d, i) => [d.name, inferenceTarget(d, pools[i], shutdown)]));
     let admin: { app: FastifyInstance; url: string } | null = null;
     if (ingress.reusePort) {
       const logging = controlLogging(opts.logger);
@@ -343,7 +345,7 @@ export class FerryServer {
       });
     } else {
       app = buildGateway({
-        targets: new Map(config.deployments.map((d, i) => [d.name, inferenceTarget(d, pools[i], shutdown)])),
+        targets,
         bodyLimitBytes: bodyLimit.bytes,
         maxTensorElements: config.http.maxTensorElements,
         receiveTimeoutMs: config.http.receiveTimeoutMs,
@@ -390,7 +392,7 @@ export class FerryServer {
       const url = threads ? await threads.listen(host, port) : await app!.listen({ host, port });
       if (config.admin) {
         const adminApp = buildAdminGateway({
-          targets: new Map(config.deployments.map((d, i) => [d.name, inferenceTarget(d, pools[i], shutdown)])),
+          targets,
           metrics,
           status: () => status(),
           auth,

@@ -78,8 +78,8 @@ export class ClusterGateway implements RemotePoolHost {
   private passing: Promise<void> | null = null;
   /** Nodes this gateway has failed to connect to, since when and why; cleared once a connection is made. */
   private readonly unreachable = new Map<string, { since: number; reason: string }>();
-  /** This gateway's deployments, as its config file resolved them. */
-  private own: readonly ResolvedDeployment[] = [];
+  /** This gateway's deployments, as its config file resolved them, each serialized once to compare with the served config's. */
+  private own: { name: string; json: string }[] = [];
   /** This gateway's deployments the config the controller serves lacks, with why: no replica is placed for them. */
   private notInCluster = new Map<string, string>();
   /** How this gateway's config differs from the served one, as last said (said again when it changes). */
@@ -99,7 +99,7 @@ export class ClusterGateway implements RemotePoolHost {
     } catch (err) {
       throw new Error(`cannot reach Redis at ${this.opts.redisUrl}: ${(err as Error).message}`);
     }
-    this.own = deployments;
+    this.own = deployments.map((d) => ({ name: d.name, json: JSON.stringify(d) }));
     if (this.opts.controller !== false) this.controller = new ClusterController(this.store, this.id, deployments, this.timing.lockTtlMs);
     this.subscriber = this.store.subscriber(() => void this.pass());
     this.timer = setInterval(() => void this.pass(), this.timing.controlIntervalMs).unref();
@@ -173,7 +173,7 @@ export class ClusterGateway implements RemotePoolHost {
     this.notInCluster = new Map(
       this.own.filter((d) => !theirs.has(d.name)).map((d) => [d.name, `deployment ${d.name} is not in the config ${by} serves the cluster, so no replica of it is placed`]),
     );
-    const differing = this.own.filter((d) => theirs.has(d.name) && theirs.get(d.name) !== JSON.stringify(d)).map((d) => d.name);
+    const differing = this.own.filter((d) => theirs.has(d.name) && theirs.get(d.name) !== d.json).map((d) => d.name);
     const extra = [...theirs.keys()].filter((name) => !this.own.some((d) => d.name === name));
     const parts = [
       ...(this.notInCluster.size > 0 ? [`not in it: ${[...this.notInCluster.keys()].join(', ')} (answered 503 here)`] : []),

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { ResolvedAuth } from '../deployments/index.js';
-import { registerAuth } from './auth.js';
+import { registerAuth, routeNeeds } from './auth.js';
 import { registerAdminRoutes, type GatewayMetrics } from './build-gateway.js';
 import { handleError, handleFrameworkError, handleNotFound } from './http-errors.js';
 import type { InferenceTarget } from './inference-target.js';
@@ -30,13 +30,9 @@ export function buildAdminGateway(opts: AdminGatewayOptions): FastifyInstance {
     done(null, payload);
   });
   if (opts.auth) {
-    const open = new Set(opts.auth.public);
-    registerAuth(app, opts.auth, (req) => {
-      const path = req.url.split('?')[0];
-      if (path.startsWith('/v2/health/') && open.has('health')) return { kind: 'open' };
-      if (path === '/metrics' && open.has('metrics')) return { kind: 'open' };
-      return { kind: 'admin' };
-    });
+    // What the config leaves open stays open; everything else here is admin.
+    const needs = routeNeeds(opts.auth, new Map());
+    registerAuth(app, opts.auth, (req) => (needs(req).kind === 'open' ? { kind: 'open' } : { kind: 'admin' }));
   }
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);

@@ -20,9 +20,18 @@ export function matchKey(token: string, keys: readonly ResolvedApiKey[], equal: 
   const presented = createHash('sha256').update(token).digest();
   let found: ResolvedApiKey | null = null;
   for (const key of keys) {
-    if (equal(presented, Buffer.from(key.sha256, 'hex')) && found === null) found = key;
+    if (equal(presented, hashOf(key)) && found === null) found = key;
   }
   return found;
+}
+
+/** Each key's hash as bytes, decoded from its hex once rather than on every request. */
+const hashes = new WeakMap<ResolvedApiKey, Buffer>();
+
+function hashOf(key: ResolvedApiKey): Buffer {
+  let hash = hashes.get(key);
+  if (!hash) hashes.set(key, (hash = Buffer.from(key.sha256, 'hex')));
+  return hash;
 }
 
 /** Whether `key` may call `deployment`. */
