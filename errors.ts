@@ -10,6 +10,10 @@ import createError from '@fastify/error';
 export const ConfigInvalidError = createError('FERRY_ERR_CONFIG_INVALID', 'invalid Ferry config %s:\n%s', 500);
 /** The config file could not be read or imported. */
 export const ConfigLoadError = createError('FERRY_ERR_CONFIG_LOAD', 'cannot load Ferry config %s: %s', 500);
+/** A config update (`PUT /-/config`, a watched file, a repository load) failed validation; the config serving before goes on. */
+export const ConfigUpdateInvalidError = createError('FERRY_ERR_CONFIG_INVALID', 'config update refused, the config serving before goes on: %s', 400);
+/** A config update changes what is fixed while Ferry serves (the listener, keys, a deployment's routes); the config serving before goes on. */
+export const ConfigRefusedError = createError('FERRY_ERR_CONFIG_REFUSED', 'config update refused, the config serving before goes on: %s', 409);
 /** A deployment asked for an execution provider this machine does not have. */
 export const DeviceUnavailableError = createError('FERRY_ERR_DEVICE_UNAVAILABLE', '%s', 500);
 /** A replica could not load its model. */
@@ -78,7 +82,7 @@ export const InternalError = createError('FERRY_ERR_INTERNAL', 'internal error: 
 
 /** Every registered code, for documentation checks. */
 export const ERROR_CODES: readonly string[] = Object.freeze([
-  ConfigInvalidError, ConfigLoadError, DeviceUnavailableError, ReplicaStartError,
+  ConfigInvalidError, ConfigRefusedError, ConfigLoadError, DeviceUnavailableError, ReplicaStartError,
   ModelNotFoundError, ModelVersionNotFoundError, RouteNotFoundError,
   BadRequestError, BodyInvalidError, BodyTooLargeError, ContentTypeError, ContentEncodingError,
   InputNameError, InputShapeError, InputDatatypeError, InputDataError,

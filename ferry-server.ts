@@ -2,15 +2,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Writable } from 'node:stream';
 import pino from 'pino';
-import { notPlainJson, type ResolvedConfig } from './deployments/index.js';
+import { configJson, notPlainJson, type ResolvedConfig, type ResolvedDeployment, type ValidateOptions } from './deployments/index.js';
+import { LiveDeployments, type LiveDeployment, type UpdateOrigin, type UpdateRecord } from './live-deployments.js';
 import {
   buildAdminGateway,
   buildGateway,
   cutWhatIsLeft,
   deploymentHandle,
   handleCalls,
-  inferenceTarget,
   IngressThreads,
+  type GatewayControl,
   reusePortUnavailable,
   type HandleCall,
   type ShutdownState,
@@ -43,6 +44,8 @@ export interface FerryServerOptions {
   hostFactory?: HostFactory;
   /** Fastify's logger option. @default false */
   logger?: FastifyServerOptions['logger'];
+  /** How configs given while serving (`PUT /-/config`, repository loads) are validated, as the first was. @default no device check */
+  validate?: ValidateOptions;
   /** Overrides `http.host` / `http.port` of the config (the CLI's flags). */
   listen?: { host?: string; port?: number };
   /**
@@ -87,6 +90,8 @@ export interface FerryStatus {
     resources: { cpus: number; gpus: number };
     decisions: { latest: DecisionRecord | null; changes: DecisionRecord[] } | null;
   })[];
+  /** Config updates, oldest first (the last 50): where each came from, what it changed, how it ended and why. */
+  updates: UpdateRecord[];
   /** A cluster gateway's view of the cluster (nodes, their replicas, the controller); absent on one machine. */
   cluster?: ClusterStatus;
 }
@@ -160,8 +165,8 @@ export class FerryServer {
   private constructor(
     /** The main thread's Fastify app (for `inject()` in tests); null when the gateways run in ingress threads. */
     readonly app: FastifyInstance | null,
-    /** Replica pools by deployment name. */
-    readonly pools: ReadonlyMap<string, ServingPool>,
+    /** The deployments serving, which config updates change. */
+    private readonly live: LiveDeployments,
     /** The address it listens on, e.g. `http://127.0.0.1:8000`. */
     readonly url: string,
     private readonly controller: AutoscalerController,
@@ -185,6 +190,44 @@ export class FerryServer {
     /** The admin listener (`admin` in the config) and its address, or null. */
     private readonly admin: { app: FastifyInstance; url: string } | null = null,
   ) {}
+
+  /** Replica pools by deployment name, as they serve now. */
+  get pools(): ReadonlyMap<string, ServingPool> {
+    return new Map(this.live.entries().map((e) => [e.config.name, e.pool]));
+  }
+
+  /** The config serving now (an update replaces it; deployments unloaded through the repository left out). */
+  get config(): ResolvedConfig {
+    return this.live.config;
+  }
+
+  /**
+   * Applies a new config without dropping a request (Ray Serve's in-place
+   * update): settings that need no new replica change in place; a new
+   * model file, host kind, handler or other setting starts new replicas,
+   * moves traffic to them once all are ready, then drains the old ones;
+   * removed deployments drain, then stop. `load` gives the config (a file
+   * read again); it runs in turn, after updates before it. Resolves once
+   * old replicas have stopped, with the update's record (also in status).
+   * Rejects, the config serving before going on, with
+   * ConfigUpdateInvalidError (400) for an invalid config, ConfigRefusedError
+   * (409) for one that changes what is fixed at start (http, node, admin,
+   * auth, tracing, asyncInference, a deployment's routes), ReplicaStartError
+   * (503) when new replicas fail to start.
+   */
+  update(load: ResolvedConfig | (() => Promise<ResolvedConfig>), origin: UpdateOrigin = 'api'): Promise<UpdateRecord> {
+    return this.live.apply(typeof load === 'function' ? load : async () => load, origin);
+  }
+
+  /** Applies a config given as JSON (what `PUT /-/config` takes), resolved against the config file's folder; see {@link update}. */
+  updateJson(raw: unknown): Promise<UpdateRecord> {
+    return this.live.applyJson(raw);
+  }
+
+  /** Config updates so far, oldest first (the last 50). */
+  updates(): UpdateRecord[] {
+    return this.live.history();
+  }
 
   /** Where the admin routes listen (`admin` in the config), e.g. `http://127.0.0.1:8001`; null when they share the inference listener. */
   get adminUrl(): string | null {
@@ -237,14 +280,14 @@ export class FerryServer {
     };
     const node = new NodeResources(config.node.cpus, config.node.gpus);
     // Handle calls from replicas' code (and embedders') run through the target pool's own router.
-    const byName = new Map<string, { pool: ServingPool; requestTimeoutMs: number; modelIds: ReadonlySet<string> | null }>();
+    let live: LiveDeployments | null = null;
     const call = handleCalls((name) => {
-      const found = byName.get(name);
+      const found = live?.get(name);
       if (!found) return undefined;
-      const { pool, requestTimeoutMs, modelIds } = found;
+      const { pool, config: d } = found;
       return {
-        requestTimeoutMs,
-        modelIds,
+        requestTimeoutMs: d.requestTimeoutMs,
+        modelIds: d.multiplex ? new Set(d.multiplex.modelIds) : null,
         batching: pool.batching,
         servesInference: pool.servesInference,
         runsCode: pool.runsCode,
@@ -260,14 +303,27 @@ export class FerryServer {
     metrics.readJobsFrom(() => jobs.counts());
     const gatewayJobs: GatewayJobs = { submit: (r) => jobs.submit(r), get: (id) => jobs.get(id), cancel: (id) => jobs.cancel(id) };
     const running = new AbortController();
-    const pools: ServingPool[] = config.deployments.map((d, i) =>
-      cluster ? cluster.pool(d, observer) : new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory, observer, node, i, call),
-    );
-    config.deployments.forEach((d, i) =>
-      byName.set(d.name, { pool: pools[i], requestTimeoutMs: d.requestTimeoutMs, modelIds: d.multiplex ? new Set(d.multiplex.modelIds) : null }),
-    );
+    const shutdown: ShutdownState = { active: false, lingerMs: SHUTDOWN_LINGER_MS };
+    const makePool = (d: ResolvedDeployment, i: number): ServingPool =>
+      cluster ? cluster.pool(d, observer) : new ReplicaPool(d, opts.hostFactory ?? defaultHostFactory, observer, node, i, call);
+    const pools: ServingPool[] = config.deployments.map(makePool);
+    // Set once the gateways and the autoscaler exist; an update waits for start to end.
+    let settle: (serving: readonly LiveDeployment[]) => Promise<void> = async () => {};
+    let stopped: (pool: ServingPool) => void = () => {};
+    let logUpdate: (r: UpdateRecord) => void = () => {};
+    live = new LiveDeployments(config, pools, {
+      makePool,
+      shutdown,
+      validate: opts.validate ?? {},
+      graceMs: () => config.shutdownGraceMs,
+      onServing: (serving) => settle(serving),
+      onStopped: (pool) => stopped(pool),
+      onRecord: (r) => logUpdate(r),
+      refusal: cluster ? 'a cluster gateway serves the config its cluster shares in Redis: restart the gateways with the new config to change it' : null,
+    });
+    const deployments = live;
     metrics.readFrom(() =>
-      pools.map((p) => {
+      deployments.entries().map(({ pool: p }) => {
         const s = p.stats();
         const replicas: Record<string, number> = {};
         for (const r of s.replicas) replicas[r.state] = (replicas[r.state] ?? 0) + 1;
@@ -307,15 +363,21 @@ export class FerryServer {
       reusePort: requested > 1 && !unavailable,
       note: unavailable ? `http.ingressThreads is ${requested}, but ${unavailable}: one gateway serves, in the main thread` : '',
     };
-    const shutdown: ShutdownState = { active: false, lingerMs: SHUTDOWN_LINGER_MS };
     // Jobs run as requests to this gateway: with API keys, over a key of this process's own, made now and never shown.
     const jobKey = config.auth ? randomBytes(32).toString('hex') : undefined;
     const auth = config.auth && jobKey ? { ...config.auth, keys: [...config.auth.keys, { name: 'ferry-async-jobs', sha256: createHash('sha256').update(jobKey).digest('hex'), admin: false, infer: '*' as const }] } : null;
     let app: FastifyInstance | null = null;
     const accepted = [0];
     let threads: IngressThreads | null = null;
-    // What the main thread's gateway and the admin listener serve: each deployment, read from its pool.
-    const targets = new Map(config.deployments.map((d, i) => [d.name, inferenceTarget(d, pools[i], shutdown)]));
+    // What the main thread's gateway and the admin listener serve: each deployment, read from its pool (an update rebinds it).
+    const targets = deployments.targets;
+    const control: GatewayControl = {
+      applyConfig: (raw) => deployments.applyJson(raw),
+      config: async () => configJson(deployments.config),
+      index: async () => deployments.index(),
+      load: (name, text) => deployments.load(name, text),
+      unload: (name) => deployments.unload(name),
+    };
     let admin: { app: FastifyInstance; url: string } | null = null;
     if (ingress.reusePort) {
       const logging = controlLogging(opts.logger);
@@ -340,6 +402,7 @@ export class FerryServer {
         metrics,
         status: () => status(),
         jobs: gatewayJobs,
+        control,
         log: logging.write,
         lost: (reason) => log?.error(`${reason}; the other ingress threads go on serving`),
       });
@@ -358,6 +421,7 @@ export class FerryServer {
         metrics,
         status: () => status(),
         jobs: gatewayJobs,
+        control,
         shutdown,
       });
       log = app.log;
@@ -376,16 +440,37 @@ export class FerryServer {
     config.deployments.forEach((d) => {
       if (!d.autoscaling) metrics.desiredReplicas.set({ deployment: d.name }, d.numReplicas);
     });
+    let described = new Set(config.deployments.map((d) => d.name));
     const status = (): FerryStatus => ({
       version: VERSION,
       ingress: { ...ingress, connections: threads ? threads.connections() : [...accepted] },
       ...(cluster ? {} : { node: node.usage() }),
-      deployments: config.deployments.map((d, i) => {
-        const s = pools[i].stats();
+      deployments: deployments.entries().map(({ config: d, pool }) => {
+        const s = pool.stats();
         return { ...s, autoscaling: d.autoscaling, resources: d.resources, decisions: controller.report(d.name) };
       }),
+      updates: deployments.history(),
       ...(cluster ? { cluster: cluster.status() } : {}),
     });
+    settle = async (serving) => {
+      for (const { config: d, pool } of serving) {
+        controller.track(pool, d.autoscaling);
+        if (!d.autoscaling) metrics.desiredReplicas.set({ deployment: d.name }, d.numReplicas);
+      }
+      const names = new Set(serving.map((s) => s.config.name));
+      for (const name of described) if (!names.has(name)) metrics.desiredReplicas.remove({ deployment: name });
+      described = names;
+      await threads?.update(
+        serving.map((s) => s.pool),
+        serving.map((s) => s.config),
+      );
+    };
+    stopped = (pool) => threads?.forget(pool);
+    logUpdate = (r) => {
+      const what = r.changes.map((c) => `${c.deployment} ${c.action}${'fields' in c ? ` (${c.fields.join(', ')})` : ''}`).join(', ') || 'nothing changed';
+      if (r.result === 'applied') logger.info({ update: r }, `config update (${r.origin}) applied in ${r.durationMs} ms: ${what}${r.reason ? `; ${r.reason}` : ''}`);
+      else logger.warn({ update: r }, `config update (${r.origin}) ${r.result}, the config serving before goes on: ${r.reason}`);
+    };
     try {
       const host = opts.listen?.host ?? config.http.host;
       const port = opts.listen?.port ?? config.http.port;
@@ -397,6 +482,7 @@ export class FerryServer {
           status: () => status(),
           auth,
           logger: opts.logger,
+          control,
         });
         admin = { app: adminApp, url: await adminApp.listen({ host: config.admin.host, port: config.admin.port }) };
       }
@@ -407,7 +493,7 @@ export class FerryServer {
       jobs.work((r) => runJobOver(own.origin, r, running.signal, jobKey), config.asyncInference.concurrency);
       return new FerryServer(
         app,
-        new Map(pools.map((p) => [p.name, p])),
+        deployments,
         url,
         controller,
         status,

@@ -61,6 +61,7 @@ interface Tracked {
 export class AutoscalerController {
   private readonly tracked: Tracked[];
   private readonly now: () => number;
+  private started = false;
 
   constructor(
     entries: { target: Scalable; config: ResolvedAutoscaling }[],
@@ -72,17 +73,40 @@ export class AutoscalerController {
 
   /** Starts sampling and deciding. */
   start(): void {
-    for (const t of this.tracked) {
-      const sampleEvery = Math.min(250, t.config.metricsIntervalMs);
-      t.timers.push(setInterval(() => this.sample(t), sampleEvery).unref());
-      t.timers.push(setInterval(() => this.tick(t), t.config.metricsIntervalMs).unref());
-      t.target.onDemand(() => this.tick(t));
-    }
+    this.started = true;
+    for (const t of this.tracked) this.watch(t);
+  }
+
+  private watch(t: Tracked): void {
+    const sampleEvery = Math.min(250, t.config.metricsIntervalMs);
+    t.timers.push(setInterval(() => this.sample(t), sampleEvery).unref());
+    t.timers.push(setInterval(() => this.tick(t), t.config.metricsIntervalMs).unref());
+    t.target.onDemand(() => this.tick(t));
   }
 
   /** Stops every timer. */
   stop(): void {
+    this.started = false;
     for (const t of this.tracked) for (const timer of t.timers.splice(0)) clearInterval(timer);
+  }
+
+  /**
+   * Scales `target` by `config` from now on (a config update): a deployment
+   * already tracked keeps its decision history and policy state, so a new
+   * pool replacing its old one, or new bounds, start from where it was;
+   * `config` null stops scaling it. Decisions continue at the new interval.
+   */
+  track(target: Scalable, config: ResolvedAutoscaling | null): void {
+    const i = this.tracked.findIndex((x) => x.target.name === target.name);
+    const was = i >= 0 ? this.tracked[i] : null;
+    if (was) {
+      for (const timer of was.timers.splice(0)) clearInterval(timer);
+      this.tracked.splice(i, 1);
+    }
+    if (!config) return;
+    const t: Tracked = was ? { ...was, target, config, samples: [], timers: [] } : { target, config, state: INITIAL_POLICY_STATE, samples: [], history: [], latest: null, timers: [] };
+    this.tracked.push(t);
+    if (this.started) this.watch(t);
   }
 
   private sample(t: Tracked): void {

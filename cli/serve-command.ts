@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -27,6 +27,10 @@ Options:
                      may serve one config, one of them is the controller at a time
   --with-node        with --redis: also run a node in this process, offering the
                      config's node.cpus and node.gpus
+  --watch            apply the config file again whenever it changes, without dropping
+                     a request (as PUT /-/config does): in-place changes, new replicas
+                     for new models or handlers, removed deployments drained; a config
+                     that fails is refused whole and the old one serves on
   -h, --help         show this help
 
 Environment:
@@ -67,6 +71,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       port: { type: 'string' },
       redis: { type: 'string' },
       'with-node': { type: 'boolean' },
+      watch: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -86,7 +91,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   // A gateway without a node runs no replica: what fits this machine, and its devices, are the nodes' concern.
   const gatewayOnly = values.redis !== undefined && !values['with-node'];
   if (values.redis !== undefined && !/^rediss?:\/\//.test(values.redis)) throw new Error(`--redis takes a redis:// or rediss:// URL (got ${values.redis})`);
-  const config = await loadConfig(file, gatewayOnly ? { checkNode: false } : { checkDevice: deviceUnavailableReason });
+  const validate = gatewayOnly ? { checkNode: false } : { checkDevice: deviceUnavailableReason };
+  const config = await loadConfig(file, validate);
   for (const w of config.warnings) process.stderr.write(`ferry: warning: ${w}\n`);
   // The first signal shuts down; one that comes while the replicas load waits
   // for the start to finish (a load cannot be cut short), but a cluster
@@ -116,6 +122,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     server = await FerryServer.start(config, {
       ...(values.redis ? { cluster: new ClusterGateway({ redisUrl: values.redis, log: logLine }) } : {}),
       signal: starting.signal,
+      validate,
     // Asynchronous, but bounded: when stdout cannot keep up, lines past 8 MiB
     // waiting are dropped rather than held in memory (pino's default has no bound).
       logger: { level: LOG_LEVEL, stream: pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES }) },
@@ -158,10 +165,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
       banner += `    ${ids.length} models (${ids.slice(0, 8).join(', ')}${ids.length > 8 ? ', ...' : ''}), at most ${d.multiplex.maxModelsPerReplica} loaded per replica; name one in ferry-model-id or the path\n`;
     }
   }
+  if (values.watch) banner += `watching ${config.source} for changes (--watch)\n`;
   process.stdout.write(banner);
+  const unwatch = values.watch ? watchConfig(server, config.source, validate) : () => {};
 
   return new Promise((resolveExit) => {
     shutDown = (signal: NodeJS.Signals) => {
+      unwatch();
       // A shutdown that outlives its grace (a stuck flush, a host that will not end) still ends.
       setTimeout(() => {
         process.stderr.write(`ferry: shutdown took longer than ${config.shutdownGraceMs + 1000} ms; exiting\n`);
@@ -183,6 +193,44 @@ export async function serveCommand(argv: string[]): Promise<number> {
     };
     if (signalled) shutDown(signalled);
   });
+}
+
+/** How often `--watch` looks at the config file, ms: polling sees a file replaced by an editor or a Kubernetes ConfigMap's link swap alike. */
+const WATCH_INTERVAL_MS = 500;
+
+/**
+ * Applies the config file again each time it changes (`--watch`), one
+ * update at a time; a change made while one applies is read once that one
+ * ends. Each outcome is logged and kept in status. Returns the unwatch.
+ */
+function watchConfig(server: FerryServer, file: string, validate: Parameters<typeof loadConfig>[1]): () => void {
+  let busy = false;
+  let again = false;
+  const apply = () => {
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    server
+      .update(() => loadConfig(file, { ...validate, fresh: true }), 'watch')
+      .then(
+        (r) => process.stdout.write(`ferry: ${file} changed: applied in ${r.durationMs} ms\n`),
+        (err: Error) => process.stderr.write(`ferry: ${file} changed, but the update was not applied: ${err.message}\n`),
+      )
+      .finally(() => {
+        busy = false;
+        if (again) {
+          again = false;
+          apply();
+        }
+      });
+  };
+  const onChange = (now: Stats, before: Stats) => {
+    if (now.mtimeMs !== before.mtimeMs || now.size !== before.size || now.ino !== before.ino) apply();
+  };
+  watchFile(file, { interval: WATCH_INTERVAL_MS, persistent: false }, onChange);
+  return () => unwatchFile(file, onChange);
 }
 
 /**

@@ -96,6 +96,10 @@ const MODEL_POLL_MS = 100;
  */
 export class RemotePool extends ModelView implements ServingPool {
   readonly name: string;
+  /** A cluster gateway takes no config update, so its pools keep the deployment's name. */
+  get peerKey(): string {
+    return this.name;
+  }
   readonly counters: DeploymentCounters;
   readonly routing: RoutingSpec;
   private readonly router: DeploymentRouter;

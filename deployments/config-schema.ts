@@ -32,6 +32,7 @@ export const ferryConfigSchema = Type.Object(
       Type.Object({ cpus: Type.Optional(Type.Number({ minimum: 0 })), gpus: Type.Optional(Type.Number({ minimum: 0 })) }, strict),
     ),
     shutdownGraceMs: Type.Optional(ms),
+    modelRepository: Type.Optional(Type.String({ minLength: 1 })),
     admin: Type.Optional(
       Type.Object({ host: Type.Optional(Type.String({ minLength: 1 })), port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })) }, strict),
     ),

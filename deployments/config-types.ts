@@ -215,6 +215,15 @@ export interface FerryConfig {
    * served with everything else
    */
   admin?: { host?: string; port?: number };
+  /**
+   * The model directory (Triton's `--model-repository`), relative to the
+   * config file: `POST /v2/repository/models/{name}/load` serves
+   * `{name}.onnx` or `{name}/model.onnx` from it while Ferry runs, and every
+   * model path, in this config and in any update, must lie inside it
+   * (symbolic links followed). @default none: loads name only deployments
+   * of the config, and model paths go unchecked
+   */
+  modelRepository?: string;
   /** OpenTelemetry: spans of each request sent over OTLP/HTTP to a collector. @default none: no spans */
   tracing?: TracingConfig;
   /** API keys: with them, every route but those left public needs `Authorization: Bearer <key>` with the right scope. @default none: every route open */
@@ -329,6 +338,8 @@ export interface ResolvedConfig {
   tracing: ResolvedTracing | null;
   /** See {@link FerryConfig.auth}; null when no key is configured. */
   auth: ResolvedAuth | null;
+  /** See {@link FerryConfig.modelRepository}: its real absolute path, or null. */
+  modelRepository: string | null;
   deployments: ResolvedDeployment[];
   /** Where the config came from; relative model paths were resolved against its folder. */
   source: string;

@@ -25,4 +25,6 @@ export { initialOf } from './cpu-shares.js';
 export { ASYNC_INFERENCE_DEFAULTS, defaultIngressThreads, DEPLOYMENT_DEFAULTS, HTTP_DEFAULTS, NODE_DEFAULTS } from './defaults.js';
 export { defineConfig } from './define-config.js';
 export { loadConfig } from './load-config.js';
-export { notPlainJson, validateConfig, type ValidateOptions } from './validate-config.js';
+export { insideDirectory, notPlainJson, validateConfig, type ValidateOptions } from './validate-config.js';
+export { configJson } from './config-json.js';
+export { planConfigChange, type ConfigChangePlan, type DeploymentChange, type ServingNow } from './config-change.js';

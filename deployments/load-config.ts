@@ -6,19 +6,26 @@ import { ConfigLoadError } from '../errors.js';
 import type { ResolvedConfig } from './config-types.js';
 import { validateConfig, type ValidateOptions } from './validate-config.js';
 
+/** Loads of changed config files so far: each is imported under a URL of its own. */
+let reloads = 0;
+
 /**
  * Imports a config file (TypeScript, JavaScript or JSON; no build step) and
- * validates it. The default export is the config.
+ * validates it. The default export is the config. With `fresh`, the file
+ * is imported anew (the module cache keeps the first import of a URL):
+ * `ferry serve --watch` reads a changed file so; modules the config itself
+ * imports are not read again.
  */
-export async function loadConfig(file: string, opts: ValidateOptions = {}): Promise<ResolvedConfig> {
+export async function loadConfig(file: string, opts: ValidateOptions & { fresh?: boolean } = {}): Promise<ResolvedConfig> {
   const path = resolve(file);
   if (!existsSync(path)) throw new ConfigLoadError(path, 'file not found');
   let mod: { default?: unknown };
   try {
     const ext = extname(path);
-    if (ext === '.json') mod = await import(pathToFileURL(path).href, { with: { type: 'json' } });
-    else if (ext === '.ts' || ext === '.mts' || ext === '.cts') mod = await tsImport(pathToFileURL(path).href, import.meta.url);
-    else mod = await import(pathToFileURL(path).href);
+    const url = pathToFileURL(path).href + (opts.fresh ? `?ferry-reload=${++reloads}` : '');
+    if (ext === '.json') mod = await import(url, { with: { type: 'json' } });
+    else if (ext === '.ts' || ext === '.mts' || ext === '.cts') mod = await tsImport(url, import.meta.url);
+    else mod = await import(url);
   } catch (err) {
     throw new ConfigLoadError(path, (err as Error).message);
   }

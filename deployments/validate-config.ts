@@ -1,5 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { Value, type ValueError } from '@sinclair/typebox/value';
 import { ValueErrorType } from '@sinclair/typebox/errors';
 import type { TSchema } from '@sinclair/typebox';
@@ -364,6 +364,31 @@ function checksBesideSchemaProblems(raw: unknown, source: string, opts: Validate
   return problems;
 }
 
+/** The model repository's real path, or why it cannot be one. */
+function repositoryOf(dir: string, source: string): { path: string | null; problems: string[] } {
+  const path = isAbsolute(dir) ? dir : resolve(dirname(source), dir);
+  if (!existsSync(path) || !statSync(path).isDirectory()) return { path: null, problems: [`modelRepository: not a directory: ${path}`] };
+  return { path: realpathSync(path), problems: [] };
+}
+
+/** True when `path` (symbolic links followed) lies inside `dir`, a real path. */
+export function insideDirectory(path: string, dir: string): boolean {
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch {
+    real = resolve(path);
+  }
+  const rel = relative(dir, real);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+}
+
+/** A deployment's model files that lie outside the model repository. */
+function outsideRepository(d: ResolvedDeployment, i: number, dir: string): string[] {
+  const files = [...(d.model ? [['model', d.model]] : []), ...Object.entries(d.models).map(([id, p]) => [`models.${id}`, p])];
+  return files.filter(([, p]) => !insideDirectory(p, dir)).map(([key, p]) => `deployments[${i}].${key}: ${p} is outside the model repository ${dir} (modelRepository confines model paths)`);
+}
+
 /**
  * Checks a config against the schema and the machine (model files, devices),
  * applies defaults, and returns it resolved. Throws one ConfigInvalidError
@@ -382,7 +407,16 @@ export function validateConfig(raw: unknown, source: string, opts: ValidateOptio
   const node = sound.node ? { ...NODE_DEFAULTS, ...config.node } : null;
   const semantic = semanticProblems(deployments, opts.checkNode === false ? null : node, opts);
   const auth = schema.problems.some((p) => p.startsWith('auth')) ? { auth: null, problems: [] } : resolveAuth(config.auth, deployments.map((s) => s.d.name));
-  const problems = [...schema.problems, ...checksBesideSchemaProblems(raw, source, opts, sound.deployments), ...semantic.problems, ...auth.problems];
+  const repository = typeof config?.modelRepository === 'string' ? repositoryOf(config.modelRepository, source) : { path: null, problems: [] };
+  const confined = repository.path === null ? [] : deployments.flatMap((s) => outsideRepository(s.d, s.i, repository.path!));
+  const problems = [
+    ...schema.problems,
+    ...checksBesideSchemaProblems(raw, source, opts, sound.deployments),
+    ...semantic.problems,
+    ...auth.problems,
+    ...repository.problems,
+    ...confined,
+  ];
   if (problems.length > 0) {
     throw new ConfigInvalidError(source, problems.map((p) => `  - ${p}`).join('\n'));
   }
@@ -392,6 +426,7 @@ export function validateConfig(raw: unknown, source: string, opts: ValidateOptio
     shutdownGraceMs: config.shutdownGraceMs ?? SHUTDOWN_GRACE_MS,
     asyncInference: { ...ASYNC_INFERENCE_DEFAULTS, ...config.asyncInference },
     auth: auth.auth,
+    modelRepository: repository.path,
     tracing: config.tracing ? { serviceName: 'ferry', ...config.tracing } : null,
     admin: config.admin ? { host: config.admin.host ?? config.http?.host ?? HTTP_DEFAULTS.host, port: config.admin.port ?? 8001 } : null,
     deployments: deployments.map((s) => s.d),

@@ -3,6 +3,7 @@ import type { ResolvedAuth } from '../deployments/index.js';
 import { registerAuth, routeNeeds } from './auth.js';
 import { registerAdminRoutes, type GatewayMetrics } from './build-gateway.js';
 import { handleError, handleFrameworkError, handleNotFound } from './http-errors.js';
+import type { GatewayControl } from './control-routes.js';
 import type { InferenceTarget } from './inference-target.js';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
 
@@ -14,6 +15,8 @@ export interface AdminGatewayOptions {
   /** With keys, every admin route but those left public needs an admin key. */
   auth: ResolvedAuth | null;
   logger?: FastifyServerOptions['logger'];
+  /** Config updates and repository load/unload. @default not served */
+  control?: GatewayControl;
 }
 
 /**
@@ -37,6 +40,6 @@ export function buildAdminGateway(opts: AdminGatewayOptions): FastifyInstance {
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
   app.get('/v2/health/live', async () => ({ live: true }));
-  registerAdminRoutes(app, opts.targets, async () => {}, opts.metrics, opts.status);
+  registerAdminRoutes(app, { targets: opts.targets, freshen: async () => {}, metrics: opts.metrics, status: opts.status, control: opts.control });
   return app;
 }

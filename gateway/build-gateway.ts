@@ -13,6 +13,7 @@ import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
 import { registerRequestFollowing } from './request-following.js';
 import { RequestTracer } from './tracing.js';
 import { registerRepositoryRoutes } from './repository-routes.js';
+import { registerControlRoutes, type GatewayControl } from './control-routes.js';
 import { registerAuth, routeNeeds } from './auth.js';
 import type { ResolvedAuth, ResolvedTracing } from '../deployments/index.js';
 import { registerHandlerRoutes, registerHandlerWebSockets } from './handler-routes.js';
@@ -58,6 +59,8 @@ export interface GatewayOptions {
   tracing?: ResolvedTracing | null;
   /** False when `/-/*`, `/metrics` and the repository are served on the admin listener instead. @default true */
   adminRoutes?: boolean;
+  /** Config updates and repository load/unload (admin routes). @default not served */
+  control?: GatewayControl;
 }
 
 /** What the gateway needs of a metrics registry. */
@@ -168,14 +171,19 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   return app;
 }
 
-/** The routes an operator uses: `/-/status`, `/metrics` and the model repository (on their own listener with `admin`). */
-export function registerAdminRoutes(
-  app: FastifyInstance,
-  targets: ReadonlyMap<string, InferenceTarget>,
-  freshen: () => Promise<void>,
-  metrics?: GatewayMetrics,
-  status?: () => unknown,
-): void {
+/** What {@link registerAdminRoutes} serves from. */
+export interface AdminRoutesOptions {
+  targets: ReadonlyMap<string, InferenceTarget>;
+  freshen: () => Promise<void>;
+  metrics?: GatewayMetrics;
+  status?: () => unknown;
+  /** Config updates and repository load/unload; absent: neither is served. */
+  control?: GatewayControl;
+}
+
+/** The routes an operator uses: `/-/status`, `/-/config`, `/metrics` and the model repository (on their own listener with `admin`). */
+export function registerAdminRoutes(app: FastifyInstance, opts: AdminRoutesOptions): void {
+  const { targets, freshen, metrics, status, control } = opts;
   if (metrics) {
     app.get('/metrics', async (_req, reply) => {
       const { contentType, text } = await metrics.expose();
@@ -183,7 +191,8 @@ export function registerAdminRoutes(
     });
   }
   if (status) app.get('/-/status', async () => status());
-  registerRepositoryRoutes(app, targets, freshen);
+  registerRepositoryRoutes(app, targets, freshen, control);
+  if (control) registerControlRoutes(app, control);
 }
 
 /** Health, server metadata, the admin routes (unless they have their own listener) and model routes. */
@@ -202,7 +211,7 @@ function registerRoutes(app: FastifyInstance, opts: GatewayOptions, limits: Infe
     version: opts.server?.version ?? '0.0.0',
     extensions: ['binary_tensor_data'],
   }));
-  if (opts.adminRoutes !== false) registerAdminRoutes(app, opts.targets, freshen, opts.metrics, opts.status);
+  if (opts.adminRoutes !== false) registerAdminRoutes(app, { targets: opts.targets, freshen, metrics: opts.metrics, status: opts.status, control: opts.control });
   registerModelRoutes(app, opts.targets, limits, opts.metrics, freshen, opts.jobs);
   if (opts.jobs) registerJobRoutes(app, opts.jobs);
 }

@@ -53,36 +53,70 @@ export interface TargetSource {
   callRoute(route: RouteCall, control?: CallControl): Promise<unknown>;
 }
 
+/** What a target serves of its deployment's config. */
+export type TargetRoute = Pick<InferenceTarget, 'name' | 'routePrefix' | 'version' | 'requestTimeoutMs' | 'routes' | 'websockets'> & {
+  multiplex: { modelIds: readonly string[] } | null;
+};
+
+/**
+ * A target's deployment config and source, which a config update replaces:
+ * a new source (a new pool, or an ingress's router for it) takes the calls
+ * that come after; calls already made stay with the source they went to.
+ */
+export interface TargetBinding {
+  route: TargetRoute;
+  source: TargetSource;
+}
+
 /** A deployment as the gateway serves it: its routes, and its source's readiness until shutdown begins (then not ready: shutting down). */
-export function inferenceTarget(
-  route: Pick<InferenceTarget, 'name' | 'routePrefix' | 'version' | 'requestTimeoutMs' | 'routes' | 'websockets'> & { multiplex: { modelIds: readonly string[] } | null },
-  source: TargetSource,
-  shutdown: ShutdownState,
-): InferenceTarget {
+export function inferenceTarget(route: TargetRoute, source: TargetSource, shutdown: ShutdownState): InferenceTarget {
+  return boundTarget({ route, source }, shutdown);
+}
+
+/** A target that reads its binding on every use, so an update that replaces the binding's route or source moves the traffic that follows. */
+export function boundTarget(binding: TargetBinding, shutdown: ShutdownState): InferenceTarget {
+  let ids: { from: readonly string[]; set: ReadonlySet<string> } | null = null;
   return {
-    name: route.name,
-    modelIds: route.multiplex ? new Set(route.multiplex.modelIds) : null,
-    routePrefix: route.routePrefix,
-    version: route.version,
-    requestTimeoutMs: route.requestTimeoutMs,
-    routes: route.routes,
-    websockets: route.websockets,
+    get name() {
+      return binding.route.name;
+    },
+    get modelIds() {
+      const m = binding.route.multiplex;
+      if (!m) return null;
+      if (ids?.from !== m.modelIds) ids = { from: m.modelIds, set: new Set(m.modelIds) };
+      return ids.set;
+    },
+    get routePrefix() {
+      return binding.route.routePrefix;
+    },
+    get version() {
+      return binding.route.version;
+    },
+    get requestTimeoutMs() {
+      return binding.route.requestTimeoutMs;
+    },
+    get routes() {
+      return binding.route.routes;
+    },
+    get websockets() {
+      return binding.route.websockets;
+    },
     get ready() {
-      return !shutdown.active && source.readiness().ready;
+      return !shutdown.active && binding.source.readiness().ready;
     },
     get state() {
       return this.ready ? 'READY' : 'UNAVAILABLE';
     },
     get reason() {
-      return shutdown.active ? 'shutting down' : source.readiness().reason;
+      return shutdown.active ? 'shutting down' : binding.source.readiness().reason;
     },
     get metadata() {
-      return source.metadata;
+      return binding.source.metadata;
     },
     get batching() {
-      return source.batching;
+      return binding.source.batching;
     },
-    infer: (inputs, rows, control) => source.infer(inputs, rows, control),
-    callRoute: (call, control) => source.callRoute(call, control),
+    infer: (inputs, rows, control) => binding.source.infer(inputs, rows, control),
+    callRoute: (call, control) => binding.source.callRoute(call, control),
   };
 }

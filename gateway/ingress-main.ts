@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { FerryMetrics } from '../metrics/index.js';
 import { loadRouterClass, ReplicaStartFailedError } from '../replicas/index.js';
 import { Ingress } from './ingress.js';
-import type { FromIngress, IngressThreadSpec, ToIngress } from './ingress-protocol.js';
+import type { ControlOp, FromIngress, IngressThreadSpec, ToIngress } from './ingress-protocol.js';
 
 const spec = workerData as IngressThreadSpec;
 const control = parentPort!;
@@ -25,8 +25,8 @@ const ask = <T>(what: 'status' | 'metrics' | 'readiness'): Promise<T> =>
     post({ type: 'ask', id, what });
   });
 
-/** A job store operation run by the control plane; its error comes back with its code and status. */
-const job = <T>(op: 'submit' | 'get' | 'cancel', arg: unknown): Promise<T> =>
+/** An operation run by the control plane (a job store's, a config update's); its error comes back with its code and status. */
+const run = <T>(make: (id: number) => FromIngress): Promise<T> =>
   new Promise((resolve, reject) => {
     const id = ++asks;
     asked.set(id, (value) => {
@@ -34,8 +34,10 @@ const job = <T>(op: 'submit' | 'get' | 'cancel', arg: unknown): Promise<T> =>
       if ('error' in v) reject(Object.assign(new Error(v.error.message), { code: v.error.code, statusCode: v.error.statusCode }));
       else resolve(v.ok);
     });
-    post({ type: 'job', id, op, arg });
+    post(make(id));
   });
+const job = <T>(op: 'submit' | 'get' | 'cancel', arg: unknown) => run<T>((id) => ({ type: 'job', id, op, arg }));
+const controlOp = <T>(op: ControlOp, arg: unknown) => run<T>((id) => ({ type: 'control', id, op, arg }));
 
 // The control plane loaded each custom router before starting this thread: a module that fails fails the start there.
 const routerClasses = new Map(await Promise.all(spec.deployments.map(async (d) => [d.name, await loadRouterClass(d.routing)] as const)));
@@ -62,6 +64,17 @@ const ingress = new Ingress({
     readiness: () => ask('readiness'),
   },
   ...(spec.jobs ? { jobs: { submit: (r) => job('submit', r), get: (id) => job('get', id), cancel: (id) => job('cancel', id) } } : {}),
+  ...(spec.control
+    ? {
+        gatewayControl: {
+          applyConfig: (raw) => controlOp('apply', raw),
+          config: () => controlOp('config', null),
+          index: () => controlOp('index', null),
+          load: (name, config) => controlOp('load', { name, config }),
+          unload: (name) => controlOp('unload', { name, config: null }),
+        },
+      }
+    : {}),
   metrics: {
     observeRequest: (deployment, code, seconds) => metrics.observeRequest(deployment, code, seconds),
     answered: (deployment, batch, waits) => metrics.answered(deployment, batch, waits),
@@ -82,6 +95,19 @@ control.on('message', (msg: ToIngress) => {
     case 'replica-gone':
       ingress.replicaGone(msg.deployment, msg.slot, msg.reason);
       post({ type: 'ack', ack: msg.ack });
+      return;
+    case 'update':
+      ingress.update(msg.deployments).then(
+        () => post({ type: 'ack', ack: msg.ack }),
+        (err: Error) => {
+          // A custom router that no longer imports: the deployment keeps its old router here, and the control plane hears why.
+          post({ type: 'log', line: `${JSON.stringify({ level: 50, time: Date.now(), msg: `config update in an ingress thread: ${err.message}` })}\n` });
+          post({ type: 'ack', ack: msg.ack });
+        },
+      );
+      return;
+    case 'forget':
+      ingress.forget(msg.key);
       return;
     case 'at-zero':
       ingress.setAtZero(msg.deployment, msg.atZero);

@@ -28,7 +28,12 @@ export interface IngressThreadSpec {
   connections: SharedArrayBuffer;
   /** True when asynchronous inference is served: jobs are asked of the control plane. */
   jobs: boolean;
+  /** True when config updates and repository load/unload are served here: they are asked of the control plane. */
+  control?: boolean;
 }
+
+/** A control operation an ingress thread asks of the control plane (see GatewayControl). */
+export type ControlOp = 'apply' | 'config' | 'index' | 'load' | 'unload';
 
 /** What the control plane tells an ingress thread. */
 export type ToIngress =
@@ -38,6 +43,10 @@ export type ToIngress =
   | { type: 'at-zero'; deployment: string; atZero: boolean }
   | { type: 'fail-queued'; deployment: string; reason: string; code?: string }
   | { type: 'reply'; id: number; value: unknown }
+  /** A config update's deployments: the thread serves them from now on (see Ingress.update), then acks. */
+  | { type: 'update'; deployments: IngressDeployment[]; ack: number }
+  /** A pool an update replaced or removed has stopped: its router goes. */
+  | { type: 'forget'; key: string }
   | { type: 'collect'; id: number }
   | { type: 'close'; graceMs: number };
 
@@ -49,6 +58,7 @@ export type FromIngress =
   | { type: 'demand'; deployment: string }
   | { type: 'ask'; id: number; what: 'status' | 'metrics' | 'readiness' }
   | { type: 'job'; id: number; op: 'submit' | 'get' | 'cancel'; arg: unknown }
+  | { type: 'control'; id: number; op: ControlOp; arg: unknown }
   | { type: 'collected'; id: number; metrics: unknown }
   | { type: 'log'; line: string }
   | { type: 'closed' };

@@ -6,6 +6,8 @@ import { startWorker, type IngressPeer, type ReplicaStartFailedError } from '../
 import type { JobRequest } from '../jobs/job-types.js';
 import type { Readiness } from './inference-target.js';
 import type { GatewayJobs } from './job-routes.js';
+import type { GatewayControl } from './control-routes.js';
+import type { IngressDeployment } from './ingress.js';
 import type { FromIngress, IngressThreadSpec, ToIngress } from './ingress-protocol.js';
 
 /** The ingress entry script beside this file (`.ts` from source, `.js` when built). */
@@ -19,6 +21,8 @@ export interface IngressHost {
   readiness(): Record<string, Readiness>;
   /** The job store, where asynchronous inference is served. */
   jobs?: GatewayJobs;
+  /** Config updates and repository load/unload. */
+  control?: GatewayControl;
   /** A log line the thread wrote (pino's JSON, newline-terminated). */
   log(line: string): void;
   /** The thread ended without being asked to. */
@@ -91,7 +95,6 @@ export class IngressThread implements IngressPeer {
         return;
       case 'job': {
         const jobs = this.host.jobs;
-        const { id } = msg;
         const run = !jobs
           ? Promise.reject(new Error('asynchronous inference is not served'))
           : msg.op === 'submit'
@@ -99,11 +102,24 @@ export class IngressThread implements IngressPeer {
             : msg.op === 'get'
               ? jobs.get(msg.arg as string)
               : jobs.cancel(msg.arg as string);
-        run.then(
-          (ok) => this.post({ type: 'reply', id, value: { ok } }),
-          (err: Error & { code?: string; statusCode?: number }) =>
-            this.post({ type: 'reply', id, value: { error: { message: err.message, code: err.code ?? 'FERRY_ERR_INTERNAL', statusCode: err.statusCode ?? 500 } } }),
-        );
+        this.answer(msg.id, run);
+        return;
+      }
+      case 'control': {
+        const control = this.host.control;
+        const arg = msg.arg as { name: string; config: string | null };
+        const run = !control
+          ? Promise.reject(new Error('config updates are not served'))
+          : msg.op === 'apply'
+            ? control.applyConfig(msg.arg)
+            : msg.op === 'config'
+              ? control.config()
+              : msg.op === 'index'
+                ? control.index()
+                : msg.op === 'load'
+                  ? control.load(arg.name, arg.config)
+                  : control.unload(arg.name);
+        this.answer(msg.id, run);
         return;
       }
       case 'collected':
@@ -115,6 +131,25 @@ export class IngressThread implements IngressPeer {
       case 'closed':
         this.closed?.();
     }
+  }
+
+  /** Replies to a request of the thread with what `run` gives, or its error with its code and status. */
+  private answer(id: number, run: Promise<unknown>): void {
+    run.then(
+      (ok) => this.post({ type: 'reply', id, value: { ok } }),
+      (err: Error & { code?: string; statusCode?: number }) =>
+        this.post({ type: 'reply', id, value: { error: { message: err.message, code: err.code ?? 'FERRY_ERR_INTERNAL', statusCode: err.statusCode ?? 500 } } }),
+    );
+  }
+
+  /** Has the thread serve a config update's deployments (see Ingress.update); resolves once it does, or once it has ended. */
+  update(deployments: IngressDeployment[]): Promise<void> {
+    return this.request((ack) => ({ type: 'update', deployments, ack }), undefined);
+  }
+
+  /** A pool replaced or removed by an update has stopped (see Ingress.forget). */
+  forget(key: string): void {
+    this.post({ type: 'forget', key });
   }
 
   /** Listens on `host`:`port` beside the other ingress threads (reusePort); resolves with the address. */

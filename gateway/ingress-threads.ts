@@ -5,18 +5,39 @@ import type { IngressDeployment } from './ingress.js';
 import type { IngressThreadSpec } from './ingress-protocol.js';
 import { IngressThread } from './ingress-thread.js';
 import type { GatewayJobs } from './job-routes.js';
+import type { GatewayControl } from './control-routes.js';
 import { assertPortFree } from './reuse-port.js';
+
+/** What the gateway needs of a deployment beyond its pool. */
+export type IngressRoute = Pick<
+  ResolvedDeployment,
+  'routePrefix' | 'version' | 'requestTimeoutMs' | 'maxOngoingRequests' | 'maxQueuedRequests' | 'routes' | 'websockets'
+>;
+
+/** One deployment as the threads serve it: its pool (which ServingPool.peerKey names to them) and its config. */
+function ingressDeploymentOf(pool: ServingPool, route: IngressRoute): IngressDeployment {
+  return {
+    name: pool.name,
+    key: pool.peerKey,
+    ...route,
+    metadata: pool.metadata,
+    batching: pool.batching,
+    counters: { buffer: pool.counters.buffer, slots: pool.counters.slots },
+    routing: pool.routing,
+    readiness: pool.readiness(),
+    atZero: pool.targetReplicas === 0,
+  };
+}
 
 /** Everything the ingress threads are given. */
 export interface IngressThreadsOptions {
   count: number;
   pools: readonly ServingPool[];
   /** Per deployment, in the pools' order: what the gateway needs beyond the pool. */
-  routes: readonly Pick<
-    ResolvedDeployment,
-    'routePrefix' | 'version' | 'requestTimeoutMs' | 'maxOngoingRequests' | 'maxQueuedRequests' | 'routes' | 'websockets'
-  >[];
-  gateway: Omit<IngressThreadSpec, 'source' | 'deployments' | 'connections' | 'jobs'>;
+  routes: readonly IngressRoute[];
+  gateway: Omit<IngressThreadSpec, 'source' | 'deployments' | 'connections' | 'jobs' | 'control'>;
+  /** Config updates and repository load/unload. */
+  control?: GatewayControl;
   /** The control plane's own metrics, merged with every thread's at scrape time. */
   metrics: FerryMetrics;
   status(): unknown;
@@ -37,38 +58,58 @@ export interface IngressThreadsOptions {
 export class IngressThreads {
   private readonly threads: IngressThread[] = [];
   private readonly accepted: Int32Array;
+  /** The pools serving now, and those an update replaced or removed that have not stopped yet (still connected). */
+  private pools: ServingPool[];
+  private readonly draining = new Set<ServingPool>();
 
   constructor(private readonly opts: IngressThreadsOptions) {
-    const deployments: IngressDeployment[] = opts.pools.map((pool, i) => ({
-      name: pool.name,
-      ...opts.routes[i],
-      metadata: pool.metadata,
-      batching: pool.batching,
-      counters: { buffer: pool.counters.buffer, slots: pool.counters.slots },
-      routing: pool.routing,
-      readiness: pool.readiness(),
-      atZero: pool.targetReplicas === 0,
-    }));
+    this.pools = [...opts.pools];
+    const deployments = opts.pools.map((pool, i) => ingressDeploymentOf(pool, opts.routes[i]));
     this.accepted = new Int32Array(new SharedArrayBuffer(4 * opts.count));
     const connections = this.accepted.buffer as SharedArrayBuffer;
     for (let source = 1; source <= opts.count; source++) {
       const thread = new IngressThread(
-        { source, deployments, connections, ...opts.gateway, jobs: opts.jobs !== undefined },
+        { source, deployments, connections, ...opts.gateway, jobs: opts.jobs !== undefined, control: opts.control !== undefined },
         {
-          demand: (name) => opts.pools.find((p) => p.name === name)?.demand(),
+          demand: (name) => this.pools.find((p) => p.name === name)?.demand(),
           status: () => opts.status(),
           metrics: () => this.metrics(),
-          readiness: () => Object.fromEntries(opts.pools.map((p) => [p.name, p.readiness()])),
+          readiness: () => Object.fromEntries(this.pools.map((p) => [p.name, p.readiness()])),
           log: (line) => opts.log(line),
           ...(opts.jobs ? { jobs: opts.jobs } : {}),
+          ...(opts.control ? { control: opts.control } : {}),
           lost: (t, reason) => {
-            for (const p of opts.pools) p.disconnect(t);
+            for (const p of [...this.pools, ...this.draining]) p.disconnect(t);
             opts.lost(reason);
           },
         },
       );
       this.threads.push(thread);
       for (const p of opts.pools) p.connect(thread);
+    }
+  }
+
+  /**
+   * Serves a config update's deployments (every one, in order, with its pool
+   * and config): each thread takes the list first, so it has a router for
+   * every new pool before that pool announces a replica to it. Pools left
+   * out stay connected, draining, until {@link forget}.
+   */
+  async update(pools: readonly ServingPool[], routes: readonly IngressRoute[]): Promise<void> {
+    const fresh = pools.filter((p) => !this.pools.includes(p));
+    for (const p of this.pools) if (!pools.includes(p)) this.draining.add(p);
+    this.pools = [...pools];
+    const deployments = pools.map((pool, i) => ingressDeploymentOf(pool, routes[i]));
+    await Promise.all(this.threads.map((t) => t.update(deployments)));
+    for (const t of this.threads) for (const p of fresh) p.connect(t);
+  }
+
+  /** A pool an update replaced or removed has stopped: the threads drop its router, and it their channels. */
+  forget(pool: ServingPool): void {
+    this.draining.delete(pool);
+    for (const t of this.threads) {
+      t.forget(pool.peerKey);
+      pool.disconnect(t);
     }
   }
 
@@ -99,6 +140,6 @@ export class IngressThreads {
   /** Closes every thread (each lets its requests finish for up to `graceMs`, then answers the rest 503). */
   async close(graceMs: number): Promise<void> {
     await Promise.all(this.threads.map((t) => t.close(graceMs)));
-    for (const t of this.threads) for (const p of this.opts.pools) p.disconnect(t);
+    for (const t of this.threads) for (const p of [...this.pools, ...this.draining]) p.disconnect(t);
   }
 }

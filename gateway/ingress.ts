@@ -5,6 +5,7 @@ import type { ResolvedDeployment } from '../deployments/index.js';
 import {
   buildRouter,
   heldModelsOf,
+  loadRouterClass,
   routerFallbackMessage,
   DeploymentCounters,
   DeploymentRouter,
@@ -17,12 +18,15 @@ import {
 } from '../replicas/index.js';
 import { buildGateway, type GatewayMetrics } from './build-gateway.js';
 import type { GatewayJobs } from './job-routes.js';
-import { inferenceTarget, type InferenceTarget, type Readiness, type TargetSource } from './inference-target.js';
+import type { GatewayControl } from './control-routes.js';
+import { boundTarget, type InferenceTarget, type Readiness, type TargetBinding, type TargetSource } from './inference-target.js';
 import { cutWhatIsLeft, type ShutdownState } from './shutdown-state.js';
 
 /** One deployment as an ingress serves it: routes, limits, the model, and its counters in shared memory. */
 export interface IngressDeployment {
   name: string;
+  /** The name its pool's replicas are announced by (ServingPool.peerKey): the name, or one of its own for a pool replacing another. */
+  key: string;
   routePrefix: string | null;
   version: string | null;
   requestTimeoutMs: number;
@@ -81,6 +85,8 @@ export interface IngressOptions {
   lingerMs: number;
   /** The control plane's job store, where asynchronous inference is served. */
   jobs?: GatewayJobs;
+  /** Config updates and repository load/unload, run by the control plane. */
+  gatewayControl?: GatewayControl;
   /** Where this ingress counts the connections it accepts: a shared Int32 cell per ingress. */
   connections?: { counts: Int32Array; index: number };
 }
@@ -93,41 +99,18 @@ export interface IngressOptions {
  */
 export class Ingress {
   readonly app: FastifyInstance;
+  /** Routers by their pool's key (IngressDeployment.key): during an update a deployment has two, the old one draining. */
   private readonly routers = new Map<string, DeploymentRouter>();
   private readonly readiness = new Map<string, Readiness>();
   private readonly shutdown: ShutdownState;
+  /** What each deployment's target serves now, by name. */
+  private readonly bindings = new Map<string, TargetBinding>();
+  private readonly targets = new Map<string, InferenceTarget>();
 
-  constructor(opts: IngressOptions) {
+  constructor(private readonly opts: IngressOptions) {
     this.shutdown = { active: false, lingerMs: opts.lingerMs };
-    const shutdown = this.shutdown;
-    const targets = new Map<string, InferenceTarget>();
-    for (const d of opts.deployments) {
-      const counters = new DeploymentCounters(d.counters.slots, d.counters.buffer);
-      const held = heldModelsOf(d.routing);
-      const router = new DeploymentRouter({
-        deployment: d.name,
-        maxOngoing: d.maxOngoingRequests,
-        maxQueued: d.maxQueuedRequests,
-        counters,
-        onDemand: () => opts.control.demand(d.name),
-        observer: opts.metrics,
-        requestRouter: buildRouter(d.name, d.maxOngoingRequests, d.routing, counters, opts.routerClasses?.get(d.name) ?? null),
-        onRouterError: (reason) => this.app.log.warn({ deployment: d.name }, routerFallbackMessage(d.name, reason)),
-        heldModels: held && { table: held, modelIds: d.routing.multiplex!.modelIds },
-      });
-      router.setAtZero(d.atZero);
-      this.routers.set(d.name, router);
-      this.readiness.set(d.name, d.readiness);
-      const readiness = this.readiness;
-      const source: TargetSource = {
-        metadata: d.metadata,
-        batching: d.batching,
-        readiness: () => readiness.get(d.name)!,
-        infer: (inputs, rows, control) => router.infer(inputs, rows, control),
-        callRoute: (call, control) => router.callRoute(call, control),
-      };
-      targets.set(d.name, inferenceTarget({ ...d, multiplex: d.routing.multiplex }, source, shutdown));
-    }
+    const targets = this.targets;
+    for (const d of opts.deployments) this.serve(d, opts.routerClasses?.get(d.name) ?? null);
     const metrics: GatewayMetrics = {
       observeRequest: (deployment, code, seconds) => opts.metrics.observeRequest(deployment, code, seconds),
       expose: () => opts.control.metrics(),
@@ -146,14 +129,86 @@ export class Ingress {
       server: opts.server,
       metrics,
       status: () => opts.control.status(),
-      shutdown,
+      shutdown: this.shutdown,
       ...(opts.jobs ? { jobs: opts.jobs } : {}),
+      ...(opts.gatewayControl ? { control: opts.gatewayControl } : {}),
       freshenReadiness: async () => {
         for (const [name, r] of Object.entries(await opts.control.readiness())) if (this.readiness.has(name)) this.readiness.set(name, r);
       },
     });
     const counted = opts.connections;
     if (counted) this.app.server.on('connection', () => Atomics.add(counted.counts, counted.index, 1));
+  }
+
+  /** A router for `d`'s pool, and `d`'s target bound to it (a new target, or an existing one moved to it). */
+  private serve(d: IngressDeployment, Router: RequestRouterClass | null): void {
+    const opts = this.opts;
+    const counters = new DeploymentCounters(d.counters.slots, d.counters.buffer);
+    const held = heldModelsOf(d.routing);
+    const router = new DeploymentRouter({
+      deployment: d.name,
+      maxOngoing: d.maxOngoingRequests,
+      maxQueued: d.maxQueuedRequests,
+      counters,
+      onDemand: () => opts.control.demand(d.name),
+      observer: opts.metrics,
+      requestRouter: buildRouter(d.name, d.maxOngoingRequests, d.routing, counters, Router),
+      onRouterError: (reason) => this.app.log.warn({ deployment: d.name }, routerFallbackMessage(d.name, reason)),
+      heldModels: held && { table: held, modelIds: d.routing.multiplex!.modelIds },
+    });
+    router.setAtZero(d.atZero);
+    this.routers.set(d.key, router);
+    this.readiness.set(d.name, d.readiness);
+    const readiness = this.readiness;
+    const source: TargetSource = {
+      metadata: d.metadata,
+      batching: d.batching,
+      readiness: () => readiness.get(d.name) ?? { ready: false, reason: 'not served' },
+      infer: (inputs, rows, control) => router.infer(inputs, rows, control),
+      callRoute: (call, control) => router.callRoute(call, control),
+    };
+    const route = { ...d, multiplex: d.routing.multiplex };
+    const binding = this.bindings.get(d.name);
+    if (binding) {
+      binding.route = route;
+      binding.source = source;
+      return;
+    }
+    const bound: TargetBinding = { route, source };
+    this.bindings.set(d.name, bound);
+    this.targets.set(d.name, boundTarget(bound, this.shutdown));
+  }
+
+  /**
+   * Serves the deployments of a config update: a deployment whose pool is
+   * new (added, or replacing its old one) gets a router for it and its
+   * target moves there; one whose pool stays takes its new limits; one left
+   * out is no longer served here (its old router stays until `forget`).
+   * The control plane announces the new pools' replicas after this.
+   */
+  async update(deployments: IngressDeployment[]): Promise<void> {
+    for (const d of deployments) {
+      const router = this.routers.get(d.key);
+      if (!router) {
+        this.serve(d, await loadRouterClass(d.routing));
+        continue;
+      }
+      router.setMaxQueued(d.maxQueuedRequests);
+      this.bindings.get(d.name)!.route = { ...d, multiplex: d.routing.multiplex };
+    }
+    const kept = new Set(deployments.map((d) => d.name));
+    for (const name of [...this.targets.keys()]) {
+      if (kept.has(name)) continue;
+      this.targets.delete(name);
+      this.bindings.delete(name);
+      this.readiness.delete(name);
+    }
+  }
+
+  /** A pool replaced or removed by an update has stopped: what its router still holds is answered 503, and the router goes. */
+  forget(key: string): void {
+    this.routers.get(key)?.abandon(new PoolClosedError(key));
+    this.routers.delete(key);
   }
 
   /** Listens; with `reusePort`, beside the other ingresses on the same port. Resolves with the address. */

@@ -348,6 +348,11 @@ export class DeploymentRouter {
   }
 
   /** Stops taking calls. */
+  /** A new bound on the deployment's queue (a config update): calls already queued stay; new ones are admitted against it. */
+  setMaxQueued(maxQueued: number): void {
+    this.opts.maxQueued = maxQueued;
+  }
+
   close(): void {
     this.closed = true;
   }

@@ -52,6 +52,7 @@ export class HandlerMailbox {
   private batched = false;
   private alive: NodeJS.Timeout | null = null;
   private readonly adaptive: AdaptiveWindow | null = null;
+  private readonly options: BatchQueueOptions;
 
   constructor(
     batching: { maxBatchSize: number; batchWaitTimeoutMs: number; targetLatencyMs?: number | null },
@@ -60,6 +61,7 @@ export class HandlerMailbox {
     private readonly gauges: BatchGauges,
   ) {
     const options: BatchQueueOptions = { maxBatchSize: batching.maxBatchSize, batchWaitTimeoutMs: batching.batchWaitTimeoutMs, now: epochMs };
+    this.options = options;
     // Adaptive batching counts calls as rows: inferBatch's batches are of calls.
     if (batching.targetLatencyMs) {
       const window = new AdaptiveWindow(batching.targetLatencyMs, batching.maxBatchSize);
@@ -72,6 +74,13 @@ export class HandlerMailbox {
   /** Whether calls go to inferBatch in batches (else each to infer as it comes). */
   configure(batched: boolean): void {
     this.batched = batched;
+  }
+
+  /** A new fixed batch window for inferBatch's batches (a config update, applied in place); adaptive windows keep their own. */
+  setWindow(maxBatchSize: number, batchWaitTimeoutMs: number): void {
+    if (this.adaptive) return;
+    this.options.maxBatchSize = maxBatchSize;
+    this.options.batchWaitTimeoutMs = batchWaitTimeoutMs;
   }
 
   /** Takes a message an ingress sent over its channel. */

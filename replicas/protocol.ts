@@ -48,6 +48,8 @@ export type ToReplica =
   | { type: 'attach'; source: number; port: MessagePort }
   | { type: 'detach'; source: number }
   | { type: 'reconfigure'; userConfig: unknown }
+  /** A new fixed batch window for the replica's queue, applied in place (a config update). */
+  | { type: 'batch-window'; maxBatchSize: number; batchWaitTimeoutMs: number }
   | { type: 'check-health'; id: number }
   | ({ type: 'handle-answer' } & HandleAnswer)
   | ({ source: number } & ToActor);

@@ -85,6 +85,17 @@ export class ReplicaMailbox {
     }
   }
 
+  /**
+   * A new fixed batch window (a config update, applied in place): batches
+   * flushed from now on take at most `maxBatchSize` rows and hold for at most
+   * `batchWaitTimeoutMs`. A replica whose calls run alone stays so.
+   */
+  setWindow(maxBatchSize: number, batchWaitTimeoutMs: number): void {
+    if (!this.batches || this.adaptive) return;
+    this.options.maxBatchSize = maxBatchSize;
+    this.options.batchWaitTimeoutMs = batchWaitTimeoutMs;
+  }
+
   /** Takes a message an ingress sent over its channel. */
   receive(source: number, msg: ToActor): void {
     let waiting = this.waiting.get(source);

@@ -123,6 +123,9 @@ subscribe((msg) => {
     case 'reconfigure':
       void (handler?.reconfigure(msg.userConfig) ?? Promise.resolve(null)).then((error) => reply({ type: 'reconfigured', error }, []));
       return;
+    case 'batch-window':
+      mailbox?.setWindow(msg.maxBatchSize, msg.batchWaitTimeoutMs);
+      return;
     case 'check-health': {
       const { id } = msg;
       void (handler?.checkHealth() ?? Promise.resolve(null)).then((error) => reply({ type: 'health', id, error }, []));

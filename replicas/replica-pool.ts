@@ -66,6 +66,14 @@ export class ReplicaPool extends ModelView implements ServingPool {
   private atZero = false;
   private readonly set: ReplicaSet;
   private demandListener: (() => void) | null = null;
+  /** The most replicas its shared counters were sized for (see spareSlots). */
+  readonly mostReplicas: number;
+  /**
+   * The name ingress threads know this pool by: the deployment's name, or,
+   * for a pool that replaces another of the same deployment during a config
+   * update, a name of its own, so each thread's routers for the two stay apart.
+   */
+  peerKey: string;
 
   constructor(
     private readonly config: ResolvedDeployment,
@@ -82,8 +90,10 @@ export class ReplicaPool extends ModelView implements ServingPool {
   ) {
     super(config);
     this.name = config.name;
+    this.peerKey = config.name;
     applyOrtEnvironment();
     const most = clusterNode?.mostReplicas ?? (config.autoscaling ? Math.max(config.autoscaling.maxReplicas, config.autoscaling.initialReplicas ?? 0) : config.numReplicas);
+    this.mostReplicas = most;
     this.counters = new DeploymentCounters(spareSlots(most));
     this.routing = routingSpecOf(config, this.counters.slots);
     const own = poolRouterOf(config, this.routing, this.counters, () => this.demand(), observer);
@@ -106,7 +116,7 @@ export class ReplicaPool extends ModelView implements ServingPool {
         gone: (r, reason) => this.withdraw(r, reason),
         noReplica: (err) => {
           const failure = err instanceof ReplicaStartFailedError ? err : new ReplicaStartFailedError(this.name, err.message);
-          for (const p of this.peers) p.failQueued(this.name, failure);
+          for (const p of this.peers) p.failQueued(this.peerKey, failure);
         },
       },
     });
@@ -115,7 +125,7 @@ export class ReplicaPool extends ModelView implements ServingPool {
   /** Connects an ingress: every ready replica gets a channel to it now, and every later one as it becomes ready. */
   connect(peer: IngressPeer): void {
     this.peers.push(peer);
-    peer.atZero(this.name, this.atZero);
+    peer.atZero(this.peerKey, this.atZero);
     for (const r of this.set.replicas) if (r.state === 'ready') this.link(r, peer);
   }
 
@@ -130,7 +140,7 @@ export class ReplicaPool extends ModelView implements ServingPool {
   private link(replica: Replica, peer: IngressPeer): void {
     const { port1, port2 } = new MessageChannel();
     replica.attach(peer.source, port2);
-    peer.replicaUp(this.name, replica.slot, port1, replica.id);
+    peer.replicaUp(this.peerKey, replica.slot, port1, replica.id);
   }
 
   private announce(replica: Replica): void {
@@ -139,7 +149,7 @@ export class ReplicaPool extends ModelView implements ServingPool {
 
   /** Tells every ingress the replica is gone; its slot is reused once all have let go. */
   private withdraw(replica: Replica, reason: string): void {
-    const told = this.peers.map((p) => p.replicaGone(this.name, replica.slot, reason));
+    const told = this.peers.map((p) => p.replicaGone(this.peerKey, replica.slot, reason));
     // replicaGone() never rejects: a peer that ended resolves at once.
     void Promise.all(told).then(() => this.set.releaseSlot(replica.slot));
   }
@@ -152,7 +162,7 @@ export class ReplicaPool extends ModelView implements ServingPool {
   private setAtZero(atZero: boolean): void {
     if (atZero === this.atZero) return;
     this.atZero = atZero;
-    for (const p of this.peers) p.atZero(this.name, atZero);
+    for (const p of this.peers) p.atZero(this.peerKey, atZero);
   }
 
   /** Reserves the first replica's share of the node before any pool starts (see ReplicaSet.reserveFirst). */
@@ -241,6 +251,35 @@ export class ReplicaPool extends ModelView implements ServingPool {
    */
   reconfigure(userConfig: unknown): Promise<{ replica: string; error: string }[]> {
     return this.set.reconfigure(userConfig);
+  }
+
+  /**
+   * Takes the settings of `next` that need no new replica (a config update,
+   * checked by configChange): the queue bound, the request timeout, the
+   * fixed batch window (live replicas get it now), the replica count where
+   * it does not autoscale, the autoscaling config (the controller reads it),
+   * and userConfig (through each handler's reconfigure). Replicas started
+   * later take all of them. Resolves with what handlers threw, by replica id.
+   */
+  async adjust(next: ResolvedDeployment): Promise<{ replica: string; error: string }[]> {
+    const c = this.config;
+    c.requestTimeoutMs = next.requestTimeoutMs;
+    c.maxQueuedRequests = next.maxQueuedRequests;
+    this.router.setMaxQueued(next.maxQueuedRequests);
+    const window = next.batching.maxBatchSize !== c.batching.maxBatchSize || next.batching.batchWaitTimeoutMs !== c.batching.batchWaitTimeoutMs;
+    c.batching = next.batching;
+    if (window) for (const r of this.set.replicas) r.setBatchWindow(next.batching.maxBatchSize, next.batching.batchWaitTimeoutMs);
+    c.autoscaling = next.autoscaling;
+    c.numReplicas = next.numReplicas;
+    if (!next.autoscaling) this.scaleTo(next.numReplicas);
+    const userConfigChanged = JSON.stringify(next.userConfig) !== JSON.stringify(c.userConfig);
+    c.userConfig = next.userConfig;
+    return userConfigChanged && this.runsCode ? this.reconfigure(next.userConfig) : [];
+  }
+
+  /** Numbers this pool's replicas after `old`'s (a pool replacing another in an update), so no two replicas of a deployment share an id. */
+  continueIdsFrom(old: ServingPool): void {
+    if (old instanceof ReplicaPool) this.set.seq = Math.max(this.set.seq, old.set.seq);
   }
 
   /** True when replicas choose their batch window to a latency target (batching.targetLatencyMs). */

@@ -63,7 +63,8 @@ export interface ReplicaSetOptions {
 export class ReplicaSet {
   /** Every replica, starting, ready or stopping; the pool routes over the ready ones. */
   readonly replicas: Replica[] = [];
-  private seq = 0;
+  /** The number in the last replica id given (`mlp#3`: 3). */
+  seq = 0;
   private readonly freeSlots: number[];
   private closed = false;
   private target = 0;

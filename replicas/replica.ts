@@ -359,6 +359,11 @@ export class Replica {
     });
   }
 
+  /** Sends a ready replica a new fixed batch window (see ReplicaMailbox.setWindow); one starting gets it from its spec. */
+  setBatchWindow(maxBatchSize: number, batchWaitTimeoutMs: number): void {
+    if (this._state === 'ready') this.host!.post({ type: 'batch-window', maxBatchSize, batchWaitTimeoutMs }, []);
+  }
+
   private stopWatching(): void {
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = null;

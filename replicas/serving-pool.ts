@@ -13,6 +13,8 @@ import type { ModelMetadata, TensorMap } from './tensor.js';
  */
 export interface ServingPool {
   readonly name: string;
+  /** The name ingress threads know it by (see ReplicaPool.peerKey). */
+  readonly peerKey: string;
   /** The deployment's figures in shared memory, for routers in other threads. */
   readonly counters: DeploymentCounters;
   readonly routing: RoutingSpec;

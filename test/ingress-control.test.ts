@@ -79,6 +79,7 @@ t.test('an ingress beside the pool’s own router: exact counts over both, one q
     deployments: [
       {
         ...config,
+        key: pool.peerKey,
         metadata: pool.metadata,
         batching: pool.batching,
         counters: { buffer: pool.counters.buffer, slots: pool.counters.slots },

@@ -1,0 +1,179 @@
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+import t from 'tap';
+import { FerryServer, validateConfig } from '../index.js';
+import { modelPath } from '../models/index.js';
+import { randomRow, TEST_INGRESS_THREADS } from './helpers/ferry.js';
+
+/*
+ * Zero-downtime config updates: under steady keep-alive load, a model
+ * replaced, batching changed in place, a deployment added and one removed
+ * answer every request 2xx with no connection error; an invalid update or
+ * one that changes what is fixed at start is refused whole, with its reason
+ * in the answer and in status, while service goes on.
+ */
+
+const body = (seed: number) => JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: randomRow(seed, 784) }] });
+
+/** Keep-alive clients sending one request after another to each deployment until stopped; every answer that is not 2xx, and every connection error, kept. */
+function steadyLoad(url: string, names: () => readonly string[], clients = 4) {
+  const dispatcher = new Agent({ connections: clients, keepAliveTimeout: 30_000 });
+  const problems: string[] = [];
+  const ok = new Map<string, number>();
+  let running = true;
+  const loops = Array.from({ length: clients }, async (_, c) => {
+    for (let i = 0; running; i++) {
+      const all = names();
+      const name = all[(i + c) % all.length];
+      try {
+        const res = await fetch(`${url}/v2/models/${name}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i), dispatcher } as RequestInit);
+        const text = await res.text();
+        if (res.status >= 300) problems.push(`${name}: ${res.status} ${text.slice(0, 200)}`);
+        else ok.set(name, (ok.get(name) ?? 0) + 1);
+      } catch (err) {
+        problems.push(`${name}: connection error ${(err as Error).message} ${String((err as { cause?: unknown }).cause ?? '')}`);
+      }
+    }
+  });
+  return {
+    problems,
+    ok,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      await dispatcher.close();
+    },
+  };
+}
+
+const put = async (url: string, config: unknown) => {
+  const res = await fetch(`${url}/-/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
+  return { status: res.status, body: (await res.json()) as any };
+};
+
+const replicaIds = (server: FerryServer, name: string) =>
+  server
+    .stats()
+    .find((s) => s.deployment === name)!
+    .replicas.map((r) => r.id)
+    .sort();
+
+t.test('an update under steady load: a model replaced, batching changed, a deployment added and one removed, with no request lost', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-update-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const copy = join(dir, 'mlp-v2.onnx');
+  copyFileSync(modelPath('mlp.onnx'), copy);
+  const base = {
+    http: { port: 0, ingressThreads: TEST_INGRESS_THREADS },
+    node: { cpus: 16 },
+    deployments: [
+      { name: 'replaced', model: modelPath('mlp.onnx'), version: '1', numReplicas: 2 },
+      { name: 'tuned', model: modelPath('mlp.onnx'), batching: { maxBatchSize: 4, batchWaitTimeoutMs: 0 } },
+      { name: 'removed', model: modelPath('mlp.onnx') },
+    ],
+  };
+  const server = await FerryServer.start(validateConfig(base, modelPath('ferry.config.ts')));
+  t.teardown(() => server.close(2000));
+  const before = { replaced: replicaIds(server, 'replaced'), tuned: replicaIds(server, 'tuned') };
+
+  let names = ['replaced', 'tuned', 'removed'];
+  const load = steadyLoad(server.url, () => names);
+  await new Promise((r) => setTimeout(r, 300));
+  const next = {
+    ...base,
+    deployments: [
+      { name: 'replaced', model: copy, version: '2', numReplicas: 2 },
+      { name: 'tuned', model: modelPath('mlp.onnx'), batching: { maxBatchSize: 16, batchWaitTimeoutMs: 2 }, maxQueuedRequests: 500 },
+      { name: 'added', model: copy },
+    ],
+  };
+  // Requests to the deployment being removed stop once the update is asked for; those in flight must still succeed.
+  names = ['replaced', 'tuned'];
+  const began = performance.now();
+  const answer = await put(server.url, next);
+  const tookMs = performance.now() - began;
+  t.equal(answer.status, 200, JSON.stringify(answer.body));
+  t.equal(answer.body.result, 'applied');
+  t.same(
+    answer.body.changes.map((c: { deployment: string; action: string }) => `${c.deployment} ${c.action}`),
+    ['replaced replace', 'tuned adjust', 'added add', 'removed remove'],
+    'each deployment planned as Ray Serve would: new replicas only where needed',
+  );
+  names = ['replaced', 'tuned', 'added'];
+  await new Promise((r) => setTimeout(r, 500));
+  await load.stop();
+
+  t.same(load.problems, [], 'no request answered other than 2xx, no connection error');
+  for (const name of ['replaced', 'tuned', 'added']) t.ok((load.ok.get(name) ?? 0) > 0, `${name} answered requests`);
+  t.ok((load.ok.get('removed') ?? 0) > 0, 'the removed deployment answered until it was removed');
+  t.notSame(replicaIds(server, 'replaced'), before.replaced, 'a new model file starts new replicas');
+  t.same(replicaIds(server, 'tuned'), before.tuned, 'a batching change keeps the replicas');
+  t.equal(server.config.deployments.find((d) => d.name === 'tuned')!.batching.maxBatchSize, 16);
+  t.same([...server.pools.keys()], ['replaced', 'tuned', 'added']);
+  const meta = (await (await fetch(`${server.url}/v2/models/replaced`)).json()) as { versions: string[] };
+  t.same(meta.versions, ['2'], 'the replaced deployment answers with its new version');
+  t.equal((await fetch(`${server.url}/v2/models/removed`)).status, 404, 'the removed deployment is gone');
+  const status = (await (await fetch(`${server.url}/-/status`)).json()) as { updates: { result: string; origin: string; durationMs: number }[] };
+  t.match(status.updates, [{ result: 'applied', origin: 'api' }], 'the update is in the status history');
+  t.comment(`update under load: ${Math.round(tookMs)} ms to apply, ${[...load.ok.values()].reduce((a, b) => a + b, 0)} requests answered 2xx, ${load.problems.length} not`);
+});
+
+t.test('an invalid update, or one that changes what is fixed at start, is refused whole while service goes on', async (t) => {
+  const base = {
+    http: { port: 0, ingressThreads: TEST_INGRESS_THREADS },
+    node: { cpus: 16 },
+    deployments: [{ name: 'mlp', model: modelPath('mlp.onnx'), routePrefix: '/mlp' }],
+  };
+  const server = await FerryServer.start(validateConfig(base, modelPath('ferry.config.ts')));
+  t.teardown(() => server.close(2000));
+  const ids = replicaIds(server, 'mlp');
+  const load = steadyLoad(server.url, () => ['mlp'], 2);
+
+  const invalid = await put(server.url, { ...base, deployments: [{ name: 'mlp', model: modelPath('no-such.onnx') }, { name: 'x', numReplicas: -1 }] });
+  t.equal(invalid.status, 400);
+  t.equal(invalid.body.code, 'FERRY_ERR_CONFIG_INVALID');
+  t.match(invalid.body.error, /no-such\.onnx/, 'the reason names the missing file');
+  t.match(invalid.body.error, /deployments\[1\]/, 'and every other problem');
+
+  const fixed = await put(server.url, { ...base, http: { ...base.http, receiveTimeoutMs: 5000 }, deployments: [{ ...base.deployments[0], routePrefix: '/other' }] });
+  t.equal(fixed.status, 409);
+  t.equal(fixed.body.code, 'FERRY_ERR_CONFIG_REFUSED');
+  t.match(fixed.body.error, /http: fixed while Ferry serves/);
+  t.match(fixed.body.error, /routePrefix/);
+
+  const routed = await put(server.url, { ...base, deployments: [...base.deployments, { name: 'new', model: modelPath('mlp.onnx'), routePrefix: '/new' }] });
+  t.equal(routed.status, 409, 'an added deployment with routes of its own needs a restart');
+
+  const notJson = await fetch(`${server.url}/-/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '[1]' });
+  t.equal(notJson.status, 400);
+
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-update-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const garbage = join(dir, 'broken.onnx');
+  writeFileSync(garbage, 'not an onnx model');
+  const failing = await put(server.url, { ...base, deployments: [...base.deployments, { name: 'broken', model: garbage }] });
+  t.equal(failing.status, 503, 'an update whose new replicas cannot start is not applied');
+  t.equal(failing.body.code, 'FERRY_ERR_REPLICA_START');
+  t.match(failing.body.error, /the config serving before goes on/);
+
+  await new Promise((r) => setTimeout(r, 200));
+  await load.stop();
+  t.same(load.problems, [], 'service went on through every refusal');
+  t.same(replicaIds(server, 'mlp'), ids, 'the old replicas serve on');
+  t.same([...server.pools.keys()], ['mlp']);
+  const status = (await (await fetch(`${server.url}/-/status`)).json()) as { updates: { result: string; reason: string }[] };
+  t.same(
+    status.updates.map((u) => u.result),
+    ['refused', 'refused', 'refused', 'failed'],
+    'every refusal is in the history',
+  );
+  t.match(status.updates[0].reason, /no-such\.onnx/, 'with its reason');
+  const current = (await (await fetch(`${server.url}/-/config`)).json()) as { deployments: { name: string; routePrefix: string }[] };
+  t.same(
+    current.deployments.map((d) => d.routePrefix),
+    ['/mlp'],
+    'GET /-/config answers the config still serving',
+  );
+});
