@@ -290,7 +290,7 @@ export class LiveDeployments {
    * without file paths). Throws NotServedError (404) when there is no such
    * model, BodyInvalidError (400) for a bad name or config.
    */
-  load(name: string, configText: string | null): Promise<UpdateRecord> {
+  async load(name: string, configText: string | null): Promise<UpdateRecord> {
     if (this.live.has(name) && configText === null) {
       return this.apply(this.withDeployments((now) => now), 'repository', new Set([name]));
     }
@@ -304,10 +304,6 @@ export class LiveDeployments {
   private fromRepository(name: string, configText: string | null): ResolvedDeployment {
     const dir = this.current.modelRepository;
     if (!REPOSITORY_NAME.test(name)) throw new BodyInvalidError(`'${name}' is not a model name the repository takes (letters, digits, '_', '-', '.'; no path)`);
-    if (dir === null) throw new NotServedError(`model '${name}' is not in the config, and no modelRepository is configured to load it from`);
-    const file = [join(dir, `${name}.onnx`), join(dir, name, 'model.onnx')].find((f) => statSync(f, { throwIfNoEntry: false })?.isFile());
-    if (!file) throw new NotServedError(`model '${name}' is not in the model repository ${dir} (looked for ${name}.onnx and ${name}/model.onnx)`);
-    if (!insideDirectory(file, dir)) throw new NotServedError(`model '${name}' leads outside the model repository ${dir}`);
     let settings: Record<string, unknown> = {};
     if (configText !== null) {
       try {
@@ -320,6 +316,10 @@ export class LiveDeployments {
       if (named.length > 0) throw new BodyInvalidError(`parameters.config may not set ${named.join(', ')}: a repository load serves the repository's file`);
       if ('name' in settings && settings.name !== name) throw new BodyInvalidError(`parameters.config names '${String(settings.name)}', but the load is of '${name}'`);
     }
+    if (dir === null) throw new NotServedError(`model '${name}' is not in the config, and no modelRepository is configured to load it from`);
+    const file = [join(dir, `${name}.onnx`), join(dir, name, 'model.onnx')].find((f) => statSync(f, { throwIfNoEntry: false })?.isFile());
+    if (!file) throw new NotServedError(`model '${name}' is not in the model repository ${dir} (looked for ${name}.onnx and ${name}/model.onnx)`);
+    if (!insideDirectory(file, dir)) throw new NotServedError(`model '${name}' leads outside the model repository ${dir}`);
     try {
       const one = validateConfig({ modelRepository: dir, deployments: [{ ...settings, name, model: file }] }, this.current.source, { ...this.opts.validate, checkNode: false });
       return one.deployments[0];

@@ -108,17 +108,20 @@ export class IngressThread implements IngressPeer {
       case 'control': {
         const control = this.host.control;
         const arg = msg.arg as { name: string; config: string | null };
-        const run = !control
-          ? Promise.reject(new Error('config updates are not served'))
-          : msg.op === 'apply'
-            ? control.applyConfig(msg.arg)
-            : msg.op === 'config'
-              ? control.config()
-              : msg.op === 'index'
-                ? control.index()
-                : msg.op === 'load'
-                  ? control.load(arg.name, arg.config)
-                  : control.unload(arg.name);
+        // Run as a promise's step, so an operation that throws at once answers with its error too.
+        const run = Promise.resolve().then(() =>
+          !control
+            ? Promise.reject(new Error('config updates are not served'))
+            : msg.op === 'apply'
+              ? control.applyConfig(msg.arg)
+              : msg.op === 'config'
+                ? control.config()
+                : msg.op === 'index'
+                  ? control.index()
+                  : msg.op === 'load'
+                    ? control.load(arg.name, arg.config)
+                    : control.unload(arg.name),
+        );
         this.answer(msg.id, run);
         return;
       }
