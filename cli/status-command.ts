@@ -72,6 +72,13 @@ export function renderStatus(status: FerryStatus, url: string): string {
     if (latest) lines.push(`  now ${time(latest.at)}: ${latest.reason}`);
     for (const c of (d.decisions?.changes ?? []).slice(-5)) lines.push(`  ${time(c.at)} ${c.direction} ${c.from} → ${c.to}: ${c.reason}`);
   }
+  // A Ferry from before config updates has no such field.
+  const updates = (status.updates ?? []).slice(-5);
+  if (updates.length > 0) lines.push('', 'config updates (latest 5):');
+  for (const u of updates) {
+    const changes = u.changes.map((c) => `${c.deployment} ${c.action}${'fields' in c ? ` (${c.fields.join(', ')})` : ''}`).join(', ') || 'no change';
+    lines.push(`  ${time(u.at)} ${u.origin}: ${u.result} in ${u.durationMs} ms: ${changes}${u.reason ? `; ${u.reason.replace(/\s*\n\s*/g, ' ')}` : ''}`);
+  }
   if (status.cluster) lines.push('', `cluster (gateway ${status.cluster.gateway}${status.cluster.redis.unavailable ? `; ${status.cluster.redis.unavailable}` : ''}):`, renderCluster(status.cluster).trimEnd());
   return `${lines.join('\n')}\n`;
 }

@@ -132,3 +132,48 @@ t.test('a SIGTERM while a killed hung thread is still inside onnxruntime waits f
   t.equal(await run.exit, 0, 'exits 0 once the stuck runs return, not 134 (aborted)');
   t.notMatch(run.err(), /Napi::Error|Aborted/);
 });
+
+t.test('ferry serve --watch applies a changed config without dropping a request, and refuses a broken one', async (t) => {
+  const config = (maxBatchSize: number, extra = '') => `
+      import { defineConfig } from 'ferry-serve';
+      export default defineConfig({
+        http: { ingressThreads: 1 },
+        deployments: [
+          { name: 'mlp', model: ${JSON.stringify(modelPath('mlp.onnx'))}, batching: { maxBatchSize: ${maxBatchSize} } },
+          ${extra}
+        ],
+      });
+    `;
+  const dir = t.testdir({ 'ferry.config.ts': config(4) });
+  const file = `${dir}/ferry.config.ts`;
+  const run = ferry(['serve', file, '--port', '0', '--watch']);
+  t.teardown(() => run.child.kill('SIGKILL'));
+  const url = await urlOf(run);
+  t.match(run.out(), /watching .*ferry\.config\.ts for changes \(--watch\)/);
+  const body = { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: randomRow(1, 784) }] };
+  let running = true;
+  const statuses: number[] = [];
+  const load = (async () => {
+    while (running) statuses.push((await postJson(`${url}/v2/models/mlp/infer`, body)).status);
+  })();
+  const { writeFileSync } = await import('node:fs');
+  const updates = async () => ((await (await fetch(`${url}/-/status`)).json()) as { updates: { result: string; origin: string; reason: string }[] }).updates;
+  const { waitFor } = await import('./helpers/ferry.js');
+  let seen: Awaited<ReturnType<typeof updates>> = [];
+  writeFileSync(file, config(16, `{ name: 'second', model: ${JSON.stringify(modelPath('mlp.onnx'))} },`));
+  t.ok(await waitFor(() => seen.length === 1, 20_000, async () => void (seen = await updates())), 'the change is picked up');
+  t.match(seen[0], { result: 'applied', origin: 'watch' });
+  t.equal((await postJson(`${url}/v2/models/second/infer`, body)).status, 200, 'the added deployment serves');
+  writeFileSync(file, config(0));
+  t.ok(await waitFor(() => seen.length === 2, 20_000, async () => void (seen = await updates())), 'the broken change is seen');
+  t.match(seen[1], { result: 'refused', origin: 'watch', reason: /maxBatchSize must be an integer >= 1/ });
+  t.match(run.err(), /ferry\.config\.ts changed, but the update was not applied/, 'the refusal is printed');
+  running = false;
+  await load;
+  t.ok(statuses.length > 0 && statuses.every((s) => s === 200), `every request through both changes answered 200 (${statuses.length})`);
+  const status = ferry(['status', '--url', url]);
+  t.equal(await status.exit, 0);
+  t.match(status.out(), /config updates \(latest 5\):\n.* watch: applied in \d+ ms: mlp adjust \(batching\), second add\n.* watch: refused in \d+ ms: no change; .*maxBatchSize/);
+  run.child.kill('SIGTERM');
+  t.equal(await run.exit, 0);
+});
