@@ -34,6 +34,7 @@ import { FerryMetrics } from './metrics/index.js';
 import { AutoscalerController, type DecisionRecord, type ResolvedAutoscaling } from './autoscaler/index.js';
 import type { ClusterGateway, ClusterStatus } from './cluster/cluster-gateway.js';
 import { runJobOver } from './jobs/job-runner.js';
+import { RequestTracer } from './gateway/tracing.js';
 import type { JobStore } from './jobs/job-types.js';
 import { MemoryJobStore } from './jobs/memory-jobs.js';
 import type { GatewayJobs } from './gateway/job-routes.js';
@@ -189,6 +190,8 @@ export class FerryServer {
     private readonly stopJobs: (graceMs: number) => Promise<void> = async () => {},
     /** The admin listener (`admin` in the config) and its address, or null. */
     private readonly admin: { app: FastifyInstance; url: string } | null = null,
+    /** Sends the control plane's last spans (handle calls'). */
+    private readonly flushSpans: () => Promise<void> = async () => {},
   ) {}
 
   /** Replica pools by deployment name, as they serve now. */
@@ -281,6 +284,8 @@ export class FerryServer {
     const node = new NodeResources(config.node.cpus, config.node.gpus);
     // Handle calls from replicas' code (and embedders') run through the target pool's own router.
     let live: LiveDeployments | null = null;
+    // Handle calls get spans of their own in the trace their request began (the gateways' tracers cover the requests).
+    const handleTracer = config.tracing ? new RequestTracer(config.tracing) : null;
     const call = handleCalls((name) => {
       const found = live?.get(name);
       if (!found) return undefined;
@@ -295,7 +300,7 @@ export class FerryServer {
         infer: (inputs, rows, control) => pool.infer(inputs, rows, control),
         callRoute: (route, control) => pool.callRoute(route, control),
       };
-    });
+    }, handleTracer);
     const cluster = opts.cluster;
     if (cluster) await cluster.connect(config.deployments);
     const onFinished = (deployment: string, outcome: string) => metrics.asyncJobs.inc({ deployment, outcome });
@@ -351,6 +356,7 @@ export class FerryServer {
       await Promise.all(pools.map((p) => p.stop(0)));
       await jobs.close();
       await cluster?.close();
+      await handleTracer?.shutdown();
       throw configProblemsOf(started, config) ?? failed.reason;
     }
     const bodyLimit: BodyLimit =
@@ -509,6 +515,7 @@ export class FerryServer {
           running.abort();
         },
         admin,
+        async () => handleTracer?.shutdown(),
       );
     } catch (err) {
       await admin?.app.close();
@@ -517,6 +524,7 @@ export class FerryServer {
       await Promise.all(pools.map((p) => p.stop(0)));
       await jobs.close();
       await cluster?.close();
+      await handleTracer?.shutdown();
       throw err;
     }
   }
@@ -552,6 +560,7 @@ export class FerryServer {
       await this.cluster?.close();
       if (this.app) await cutWhatIsLeft(this.app, gatewayClosed);
       await this.admin?.app.close();
+      await this.flushSpans();
     })();
     return this.closing;
   }

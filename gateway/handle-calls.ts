@@ -1,5 +1,6 @@
 import { BadRequestError, ClientClosedError, InputDataError, ModelNotFoundError, NotServedError } from '../errors.js';
-import { checkTensorMap, type CallControl, type ModelMetadata, type DeploymentHandle, type HandleCallOptions, type RouteCall, type TensorMap } from '../replicas/index.js';
+import type { RequestTracer } from './tracing.js';
+import { checkTensorMap, childTraceparent, parseTraceparent, type CallServed, type CallControl, type ModelMetadata, type DeploymentHandle, type HandleCallOptions, type RouteCall, type TensorMap } from '../replicas/index.js';
 import { armRequestTimeout } from './call-timeout.js';
 import { OIP_DATATYPE } from './datatypes.js';
 import { toRegistryError } from './http-errors.js';
@@ -64,8 +65,8 @@ function checkHandleInputs(deployment: string, inputs: TensorMap, target: Handle
  * (408), and `control.cancel` to give up. Errors are the registry's, so a
  * handler that lets one propagate answers with the same code and status.
  */
-export function handleCalls(targets: (name: string) => HandleTarget | undefined): HandleCall {
-  return async (deployment, inputs, control, method) => {
+export function handleCalls(targets: (name: string) => HandleTarget | undefined, tracer?: RequestTracer | null): HandleCall {
+  const call: HandleCall = async (deployment, inputs, control, method) => {
     const target = targets(deployment);
     try {
       if (!target) throw new ModelNotFoundError(deployment);
@@ -91,6 +92,28 @@ export function handleCalls(targets: (name: string) => HandleTarget | undefined)
       }
     } catch (err) {
       throw toRegistryError(err);
+    }
+  };
+  // A call made within a trace (a replica's code serving a request) comes with its caller's traceparent and
+  // gets a span of its own under it: exported with its queue and inference when tracing is on, an id only otherwise.
+  return async (deployment, inputs, control, method) => {
+    const parent = parseTraceparent(control.traceparent);
+    if (!parent) return call(deployment, inputs, control, method);
+    if (!tracer) {
+      control.traceparent = childTraceparent(control.traceparent!);
+      return call(deployment, inputs, control, method);
+    }
+    const { span, traceparent } = tracer.startHandle(parent, deployment, method?.method ?? null);
+    control.traceparent = traceparent;
+    const served: CallServed = control.served ?? { replica: '', queueWaitMs: 0, batchRows: 0, enqueuedAt: 0, startedAt: 0, answeredAt: 0 };
+    control.served = served;
+    try {
+      const answer = await call(deployment, inputs, control, method);
+      tracer.finishHandle(span, null, served);
+      return answer;
+    } catch (err) {
+      tracer.finishHandle(span, err as { code?: string; statusCode?: number }, served);
+      throw err;
     }
   };
 }

@@ -42,10 +42,36 @@ export class RequestTracer {
     return { span, traceparent: `00-${sc.traceId}-${sc.spanId}-${sc.traceFlags.toString(16).padStart(2, '0')}` };
   }
 
+  /**
+   * Starts a handle call's span, `ferry.handle` (CLIENT), under the calling
+   * replica's traceparent: a deployment called from another's code
+   * (`handles.get(name)`) shows in the trace the request began, with its own
+   * queue and inference beneath. Returns it and the traceparent the call carries on.
+   */
+  startHandle(parent: TraceParent, deployment: string, method: string | null): { span: Span; traceparent: string } {
+    const ctx = trace.setSpanContext(ROOT_CONTEXT, { traceId: parent.traceId, spanId: parent.parentId, traceFlags: parseInt(parent.flags, 16), isRemote: true });
+    const span = this.tracer.startSpan('ferry.handle', { kind: SpanKind.CLIENT, attributes: { 'ferry.deployment': deployment, ...(method ? { 'ferry.method': method } : {}) } }, ctx);
+    const sc = span.spanContext();
+    return { span, traceparent: `00-${sc.traceId}-${sc.spanId}-${sc.traceFlags.toString(16).padStart(2, '0')}` };
+  }
+
+  /** Ends a handle call's span with its outcome (the registry code of its error, if any), and its queue and inference spans. */
+  finishHandle(span: Span, error: { code?: string; statusCode?: number } | null, served: CallServed): void {
+    if (error) {
+      span.setAttributes({ 'error.type': error.code ?? 'FERRY_ERR_INTERNAL' });
+      if ((error.statusCode ?? 500) >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    this.finishCall(span, served, Date.now());
+  }
+
   /** Ends a request's span (at `endTime`, epoch ms) with its answer, and its queue and inference spans once a replica answered. */
   finish(span: Span, answer: { method: string; path: string; status: number }, served: CallServed, endTime: number): void {
     span.setAttributes({ 'http.request.method': answer.method, 'url.path': answer.path, 'http.response.status_code': answer.status });
     if (answer.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    this.finishCall(span, served, endTime);
+  }
+
+  private finishCall(span: Span, served: CallServed, endTime: number): void {
     if (served.replica !== '') {
       span.setAttributes({ 'ferry.replica': served.replica, 'ferry.batch_rows': served.batchRows });
       const under = trace.setSpan(ROOT_CONTEXT, span);

@@ -1,7 +1,6 @@
 import type { DeploymentHandle, HandleCallOptions } from './handler-types.js';
 import type { FromReplica, HandleAnswer } from './protocol.js';
 import type { TensorMap } from './tensor.js';
-import { childTraceparent } from './trace-context.js';
 
 /** The request user code is serving, as the replica's AsyncLocalStorage holds it. */
 export interface AmbientCall {
@@ -92,7 +91,8 @@ export class HandleClient {
           ...method,
           ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
           ...(options.modelId === undefined ? {} : { modelId: options.modelId }),
-          ...(ambient?.traceparent ? { traceparent: childTraceparent(ambient.traceparent) } : {}),
+          // The control plane makes the call's own span (a child of this one): an exported span when tracing is on.
+          ...(ambient?.traceparent ? { traceparent: ambient.traceparent } : {}),
         },
         [],
       );

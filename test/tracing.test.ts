@@ -100,6 +100,16 @@ t.test("a request's spans reach the collector: its trace continued, its queue an
   const front = otlp.spans.find((s) => s.name === 'ferry.request' && attr(s, 'ferry.deployment') === 'front')!;
   t.equal(frontSaw.split('-')[2], front.spanId, "the front deployment's code sees the request span as its parent");
   t.equal(backSaw.split('-')[1], front.traceId, 'and its handle call carries the same trace on');
+  const handle = otlp.spans.find((s) => s.name === 'ferry.handle' && s.traceId === front.traceId);
+  t.ok(handle, 'the handle call from front to back has a span of its own in the same trace');
+  t.equal(handle?.parentSpanId, front.spanId, 'under the request span the front code was serving');
+  t.equal(attr(handle!, 'ferry.deployment'), 'back');
+  t.equal(backSaw.split('-')[2], handle?.spanId, "the back deployment's code sees the handle call's span as its parent");
+  t.same(
+    otlp.spans.filter((s) => s.parentSpanId === handle?.spanId).map((s) => s.name).sort(),
+    ['ferry.inference', 'ferry.queue'],
+    'with the back deployment’s queue and inference beneath',
+  );
   const backs = otlp.spans.filter((s) => s.name === 'ferry.request' && attr(s, 'ferry.deployment') === 'back');
   const failed = backs.find((s) => attr(s, 'http.response.status_code') === 500) as (OtlpSpan & { status?: { code?: number } }) | undefined;
   t.equal(failed?.status?.code, 2, 'a 5xx span has the error status');
