@@ -1,5 +1,5 @@
 import type { ResolvedAutoscaling } from './autoscaling-config.js';
-import { decide, INITIAL_POLICY_STATE, type Decision, type PolicyState } from './policy.js';
+import { clampReplicas, decide, INITIAL_POLICY_STATE, type Decision, type PolicyState } from './policy.js';
 
 /** What the controller needs of a deployment's pool; it never touches replicas itself. */
 export interface Scalable {
@@ -106,6 +106,27 @@ export class AutoscalerController {
     if (!config) return;
     const t: Tracked = was ? { ...was, target, config, samples: [], timers: [] } : { target, config, state: INITIAL_POLICY_STATE, samples: [], history: [], latest: null, timers: [] };
     this.tracked.push(t);
+    // New bounds hold at once, as Ray Serve applies them to every decision after its delays.
+    const from = target.targetReplicas;
+    const to = clampReplicas(from, config);
+    if (was && to !== from) {
+      target.scaleTo(to);
+      const record: DecisionRecord = {
+        at: this.now(),
+        deployment: target.name,
+        from,
+        to,
+        direction: to > from ? 'up' : 'down',
+        totalRequests: 0,
+        runningReplicas: target.readyReplicas,
+        reason: `autoscaling bounds changed to ${config.minReplicas}..${config.maxReplicas}: ${from} → ${to} at once`,
+      };
+      t.state = INITIAL_POLICY_STATE;
+      t.latest = record;
+      t.history.push(record);
+      if (t.history.length > (this.opts.historySize ?? 50)) t.history.shift();
+      this.opts.onChange?.(record);
+    }
     if (this.started) this.watch(t);
   }
 

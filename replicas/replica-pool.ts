@@ -45,6 +45,9 @@ export interface IngressPeer {
 /** Slots for replicas beyond the most the deployment may want: replacements and drains overlap. */
 const spareSlots = (max: number): number => 2 * max + 8;
 
+/** Replicas every pool is sized for at least, so a config update can add replicas in place up to this many. */
+const IN_PLACE_REPLICAS = 16;
+
 /**
  * A deployment's replicas as the control plane holds them: its
  * {@link ReplicaSet} (start, scale, drain, replace, reservations), its
@@ -92,7 +95,9 @@ export class ReplicaPool extends ModelView implements ServingPool {
     this.name = config.name;
     this.peerKey = config.name;
     applyOrtEnvironment();
-    const most = clusterNode?.mostReplicas ?? (config.autoscaling ? Math.max(config.autoscaling.maxReplicas, config.autoscaling.initialReplicas ?? 0) : config.numReplicas);
+    const most =
+      clusterNode?.mostReplicas ??
+      Math.max(IN_PLACE_REPLICAS, config.autoscaling ? Math.max(config.autoscaling.maxReplicas, config.autoscaling.initialReplicas ?? 0) : config.numReplicas);
     this.mostReplicas = most;
     this.counters = new DeploymentCounters(spareSlots(most));
     this.routing = routingSpecOf(config, this.counters.slots);

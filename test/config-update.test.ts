@@ -5,7 +5,8 @@ import { Agent } from 'undici';
 import t from 'tap';
 import { FerryServer, validateConfig } from '../index.js';
 import { modelPath } from '../models/index.js';
-import { randomRow, TEST_INGRESS_THREADS } from './helpers/ferry.js';
+import { fileURLToPath } from 'node:url';
+import { randomRow, TEST_INGRESS_THREADS, waitFor } from './helpers/ferry.js';
 
 /*
  * Zero-downtime config updates: under steady keep-alive load, a model
@@ -176,4 +177,45 @@ t.test('an invalid update, or one that changes what is fixed at start, is refuse
     ['/mlp'],
     'GET /-/config answers the config still serving',
   );
+});
+
+t.test('settings that need no new replica change in place: userConfig, replica count, autoscaling, timeout', async (t) => {
+  const handler = fileURLToPath(new URL('./fixtures/handlers/scaled-mlp.ts', import.meta.url));
+  const base = {
+    http: { port: 0, ingressThreads: TEST_INGRESS_THREADS },
+    node: { cpus: 16 },
+    deployments: [
+      { name: 'scaled', model: modelPath('mlp.onnx'), handler, userConfig: { scale: 1 }, numReplicas: 1 },
+      { name: 'auto', model: modelPath('mlp.onnx'), autoscaling: { minReplicas: 1, maxReplicas: 3, metricsIntervalMs: 100 } },
+    ],
+  };
+  const server = await FerryServer.start(validateConfig(base, modelPath('ferry.config.ts')));
+  t.teardown(() => server.close(2000));
+  const infer = async (x: number) => {
+    const res = await fetch(`${server.url}/v2/models/scaled/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: new Array(784).fill(x) }] }) });
+    return ((await res.json()) as { outputs: { name: string; data: number[] }[] }).outputs.find((o) => o.name === 'logits')!.data;
+  };
+  const atOne = await infer(0.5);
+  const first = replicaIds(server, 'scaled');
+  const next = {
+    ...base,
+    deployments: [
+      { ...base.deployments[0], userConfig: { scale: 2 }, numReplicas: 2, requestTimeoutMs: 12_345 },
+      { ...base.deployments[1], autoscaling: { minReplicas: 2, maxReplicas: 3, metricsIntervalMs: 100 } },
+    ],
+  };
+  const answer = await put(server.url, next);
+  t.equal(answer.status, 200, JSON.stringify(answer.body));
+  t.same(
+    answer.body.changes,
+    [
+      { deployment: 'scaled', action: 'adjust', fields: ['userConfig', 'requestTimeoutMs', 'numReplicas'] },
+      { deployment: 'auto', action: 'adjust', fields: ['autoscaling'] },
+    ],
+  );
+  t.ok(replicaIds(server, 'scaled').includes(first[0]), 'the first replica serves on');
+  t.same(await infer(0.25), atOne, 'its handler took the new userConfig: half the input, twice the scale');
+  t.ok(await waitFor(() => server.stats().find((s) => s.deployment === 'scaled')!.replicas.filter((r) => r.state === 'ready').length === 2), 'a second replica joins');
+  t.ok(await waitFor(() => server.stats().find((s) => s.deployment === 'auto')!.target >= 2), 'the autoscaler keeps the new minimum');
+  t.equal(server.config.deployments[0].requestTimeoutMs, 12_345);
 });
