@@ -158,3 +158,121 @@ t.test('an ingress thread takes asynchronous jobs into the control plane’s sto
   t.same(view.result.outputs[0].data, [7, 8]);
   t.equal((await fetch(`${url}${location}`, { method: 'DELETE' })).status, 409);
 });
+
+/** What an ingress is told of a pool, as the control plane tells it. */
+const describe = (pool: ReplicaPool, config: { name: string } & Record<string, any>) => ({
+  ...(config as any),
+  key: pool.peerKey,
+  metadata: pool.metadata,
+  batching: pool.batching,
+  counters: { buffer: pool.counters.buffer, slots: pool.counters.slots },
+  routing: pool.routing,
+  readiness: pool.readiness(),
+  atZero: false,
+});
+
+t.test('an ingress moves a deployment to the pool that replaces it, takes new limits in place, and drops one removed', async (t) => {
+  const old = await poolOf(t);
+  const next = await poolOf(t, { maxQueuedRequests: 1 });
+  next.pool.peerKey = 'id@1';
+  const ingress = new Ingress({
+    deployments: [describe(old.pool, old.config)],
+    ...GATEWAY,
+    control: { demand() {}, status: async () => ({}), metrics: async () => ({ contentType: 'text/plain', text: '' }), readiness: async () => ({ id: next.pool.readiness() }) },
+    metrics: { observeRequest() {}, answered() {} },
+  });
+  const peer: IngressPeer = {
+    source: 1,
+    replicaUp: (d, slot, port, replicaId) => ingress.replicaUp(d, slot, port, replicaId),
+    replicaGone: async (d, slot, reason) => ingress.replicaGone(d, slot, reason),
+    atZero: (d, atZero) => ingress.setAtZero(d, atZero),
+    failQueued: (d, err) => ingress.failQueued(d, err),
+  };
+  old.pool.connect(peer);
+  const url = await ingress.listen('127.0.0.1', 0, false);
+  t.teardown(() => ingress.close(0));
+  const answered = new Map<object, number>();
+  for (const h of [...old.hosts, ...next.hosts]) {
+    const answer = h.answer.bind(h);
+    h.answer = () => {
+      answered.set(h, (answered.get(h) ?? 0) + 1);
+      answer();
+    };
+  }
+  const rowsOf = (p: { hosts: object[] }) => p.hosts.reduce((n: number, h) => n + (answered.get(h) ?? 0), 0);
+  t.equal((await postJson(`${url}/v2/models/id/infer`, x(1, 2))).status, 200);
+  t.equal(rowsOf(old), 1);
+
+  await ingress.update([describe(next.pool, { ...next.config, requestTimeoutMs: 777 })]);
+  next.pool.connect(peer);
+  t.same((await postJson(`${url}/v2/models/id/infer`, x(3, 4))).body.outputs[0].data, [3, 4]);
+  t.equal(rowsOf(next), 1, 'the call after the update went to the new pool');
+  t.equal(rowsOf(old), 1, 'none to the old one');
+  ingress.forget(old.pool.peerKey);
+  old.pool.disconnect(peer);
+
+  // The same pool again, with a new queue bound: no new router, the bound in place.
+  await ingress.update([describe(next.pool, { ...next.config, maxQueuedRequests: 0 })]);
+  next.hosts[0].answerAtOnce = false;
+  const sent = Array.from({ length: 70 }, () => postJson(`${url}/v2/models/id/infer`, x(7, 8)));
+  const release = setInterval(() => next.hosts[0].answer(), 20);
+  const statuses = (await Promise.all(sent)).map((r) => r.status);
+  clearInterval(release);
+  next.hosts[0].answerAtOnce = true;
+  t.ok(statuses.includes(503), 'a queue bound of 0 refuses what finds the replica full (64 ongoing)');
+  t.ok(statuses.includes(200), 'and serves what it holds');
+
+  await ingress.update([]);
+  t.equal((await postJson(`${url}/v2/models/id/infer`, x(1, 1))).status, 404, 'a removed deployment is no longer served here');
+  next.pool.disconnect(peer);
+});
+
+t.test('ingress threads follow an update and ask the control plane to apply configs and run the repository', async (t) => {
+  const old = await poolOf(t);
+  const next = await poolOf(t);
+  next.pool.peerKey = 'id@1';
+  const asked: string[] = [];
+  const threads = new IngressThreads({
+    count: 1,
+    pools: [old.pool],
+    routes: [old.config],
+    gateway: { ...GATEWAY, logLevel: false },
+    metrics: new FerryMetrics(),
+    status: () => ({}),
+    control: {
+      applyConfig: async (raw) => {
+        asked.push(`apply ${JSON.stringify(raw)}`);
+        throw Object.assign(new Error('refused for the test'), { code: 'FERRY_ERR_CONFIG_REFUSED', statusCode: 409 });
+      },
+      config: async () => ({ deployments: [] }),
+      index: async () => [{ name: 'id', version: '', state: 'READY', reason: '' }, { name: 'off', version: '', state: 'UNAVAILABLE', reason: 'unloaded' }],
+      load: async (name, config) => void asked.push(`load ${name} ${config}`),
+      unload: (name) => {
+        asked.push(`unload ${name}`);
+        throw new Error('thrown at once');
+      },
+    },
+    log: () => {},
+    lost: () => t.fail('the thread ended'),
+  });
+  t.teardown(() => threads.close(0));
+  const url = await threads.listen('127.0.0.1', 0);
+  const put = await fetch(`${url}/-/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"deployments":[]}' });
+  t.match({ status: put.status, body: await put.json() }, { status: 409, body: { code: 'FERRY_ERR_CONFIG_REFUSED', error: 'refused for the test' } }, 'the control plane’s refusal keeps its code and status');
+  t.same(await (await fetch(`${url}/-/config`)).json(), { deployments: [] });
+  t.same((await postJson(`${url}/v2/repository/index`, { ready: true })).body.map((e: { name: string }) => e.name), ['id'], "the control plane's index, ready ones only");
+  t.match(await postJson(`${url}/v2/repository/models/id/load`, { parameters: { config: '{}' } }), { status: 200, body: {} });
+  t.equal((await postJson(`${url}/v2/repository/models/id/unload`, {})).status, 500, 'an operation that throws at once still answers');
+  t.same(asked, ['apply {"deployments":[]}', 'load id {}', 'unload id']);
+
+  await threads.update([next.pool], [next.config]);
+  let oldCalls = 0;
+  let newCalls = 0;
+  const countOld = old.hosts[0].answer.bind(old.hosts[0]);
+  old.hosts[0].answer = () => (oldCalls++, countOld());
+  const countNew = next.hosts[0].answer.bind(next.hosts[0]);
+  next.hosts[0].answer = () => (newCalls++, countNew());
+  t.same((await postJson(`${url}/v2/models/id/infer`, x(9, 9))).body.outputs[0].data, [9, 9]);
+  t.same([oldCalls, newCalls], [0, 1], 'the thread sends calls to the new pool');
+  threads.forget(old.pool);
+});
