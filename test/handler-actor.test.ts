@@ -196,6 +196,15 @@ t.test('the mailbox: calls run at once and concurrently, or in batches; cancels 
   const sizes = all.filter((a) => 'outputs' in a).map((a) => (a as unknown as { outputs: { batch_size: { data: Int32Array } } }).outputs.batch_size.data[0]);
   t.same(sizes, [2, 2, 1], 'batches of at most maxBatchSize calls');
 
+  const widened: FromActor[] = [];
+  const wide = new HandlerMailbox({ maxBatchSize: 2, batchWaitTimeoutMs: 0 }, sized.a, (_s, msg) => widened.push(msg), { started() {}, finished() {} });
+  wide.configure(true);
+  wide.setWindow(3, 0);
+  wide.receive(1, { type: 'calls', calls: [x(11), x(12), x(13)] });
+  await new Promise((r) => setTimeout(r, 200));
+  const wideSizes = widened.flatMap((m) => m.answers).map((a) => (a as unknown as { outputs: { batch_size: { data: Int32Array } } }).outputs.batch_size.data[0]);
+  t.same(wideSizes, [3, 3, 3], 'a new window (a config update) takes more calls per batch');
+
   const routed: FromActor[] = [];
   const routes = new HandlerMailbox({ maxBatchSize: 2, batchWaitTimeoutMs: 0 }, sized.a, (_s, msg) => routed.push(msg), { started() {}, finished() {} });
   routes.configure(true);

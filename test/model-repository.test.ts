@@ -147,3 +147,24 @@ t.test('the repository refuses what lies outside it, names the unknown, and chec
   t.equal(outsideUpdate.status, 400, 'an update naming a model outside the repository is refused');
   t.same([...server.pools.keys()], ['mlp'], 'nothing of it serves');
 });
+
+t.test('a gateway without a control plane indexes the deployments it serves', async (t) => {
+  const { buildGateway, inferenceTarget } = await import('../gateway/index.js');
+  const source = {
+    metadata: { inputs: [], outputs: [] },
+    batching: false,
+    readiness: () => ({ ready: false, reason: 'replicas fail to start: for the test' }),
+    infer: async () => ({}),
+    callRoute: async () => null,
+  };
+  const route = { name: 'solo', routePrefix: null, version: '3', requestTimeoutMs: 1000, routes: [], websockets: [], multiplex: { modelIds: ['a'] } };
+  const app = buildGateway({ targets: new Map([['solo', inferenceTarget(route, source, { active: false, lingerMs: 0 })]]) });
+  t.teardown(() => app.close());
+  const all = await app.inject({ method: 'POST', url: '/v2/repository/index' });
+  t.same(all.json(), [
+    { name: 'solo', version: '3', state: 'UNAVAILABLE', reason: 'replicas fail to start: for the test' },
+    { name: 'solo/a', version: '3', state: 'UNAVAILABLE', reason: 'replicas fail to start: for the test' },
+  ]);
+  t.same((await app.inject({ method: 'POST', url: '/v2/repository/index', payload: { ready: true } })).json(), []);
+  t.equal((await app.inject({ method: 'POST', url: '/v2/repository/models/solo/load' })).statusCode, 404, 'no control plane: no load');
+});

@@ -153,3 +153,21 @@ t.test('a batch whose answers cannot be sent fails its calls, and the mailbox go
   for (let i = 0; i < 4; i++) await turn();
   t.same(sent[1].answers.map((a) => a.id), [2], 'the next call is served');
 });
+
+t.test('a new batch window (a config update) bounds the batches flushed from then on; a mailbox whose calls run alone stays so', async (t) => {
+  const { box, runs } = setUp(() => null, 2);
+  box.receive(1, { type: 'calls', calls: [1, 2, 3].map((id) => ({ id, inputs: row(id, id), rows: 1, enqueuedAt: now() })) });
+  await turn();
+  await turn();
+  box.setWindow(4, 0);
+  box.receive(1, { type: 'calls', calls: [4, 5, 6, 7, 8].map((id) => ({ id, inputs: row(id, id), rows: 1, enqueuedAt: now() })) });
+  for (let i = 0; i < 10; i++) await turn();
+  t.same(runs.map((r) => r.length / 2), [2, 1, 4, 1], 'two rows at most, then four');
+
+  const alone = setUp(() => null, 8);
+  alone.box.configure(false);
+  alone.box.setWindow(8, 50);
+  alone.box.receive(1, { type: 'calls', calls: [1, 2].map((id) => ({ id, inputs: row(id, id), rows: 1, enqueuedAt: now() })) });
+  for (let i = 0; i < 10; i++) await turn();
+  t.same(alone.runs.map((r) => r.length / 2), [1, 1], 'calls that run alone are not batched by a new window');
+});

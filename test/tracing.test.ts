@@ -79,6 +79,12 @@ t.test("a request's spans reach the collector: its trace continued, its queue an
   const post = (model: string, x: number) =>
     fetch(`${server.url}/v2/models/${model}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [x] }] }) });
   t.equal((await post('back', -1)).status, 500, 'a handler that throws');
+  const failedCall = await fetch(`${server.url}/v2/models/front/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', traceparent: '00-11111111111111111111111111111111-2222222222222222-01' },
+    body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [-1] }] }),
+  });
+  t.equal(failedCall.status, 500, 'a handle call that fails fails its caller');
   t.equal((await fetch(`${server.url}/v2/models/back/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [2], data: [1, 2] }] }) })).status, 400, 'a request refused before any replica');
   // Closing flushes what is left to send.
   await server.close(2000);
@@ -110,6 +116,9 @@ t.test("a request's spans reach the collector: its trace continued, its queue an
     ['ferry.inference', 'ferry.queue'],
     'with the back deployment’s queue and inference beneath',
   );
+  const failedHandle = otlp.spans.find((s) => s.name === 'ferry.handle' && s.traceId === '11111111111111111111111111111111') as (OtlpSpan & { status?: { code?: number } }) | undefined;
+  t.equal(attr(failedHandle!, 'error.type'), 'FERRY_ERR_HANDLER_FAILED', "a failed handle call's span names its error");
+  t.equal(failedHandle?.status?.code, 2, 'with the error status');
   const backs = otlp.spans.filter((s) => s.name === 'ferry.request' && attr(s, 'ferry.deployment') === 'back');
   const failed = backs.find((s) => attr(s, 'http.response.status_code') === 500) as (OtlpSpan & { status?: { code?: number } }) | undefined;
   t.equal(failed?.status?.code, 2, 'a 5xx span has the error status');
