@@ -7,7 +7,7 @@ import createError from '@fastify/error';
  */
 
 /** The config file failed validation; the message lists every problem. */
-export const ConfigInvalidError = createError('FERRY_ERR_CONFIG_INVALID', 'invalid Ferry config %s:\n%s', 500);
+export const ConfigInvalidError = createError('FERRY_ERR_CONFIG_INVALID', 'invalid Ferry config %s:\n%s', 400);
 /** The config file could not be read or imported. */
 export const ConfigLoadError = createError('FERRY_ERR_CONFIG_LOAD', 'cannot load Ferry config %s: %s', 500);
 /** A config update (`PUT /-/config`, a watched file, a repository load) failed validation; the config serving before goes on. */

@@ -11,6 +11,7 @@ import {
 } from './deployments/index.js';
 import { boundTarget, type InferenceTarget, type RepositoryEntry, type ShutdownState, type TargetBinding } from './gateway/index.js';
 import { ReplicaPool, type ServingPool } from './replicas/index.js';
+import { clampReplicas } from './autoscaler/index.js';
 import { BodyInvalidError, ConfigInvalidError, ConfigRefusedError, ConfigUpdateInvalidError, NotServedError, ReplicaStartError } from './errors.js';
 
 /** One deployment serving now: its config, its pool, and what its gateway target is bound to. */
@@ -210,10 +211,14 @@ export class LiveDeployments {
     const starting = plan.changes.flatMap((c) => {
       if (c.action !== 'add' && c.action !== 'replace') return [];
       const { d, i } = byName.get(c.deployment)!;
-      const pool = this.opts.makePool(d, i);
-      if (c.action === 'replace' && pool instanceof ReplicaPool) {
+      // A replacement starts as many replicas as the deployment runs now (within its new bounds), as Ray Serve's
+      // rolling update keeps the count: the load the old ones carry moves to as many new ones.
+      const old = c.action === 'replace' ? this.live.get(d.name)!.pool : null;
+      const sized = old && d.autoscaling ? { ...d, autoscaling: { ...d.autoscaling, initialReplicas: clampReplicas(Math.max(1, old.targetReplicas), d.autoscaling) } } : d;
+      const pool = this.opts.makePool(sized, i);
+      if (old && pool instanceof ReplicaPool) {
         pool.peerKey = `${d.name}@${++this.generation}`;
-        pool.continueIdsFrom(this.live.get(d.name)!.pool);
+        pool.continueIdsFrom(old);
       }
       this.moving.set(d.name, 'LOADING');
       return [{ c, d, pool }];

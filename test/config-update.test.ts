@@ -218,4 +218,10 @@ t.test('settings that need no new replica change in place: userConfig, replica c
   t.ok(await waitFor(() => server.stats().find((s) => s.deployment === 'scaled')!.replicas.filter((r) => r.state === 'ready').length === 2), 'a second replica joins');
   t.ok(await waitFor(() => server.stats().find((s) => s.deployment === 'auto')!.target >= 2), 'the autoscaler keeps the new minimum');
   t.equal(server.config.deployments[0].requestTimeoutMs, 12_345);
+
+  // A replacement starts as many replicas as the deployment runs, within its bounds, so the load moves to as many.
+  server.pools.get('auto')!.scaleTo(3);
+  const replaced = await put(server.url, { ...next, deployments: [next.deployments[0], { ...next.deployments[1], version: 'v2' }] });
+  t.match(replaced.body.changes, [{ deployment: 'auto', action: 'replace' }]);
+  t.equal(server.pools.get('auto')!.targetReplicas, 3, 'the new pool starts with the three the old one ran');
 });

@@ -17,6 +17,18 @@ async function poolOf(t: Test, deployment: Partial<DeploymentConfig> = {}, start
   return { pool, hosts, config };
 }
 
+/** What an ingress is told of a pool, as the control plane tells it. */
+const describe = (pool: ReplicaPool, config: { name: string } & Record<string, any>) => ({
+  ...(config as any),
+  key: pool.peerKey,
+  metadata: pool.metadata,
+  batching: pool.batching,
+  counters: { buffer: pool.counters.buffer, slots: pool.counters.slots },
+  routing: pool.routing,
+  readiness: pool.readiness(),
+  atZero: false,
+});
+
 const GATEWAY = { bodyLimitBytes: 1 << 20, maxTensorElements: 1 << 20, receiveTimeoutMs: 30_000, server: { name: 'ferry', version: 'test' }, lingerMs: 10 };
 const x = (a: number, b: number) => ({ inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [a, b] }] });
 
@@ -76,18 +88,7 @@ t.test('an ingress beside the pool’s own router: exact counts over both, one q
   const { pool, hosts, config } = await poolOf(t, { numReplicas: 1, maxOngoingRequests: 2, maxQueuedRequests: 2 }, () => starts.shift() ?? 'fail');
   const observed: number[] = [];
   const ingress = new Ingress({
-    deployments: [
-      {
-        ...config,
-        key: pool.peerKey,
-        metadata: pool.metadata,
-        batching: pool.batching,
-        counters: { buffer: pool.counters.buffer, slots: pool.counters.slots },
-        routing: pool.routing,
-        readiness: pool.readiness(),
-        atZero: false,
-      },
-    ],
+    deployments: [describe(pool, config)],
     ...GATEWAY,
     control: { demand() {}, status: async () => ({}), metrics: async () => ({ contentType: 'text/plain', text: '' }), readiness: async () => ({ id: pool.readiness() }) },
     metrics: { observeRequest: (_d, code) => observed.push(code), answered() {} },
@@ -157,18 +158,6 @@ t.test('an ingress thread takes asynchronous jobs into the control plane’s sto
   t.ok(await waitFor(() => view?.state === 'succeeded', 10_000, async () => void (view = await (await fetch(`${url}${location}`)).json())));
   t.same(view.result.outputs[0].data, [7, 8]);
   t.equal((await fetch(`${url}${location}`, { method: 'DELETE' })).status, 409);
-});
-
-/** What an ingress is told of a pool, as the control plane tells it. */
-const describe = (pool: ReplicaPool, config: { name: string } & Record<string, any>) => ({
-  ...(config as any),
-  key: pool.peerKey,
-  metadata: pool.metadata,
-  batching: pool.batching,
-  counters: { buffer: pool.counters.buffer, slots: pool.counters.slots },
-  routing: pool.routing,
-  readiness: pool.readiness(),
-  atZero: false,
 });
 
 t.test('an ingress moves a deployment to the pool that replaces it, takes new limits in place, and drops one removed', async (t) => {
