@@ -1,3 +1,4 @@
+import { Agent } from 'undici';
 import t, { type Test } from 'tap';
 import { validateConfig, type DeploymentConfig } from '../deployments/index.js';
 import { assertPortFree, Ingress, IngressThreads } from '../gateway/index.js';
@@ -203,12 +204,20 @@ t.test('an ingress moves a deployment to the pool that replaces it, takes new li
   // The same pool again, with a new queue bound: no new router, the bound in place.
   await ingress.update([describe(next.pool, { ...next.config, maxQueuedRequests: 0 })]);
   next.hosts[0].answerAtOnce = false;
-  const sent = Array.from({ length: 70 }, () => postJson(`${url}/v2/models/id/infer`, x(7, 8)));
-  const release = setInterval(() => next.hosts[0].answer(), 20);
-  const statuses = (await Promise.all(sent)).map((r) => r.status);
-  clearInterval(release);
+  const dispatcher = new Agent({ connections: 100 });
+  t.teardown(() => dispatcher.close());
+  let settled = 0;
+  const sent = Array.from({ length: 70 }, () =>
+    fetch(`${url}/v2/models/id/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(x(7, 8)), dispatcher } as RequestInit).then((r) => {
+      settled++;
+      return r.status;
+    }),
+  );
+  t.ok(await waitFor(() => settled === 6 && next.pool.ongoing === 64, 10_000), 'the replica holds 64 and the six beyond are answered at once');
   next.hosts[0].answerAtOnce = true;
-  t.ok(statuses.includes(503), 'a queue bound of 0 refuses what finds the replica full (64 ongoing)');
+  for (let i = 0; i < 64; i++) next.hosts[0].answer();
+  const statuses = await Promise.all(sent);
+  t.equal(statuses.filter((s) => s === 503).length, 6, 'a queue bound of 0 refuses what finds the replica full (64 ongoing)');
   t.ok(statuses.includes(200), 'and serves what it holds');
 
   await ingress.update([]);
