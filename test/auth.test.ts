@@ -185,4 +185,16 @@ t.test('the admin listener with metrics left public', async (t) => {
   t.equal((await fetch(`${server.adminUrl}/metrics`)).status, 200, 'metrics without a key');
   t.equal((await fetch(`${server.adminUrl}/-/status`)).status, 401, 'status still needs one');
   t.equal((await fetch(`${server.adminUrl}/v2/health/live`)).status, 401, 'health was not left public');
+  const put = (key?: string) =>
+    fetch(`${server.adminUrl}/-/config`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify({ http: { port: 0 }, node: { cpus: 16 }, admin: config.admin, auth: { apiKeys: [{ name: 'ops', sha256: sha(OPS), scopes: ['admin'] }], public: ['metrics'] }, deployments: [{ name: 'mlp', model: modelPath('mlp.onnx') }] }),
+    });
+  t.equal((await put()).status, 401, 'a config update needs an admin key');
+  t.equal((await fetch(`${server.adminUrl}/v2/repository/models/mlp/unload`, { method: 'POST' })).status, 401, 'so does the repository');
+  const applied = await put(OPS);
+  t.equal(applied.status, 200, 'with one, the same config applies');
+  t.match(await applied.json(), { result: 'applied', changes: [] });
+  t.equal((await fetch(`${server.url}/-/config`, { method: 'PUT', headers: { authorization: `Bearer ${OPS}` } })).status, 404, 'and not on the inference listener, which has no admin routes');
 });
