@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Writable } from 'node:stream';
 import pino from 'pino';
-import { configJson, notPlainJson, type ResolvedConfig, type ResolvedDeployment, type ValidateOptions } from './deployments/index.js';
+import { notPlainJson, type ResolvedConfig, type ResolvedDeployment, type ValidateOptions } from './deployments/index.js';
 import { LiveDeployments, type LiveDeployment, type UpdateOrigin, type UpdateRecord } from './live-deployments.js';
 import {
   buildAdminGateway,
@@ -324,6 +324,7 @@ export class FerryServer {
       onServing: (serving) => settle(serving),
       onStopped: (pool) => stopped(pool),
       onRecord: (r) => logUpdate(r),
+      lend: (r) => node.lend(r),
       refusal: cluster ? 'a cluster gateway serves the config its cluster shares in Redis: restart the gateways with the new config to change it' : null,
     });
     const deployments = live;
@@ -379,7 +380,7 @@ export class FerryServer {
     const targets = deployments.targets;
     const control: GatewayControl = {
       applyConfig: (raw) => deployments.applyJson(raw),
-      config: async () => configJson(deployments.config),
+      config: async () => deployments.given(),
       index: async () => deployments.index(),
       load: (name, text) => deployments.load(name, text),
       unload: (name) => deployments.unload(name),

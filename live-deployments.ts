@@ -1,8 +1,11 @@
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
+  FIXED_AT_START,
   insideDirectory,
   planConfigChange,
+  type DeploymentConfig,
+  type FerryConfig,
   validateConfig,
   type DeploymentChange,
   type ResolvedConfig,
@@ -57,6 +60,23 @@ export interface LiveOptions {
   onRecord(record: UpdateRecord): void;
   /** Why this server takes no update (a cluster gateway), or null. */
   refusal: string | null;
+  /** Lends the node room for an update's new replicas until the old ones give theirs back (see NodeResources.lend). */
+  lend(r: { cpus: number; gpus: number }): () => void;
+}
+
+/** A deployment serving, resolved and as the config wrote it. */
+interface Entry {
+  resolved: ResolvedDeployment;
+  given: DeploymentConfig;
+}
+
+/** True for a plain file; false for anything else, or a path through a file (ENOTDIR). */
+function isFile(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
+  } catch {
+    return false;
+  }
 }
 
 /** Updates kept for status. */
@@ -96,7 +116,9 @@ export class LiveDeployments {
   /** What the gateways serve, by deployment name; updates add, rebind and remove entries in place. */
   readonly targets = new Map<string, InferenceTarget>();
   /** Deployments unloaded through the repository, kept for the index and a later load. */
-  private readonly unloaded = new Map<string, ResolvedDeployment>();
+  private readonly unloaded = new Map<string, Entry>();
+  /** Deployments loaded from the repository rather than the config: their settings are a load's to give. */
+  private readonly fromRepository = new Set<string>();
   private readonly records: UpdateRecord[] = [];
   /** Changes in progress, for the index: LOADING or UNLOADING by name. */
   private readonly moving = new Map<string, 'LOADING' | 'UNLOADING'>();
@@ -161,7 +183,19 @@ export class LiveDeployments {
    * config serving before goes on in each case, and the update is recorded.
    */
   applyJson(raw: unknown, origin: UpdateOrigin = 'api'): Promise<UpdateRecord> {
-    return this.apply(async () => validateConfig(raw, this.current.source, this.opts.validate), origin);
+    return this.apply(async () => {
+      // What is fixed while serving may be left out: it stays as it is.
+      const body = { ...(raw as Record<string, unknown>) };
+      const given = this.given() as unknown as Record<string, unknown>;
+      for (const key of FIXED_AT_START) if (!(key in body) && given[key] !== undefined) body[key] = given[key];
+      try {
+        return validateConfig(body, this.current.source, this.opts.validate);
+      } catch (err) {
+        if (!(err instanceof ConfigInvalidError)) throw err;
+        const problems = err.message.replace(/^[^\n]*\n/, '');
+        throw new ConfigUpdateInvalidError(`the config sent is invalid (relative paths resolve against ${dirname(this.current.source)}):\n${problems}`);
+      }
+    }, origin);
   }
 
   /** Applies the config `load` returns (a watched file, reloaded); rejects as {@link applyJson} does. */
@@ -223,15 +257,29 @@ export class LiveDeployments {
       this.moving.set(d.name, 'LOADING');
       return [{ c, d, pool }];
     });
+    // New replicas may use the room the old ones give back by the end of the update (replaced, removed, or
+    // holding a smaller share): both run for the drain, as a blue-green swap does, even on a full node.
+    const lent = { cpus: 0, gpus: 0 };
+    for (const c of plan.changes) {
+      const pool = this.live.get(c.deployment)?.pool;
+      if (!(pool instanceof ReplicaPool) || c.action === 'add') continue;
+      const back = pool.givesBack(c.action === 'adjust' ? byName.get(c.deployment)!.d.resources : null);
+      lent.cpus += back.cpus;
+      lent.gpus += back.gpus;
+    }
+    const giveBack = this.opts.lend(lent);
     for (const s of starting) s.pool.reserveFirst();
     const started = await Promise.allSettled(starting.map((s) => s.pool.start()));
     // A shutdown that began meanwhile stops what this update started, as it stops everything else.
     const failed = this.opts.shutdown.active ? 0 : started.findIndex((s) => s.status === 'rejected');
     if (failed >= 0 && starting.length > 0) {
       await Promise.all(starting.map((s) => s.pool.stop(0)));
+      giveBack();
       for (const s of starting) this.moving.delete(s.d.name);
       const name = starting[failed].d.name;
-      const why = started[failed].status === 'rejected' ? ((started[failed] as PromiseRejectedResult).reason as Error).message : 'Ferry began shutting down';
+      const err = started[failed].status === 'rejected' ? ((started[failed] as PromiseRejectedResult).reason as Error & { reason?: string }) : null;
+      // A start failure's own reason, not its whole message: the error below names the deployment again.
+      const why = err ? (err.reason ?? err.message) : 'Ferry began shutting down';
       this.record({ at, origin, result: 'failed', reason: `${name}: ${why}`, changes: plan.changes }, began);
       throw new ReplicaStartError(name, `${why} (the config serving before goes on)`);
     }
@@ -278,12 +326,27 @@ export class LiveDeployments {
         this.opts.onStopped(pool);
       }),
     );
+    giveBack();
     return this.record({ at, origin, result: 'applied', reason: said.join('; '), changes: plan.changes }, began);
   }
 
+  /** The config serving now, as it was written (the repository's loads and unloads applied): what `GET /-/config` answers. */
+  given(): FerryConfig {
+    return this.current.given ?? { deployments: [] };
+  }
+
+  /** The deployments serving now, each resolved and as written. */
+  private entries_(): Entry[] {
+    return this.current.deployments.map((d, i) => ({ resolved: d, given: this.current.given?.deployments[i] ?? { name: d.name } }));
+  }
+
   /** The config serving when its turn comes, with its deployments changed by `change`. */
-  private withDeployments(change: (now: ResolvedDeployment[]) => ResolvedDeployment[]): () => Promise<ResolvedConfig> {
-    return async () => ({ ...this.current, deployments: change(this.current.deployments) });
+  private withDeployments(change: (now: Entry[]) => Entry[]): () => Promise<ResolvedConfig> {
+    return async () => {
+      const next = change(this.entries_());
+      const given = { ...this.given(), deployments: next.map((e) => e.given) };
+      return { ...this.current, deployments: next.map((e) => e.resolved), given };
+    };
   }
 
   /**
@@ -292,21 +355,29 @@ export class LiveDeployments {
    * take the traffic); one unloaded starts again; any other is
    * `{name}.onnx` or `{name}/model.onnx` in the model repository, served
    * with the defaults, or with `configText` (a deployment's config as JSON,
-   * without file paths). Throws NotServedError (404) when there is no such
+   * without file paths; for a model of the config, its settings are the
+   * config's to change). Throws NotServedError (404) when there is no such
    * model, BodyInvalidError (400) for a bad name or config.
    */
   async load(name: string, configText: string | null): Promise<UpdateRecord> {
-    if (this.live.has(name) && configText === null) {
-      return this.apply(this.withDeployments((now) => now), 'repository', new Set([name]));
-    }
+    const serving = this.live.has(name);
     const unloaded = this.unloaded.get(name);
-    if (unloaded && configText === null) return this.apply(this.withDeployments((now) => [...now.filter((x) => x.name !== name), unloaded]), 'repository');
-    const d = this.fromRepository(name, configText);
-    return this.apply(this.withDeployments((now) => [...now.filter((x) => x.name !== name), d]), 'repository', this.live.has(name) ? new Set([name]) : new Set());
+    if (configText !== null && (serving || unloaded) && !this.fromRepository.has(name)) {
+      throw new BodyInvalidError(
+        `model '${name}' is one of the config's: change its settings in the config (the file, or PUT /-/config); parameters.config sets those of models loaded from the repository`,
+      );
+    }
+    const without = (now: Entry[]) => now.filter((e) => e.resolved.name !== name);
+    if (serving && configText === null) return this.apply(this.withDeployments((now) => now), 'repository', new Set([name]));
+    if (unloaded && configText === null) return this.apply(this.withDeployments((now) => [...without(now), unloaded]), 'repository');
+    const entry = this.repositoryEntry(name, configText);
+    const record = await this.apply(this.withDeployments((now) => (serving ? now.map((e) => (e.resolved.name === name ? entry : e)) : [...without(now), entry])), 'repository', serving ? new Set([name]) : new Set());
+    this.fromRepository.add(name);
+    return record;
   }
 
   /** A deployment of the repository's model file `name`, with `configText`'s settings. */
-  private fromRepository(name: string, configText: string | null): ResolvedDeployment {
+  private repositoryEntry(name: string, configText: string | null): Entry {
     const dir = this.current.modelRepository;
     if (!REPOSITORY_NAME.test(name)) throw new BodyInvalidError(`'${name}' is not a model name the repository takes (letters, digits, '_', '-', '.'; no path)`);
     let settings: Record<string, unknown> = {};
@@ -322,15 +393,17 @@ export class LiveDeployments {
       if ('name' in settings && settings.name !== name) throw new BodyInvalidError(`parameters.config names '${String(settings.name)}', but the load is of '${name}'`);
     }
     if (dir === null) throw new NotServedError(`model '${name}' is not in the config, and no modelRepository is configured to load it from`);
-    const file = [join(dir, `${name}.onnx`), join(dir, name, 'model.onnx')].find((f) => statSync(f, { throwIfNoEntry: false })?.isFile());
+    const file = [join(dir, `${name}.onnx`), join(dir, name, 'model.onnx')].find(isFile);
     if (!file) throw new NotServedError(`model '${name}' is not in the model repository ${dir} (looked for ${name}.onnx and ${name}/model.onnx)`);
     if (!insideDirectory(file, dir)) throw new NotServedError(`model '${name}' leads outside the model repository ${dir}`);
+    const given = { ...settings, name, model: file } as DeploymentConfig;
     try {
-      const one = validateConfig({ modelRepository: dir, deployments: [{ ...settings, name, model: file }] }, this.current.source, { ...this.opts.validate, checkNode: false });
-      return one.deployments[0];
+      const one = validateConfig({ modelRepository: dir, deployments: [given] }, this.current.source, { ...this.opts.validate, checkNode: false });
+      return { resolved: one.deployments[0], given };
     } catch (err) {
-      if (err instanceof ConfigInvalidError) throw new ConfigUpdateInvalidError((err as Error).message);
-      throw err;
+      if (!(err instanceof ConfigInvalidError)) throw err;
+      const problems = err.message.replace(/^[^\n]*\n/, '').replaceAll('deployments[0].', '');
+      throw new ConfigUpdateInvalidError(`parameters.config of '${name}' is invalid:\n${problems}`);
     }
   }
 
@@ -341,8 +414,9 @@ export class LiveDeployments {
       if (this.unloaded.has(name)) return null;
       throw new NotServedError(`model '${name}' is not served here, so there is nothing to unload`);
     }
-    const record = await this.apply(this.withDeployments((now) => now.filter((d) => d.name !== name)), 'repository');
-    this.unloaded.set(name, entry.config);
+    const was = this.entries_().find((e) => e.resolved.name === name)!;
+    const record = await this.apply(this.withDeployments((now) => now.filter((e) => e.resolved.name !== name)), 'repository');
+    this.unloaded.set(name, was);
     return record;
   }
 
@@ -362,7 +436,7 @@ export class LiveDeployments {
       seen.add(name);
       rows.push({ name, version: '', state, reason: state === 'LOADING' ? 'its replicas are starting' : 'its replicas are draining' });
     }
-    for (const d of this.unloaded.values()) if (!seen.has(d.name)) rows.push({ name: d.name, version: d.version ?? '', state: 'UNAVAILABLE', reason: 'unloaded' });
+    for (const { resolved: d } of this.unloaded.values()) if (!seen.has(d.name)) rows.push({ name: d.name, version: d.version ?? '', state: 'UNAVAILABLE', reason: 'unloaded' });
     return rows;
   }
 }

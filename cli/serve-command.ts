@@ -215,7 +215,10 @@ function watchConfig(server: FerryServer, file: string, validate: Parameters<typ
     server
       .update(() => loadConfig(file, { ...validate, fresh: true }), 'watch')
       .then(
-        (r) => process.stdout.write(`ferry: ${file} changed: applied in ${r.durationMs} ms\n`),
+        (r) => {
+          const what = r.changes.map((c) => `${c.deployment} ${c.action}${'fields' in c ? ` (${c.fields.join(', ')})` : ''}`).join(', ') || 'nothing to change';
+          process.stdout.write(`ferry: ${file} changed: applied in ${r.durationMs} ms: ${what}\n`);
+        },
         (err: Error) => process.stderr.write(`ferry: ${file} changed, but the update was not applied: ${err.message}\n`),
       )
       .finally(() => {

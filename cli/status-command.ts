@@ -76,8 +76,10 @@ export function renderStatus(status: FerryStatus, url: string): string {
   const updates = (status.updates ?? []).slice(-5);
   if (updates.length > 0) lines.push('', 'config updates (latest 5):');
   for (const u of updates) {
-    const changes = u.changes.map((c) => `${c.deployment} ${c.action}${'fields' in c ? ` (${c.fields.join(', ')})` : ''}`).join(', ') || 'no change';
-    lines.push(`  ${time(u.at)} ${u.origin}: ${u.result} in ${u.durationMs} ms: ${changes}${u.reason ? `; ${u.reason.replace(/\s*\n\s*/g, ' ')}` : ''}`);
+    const changes = u.changes.map((c) => `${c.deployment} ${c.action}${'fields' in c ? ` (${c.fields.join(', ')})` : ''}`).join(', ');
+    const what = u.result === 'applied' ? changes || 'nothing to change' : changes ? `would have: ${changes}` : '';
+    const why = u.reason.replace(/\s*\n\s*/g, ' ');
+    lines.push(`  ${time(u.at)} ${u.origin}: ${u.result} in ${u.durationMs} ms${[what, why].filter(Boolean).map((x) => `: ${x}`).join('')}`);
   }
   if (status.cluster) lines.push('', `cluster (gateway ${status.cluster.gateway}${status.cluster.redis.unavailable ? `; ${status.cluster.redis.unavailable}` : ''}):`, renderCluster(status.cluster).trimEnd());
   return `${lines.join('\n')}\n`;

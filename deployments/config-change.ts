@@ -29,15 +29,21 @@ export interface ServingNow {
 /**
  * Settings of the whole server fixed at start, as Ray Serve's `http_options`
  * are: the listener and its limits, the node, the job queue, the admin
- * listener, keys and tracing. Changing one needs a restart.
+ * listener, keys, tracing and the model repository that confines model
+ * paths. Changing one needs a restart.
  */
-const FIXED_AT_START = ['http', 'node', 'asyncInference', 'admin', 'auth', 'tracing'] as const;
+export const FIXED_AT_START = ['http', 'node', 'asyncInference', 'admin', 'auth', 'tracing', 'modelRepository'] as const;
 
 /** A deployment's routes on the gateway, declared when it starts listening (Fastify adds no route after). */
 const ROUTE_FIELDS = ['routePrefix', 'routes', 'websockets'] as const;
 
-/** Deployment settings that change in place (see ReplicaPool.adjust); `batching` only for its fixed window. */
-const IN_PLACE = new Set(['userConfig', 'numReplicas', 'autoscaling', 'requestTimeoutMs', 'maxQueuedRequests', 'batching']);
+/**
+ * Deployment settings that change in place (see ReplicaPool.adjust);
+ * `batching` only for its fixed window; `resources` (a share Ferry may
+ * settle anew as deployments come and go) for replicas started later, live
+ * ones keeping no more than the new share.
+ */
+const IN_PLACE = new Set(['userConfig', 'numReplicas', 'autoscaling', 'requestTimeoutMs', 'maxQueuedRequests', 'batching', 'resources']);
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
@@ -53,7 +59,7 @@ function windowOnly(a: ResolvedDeployment['batching'], b: ResolvedDeployment['ba
 
 function changeOf(from: ResolvedDeployment, to: ResolvedDeployment, now: ServingNow, refused: string[]): DeploymentChange | null {
   for (const f of ROUTE_FIELDS) {
-    if (!same(from[f], to[f])) refused.push(`deployments '${to.name}'.${f}: a deployment's routes are fixed while it serves; restart Ferry to change them`);
+    if (!same(from[f], to[f])) refused.push(`deployment '${to.name}': its ${f} is fixed while it serves (a deployment's routes are declared at start); restart Ferry to change it`);
   }
   const changed = (Object.keys(to) as (keyof ResolvedDeployment)[]).filter((k) => !(ROUTE_FIELDS as readonly string[]).includes(k) && !same(from[k], to[k]));
   const fileChanged = now.modelFilesChanged(to);
@@ -85,7 +91,7 @@ export function planConfigChange(from: ResolvedConfig, to: ResolvedConfig, now: 
     const was = before.get(d.name);
     if (!was) {
       if (d.routePrefix !== null || d.routes.length > 0 || d.websockets.length > 0) {
-        refused.push(`deployments '${d.name}': a deployment added while serving is served under /v2/models/${d.name} and through handles; its routePrefix, routes and websockets need a restart`);
+        refused.push(`deployment '${d.name}': one added while serving is served under /v2/models/${d.name} and through handles; its routePrefix, routes and websockets need a restart`);
       }
       changes.push({ deployment: d.name, action: 'add' });
       continue;

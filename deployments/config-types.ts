@@ -343,6 +343,8 @@ export interface ResolvedConfig {
   deployments: ResolvedDeployment[];
   /** Where the config came from; relative model paths were resolved against its folder. */
   source: string;
+  /** The config as written, before defaults (what `GET /-/config` answers, and `PUT /-/config` takes back). */
+  given?: FerryConfig;
   /** Problems that do not stop serving but deserve the user's attention. */
   warnings: string[];
 }

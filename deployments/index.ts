@@ -26,5 +26,4 @@ export { ASYNC_INFERENCE_DEFAULTS, defaultIngressThreads, DEPLOYMENT_DEFAULTS, H
 export { defineConfig } from './define-config.js';
 export { loadConfig } from './load-config.js';
 export { insideDirectory, notPlainJson, validateConfig, type ValidateOptions } from './validate-config.js';
-export { configJson } from './config-json.js';
-export { planConfigChange, type ConfigChangePlan, type DeploymentChange, type ServingNow } from './config-change.js';
+export { FIXED_AT_START, planConfigChange, type ConfigChangePlan, type DeploymentChange, type ServingNow } from './config-change.js';

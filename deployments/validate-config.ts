@@ -431,6 +431,7 @@ export function validateConfig(raw: unknown, source: string, opts: ValidateOptio
     admin: config.admin ? { host: config.admin.host ?? config.http?.host ?? HTTP_DEFAULTS.host, port: config.admin.port ?? 8001 } : null,
     deployments: deployments.map((s) => s.d),
     source,
+    given: config,
     warnings: semantic.warnings,
   };
 }

@@ -13,13 +13,15 @@ export interface Reservation {
 export interface Lease {
   /** Gives the reservation back; later calls do nothing. */
   release(): void;
+  /** Holds no more than `r` from now on, giving back the rest (a config update lowering the deployment's reservation); never grows. */
+  shrink(r: Reservation): void;
 }
 
 /**
  * The hold of a replica that runs outside the node's budget: the short-lived
  * replica that reads a scale-to-zero deployment's model metadata at start.
  */
-export const UNBUDGETED: Lease = Object.freeze({ release: () => {} });
+export const UNBUDGETED: Lease = Object.freeze({ release: () => {}, shrink: () => {} });
 
 /**
  * The local node's capacity, shared by every pool. A replica starts only if
@@ -29,6 +31,9 @@ export const UNBUDGETED: Lease = Object.freeze({ release: () => {} });
 export class NodeResources {
   private usedCpus = 0;
   private usedGpus = 0;
+  /** Room lent to a config update until the replicas it replaces have given theirs back. */
+  private lentCpus = 0;
+  private lentGpus = 0;
   private readonly listeners = new Set<() => void>();
 
   constructor(
@@ -36,10 +41,27 @@ export class NodeResources {
     readonly gpus: number,
   ) {}
 
+  /**
+   * Lends `r` beyond the node's capacity, for the new replicas of a config
+   * update to start beside the old ones that will give `r` back once
+   * drained (a blue-green swap on a full node). Returns the give-back.
+   */
+  lend(r: Reservation): () => void {
+    this.lentCpus += r.cpus;
+    this.lentGpus += r.gpus;
+    let lent = true;
+    return () => {
+      if (!lent) return;
+      lent = false;
+      this.lentCpus -= r.cpus;
+      this.lentGpus -= r.gpus;
+    };
+  }
+
   /** Reserves `r` if it fits; false (and nothing reserved) if not. */
   tryReserve(r: Reservation): boolean {
     // A small epsilon keeps 0.1 + 0.2-style sums from refusing an exact fit.
-    if (this.usedCpus + r.cpus > this.cpus + 1e-9 || this.usedGpus + r.gpus > this.gpus + 1e-9) return false;
+    if (this.usedCpus + r.cpus > this.cpus + this.lentCpus + 1e-9 || this.usedGpus + r.gpus > this.gpus + this.lentGpus + 1e-9) return false;
     this.usedCpus += r.cpus;
     this.usedGpus += r.gpus;
     return true;
@@ -54,11 +76,18 @@ export class NodeResources {
   lease(r: Reservation): Lease | null {
     if (!this.tryReserve(r)) return null;
     let held = true;
+    let holds = { ...r };
     return {
       release: () => {
         if (!held) return;
         held = false;
-        this.release(r);
+        this.release(holds);
+      },
+      shrink: (to) => {
+        const back = { cpus: Math.max(0, holds.cpus - to.cpus), gpus: Math.max(0, holds.gpus - to.gpus) };
+        if (!held || (back.cpus === 0 && back.gpus === 0)) return;
+        holds = { cpus: holds.cpus - back.cpus, gpus: holds.gpus - back.gpus };
+        this.release(back);
       },
     };
   }

@@ -3,7 +3,7 @@ import { applyOrtEnvironment, SHUTDOWN_GRACE_MS } from '../constants.js';
 import { initialOf, type ResolvedDeployment } from '../deployments/index.js';
 import { DeploymentCounters } from './deployment-counters.js';
 import type { AnswerObserver, DeploymentRouter } from './deployment-router.js';
-import { NodeResources } from './node-resources.js';
+import { NodeResources, UNBUDGETED, type Reservation } from './node-resources.js';
 import { defaultHostFactory } from './host-factory.js';
 import { ModelView } from './model-view.js';
 import type { HeldModels } from './held-models.js';
@@ -274,12 +274,26 @@ export class ReplicaPool extends ModelView implements ServingPool {
     const window = next.batching.maxBatchSize !== c.batching.maxBatchSize || next.batching.batchWaitTimeoutMs !== c.batching.batchWaitTimeoutMs;
     c.batching = next.batching;
     if (window) for (const r of this.set.replicas) r.setBatchWindow(next.batching.maxBatchSize, next.batching.batchWaitTimeoutMs);
+    // Live replicas hold no more than the new reservation; later ones reserve it.
+    c.resources = next.resources;
+    for (const r of this.set.replicas) r.lease.shrink(next.resources);
     c.autoscaling = next.autoscaling;
     c.numReplicas = next.numReplicas;
     if (!next.autoscaling) this.scaleTo(next.numReplicas);
     const userConfigChanged = JSON.stringify(next.userConfig) !== JSON.stringify(c.userConfig);
     c.userConfig = next.userConfig;
     return userConfigChanged && this.runsCode ? this.reconfigure(next.userConfig) : [];
+  }
+
+  /**
+   * What its replicas will give back on the node if each holds at most `to`
+   * (all of it when `to` is null: the pool stops): what a config update may
+   * borrow for its new replicas meanwhile (see NodeResources.lend).
+   */
+  givesBack(to: Reservation | null): Reservation {
+    const n = this.set.replicas.filter((r) => r.lease !== UNBUDGETED).length;
+    const { cpus, gpus } = this.config.resources;
+    return { cpus: n * Math.max(0, cpus - (to?.cpus ?? 0)), gpus: n * Math.max(0, gpus - (to?.gpus ?? 0)) };
   }
 
   /** Numbers this pool's replicas after `old`'s (a pool replacing another in an update), so no two replicas of a deployment share an id. */

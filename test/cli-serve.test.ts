@@ -164,6 +164,7 @@ t.test('ferry serve --watch applies a changed config without dropping a request,
   t.ok(await waitFor(() => seen.length === 1, 20_000, async () => void (seen = await updates())), 'the change is picked up');
   t.match(seen[0], { result: 'applied', origin: 'watch' });
   t.equal((await postJson(`${url}/v2/models/second/infer`, body)).status, 200, 'the added deployment serves');
+  t.match(run.out(), /ferry\.config\.ts changed: applied in \d+ ms: mlp adjust \(batching\), second add/, 'the change is printed with what it did');
   writeFileSync(file, config(0));
   t.ok(await waitFor(() => seen.length === 2, 20_000, async () => void (seen = await updates())), 'the broken change is seen');
   t.match(seen[1], { result: 'refused', origin: 'watch', reason: /maxBatchSize must be an integer >= 1/ });
@@ -173,7 +174,7 @@ t.test('ferry serve --watch applies a changed config without dropping a request,
   t.ok(statuses.length > 0 && statuses.every((s) => s === 200), `every request through both changes answered 200 (${statuses.length})`);
   const status = ferry(['status', '--url', url]);
   t.equal(await status.exit, 0);
-  t.match(status.out(), /config updates \(latest 5\):\n.* watch: applied in \d+ ms: mlp adjust \(batching\), second add\n.* watch: refused in \d+ ms: no change; .*maxBatchSize/);
+  t.match(status.out(), /config updates \(latest 5\):\n.* watch: applied in \d+ ms: mlp adjust \(batching\), second add\n.* watch: refused in \d+ ms: .*maxBatchSize/);
   run.child.kill('SIGTERM');
   t.equal(await run.exit, 0);
 });

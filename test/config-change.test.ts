@@ -53,5 +53,5 @@ t.test('what is fixed at start refuses the whole update, each reason given', asy
   const from = resolve([{ name: 'a', model: mlp, routePrefix: '/a' }]);
   const to = resolve([{ name: 'a', model: mlp, routePrefix: '/b' }, { name: 'b', model: mlp, routes: [], routePrefix: '/c' }], { http: { port: 9999 }, admin: { port: 9001 } });
   const plan = planConfigChange(from, to, serving());
-  t.match(plan.refused, [/^http: fixed while Ferry serves/, /^admin: fixed/, /'a'\.routePrefix: a deployment's routes are fixed/, /'b': a deployment added while serving is served under \/v2\/models\/b/]);
+  t.match(plan.refused, [/^http: fixed while Ferry serves/, /^admin: fixed/, /^deployment 'a': its routePrefix is fixed while it serves/, /^deployment 'b': one added while serving is served under \/v2\/models\/b/]);
 });

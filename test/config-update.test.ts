@@ -171,12 +171,12 @@ t.test('an invalid update, or one that changes what is fixed at start, is refuse
     'every refusal is in the history',
   );
   t.match(status.updates[0].reason, /no-such\.onnx/, 'with its reason');
-  const current = (await (await fetch(`${server.url}/-/config`)).json()) as { deployments: { name: string; routePrefix: string }[] };
-  t.same(
-    current.deployments.map((d) => d.routePrefix),
-    ['/mlp'],
-    'GET /-/config answers the config still serving',
-  );
+  const current = (await (await fetch(`${server.url}/-/config`)).json()) as typeof base;
+  t.same(current, base, 'GET /-/config answers the config still serving, as it was written');
+  const again = await put(server.url, current);
+  t.match(again, { status: 200, body: { result: 'applied', changes: [] } }, 'and takes it back');
+  const short = await put(server.url, { deployments: [...base.deployments, { name: 'second', model: modelPath('mlp.onnx') }] });
+  t.match(short, { status: 200, body: { changes: [{ deployment: 'second', action: 'add' }] } }, 'what is fixed while serving may be left out');
 });
 
 t.test('settings that need no new replica change in place: userConfig, replica count, autoscaling, timeout', async (t) => {
@@ -224,4 +224,35 @@ t.test('settings that need no new replica change in place: userConfig, replica c
   const replaced = await put(server.url, { ...next, deployments: [next.deployments[0], { ...next.deployments[1], version: 'v2' }] });
   t.match(replaced.body.changes, [{ deployment: 'auto', action: 'replace' }]);
   t.equal(server.pools.get('auto')!.targetReplicas, 3, 'the new pool starts with the three the old one ran');
+});
+
+t.test('on a node its deployments fully reserve, updates still apply: shares settled anew, new replicas beside the old for the drain', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-update-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  copyFileSync(modelPath('mlp.onnx'), join(dir, 'mlp.onnx'));
+  copyFileSync(modelPath('mlp.onnx'), join(dir, 'other.onnx'));
+  // No deployment sets resources.cpus: three share the node's two cores, which they reserve whole.
+  const base = { http: { port: 0, ingressThreads: TEST_INGRESS_THREADS }, node: { cpus: 2 }, deployments: ['a', 'b', 'c'].map((name) => ({ name, model: 'mlp.onnx' })) };
+  const server = await FerryServer.start(validateConfig(base, join(dir, 'ferry.config.json')));
+  t.teardown(() => server.close(2000));
+  t.equal(server.status().node!.usedCpus, 2, 'the node is fully reserved');
+  const load = steadyLoad(server.url, () => ['a', 'b']);
+  const steps: [string, unknown, string[]][] = [
+    ['more replicas', { deployments: [{ name: 'a', model: 'mlp.onnx', numReplicas: 3 }, { name: 'b', model: 'mlp.onnx' }, { name: 'c', model: 'mlp.onnx' }] }, ['a adjust', 'b adjust', 'c adjust']],
+    ['a model replaced', { deployments: [{ name: 'a', model: 'other.onnx', numReplicas: 3 }, { name: 'b', model: 'mlp.onnx' }, { name: 'c', model: 'mlp.onnx' }] }, ['a replace']],
+    ['one added, one removed', { deployments: [{ name: 'a', model: 'other.onnx', numReplicas: 3 }, { name: 'b', model: 'mlp.onnx' }, { name: 'd', model: 'mlp.onnx' }] }, ['d add', 'c remove']],
+  ];
+  for (const [what, config, changes] of steps) {
+    const answer = await put(server.url, config);
+    t.equal(answer.status, 200, `${what}: ${JSON.stringify(answer.body)}`);
+    t.same(
+      answer.body.changes.map((c: { deployment: string; action: string }) => `${c.deployment} ${c.action}`),
+      changes,
+      `${what}: planned so, the shares Ferry settles changing in place`,
+    );
+    t.ok(server.status().node!.usedCpus <= 2 + 1e-9, `${what}: once drained, the node holds no more than it has (${server.status().node!.usedCpus})`);
+  }
+  t.equal(server.stats().find((s) => s.deployment === 'a')!.replicas.filter((r) => r.state === 'ready').length, 3, 'a runs its three');
+  await load.stop();
+  t.same(load.problems, [], 'no request lost through any of it');
 });

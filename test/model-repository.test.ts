@@ -84,6 +84,15 @@ t.test('load and unload through the repository API while other models take stead
   t.equal((await post(`${server.url}/v2/repository/models/toggled/load`)).status, 200, 'an unloaded model loads again');
   t.equal((await post(`${server.url}/v2/models/toggled/infer`, JSON.parse(body(3)))).status, 200);
 
+  const settingsOfConfig = await post(`${server.url}/v2/repository/models/steady/load`, { parameters: { config: JSON.stringify({ numReplicas: 2 }) } });
+  t.equal(settingsOfConfig.status, 400, "a model of the config takes its settings from the config, not a load's");
+  t.match(settingsOfConfig.body.error, /one of the config's/);
+  const reconfigured = await post(`${server.url}/v2/repository/models/placed/load`, { parameters: { config: JSON.stringify({ version: '8' }) } });
+  t.equal(reconfigured.status, 200, 'a model loaded from the repository takes a new config with a load');
+  t.same(((await (await fetch(`${server.url}/v2/models/placed`)).json()) as { versions: string[] }).versions, ['8']);
+  const given = (await (await fetch(`${server.url}/-/config`)).json()) as { deployments: { name: string; version?: string; model: string }[] };
+  t.match(given.deployments, [{ name: 'steady' }, { name: 'placed', version: '8', model: join(repo, 'placed', 'model.onnx') }, { name: 'toggled' }], 'GET /-/config: the config as written, the repository’s loads and unloads in it');
+
   const before = server.stats().find((s) => s.deployment === 'steady')!.replicas.map((r) => r.id);
   t.equal((await post(`${server.url}/v2/repository/models/steady/load`)).status, 200, 'loading a model that serves reloads it');
   const after = server.stats().find((s) => s.deployment === 'steady')!.replicas.map((r) => r.id);
@@ -126,6 +135,8 @@ t.test('the repository refuses what lies outside it, names the unknown, and chec
   t.match(escape.body.error, /outside the model repository/);
   const dotted = await post(`${server.url}/v2/repository/models/..%2F${encodeURIComponent('ferry-outside')}/load`);
   t.equal(dotted.status, 400, 'a name with a path in it is refused');
+  const aFile = await post(`${server.url}/v2/repository/models/mlp.onnx/load`);
+  t.equal(aFile.status, 404, 'a name that is a file (not a folder) is not found, not an error');
   const unknown = await post(`${server.url}/v2/repository/models/nothing/load`);
   t.equal(unknown.status, 404);
   t.match(unknown.body.error, /looked for nothing\.onnx and nothing\/model\.onnx/);
@@ -137,7 +148,7 @@ t.test('the repository refuses what lies outside it, names the unknown, and chec
   t.equal(badType.status, 400);
   const badSetting = await post(`${server.url}/v2/repository/models/mlp2/load`, { parameters: { config: JSON.stringify({ numReplicas: -2 }) } });
   t.equal(badSetting.status, 400);
-  t.match(badSetting.body.error, /numReplicas/);
+  t.match(badSetting.body.error, /parameters\.config of 'mlp2' is invalid:\n  - numReplicas must be/, 'named by what the load sent');
   t.equal((await post(`${server.url}/v2/repository/models/nothing/unload`)).status, 404, 'unloading what is not served names it');
   const outsideUpdate = await fetch(`${server.url}/-/config`, {
     method: 'PUT',
@@ -145,6 +156,12 @@ t.test('the repository refuses what lies outside it, names the unknown, and chec
     body: JSON.stringify({ ...config, deployments: [{ name: 'mlp', model: join(outside, 'secret.onnx') }] }),
   });
   t.equal(outsideUpdate.status, 400, 'an update naming a model outside the repository is refused');
+  const unconfined = await fetch(`${server.url}/-/config`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...config, modelRepository: outside, deployments: [{ name: 'mlp', model: join(outside, 'secret.onnx') }] }),
+  });
+  t.equal(unconfined.status, 409, 'the repository itself is fixed while serving');
   t.same([...server.pools.keys()], ['mlp'], 'nothing of it serves');
 });
 

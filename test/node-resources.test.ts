@@ -70,3 +70,28 @@ t.test('the unbudgeted hold takes and gives back nothing', async (t) => {
   t.equal(told, 0);
   t.ok(Object.isFrozen(UNBUDGETED), 'no one can swap its release for a real one');
 });
+
+t.test('a config update borrows the room old replicas give back, and a lease shrinks to a new share', async (t) => {
+  const node = new NodeResources(2, 0);
+  const a = node.lease({ cpus: 1, gpus: 0 })!;
+  const b = node.lease({ cpus: 1, gpus: 0 })!;
+  t.equal(node.lease({ cpus: 1, gpus: 0 }), null, 'full');
+  const giveBack = node.lend({ cpus: 1, gpus: 0 });
+  const c = node.lease({ cpus: 1, gpus: 0 });
+  t.ok(c, 'a new replica starts beside the one it replaces, on what is lent');
+  a.release();
+  giveBack();
+  giveBack();
+  t.same(node.usage(), { cpus: 2, gpus: 0, usedCpus: 2, usedGpus: 0 }, 'the old one drained: the node holds what it has, once');
+  let released = 0;
+  node.onRelease(() => released++);
+  b.shrink({ cpus: 0.5, gpus: 0 });
+  t.equal(node.usage().usedCpus, 1.5, 'a smaller share gives back the difference at once');
+  t.equal(released, 1, 'and tells the pools');
+  b.shrink({ cpus: 0.75, gpus: 0 });
+  t.equal(node.usage().usedCpus, 1.5, 'a lease never grows');
+  b.release();
+  t.equal(node.usage().usedCpus, 1, 'and gives back what it holds now');
+  b.shrink({ cpus: 0, gpus: 0 });
+  t.equal(node.usage().usedCpus, 1, 'a released lease gives nothing more');
+});
