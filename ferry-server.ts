@@ -329,7 +329,7 @@ export class FerryServer {
     });
     const deployments = live;
     metrics.readFrom(() =>
-      deployments.entries().map(({ pool: p }) => {
+      deployments.entries().map(({ pool: p, config: d }) => {
         const s = p.stats();
         const replicas: Record<string, number> = {};
         for (const r of s.replicas) replicas[r.state] = (replicas[r.state] ?? 0) + 1;
@@ -339,7 +339,8 @@ export class FerryServer {
           : [];
         const totals = p.multiplexTotals;
         const multiplex = totals && { ...totals, held: s.replicas.map((r) => ({ replica: r.id, models: r.models.length })) };
-        return { deployment: p.name, queueDepth: s.queueDepth, ongoing: s.ongoing, replicas, adaptive, multiplex };
+        const autoscaling = d.autoscaling && { minReplicas: d.autoscaling.minReplicas, maxReplicas: d.autoscaling.maxReplicas };
+        return { deployment: p.name, queueDepth: s.queueDepth, ongoing: s.ongoing, replicas, adaptive, multiplex, queueCapacity: d.maxQueuedRequests, ...(autoscaling ? { autoscaling } : {}) };
       }),
     );
     // Every first replica is reserved before any pool starts its others: validation

@@ -11,6 +11,10 @@ export interface DeploymentGauges {
   adaptive?: { replica: string; windowMs: number; fixedMs: number; perRowMs: number }[];
   /** A multiplexed deployment's loads and evictions over its life, and the models each replica holds now. */
   multiplex?: { loads: number; evictions: number; held: { replica: string; models: number }[] } | null;
+  /** Calls its queue holds at most (`maxQueuedRequests`); absent where no queue is kept (a cluster node). */
+  queueCapacity?: number;
+  /** Its autoscaling bounds, or absent when it does not autoscale. */
+  autoscaling?: { minReplicas: number; maxReplicas: number };
 }
 
 /** One registry's figures as prom-client exports them (getMetricsAsJSON). */
@@ -129,6 +133,15 @@ export class FerryMetrics {
       this.scrapeGauge('ferry_ongoing_requests', 'Calls held by replicas (running or in their mailboxes).', ['deployment'], (g, d) =>
         g.set({ deployment: d.deployment }, d.ongoing),
       );
+      this.scrapeGauge('ferry_queue_capacity', 'Calls the deployment queue holds at most (maxQueuedRequests); past it, 503.', ['deployment'], (g, d) => {
+        if (d.queueCapacity !== undefined) g.set({ deployment: d.deployment }, d.queueCapacity);
+      });
+      this.scrapeGauge('ferry_autoscaler_min_replicas', 'The autoscaler\'s lower bound for each autoscaled deployment (autoscaling.minReplicas).', ['deployment'], (g, d) => {
+        if (d.autoscaling) g.set({ deployment: d.deployment }, d.autoscaling.minReplicas);
+      });
+      this.scrapeGauge('ferry_autoscaler_max_replicas', 'The autoscaler\'s upper bound for each autoscaled deployment (autoscaling.maxReplicas).', ['deployment'], (g, d) => {
+        if (d.autoscaling) g.set({ deployment: d.deployment }, d.autoscaling.maxReplicas);
+      });
     }
     this.scrapeGauge(opts.node ? 'ferry_node_replicas' : 'ferry_replicas', opts.node ? "This node's replicas by deployment and state." : 'Replicas by deployment and state.', ['deployment', 'state'], (g, d) => {
       for (const [state, n] of Object.entries(d.replicas)) g.set({ deployment: d.deployment, state }, n);
