@@ -15,6 +15,14 @@ import { requireCommand } from './helpers/system-tool.js';
 
 const rulesFile = fileURLToPath(new URL('../deploy/prometheus/ferry-rules.yml', import.meta.url));
 const rules = readFileSync(rulesFile, 'utf8');
+const dashboard = JSON.parse(readFileSync(new URL('../deploy/grafana/ferry.json', import.meta.url), 'utf8')) as {
+  uid: string;
+  panels: { type: string; title: string; targets?: { expr: string }[] }[];
+};
+/** Every PromQL expression the dashboard's panels query, Grafana's variables put to values Prometheus takes. */
+const dashboardExprs = dashboard.panels
+  .flatMap((p) => p.targets ?? [])
+  .map((q) => q.expr.replaceAll('$deployment', '.*').replaceAll('$__rate_interval', '1m'));
 
 /** The ferry_* metric names a PromQL text reads, histogram suffixes taken off. */
 const metricNames = (text: string) => new Set([...text.matchAll(/\bferry_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, '')));
@@ -68,7 +76,23 @@ t.test('its alerts fire on the series that should raise them, and stay quiet oth
   t.equal(out.status, 0, `promtool test rules: ${out.stdout}${out.stderr}`);
 });
 
-t.test('every metric the rules read is one a live Ferry exports', async (t) => {
+t.test('the dashboard: every panel queries, and every query is PromQL that Prometheus evaluates', async (t) => {
+  t.equal(dashboard.uid, 'ferry');
+  const charts = dashboard.panels.filter((p) => p.type !== 'row');
+  t.ok(charts.length >= 10, `${charts.length} panels`);
+  for (const p of charts) t.ok((p.targets ?? []).length > 0, `${p.title} queries`);
+  for (const topic of ['Requests', 'Error', 'duration', 'Queue', 'batch', 'Replicas by state', 'Autoscaler', 'restarts']) {
+    t.ok(charts.some((p) => p.title.includes(topic)), `a panel on ${topic}`);
+  }
+  if (!requireCommand(t, 'promtool', 'prometheus')) return;
+  // Over no series each query answers nothing; one Prometheus cannot parse fails the test.
+  const tests = [{ interval: '15s', input_series: [], promql_expr_test: dashboardExprs.map((expr) => ({ expr, eval_time: '1m', exp_samples: [] })) }];
+  const dir = t.testdir({ 'dashboard.test.yml': JSON.stringify({ rule_files: [], tests }) });
+  const out = spawnSync('promtool', ['test', 'rules', `${dir}/dashboard.test.yml`], { encoding: 'utf8' });
+  t.equal(out.status, 0, `promtool evaluates every query: ${out.stdout}${out.stderr}`);
+});
+
+t.test('every metric the rules and the dashboard read is one a live Ferry exports', async (t) => {
   const server = await startFerry(t, [
     { name: 'mlp', model: modelPath('mlp.onnx'), autoscaling: { minReplicas: 1, maxReplicas: 2 } },
   ]);
@@ -76,7 +100,7 @@ t.test('every metric the rules read is one a live Ferry exports', async (t) => {
   server.pools.get('mlp')!.killReplica('mlp#1');
   await new Promise((r) => setTimeout(r, 300));
   const exported = metricNames(await (await fetch(`${server.url}/metrics`)).text());
-  const read = [...metricNames(JSON.stringify(parse(rules)))];
-  t.ok(read.length >= 8, `the rules read ${read.join(', ')}`);
+  const read = [...metricNames(`${JSON.stringify(parse(rules))} ${dashboardExprs.join(' ')}`)];
+  t.ok(read.length >= 12, `the rules and the dashboard read ${read.join(', ')}`);
   for (const name of read) t.ok(exported.has(name), `${name} is exported`);
 });

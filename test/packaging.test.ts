@@ -18,17 +18,21 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const k8s = fileURLToPath(new URL('../deploy/kubernetes/', import.meta.url));
 const KINDS: Record<string, new (data: never) => { validate(): void }> = { ConfigMap, Service, Deployment, StatefulSet, ScaledObject } as never;
 
-t.test('docker-compose.yml: Redis with AOF, a gateway, two nodes, Prometheus scraping them all', async (t) => {
+t.test('docker-compose.yml: Redis with AOF, a gateway, two nodes, Prometheus scraping them all with the rules, Grafana with the dashboard', async (t) => {
   if (!requireCommand(t, 'docker-compose', 'docker-compose', { whole: true })) return;
   const out = execFileSync('docker-compose', ['-f', `${root}docker-compose.yml`, 'config'], { encoding: 'utf8', cwd: root });
   const config = parseAllDocuments(out)[0].toJS() as { services: Record<string, { command?: string[]; volumes?: unknown[]; stop_grace_period?: string }> };
-  t.same(Object.keys(config.services).sort(), ['gateway', 'node-1', 'node-2', 'prometheus', 'redis']);
+  t.same(Object.keys(config.services).sort(), ['gateway', 'grafana', 'node-1', 'node-2', 'prometheus', 'redis']);
   t.match(config.services.redis.command!.join(' '), /--appendonly yes/, 'Redis keeps an append-only file');
   t.match(config.services.gateway.command!.join(' '), /serve .* --redis redis:\/\/redis:6379/);
   for (const n of ['node-1', 'node-2']) t.match(config.services[n].command!.join(' '), /^node --redis redis:\/\/redis:6379 --id node-\d --listen 0\.0\.0\.0 --port 7000 --advertise node-\d .*--metrics-port 9100/);
   const prometheus = readFileSync(`${root}deploy/prometheus/prometheus.yml`, 'utf8');
   for (const target of ['gateway:8000', 'node-1:9100', 'node-2:9100']) t.match(prometheus, target, `Prometheus scrapes ${target}`);
   t.equal(config.services.gateway.stop_grace_period, '35s', "stopping gives Ferry's 30 s shutdown grace time");
+  t.match(prometheus, /rule_files:\n  - ferry-rules\.yml/, 'Prometheus loads the rules');
+  t.match(JSON.stringify(config.services.prometheus.volumes), /ferry-rules\.yml/, 'mounted beside its config');
+  t.match(JSON.stringify(config.services.grafana.volumes), /deploy\/grafana\/ferry\.json/, 'Grafana mounts the dashboard');
+  t.match(JSON.stringify(config.services.grafana.volumes), /deploy\/grafana\/provisioning/, 'and its provisioning (the data source, the dashboard folder)');
 });
 
 t.test('Kubernetes manifests validate against the Kubernetes and KEDA schemas, with health probes and the shutdown grace', async (t) => {
