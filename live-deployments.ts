@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { readdirSync, statSync, type Dirent } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   FIXED_AT_START,
@@ -64,11 +64,6 @@ export interface LiveOptions {
   lend(r: { cpus: number; gpus: number }): () => void;
 }
 
-/** A deployment serving, resolved and as the config wrote it. */
-interface Entry {
-  resolved: ResolvedDeployment;
-  given: DeploymentConfig;
-}
 
 /** True for a plain file; false for anything else, or a path through a file (ENOTDIR). */
 function isFile(path: string): boolean {
@@ -77,6 +72,23 @@ function isFile(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The models a repository holds: `{name}.onnx` and `{name}/model.onnx`, by name. */
+function repositoryModels(dir: string | null): string[] {
+  if (dir === null) return [];
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const names = entries.flatMap((e) => {
+    if (e.name.endsWith('.onnx') && isFile(join(dir, e.name))) return [e.name.slice(0, -'.onnx'.length)];
+    if (e.isDirectory() && isFile(join(dir, e.name, 'model.onnx'))) return [e.name];
+    return [];
+  });
+  return [...new Set(names)].filter((n) => REPOSITORY_NAME.test(n)).sort();
 }
 
 /** Updates kept for status. */
@@ -116,7 +128,9 @@ export class LiveDeployments {
   /** What the gateways serve, by deployment name; updates add, rebind and remove entries in place. */
   readonly targets = new Map<string, InferenceTarget>();
   /** Deployments unloaded through the repository, kept for the index and a later load. */
-  private readonly unloaded = new Map<string, Entry>();
+  private readonly unloaded = new Map<string, DeploymentConfig>();
+  /** Why the last load of a model not serving failed, by name, for the index. */
+  private readonly failedLoads = new Map<string, string>();
   /** Deployments loaded from the repository rather than the config: their settings are a load's to give. */
   private readonly fromRepository = new Set<string>();
   private readonly records: UpdateRecord[] = [];
@@ -209,7 +223,9 @@ export class LiveDeployments {
       } catch (err) {
         const reason = (err as Error).message;
         this.record({ at, origin, result: 'refused', reason, changes: [] }, began);
-        throw err instanceof ConfigInvalidError ? new ConfigUpdateInvalidError(reason) : err;
+        // Errors made here already say the update was refused; one from loading a file says so now
+        // (by constructor: registry errors sharing a code are instances of each other).
+        throw (err as Error).constructor === ConfigInvalidError ? new ConfigUpdateInvalidError(reason) : err;
       }
       return this.change(next, origin, reload, at, began);
     });
@@ -299,6 +315,7 @@ export class LiveDeployments {
       if (c.action === 'add') {
         this.add(d, pools.get(d.name)!);
         this.unloaded.delete(d.name);
+        this.failedLoads.delete(d.name);
         continue;
       }
       entry!.config = d;
@@ -335,17 +352,20 @@ export class LiveDeployments {
     return this.current.given ?? { deployments: [] };
   }
 
-  /** The deployments serving now, each resolved and as written. */
-  private entries_(): Entry[] {
-    return this.current.deployments.map((d, i) => ({ resolved: d, given: this.current.given?.deployments[i] ?? { name: d.name } }));
-  }
-
-  /** The config serving when its turn comes, with its deployments changed by `change`. */
-  private withDeployments(change: (now: Entry[]) => Entry[]): () => Promise<ResolvedConfig> {
+  /**
+   * The config serving when its turn comes, its written deployments changed
+   * by `change`, validated whole as a file would be: the shares Ferry settles
+   * for deployments without resources.cpus come out as a PUT of it would.
+   */
+  private withDeployments(change: (now: DeploymentConfig[]) => DeploymentConfig[]): () => Promise<ResolvedConfig> {
     return async () => {
-      const next = change(this.entries_());
-      const given = { ...this.given(), deployments: next.map((e) => e.given) };
-      return { ...this.current, deployments: next.map((e) => e.resolved), given };
+      const given = { ...this.given(), deployments: change(this.given().deployments) };
+      try {
+        return validateConfig(given, this.current.source, this.opts.validate);
+      } catch (err) {
+        if (!(err instanceof ConfigInvalidError)) throw err;
+        throw new ConfigUpdateInvalidError(`the config with this load or unload is invalid:\n${err.message.replace(/^[^\n]*\n/, '')}`);
+      }
     };
   }
 
@@ -367,17 +387,28 @@ export class LiveDeployments {
         `model '${name}' is one of the config's: change its settings in the config (the file, or PUT /-/config); parameters.config sets those of models loaded from the repository`,
       );
     }
-    const without = (now: Entry[]) => now.filter((e) => e.resolved.name !== name);
-    if (serving && configText === null) return this.apply(this.withDeployments((now) => now), 'repository', new Set([name]));
-    if (unloaded && configText === null) return this.apply(this.withDeployments((now) => [...without(now), unloaded]), 'repository');
-    const entry = this.repositoryEntry(name, configText);
-    const record = await this.apply(this.withDeployments((now) => (serving ? now.map((e) => (e.resolved.name === name ? entry : e)) : [...without(now), entry])), 'repository', serving ? new Set([name]) : new Set());
-    this.fromRepository.add(name);
-    return record;
+    const without = (now: DeploymentConfig[]) => now.filter((e) => e.name !== name);
+    try {
+      if (serving && configText === null) return await this.apply(this.withDeployments((now) => now), 'repository', new Set([name]));
+      if (unloaded && configText === null) return await this.apply(this.withDeployments((now) => [...without(now), unloaded]), 'repository');
+      const entry = this.repositoryEntry(name, configText);
+      const record = await this.apply(
+        this.withDeployments((now) => (serving ? now.map((e) => (e.name === name ? entry : e)) : [...without(now), entry])),
+        'repository',
+        serving ? new Set([name]) : new Set(),
+      );
+      this.fromRepository.add(name);
+      return record;
+    } catch (err) {
+      // A model of the repository or the config that does not serve shows in the index with why its load failed.
+      const known = this.unloaded.has(name) || repositoryModels(this.current.modelRepository).includes(name);
+      if (!this.live.has(name) && known) this.failedLoads.set(name, `load failed: ${(err as Error).message}`);
+      throw err;
+    }
   }
 
   /** A deployment of the repository's model file `name`, with `configText`'s settings. */
-  private repositoryEntry(name: string, configText: string | null): Entry {
+  private repositoryEntry(name: string, configText: string | null): DeploymentConfig {
     const dir = this.current.modelRepository;
     if (!REPOSITORY_NAME.test(name)) throw new BodyInvalidError(`'${name}' is not a model name the repository takes (letters, digits, '_', '-', '.'; no path)`);
     let settings: Record<string, unknown> = {};
@@ -397,9 +428,10 @@ export class LiveDeployments {
     if (!file) throw new NotServedError(`model '${name}' is not in the model repository ${dir} (looked for ${name}.onnx and ${name}/model.onnx)`);
     if (!insideDirectory(file, dir)) throw new NotServedError(`model '${name}' leads outside the model repository ${dir}`);
     const given = { ...settings, name, model: file } as DeploymentConfig;
+    // Checked alone first, so its problems are named by what the load sent.
     try {
-      const one = validateConfig({ modelRepository: dir, deployments: [given] }, this.current.source, { ...this.opts.validate, checkNode: false });
-      return { resolved: one.deployments[0], given };
+      validateConfig({ modelRepository: dir, deployments: [given] }, this.current.source, { ...this.opts.validate, checkNode: false });
+      return given;
     } catch (err) {
       if (!(err instanceof ConfigInvalidError)) throw err;
       const problems = err.message.replace(/^[^\n]*\n/, '').replaceAll('deployments[0].', '');
@@ -414,8 +446,8 @@ export class LiveDeployments {
       if (this.unloaded.has(name)) return null;
       throw new NotServedError(`model '${name}' is not served here, so there is nothing to unload`);
     }
-    const was = this.entries_().find((e) => e.resolved.name === name)!;
-    const record = await this.apply(this.withDeployments((now) => now.filter((e) => e.resolved.name !== name)), 'repository');
+    const was = this.given().deployments.find((e) => e.name === name) ?? { name, model: entry.config.model ?? undefined };
+    const record = await this.apply(this.withDeployments((now) => now.filter((e) => e.name !== name)), 'repository');
     this.unloaded.set(name, was);
     return record;
   }
@@ -436,7 +468,18 @@ export class LiveDeployments {
       seen.add(name);
       rows.push({ name, version: '', state, reason: state === 'LOADING' ? 'its replicas are starting' : 'its replicas are draining' });
     }
-    for (const { resolved: d } of this.unloaded.values()) if (!seen.has(d.name)) rows.push({ name: d.name, version: d.version ?? '', state: 'UNAVAILABLE', reason: 'unloaded' });
+    for (const d of this.unloaded.values()) {
+      if (seen.has(d.name)) continue;
+      seen.add(d.name);
+      rows.push({ name: d.name, version: d.version ?? '', state: 'UNAVAILABLE', reason: 'unloaded' });
+    }
+    for (const [name, reason] of this.failedLoads) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      rows.push({ name, version: '', state: 'UNAVAILABLE', reason });
+    }
+    // Models in the repository never loaded, as Triton lists every model its repository holds.
+    for (const name of repositoryModels(this.current.modelRepository)) if (!seen.has(name)) rows.push({ name, version: '', state: 'UNAVAILABLE', reason: 'not loaded' });
     return rows;
   }
 }

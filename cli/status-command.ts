@@ -13,6 +13,8 @@ Options:
   --redis <url>      show a cluster from its Redis instead: nodes, their resources
                      and heartbeats, the controller, and where each deployment's
                      replicas run
+  --key <key>        the API key to send (Authorization: Bearer), when the Ferry has
+                     auth.apiKeys: one with the admin scope; FERRY_API_KEY too
   --json             print the raw JSON of GET /-/status
   -h, --help         show this help
 `;
@@ -137,7 +139,7 @@ async function clusterFromRedis(url: string): Promise<Omit<ClusterStatus, 'gatew
 export async function statusCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { url: { type: 'string' }, redis: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { url: { type: 'string' }, redis: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
     process.stdout.write(STATUS_HELP);
@@ -151,9 +153,14 @@ export async function statusCommand(argv: string[]): Promise<number> {
   const url = (values.url ?? 'http://127.0.0.1:8000').replace(/\/$/, '');
   let res: Response;
   try {
-    res = await fetch(`${url}/-/status`);
+    const key = values.key ?? process.env.FERRY_API_KEY;
+    res = await fetch(`${url}/-/status`, key ? { headers: { authorization: `Bearer ${key}` } } : {});
   } catch (err) {
     throw new Error(`cannot reach Ferry at ${url}: ${(err as Error).cause ?? (err as Error).message}`);
+  }
+  if (res.status === 401 || res.status === 403) {
+    const why = ((await res.json().catch(() => ({}))) as { error?: string }).error ?? '';
+    throw new Error(`${url}/-/status answered ${res.status}${why ? `: ${why}` : ''}; give an admin key with --key or FERRY_API_KEY`);
   }
   if (!res.ok) throw new Error(`${url}/-/status answered ${res.status}`);
   const status = (await res.json()) as FerryStatus;

@@ -47,6 +47,10 @@ const IN_PLACE = new Set(['userConfig', 'numReplicas', 'autoscaling', 'requestTi
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
+/** Resolved fields by the config keys they come from, as a plan names them. */
+const CONFIG_KEY: Record<string, string> = { host: 'replicaHost', handlerExport: 'handler', requestRouterExport: 'requestRouter' };
+const keyOf = (field: string): string => CONFIG_KEY[field] ?? field;
+
 function mostOf(d: ResolvedDeployment): number {
   return d.autoscaling ? Math.max(d.autoscaling.maxReplicas, d.autoscaling.initialReplicas ?? 0) : d.numReplicas;
 }
@@ -68,10 +72,10 @@ function changeOf(from: ResolvedDeployment, to: ResolvedDeployment, now: Serving
     (k) => !IN_PLACE.has(k) || (k === 'batching' && !windowOnly(from.batching, to.batching)),
   ) as string[];
   if (changed.some((k) => k === 'numReplicas' || k === 'autoscaling') && mostOf(to) > now.mostReplicas(to.name)) needsNew.push('replica count beyond what its pool holds');
-  if (fileChanged) needsNew.push('model file');
+  if (fileChanged) needsNew.push('files on disk');
   return needsNew.length > 0
-    ? { deployment: to.name, action: 'replace', fields: [...new Set([...changed, ...needsNew])] }
-    : { deployment: to.name, action: 'adjust', fields: changed };
+    ? { deployment: to.name, action: 'replace', fields: [...new Set([...changed, ...needsNew].map(keyOf))] }
+    : { deployment: to.name, action: 'adjust', fields: changed.map(keyOf) };
 }
 
 /**

@@ -209,7 +209,8 @@ function registerRoutes(app: FastifyInstance, opts: GatewayOptions, limits: Infe
   app.get('/v2', async () => ({
     name: opts.server?.name ?? 'ferry',
     version: opts.server?.version ?? '0.0.0',
-    extensions: ['binary_tensor_data'],
+    // The repository extension where this listener serves its load and unload.
+    extensions: ['binary_tensor_data', ...(opts.control && opts.adminRoutes !== false ? ['model_repository'] : [])],
   }));
   if (opts.adminRoutes !== false) registerAdminRoutes(app, { targets: opts.targets, freshen, metrics: opts.metrics, status: opts.status, control: opts.control });
   registerModelRoutes(app, opts.targets, limits, opts.metrics, freshen, opts.jobs);

@@ -105,7 +105,7 @@ export function handleCalls(targets: (name: string) => HandleTarget | undefined,
     }
     const { span, traceparent } = tracer.startHandle(parent, deployment, method?.method ?? null);
     control.traceparent = traceparent;
-    const served: CallServed = control.served ?? { replica: '', queueWaitMs: 0, batchRows: 0, enqueuedAt: 0, startedAt: 0, answeredAt: 0 };
+    const served: CallServed = control.served ?? { replica: '', queueWaitMs: 0, batchRows: 0, enqueuedAt: 0, startedAt: 0, answeredAt: 0, inferenceMs: null };
     control.served = served;
     try {
       const answer = await call(deployment, inputs, control, method);

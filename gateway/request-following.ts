@@ -35,7 +35,7 @@ export function traceCall(req: FastifyRequest, deployment: string, control: Call
     ({ span, traceparent } = follow.tracer.start(parent, deployment, arrivedAt.get(req) ?? epochMs()));
   } else traceparent = traceparentOf(parent);
   control.traceparent = traceparent;
-  const call: CallServed = { replica: '', queueWaitMs: 0, batchRows: 0, enqueuedAt: 0, startedAt: 0, answeredAt: 0 };
+  const call: CallServed = { replica: '', queueWaitMs: 0, batchRows: 0, enqueuedAt: 0, startedAt: 0, answeredAt: 0, inferenceMs: null };
   control.served = call;
   served.set(req, { deployment, call, traceparent, span });
 }

@@ -277,6 +277,7 @@ export class DeploymentRouter {
           call.served.enqueuedAt = call.enqueuedAt;
           call.served.startedAt = msg.startedAt;
           call.served.answeredAt = epochMs();
+          call.served.inferenceMs = msg.inferenceMs ?? null;
         }
       }
     }

@@ -38,6 +38,8 @@ export interface CallServed {
   enqueuedAt: number;
   startedAt: number;
   answeredAt: number;
+  /** onnxruntime's time on the batch, ms, or null where no model ran it (a handler's batch). */
+  inferenceMs: number | null;
 }
 
 /** A pool's counters, as `ferry status` and the tests read them. */

@@ -152,4 +152,6 @@ export interface FromActor {
   batch?: { rows: number; inferenceMs: number };
   /** Rows in the batch these answers came from, every ingress's calls together (absent for cancels and failures before a batch ran). */
   rows?: number;
+  /** onnxruntime's time on that batch, ms, to every ingress (for its calls' spans); absent where no model ran it (a handler's batch). */
+  inferenceMs?: number;
 }

@@ -188,6 +188,7 @@ export class ReplicaMailbox {
     for (const [source, list] of bySource) {
       const own = shared ? list.map((a) => ('outputs' in a ? { id: a.id, outputs: ownCopy(a.outputs) } : a)) : list;
       const msg: FromActor = { type: 'answers', answers: own, startedAt, rows };
+      if (figures) msg.inferenceMs = figures.inferenceMs;
       if (figures && source === batch[0].source) msg.batch = figures;
       this.answer(source, msg, transferablesOf(own.flatMap((a) => ('outputs' in a ? [a.outputs] : []))));
     }

@@ -83,6 +83,24 @@ t.test('ferry status prints a table of deployments and replicas, or the raw JSON
   t.match(nowhere.err(), /cannot reach Ferry at http:\/\/127\.0\.0\.1:1/);
 });
 
+t.test('ferry status sends an admin key to a Ferry with API keys: --key or FERRY_API_KEY', async (t) => {
+  const { createHash } = await import('node:crypto');
+  const { startFerry } = await import('./helpers/ferry.js');
+  const key = 'ops-key-for-status';
+  const server = await startFerry(t, [{ name: 'mlp', model: modelPath('mlp.onnx') }], {}, {
+    auth: { apiKeys: [{ name: 'ops', sha256: createHash('sha256').update(key).digest('hex'), scopes: ['admin'] }] },
+  });
+  const without = ferry(['status', '--url', server.url]);
+  t.equal(await without.exit, 1);
+  t.match(without.err(), /answered 401: .*; give an admin key with --key or FERRY_API_KEY/);
+  const flag = ferry(['status', '--url', server.url, '--key', key]);
+  t.equal(await flag.exit, 0, flag.err());
+  t.match(flag.out(), /mlp\s+1\/1/);
+  const env = ferry(['status', '--url', server.url, '--json'], { FERRY_API_KEY: key });
+  t.equal(await env.exit, 0, env.err());
+  t.same(JSON.parse(env.out()).deployments.map((d: { deployment: string }) => d.deployment), ['mlp']);
+});
+
 t.test('ferry serve drains and exits 0 on SIGTERM even when the reader of its output has gone away', async (t) => {
   const dir = t.testdir({
     'ferry.config.ts': `export default { deployments: [{ name: 'mlp', model: ${JSON.stringify(modelPath('mlp.onnx'))}, batching: { batchWaitTimeoutMs: 400 } }] };`,

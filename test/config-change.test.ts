@@ -36,8 +36,8 @@ t.test('each deployment: unchanged, adjusted in place, replaced, added or remove
     { deployment: 'window', action: 'adjust', fields: ['requestTimeoutMs', 'batching', 'maxQueuedRequests'] },
     { deployment: 'adaptive', action: 'replace', fields: ['batching'] },
     { deployment: 'model', action: 'replace', fields: ['model'] },
-    { deployment: 'host', action: 'replace', fields: ['host'] },
-    { deployment: 'file', action: 'replace', fields: ['model file'] },
+    { deployment: 'host', action: 'replace', fields: ['replicaHost'] },
+    { deployment: 'file', action: 'replace', fields: ['files on disk'] },
     { deployment: 'gone', action: 'remove' },
   ]);
 });

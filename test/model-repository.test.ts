@@ -69,6 +69,7 @@ t.test('load and unload through the repository API while other models take stead
   const placed = await fetch(`${server.url}/v2/models/placed/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(1) });
   t.equal(placed.status, 200, 'the loaded model answers');
   t.match(await index(server.url), [{ name: 'steady', state: 'READY' }, { name: 'toggled', state: 'READY' }, { name: 'placed', state: 'READY' }]);
+  t.same(((await (await fetch(`${server.url}/v2`)).json()) as { extensions: string[] }).extensions, ['binary_tensor_data', 'model_repository'], 'the server metadata names the extension');
 
   const unloaded = await post(`${server.url}/v2/repository/models/toggled/unload`);
   t.equal(unloaded.status, 200);
@@ -137,6 +138,16 @@ t.test('the repository refuses what lies outside it, names the unknown, and chec
   t.equal(dotted.status, 400, 'a name with a path in it is refused');
   const aFile = await post(`${server.url}/v2/repository/models/mlp.onnx/load`);
   t.equal(aFile.status, 404, 'a name that is a file (not a folder) is not found, not an error');
+  const listed = await index(server.url);
+  t.match(listed, [{ name: 'mlp', state: 'READY' }], 'the served model first');
+  t.match(
+    listed.filter((e) => e.name !== 'mlp'),
+    [
+      { name: 'escape', state: 'UNAVAILABLE', reason: /^load failed: .*outside the model repository/ },
+      { name: 'mlp2', state: 'UNAVAILABLE', reason: 'not loaded' },
+    ],
+    'then a failed load with why, then a model the repository holds, never loaded (as Triton lists them)',
+  );
   const unknown = await post(`${server.url}/v2/repository/models/nothing/load`);
   t.equal(unknown.status, 404);
   t.match(unknown.body.error, /looked for nothing\.onnx and nothing\/model\.onnx/);

@@ -96,9 +96,13 @@ t.test("a request's spans reach the collector: its trace continued, its queue an
   t.equal(attr(request, 'http.response.status_code'), 200);
   t.match(attr(request, 'ferry.replica'), /^mlp#/);
   const children = otlp.spans.filter((s) => s.parentSpanId === request.spanId).map((s) => s.name).sort();
-  t.same(children, ['ferry.inference', 'ferry.queue'], 'its queue and inference');
+  t.same(children, ['ferry.batch', 'ferry.queue'], 'its queue and batch');
   const queue = otlp.spans.find((s) => s.name === 'ferry.queue' && s.parentSpanId === request.spanId)!;
-  const inference = otlp.spans.find((s) => s.name === 'ferry.inference' && s.parentSpanId === request.spanId)!;
+  const batch = otlp.spans.find((s) => s.name === 'ferry.batch' && s.parentSpanId === request.spanId)!;
+  const inference = otlp.spans.find((s) => s.name === 'ferry.inference' && s.parentSpanId === batch.spanId)!;
+  t.ok(inference, 'and onnxruntime’s run within the batch');
+  t.ok(BigInt(inference.endTimeUnixNano) <= BigInt(batch.endTimeUnixNano), 'inference ends within its batch');
+  t.equal(attr(batch, 'ferry.batch_rows'), 1);
   const ns = (v: string) => BigInt(v);
   t.ok(ns(request.startTimeUnixNano) <= ns(queue.startTimeUnixNano) + 1_000_000n, 'the request began before its queue (within a ms of clocks)');
   t.ok(ns(queue.endTimeUnixNano) <= ns(inference.startTimeUnixNano) + 1n, 'queue, then inference');
@@ -113,8 +117,8 @@ t.test("a request's spans reach the collector: its trace continued, its queue an
   t.equal(backSaw.split('-')[2], handle?.spanId, "the back deployment's code sees the handle call's span as its parent");
   t.same(
     otlp.spans.filter((s) => s.parentSpanId === handle?.spanId).map((s) => s.name).sort(),
-    ['ferry.inference', 'ferry.queue'],
-    'with the back deployment’s queue and inference beneath',
+    ['ferry.batch', 'ferry.queue'],
+    'with the back deployment’s queue and batch beneath',
   );
   const failedHandle = otlp.spans.find((s) => s.name === 'ferry.handle' && s.traceId === '11111111111111111111111111111111') as (OtlpSpan & { status?: { code?: number } }) | undefined;
   t.equal(attr(failedHandle!, 'error.type'), 'FERRY_ERR_HANDLER_FAILED', "a failed handle call's span names its error");
