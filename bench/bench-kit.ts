@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
 import type { PoolStats } from '../replicas/index.js';
@@ -18,6 +18,21 @@ export function startChild(script: string, args: string[] = []): Promise<Child> 
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve({ child, url: (m as { url: string }).url }));
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+/** Runs `ferry serve <args>` (the CLI, as users run it) and waits for the URL it prints; its stdout is kept in `out()`. */
+export function serveCli(args: string[]): Promise<Child & { out(): string }> {
+  const cli = fileURLToPath(new URL(`../cli/main${ext}`, import.meta.url));
+  const child = spawn(process.execPath, [...process.execArgv, cli, 'serve', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  return new Promise((resolve, reject) => {
+    const poll = setInterval(() => {
+      const m = out.match(/listening on (http:\/\/\S+)/);
+      if (m) (clearInterval(poll), resolve({ child, url: m[1], out: () => out }));
+    }, 20);
+    child.once('exit', (code) => (clearInterval(poll), reject(new Error(`ferry serve exited with ${code}: ${out}`))));
   });
 }
 

@@ -6,23 +6,12 @@
  * process took to exit. A client stops sending once it was told to go away
  * (503 or Connection: close) or its connection was refused.
  */
-import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { EXAMPLE_CONFIG } from '../paths.js';
+import { serveCli } from './bench-kit.js';
 import { jsonRequest } from './payloads.js';
 
-const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-const cli = fileURLToPath(new URL(`../cli/main${ext}`, import.meta.url));
-const child = spawn(process.execPath, [...process.execArgv, cli, 'serve', EXAMPLE_CONFIG, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-let out = '';
-child.stdout.on('data', (d) => (out += d));
-const url = await new Promise<string>((resolve) => {
-  const poll = setInterval(() => {
-    const m = out.match(/listening on (http:\/\/\S+)/);
-    if (m) (clearInterval(poll), resolve(m[1]));
-  }, 20);
-});
+const { child, url } = await serveCli([EXAMPLE_CONFIG, '--port', '0']);
 const exited = new Promise<number>((resolve) => child.on('exit', () => resolve(performance.now())));
 
 const body = jsonRequest(1);

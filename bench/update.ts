@@ -8,13 +8,12 @@
  * answered otherwise, connection errors, and latency percentiles; and each
  * update's time from the PUT until its old replicas had drained.
  */
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { modelPath } from '../models/index.js';
+import { serveCli } from './bench-kit.js';
 import { jsonRequest } from './payloads.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-update-bench-'));
@@ -30,17 +29,7 @@ const configs = [
 const file = join(dir, 'ferry.config.json');
 writeFileSync(file, JSON.stringify(configs[0]));
 
-const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-const cli = fileURLToPath(new URL(`../cli/main${ext}`, import.meta.url));
-const child = spawn(process.execPath, [...process.execArgv, cli, 'serve', file, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-let out = '';
-child.stdout.on('data', (d) => (out += d));
-const url = await new Promise<string>((resolve) => {
-  const poll = setInterval(() => {
-    const m = out.match(/listening on (http:\/\/\S+)/);
-    if (m) (clearInterval(poll), resolve(m[1]));
-  }, 20);
-});
+const { child, url } = await serveCli([file, '--port', '0']);
 
 /** What the load saw in one phase. */
 interface Phase {

@@ -30,6 +30,15 @@ const describe = (pool: ReplicaPool, config: { name: string } & Record<string, a
   atZero: false,
 });
 
+/** An in-thread ingress as a pool's peer, as the control plane connects one. */
+const peerOf = (ingress: Ingress): IngressPeer => ({
+  source: 1,
+  replicaUp: (d, slot, port, replicaId) => ingress.replicaUp(d, slot, port, replicaId),
+  replicaGone: async (d, slot, reason) => ingress.replicaGone(d, slot, reason),
+  atZero: (d, atZero) => ingress.setAtZero(d, atZero),
+  failQueued: (d, err) => ingress.failQueued(d, err),
+});
+
 const GATEWAY = { bodyLimitBytes: 1 << 20, maxTensorElements: 1 << 20, receiveTimeoutMs: 30_000, server: { name: 'ferry', version: 'test' }, lingerMs: 10 };
 const x = (a: number, b: number) => ({ inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [a, b] }] });
 
@@ -94,13 +103,7 @@ t.test('an ingress beside the pool’s own router: exact counts over both, one q
     control: { demand() {}, status: async () => ({}), metrics: async () => ({ contentType: 'text/plain', text: '' }), readiness: async () => ({ id: pool.readiness() }) },
     metrics: { observeRequest: (_d, code) => observed.push(code), answered() {} },
   });
-  const peer: IngressPeer = {
-    source: 1,
-    replicaUp: (d, slot, port, replicaId) => ingress.replicaUp(d, slot, port, replicaId),
-    replicaGone: async (d, slot, reason) => ingress.replicaGone(d, slot, reason),
-    atZero: (d, atZero) => ingress.setAtZero(d, atZero),
-    failQueued: (d, err) => ingress.failQueued(d, err),
-  };
+  const peer = peerOf(ingress);
   pool.connect(peer);
   const url = await ingress.listen('127.0.0.1', 0, false);
   t.equal((await postJson(`${url}/v2/models/id/infer`, x(1, 2))).status, 200, 'served through the second ingress');
@@ -171,13 +174,7 @@ t.test('an ingress moves a deployment to the pool that replaces it, takes new li
     control: { demand() {}, status: async () => ({}), metrics: async () => ({ contentType: 'text/plain', text: '' }), readiness: async () => ({ id: next.pool.readiness() }) },
     metrics: { observeRequest() {}, answered() {} },
   });
-  const peer: IngressPeer = {
-    source: 1,
-    replicaUp: (d, slot, port, replicaId) => ingress.replicaUp(d, slot, port, replicaId),
-    replicaGone: async (d, slot, reason) => ingress.replicaGone(d, slot, reason),
-    atZero: (d, atZero) => ingress.setAtZero(d, atZero),
-    failQueued: (d, err) => ingress.failQueued(d, err),
-  };
+  const peer = peerOf(ingress);
   old.pool.connect(peer);
   const url = await ingress.listen('127.0.0.1', 0, false);
   t.teardown(() => ingress.close(0));
