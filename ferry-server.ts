@@ -54,6 +54,8 @@ export interface FerryServerOptions {
    * placed through Redis (see ClusterGateway). @default replicas in this process
    */
   cluster?: ClusterGateway;
+  /** Told as each replica begins to start and is ready (`ferry serve` shows it as it happens). @default nothing */
+  progress?: (event: StartProgress) => void;
   /**
    * Abandons the start: a cluster gateway stops waiting for nodes to load
    * its models, and start() rejects (after cleaning up). Replicas loading
@@ -61,6 +63,9 @@ export interface FerryServerOptions {
    */
   signal?: AbortSignal;
 }
+
+/** One step of a replica's start, as `ferry serve` shows it: begun, or ready after `ms`. */
+export type StartProgress = { deployment: string; replica: string; phase: 'starting' } | { deployment: string; replica: string; phase: 'ready'; ms: number };
 
 /** How requests come in: the gateways serving, and why fewer than asked when the runtime cannot share a port. */
 export interface IngressInfo {
@@ -269,8 +274,15 @@ export class FerryServer {
     const metrics = new FerryMetrics();
     // The gateway's logger exists once the app is built; losses before that (a failed first start) end the start anyway.
     let log: FastifyBaseLogger | null = null;
+    const progress = opts.progress;
     const observer: PoolObserver = {
       answered: metrics.answered.bind(metrics),
+      ...(progress
+        ? {
+            replicaStarting: (deployment, replica) => progress({ deployment, replica, phase: 'starting' }),
+            replicaStarted: (deployment, replica, ms) => progress({ deployment, replica, phase: 'ready', ms }),
+          }
+        : {}),
       routerFallback: (deployment, reason) => log?.warn({ deployment }, routerFallbackMessage(deployment, reason)),
       replicaLost: (deployment, replicaId, cause, reason) => {
         metrics.replicaRestarts.inc({ deployment, reason: cause });

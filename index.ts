@@ -16,7 +16,7 @@ export {
   type SessionAffinityConfig,
   type WebSocketRouteConfig,
 } from './deployments/index.js';
-export { FerryServer, type BodyLimit, type FerryServerOptions, type FerryStatus, type IngressInfo, type IngressStatus } from './ferry-server.js';
+export { FerryServer, type BodyLimit, type FerryServerOptions, type FerryStatus, type IngressInfo, type IngressStatus, type StartProgress } from './ferry-server.js';
 export {
   HandleCallError,
   type CallInfo,

@@ -42,15 +42,19 @@ export interface SimSummary {
  * Replays a trace through the real policy (`decide`) with a fluid model of
  * service: arrivals join a queue, each ready replica completes replicaRps,
  * and new replicas serve after coldStartMs. Deterministic, no timers.
+ * `onProgress`, when given, hears the share of the trace simulated (0 to 1)
+ * at each hundredth, from within the run (it is synchronous).
  */
 export function simulate(
   trace: readonly TracePoint[],
   config: ResolvedAutoscaling,
   service: ServiceModel,
   stepMs = 100,
+  onProgress?: (done: number) => void,
 ): { steps: SimStep[]; summary: SimSummary; reasons: { t: number; reason: string }[] } {
   const dt = stepMs / 1000;
   const end = trace[trace.length - 1].t;
+  const every = Math.max(1, Math.floor(end / dt / 100));
   let state: PolicyState = INITIAL_POLICY_STATE;
   let target = config.initialReplicas;
   let ready = target;
@@ -63,6 +67,7 @@ export function simulate(
   const summary: SimSummary = { durationS: end, offered: 0, served: 0, maxQueue: 0, timeOverTargetS: 0, replicaSeconds: 0, maxReplicas: ready, decisions: 0 };
 
   for (let i = 0; i * dt <= end + 1e-9; i++) {
+    if (onProgress && i % every === 0) onProgress(Math.min(1, (i * dt) / end));
     const t = i * dt;
     while (starting.length > 0 && starting[0] <= t + 1e-9) {
       starting.shift();
@@ -105,5 +110,7 @@ export function simulate(
       }
     }
   }
+  onProgress?.(1);
+
   return { steps, summary, reasons };
 }

@@ -20,7 +20,8 @@ const nice = (n: number) => (Number.isInteger(n) || n >= 100 ? n.toFixed(0) : n 
 function panel(title: string, times: number[], series: Series[], index: number, end: number): string {
   const y0 = TOP + index * (PANEL + GAP);
   const plotW = WIDTH - LEFT - RIGHT;
-  const max = Math.max(1e-9, ...series.flatMap((s) => s.values));
+  // A fold, not a spread: a long trace has more points than a call may take arguments.
+  const max = series.reduce((m, s) => s.values.reduce((a, v) => (v > a ? v : a), m), 1e-9);
   const x = (t: number) => LEFT + (t / Math.max(end, 1e-9)) * plotW;
   const y = (v: number) => y0 + PANEL - (v / max) * PANEL;
   const out = [

@@ -9,6 +9,7 @@ import { NodeAgent } from '../cluster/node-agent.js';
 import { FerryServer } from '../ferry-server.js';
 import { ensureModels } from '../models/index.js';
 import { EXAMPLE_CONFIG } from '../paths.js';
+import { startProgress } from './start-progress.js';
 import { deviceUnavailableReason, threadsInsideOnnxruntime } from '../replicas/index.js';
 
 export const SERVE_HELP = `Usage: ferry serve [config] [options]
@@ -41,6 +42,9 @@ Environment:
   FERRY_CONTROL_INTERVAL_MS    with --redis: how often gateways read the cluster and place replicas (default 500, least 100)
   FERRY_CONTROLLER_LOCK_TTL_MS with --redis: how long the controller's lock lives unrenewed (default 3000, least 100)
   FERRY_ORT_TELEMETRY          1 turns onnxruntime's own telemetry files back on (default off)
+
+While the replicas start, a terminal shows each deployment's replicas loading
+and ready on one spinner line (stderr); elsewhere a plain line per replica.
 
 SIGINT or SIGTERM turns readiness 503, answers new requests 503
 FERRY_ERR_SHUTTING_DOWN (Connection: close), lets in-flight HTTP and
@@ -118,8 +122,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const node = values.redis && values['with-node'] ? new NodeAgent({ redisUrl: values.redis, cpus: config.node.cpus, gpus: config.node.gpus, log: logLine }) : null;
   await node?.start();
   let server: FerryServer;
+  // Progress goes to stderr on a terminal (the spinner), with the log lines on stdout.
+  const progress = startProgress(process.stderr.isTTY ? process.stderr : process.stdout);
   try {
     server = await FerryServer.start(config, {
+      progress: (e) => progress.step(e),
       ...(values.redis ? { cluster: new ClusterGateway({ redisUrl: values.redis, log: logLine }) } : {}),
       signal: starting.signal,
       validate,
@@ -129,9 +136,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
       listen: { host: values.host, port },
     });
   } catch (err) {
+    progress.done(false);
     if (starting.signal.aborted) return 0;
     throw err;
   }
+  progress.done(true);
   config.deployments.forEach((d, i) => {
     const omitted = server.pools.get(d.name)!.omittedOutputs;
     if (omitted.length === 0) return;

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import ora from 'ora';
 import { parseTrace, renderChart, resolveAutoscaling, simulate } from '../autoscaler/index.js';
 import { simulateCluster, type ClusterScenario, type ClusterSimulation } from '../cluster/cluster-simulation.js';
 import { CLUSTER_TIMING } from '../cluster/timing.js';
@@ -121,7 +122,9 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     serviceMs: positive('service-ms', values['service-ms'], 20),
     coldStartMs: positive('cold-start-ms', values['cold-start-ms'], 250),
   };
-  const { steps, summary, reasons } = simulate(trace, autoscaling, service);
+  const progress = simulationProgress(trace[trace.length - 1].t, values.json ? null : process.stderr);
+  const { steps, summary, reasons } = simulate(trace, autoscaling, service, 100, progress?.step);
+  progress?.done();
   const out = values.out ?? 'simulation.svg';
   writeFileSync(out, renderChart(steps, summary, `${deployment.name}: ${values.trace} (${service.replicaRps} req/s per replica)`));
   if (values.json) {
@@ -157,4 +160,35 @@ export function renderClusterSimulation(s: ClusterScenario, r: ClusterSimulation
   }
   lines.push('', `requests queued meanwhile: ${r.peakQueued} at most, ${r.queuedRequestSeconds} request-seconds in all; ${r.retried} calls in flight on dead replicas retried`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Traces this long (simulated seconds) or longer show their progress. */
+const LONG_TRACE_S = 3600;
+
+/**
+ * A long trace's progress on `stream`: on a terminal, a spinner line (ora)
+ * redrawn as the synchronous run reports; elsewhere, a line at each quarter.
+ * Null for a short trace, or with --json.
+ */
+function simulationProgress(seconds: number, stream: (NodeJS.WriteStream & { isTTY?: boolean }) | null): { step(done: number): void; done(): void } | null {
+  if (!stream || seconds < LONG_TRACE_S) return null;
+  const text = (done: number) => `simulating ${Math.round(done * 100)}% of ${seconds.toFixed(0)} s`;
+  if (!stream.isTTY) {
+    let quarter = 0;
+    return {
+      step: (done) => {
+        while (done >= (quarter + 1) / 4 && quarter < 4) stream.write(`ferry: ${text(++quarter / 4)}\n`);
+      },
+      done: () => {},
+    };
+  }
+  const spinner = ora({ text: text(0), stream }).start();
+  return {
+    step: (done) => {
+      spinner.text = text(done);
+      // The run holds the event loop: each frame is drawn here, not by ora's timer.
+      spinner.render();
+    },
+    done: () => spinner.succeed(`simulated ${seconds.toFixed(0)} s`),
+  };
 }

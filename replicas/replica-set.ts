@@ -275,9 +275,12 @@ export class ReplicaSet {
   /** Starts a replica that holds its reservation; it gives it back when it fails, dies or is retired. */
   private async startReplica(replica: Replica): Promise<Replica> {
     this.replicas.push(replica);
+    const began = performance.now();
+    this.opts.observer?.replicaStarting?.(this.name, replica.id);
     try {
       this.opts.model.learn(await replica.start());
       this.failedStarts = 0;
+      this.opts.observer?.replicaStarted?.(this.name, replica.id, Math.round(performance.now() - began));
     } catch (err) {
       this.remove(replica);
       replica.lease.release();

@@ -47,6 +47,10 @@ export const NO_HANDLES: HandleCalls = () =>
 export interface LifecycleObserver {
   /** A replica ended without being asked to (`crashed`) or could not load (`start_failed`); the pool replaces it. */
   replicaLost?(deployment: string, replicaId: string, cause: ReplicaLossCause, reason: string): void;
+  /** A replica begins to start: its host starts and loads the model (or the handler). */
+  replicaStarting?(deployment: string, replicaId: string): void;
+  /** A replica is ready, `ms` after it began to start. */
+  replicaStarted?(deployment: string, replicaId: string, ms: number): void;
 }
 
 /** Why a replica had to be replaced: the label of `ferry_replica_restarts_total`. */

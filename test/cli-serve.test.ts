@@ -22,6 +22,7 @@ t.test('ferry serve loads a TypeScript config, serves, and drains in-flight requ
   t.teardown(() => run.child.kill('SIGKILL'));
   const url = await urlOf(run);
   t.match(run.out(), /slow-mlp: 1\/1 replicas ready \(thread, cpu, batching up to 64 rows\)/, 'prints each deployment once ready');
+  t.match(run.out(), /ferry: slow-mlp: starting replica slow-mlp#1\nferry: slow-mlp: replica slow-mlp#1 ready in \d+ ms\n[^]*listening on/, 'and, not on a terminal, a plain line for each replica as it starts and is ready');
   const body = { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: randomRow(1, 784) }] };
   // Held 400 ms by the batch window: still in flight when the signal comes.
   const inFlight = Promise.all([postJson(`${url}/slow/infer`, body), postJson(`${url}/v2/models/slow-mlp/infer`, body)]);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parseTrace, rateAt, resolveAutoscaling, simulate } from '../autoscaler/index.js';
@@ -62,4 +62,21 @@ t.test('ferry simulate writes the chart and prints the summary', async (t) => {
   const bad = spawnSync(process.execPath, ['--import', TSX, cli, 'simulate', '--config', `${dir}/ferry.config.ts`], { encoding: 'utf8' });
   t.equal(bad.status, 1);
   t.match(bad.stderr, /needs --trace/);
+  t.notMatch(run.stderr, /simulating/, 'a short trace shows no progress');
+
+  // Two hours of trace: long enough to show progress, a line at each quarter where stderr is not a terminal.
+  writeFileSync(`${dir}/long.csv`, '0,10\n3600,200\n7200,10\n');
+  const long = spawnSync(process.execPath, ['--import', TSX, cli, 'simulate', '--config', `${dir}/ferry.config.ts`, '--trace', `${dir}/long.csv`, '--out', `${dir}/long.svg`], { encoding: 'utf8' });
+  t.equal(long.status, 0, long.stderr);
+  t.same(long.stderr.match(/ferry: simulating \d+% of 7200 s/g), ['ferry: simulating 25% of 7200 s', 'ferry: simulating 50% of 7200 s', 'ferry: simulating 75% of 7200 s', 'ferry: simulating 100% of 7200 s']);
+  t.match(long.stdout, /simulated m over .*long\.csv: 7200 s/);
+});
+
+t.test('simulate reports its progress from within the run, a hundredth at a time, ending at the whole', async (t) => {
+  const seen: number[] = [];
+  simulate([{ t: 0, rps: 5 }, { t: 100, rps: 5 }], resolveAutoscaling({ minReplicas: 1, maxReplicas: 2 }), { replicaRps: 10, serviceMs: 10, coldStartMs: 100 }, 100, (d) => seen.push(d));
+  t.equal(seen[0], 0);
+  t.equal(seen.at(-1), 1);
+  t.ok(seen.length >= 100 && seen.length <= 102, `${seen.length} reports`);
+  t.ok(seen.every((d, i) => i === 0 || d >= seen[i - 1]), 'never going back');
 });

@@ -1,0 +1,56 @@
+import type { Writable } from 'node:stream';
+import ora, { type Ora } from 'ora';
+import type { StartProgress } from '../ferry-server.js';
+
+/** What `ferry serve` shows while replicas start: told each step, then done (or failed) once the start ends. */
+export interface ProgressView {
+  step(event: StartProgress): void;
+  /** The start ended: the spinner goes (its last line stays on a terminal), nothing more is written. */
+  done(ok: boolean): void;
+}
+
+/**
+ * Each deployment's replicas starting, as it happens. On a terminal, one
+ * spinner line (ora) with every deployment's replicas ready out of those
+ * starting and the latest step; elsewhere (a pipe, a log collector), a plain
+ * line per step: `ferry: mlp: starting replica mlp#1`, `ferry: mlp: replica
+ * mlp#1 ready in 85 ms`.
+ */
+export function startProgress(stream: Writable & { isTTY?: boolean }): ProgressView {
+  if (!stream.isTTY) {
+    let over = false;
+    return {
+      step: (e) => {
+        if (over) return;
+        stream.write(e.phase === 'starting' ? `ferry: ${e.deployment}: starting replica ${e.replica}\n` : `ferry: ${e.deployment}: replica ${e.replica} ready in ${e.ms} ms\n`);
+      },
+      done: () => {
+        over = true;
+      },
+    };
+  }
+  const counts = new Map<string, { starting: number; ready: number }>();
+  let spinner: Ora | null = null;
+  let finished = false;
+  return {
+    step: (e) => {
+      if (finished) return;
+      const c = counts.get(e.deployment) ?? { starting: 0, ready: 0 };
+      counts.set(e.deployment, c);
+      if (e.phase === 'starting') c.starting++;
+      else c.ready++;
+      const each = [...counts].map(([name, n]) => `${name} ${n.ready}/${n.starting}`).join(', ');
+      const latest = e.phase === 'starting' ? `loading ${e.replica}` : `${e.replica} ready in ${e.ms} ms`;
+      const text = `starting replicas: ${each} (${latest})`;
+      if (spinner) spinner.text = text;
+      else spinner = ora({ text, stream }).start();
+    },
+    done: (ok) => {
+      finished = true;
+      if (!spinner) return;
+      const each = [...counts].map(([name, n]) => `${name} ${n.ready}/${n.starting}`).join(', ');
+      if (ok) spinner.succeed(`replicas ready: ${each}`);
+      else spinner.fail(`start failed: ${each} ready`);
+    },
+  };
+}

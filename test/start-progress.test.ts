@@ -1,0 +1,47 @@
+import { Writable } from 'node:stream';
+import t from 'tap';
+import { startProgress } from '../cli/start-progress.js';
+
+/* What `ferry serve` shows while replicas start: plain lines where output is not a terminal, one spinner line where it is. */
+
+function sink(tty: boolean) {
+  let text = '';
+  const stream = Object.assign(
+    new Writable({
+      write(chunk, _enc, done) {
+        text += chunk;
+        done();
+      },
+    }),
+    { isTTY: tty, columns: 120, cursorTo() {}, clearLine() {}, moveCursor() {} },
+  );
+  return { stream, text: () => text };
+}
+
+t.test('not on a terminal: a line per step, none once the start is over', async (t) => {
+  const out = sink(false);
+  const view = startProgress(out.stream);
+  view.step({ deployment: 'mlp', replica: 'mlp#1', phase: 'starting' });
+  view.step({ deployment: 'mlp', replica: 'mlp#1', phase: 'ready', ms: 42 });
+  view.done(true);
+  view.step({ deployment: 'mlp', replica: 'mlp#2', phase: 'starting' });
+  t.equal(out.text(), 'ferry: mlp: starting replica mlp#1\nferry: mlp: replica mlp#1 ready in 42 ms\n');
+});
+
+t.test('on a terminal: one spinner line for every deployment, ending in what is ready, or the failure', async (t) => {
+  const ok = sink(true);
+  const view = startProgress(ok.stream);
+  view.step({ deployment: 'mlp', replica: 'mlp#1', phase: 'starting' });
+  view.step({ deployment: 'cnn', replica: 'cnn#1', phase: 'starting' });
+  view.step({ deployment: 'mlp', replica: 'mlp#1', phase: 'ready', ms: 5 });
+  view.done(true);
+  t.match(ok.text(), /replicas ready: mlp 1\/1, cnn 0\/1/);
+  const failed = sink(true);
+  const other = startProgress(failed.stream);
+  other.step({ deployment: 'mlp', replica: 'mlp#1', phase: 'starting' });
+  other.done(false);
+  t.match(failed.text(), /start failed: mlp 0\/1 ready/);
+  const quiet = sink(true);
+  startProgress(quiet.stream).done(true);
+  t.equal(quiet.text(), '', 'nothing started, nothing shown');
+});
