@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Writable } from 'node:stream';
 import pino from 'pino';
-import { notPlainJson, type ResolvedConfig, type ResolvedDeployment, type ValidateOptions } from './deployments/index.js';
+import { describeChanges, notPlainJson, type ResolvedConfig, type ResolvedDeployment, type ValidateOptions } from './deployments/index.js';
 import { LiveDeployments, type LiveDeployment, type UpdateOrigin, type UpdateRecord } from './live-deployments.js';
 import {
   buildAdminGateway,
@@ -487,7 +487,7 @@ export class FerryServer {
     };
     stopped = (pool) => threads?.forget(pool);
     logUpdate = (r) => {
-      const what = r.changes.map((c) => `${c.deployment} ${c.action}${'fields' in c ? ` (${c.fields.join(', ')})` : ''}`).join(', ') || 'nothing changed';
+      const what = describeChanges(r.changes) || 'nothing changed';
       if (r.result === 'applied') logger.info({ update: r }, `config update (${r.origin}) applied in ${r.durationMs} ms: ${what}${r.reason ? `; ${r.reason}` : ''}`);
       else logger.warn({ update: r }, `config update (${r.origin}) ${r.result}, the config serving before goes on: ${r.reason}`);
     };

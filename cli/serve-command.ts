@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { LOG_LEVEL } from '../constants.js';
-import { loadConfig } from '../deployments/index.js';
+import { describeChanges, loadConfig } from '../deployments/index.js';
 import { ClusterGateway } from '../cluster/cluster-gateway.js';
 import { NodeAgent } from '../cluster/node-agent.js';
 import { FerryServer } from '../ferry-server.js';
@@ -225,7 +225,7 @@ function watchConfig(server: FerryServer, file: string, validate: Parameters<typ
       .update(() => loadConfig(file, { ...validate, fresh: true }), 'watch')
       .then(
         (r) => {
-          const what = r.changes.map((c) => `${c.deployment} ${c.action}${'fields' in c ? ` (${c.fields.join(', ')})` : ''}`).join(', ') || 'nothing to change';
+          const what = describeChanges(r.changes) || 'nothing to change';
           process.stdout.write(`ferry: ${file} changed: applied in ${r.durationMs} ms: ${what}\n`);
         },
         (err: Error) => process.stderr.write(`ferry: ${file} changed, but the update was not applied: ${err.message}\n`),

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ClusterStore } from '../cluster/cluster-store.js';
 import type { ClusterStatus } from '../cluster/cluster-gateway.js';
+import { describeChanges } from '../deployments/index.js';
 import type { FerryStatus } from '../ferry-server.js';
 
 export const STATUS_HELP = `Usage: ferry status [options]
@@ -78,7 +79,7 @@ export function renderStatus(status: FerryStatus, url: string): string {
   const updates = (status.updates ?? []).slice(-5);
   if (updates.length > 0) lines.push('', 'config updates (latest 5):');
   for (const u of updates) {
-    const changes = u.changes.map((c) => `${c.deployment} ${c.action}${'fields' in c ? ` (${c.fields.join(', ')})` : ''}`).join(', ');
+    const changes = describeChanges(u.changes);
     const what = u.result === 'applied' ? changes || 'nothing to change' : changes ? `would have: ${changes}` : '';
     const why = u.reason.replace(/\s*\n\s*/g, ' ');
     lines.push(`  ${time(u.at)} ${u.origin}: ${u.result} in ${u.durationMs} ms${[what, why].filter(Boolean).map((x) => `: ${x}`).join('')}`);

@@ -12,6 +12,11 @@ export type DeploymentChange =
   | { deployment: string; action: 'adjust'; fields: string[] }
   | { deployment: string; action: 'replace'; fields: string[] };
 
+/** Changes as the log, `--watch` and `ferry status` print them: `mlp replace (model, files on disk), extra add`; '' for none. */
+export function describeChanges(changes: readonly DeploymentChange[]): string {
+  return changes.map((c) => `${c.deployment} ${c.action}${'fields' in c ? ` (${c.fields.join(', ')})` : ''}`).join(', ');
+}
+
 /** A config update, planned: why it is refused (empty when it can go ahead), and what it changes. */
 export interface ConfigChangePlan {
   refused: string[];

@@ -26,4 +26,4 @@ export { ASYNC_INFERENCE_DEFAULTS, defaultIngressThreads, DEPLOYMENT_DEFAULTS, H
 export { defineConfig } from './define-config.js';
 export { loadConfig } from './load-config.js';
 export { insideDirectory, notPlainJson, validateConfig, type ValidateOptions } from './validate-config.js';
-export { FIXED_AT_START, planConfigChange, type ConfigChangePlan, type DeploymentChange, type ServingNow } from './config-change.js';
+export { describeChanges, FIXED_AT_START, planConfigChange, type ConfigChangePlan, type DeploymentChange, type ServingNow } from './config-change.js';
