@@ -31,6 +31,7 @@ import {
 import { BodyInvalidError, ConfigInvalidError, ModelNotFoundError, NotServedError } from './errors.js';
 import { VERSION } from './version.js';
 import { FerryMetrics } from './metrics/index.js';
+import { StatusPage } from './dashboard/index.js';
 import { AutoscalerController, type DecisionRecord, type ResolvedAutoscaling } from './autoscaler/index.js';
 import type { ClusterGateway, ClusterStatus } from './cluster/cluster-gateway.js';
 import { runJobOver } from './jobs/job-runner.js';
@@ -56,6 +57,8 @@ export interface FerryServerOptions {
   cluster?: ClusterGateway;
   /** Told as each replica begins to start and is ready (`ferry serve` shows it as it happens). @default nothing */
   progress?: (event: StartProgress) => void;
+  /** Milliseconds between the status page's samples (`/-/dashboard`). @default 2000 */
+  statusPageIntervalMs?: number;
   /**
    * Abandons the start: a cluster gateway stops waiting for nodes to load
    * its models, and start() rejects (after cleaning up). Replicas loading
@@ -197,6 +200,8 @@ export class FerryServer {
     private readonly admin: { app: FastifyInstance; url: string } | null = null,
     /** Sends the control plane's last spans (handle calls'). */
     private readonly flushSpans: () => Promise<void> = async () => {},
+    /** Samples what `/-/dashboard` charts; stopped at close. */
+    private readonly statusPage: StatusPage | null = null,
   ) {}
 
   /** Replica pools by deployment name, as they serve now. */
@@ -421,6 +426,7 @@ export class FerryServer {
         },
         metrics,
         status: () => status(),
+        dashboard: (since) => statusPage.data(since),
         jobs: gatewayJobs,
         control,
         log: logging.write,
@@ -440,6 +446,7 @@ export class FerryServer {
         server: { name: 'ferry', version: VERSION },
         metrics,
         status: () => status(),
+        dashboard: (since) => statusPage.data(since),
         jobs: gatewayJobs,
         control,
         shutdown,
@@ -472,6 +479,10 @@ export class FerryServer {
       updates: deployments.history(),
       ...(cluster ? { cluster: cluster.status() } : {}),
     });
+    const statusPage = new StatusPage(
+      { status, metrics: async () => metrics.traffic(threads ? await threads.snapshots() : []) },
+      opts.statusPageIntervalMs,
+    );
     settle = async (serving) => {
       for (const { config: d, pool } of serving) {
         controller.track(pool, d.autoscaling);
@@ -500,6 +511,7 @@ export class FerryServer {
           targets,
           metrics,
           status: () => status(),
+          dashboard: (since) => statusPage.data(since),
           auth,
           logger: opts.logger,
           control,
@@ -507,6 +519,7 @@ export class FerryServer {
         admin = { app: adminApp, url: await adminApp.listen({ host: config.admin.host, port: config.admin.port }) };
       }
       controller.start();
+      statusPage.start();
       // Jobs run as requests to this gateway, over loopback when it listens on every interface.
       const own = new URL(url);
       if (own.hostname === '0.0.0.0' || own.hostname === '[::]') own.hostname = '127.0.0.1';
@@ -530,6 +543,7 @@ export class FerryServer {
         },
         admin,
         async () => handleTracer?.shutdown(),
+        statusPage,
       );
     } catch (err) {
       await admin?.app.close();
@@ -557,6 +571,7 @@ export class FerryServer {
       this.shutdown.active = true;
       this.shutdown.lingerMs = Math.min(SHUTDOWN_LINGER_MS, graceMs);
       this.controller.stop();
+      this.statusPage?.stop();
       const deadline = performance.now() + graceMs;
       // Jobs running here are requests to this gateway: they finish (or are let go) while it still serves.
       await this.stopJobs(graceMs);

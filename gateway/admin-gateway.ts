@@ -12,6 +12,8 @@ export interface AdminGatewayOptions {
   targets: ReadonlyMap<string, InferenceTarget>;
   metrics: GatewayMetrics;
   status: () => unknown;
+  /** What the status page polls. @default no status page */
+  dashboard?: (since: number) => unknown;
   /** With keys, every admin route but those left public needs an admin key. */
   auth: ResolvedAuth | null;
   logger?: FastifyServerOptions['logger'];
@@ -40,6 +42,6 @@ export function buildAdminGateway(opts: AdminGatewayOptions): FastifyInstance {
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
   app.get('/v2/health/live', async () => ({ live: true }));
-  registerAdminRoutes(app, { targets: opts.targets, freshen: async () => {}, metrics: opts.metrics, status: opts.status, control: opts.control });
+  registerAdminRoutes(app, { targets: opts.targets, freshen: async () => {}, metrics: opts.metrics, status: opts.status, dashboard: opts.dashboard, control: opts.control });
   return app;
 }

@@ -50,25 +50,45 @@ export function requestMayCall(req: FastifyRequest, deployment: string): boolean
 }
 
 /**
+ * The key a request presents: `Authorization: Bearer <key>`, or HTTP Basic
+ * (RFC 7617) with the key as password and any user name, which is how a
+ * browser signs in to the status page and the API docs. '' when none.
+ */
+export function presentedKey(header: string | undefined): string {
+  if (typeof header !== 'string') return '';
+  const bearer = /^Bearer\s+(.*)$/is.exec(header);
+  if (bearer) return bearer[1]!.trim();
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!basic) return '';
+  const pair = Buffer.from(basic[1]!, 'base64').toString('utf8');
+  const colon = pair.indexOf(':');
+  return colon < 0 ? '' : pair.slice(colon + 1);
+}
+
+/** Pages a person opens in a browser: their 401 asks for Basic, so the browser shows its sign-in prompt. */
+const BROWSER_PAGES = /^\/(-\/dashboard|docs)(\/|$|\?)/;
+
+/**
  * API keys on every route (`auth` in the config): a request without a valid
- * `Authorization: Bearer <key>` gets 401 (with `WWW-Authenticate: Bearer`),
- * one whose key's scopes do not cover the route gets 403, before its body is
- * read. `need` says what each route asks; health and metrics may be left
- * open. Keys are compared by hash in constant time and never logged.
+ * key (see {@link presentedKey}) gets 401 (with `WWW-Authenticate: Bearer`,
+ * or `Basic` on the status page and docs), one whose key's scopes do not
+ * cover the route gets 403, before its body is read. `need` says what each
+ * route asks; health and metrics may be left open. Keys are compared by
+ * hash in constant time and never logged.
  */
 export function registerAuth(app: FastifyInstance, auth: ResolvedAuth, need: (req: FastifyRequest) => Need, gateways = 1): void {
   app.addHook('onRequest', async (req, reply) => {
     const wanted = need(req);
     if (wanted.kind === 'open') return;
-    const header = req.headers.authorization;
-    const token = typeof header === 'string' && /^Bearer\s+/i.test(header) ? header.replace(/^Bearer\s+/i, '').trim() : '';
+    const token = presentedKey(req.headers.authorization);
+    const scheme = BROWSER_PAGES.test(req.url) ? 'Basic' : 'Bearer';
     if (token === '') {
-      reply.header('www-authenticate', 'Bearer realm="ferry"');
+      reply.header('www-authenticate', `${scheme} realm="ferry"`);
       throw new UnauthorizedError('this route needs an API key: send Authorization: Bearer <key>');
     }
     const key = matchKey(token, auth.keys);
     if (!key) {
-      reply.header('www-authenticate', 'Bearer realm="ferry", error="invalid_token"');
+      reply.header('www-authenticate', scheme === 'Basic' ? 'Basic realm="ferry"' : 'Bearer realm="ferry", error="invalid_token"');
       throw new UnauthorizedError('the API key is not valid');
     }
     keyOf.set(req, key);

@@ -20,6 +20,7 @@ import { registerHandlerRoutes, registerHandlerWebSockets } from './handler-rout
 import type { InferenceLimits } from './run-inference.js';
 import type { ShutdownState } from './shutdown-state.js';
 import { registerStreamRoutes, type StreamSession } from './stream-routes.js';
+import { registerDashboardRoutes } from '../dashboard/index.js';
 
 /** Options for {@link buildGateway}. */
 export interface GatewayOptions {
@@ -39,6 +40,8 @@ export interface GatewayOptions {
   metrics?: GatewayMetrics;
   /** What `GET /-/status` serves: deployments, replicas, queues, decisions. @default no status route */
   status?: () => unknown;
+  /** What the status page (`/-/dashboard`) polls: the samples after `since` and the state now. @default no status page */
+  dashboard?: (since: number) => unknown;
   /** Set by the owner when shutdown begins. @default never shutting down */
   shutdown?: ShutdownState;
   /**
@@ -177,13 +180,15 @@ export interface AdminRoutesOptions {
   freshen: () => Promise<void>;
   metrics?: GatewayMetrics;
   status?: () => unknown;
+  /** What the status page polls; absent: no `/-/dashboard`. */
+  dashboard?: (since: number) => unknown;
   /** Config updates and repository load/unload; absent: neither is served. */
   control?: GatewayControl;
 }
 
-/** The routes an operator uses: `/-/status`, `/-/config`, `/metrics` and the model repository (on their own listener with `admin`). */
+/** The routes an operator uses: `/-/status`, `/-/dashboard`, `/-/config`, `/metrics` and the model repository (on their own listener with `admin`). */
 export function registerAdminRoutes(app: FastifyInstance, opts: AdminRoutesOptions): void {
-  const { targets, freshen, metrics, status, control } = opts;
+  const { targets, freshen, metrics, status, dashboard, control } = opts;
   if (metrics) {
     app.get('/metrics', async (_req, reply) => {
       const { contentType, text } = await metrics.expose();
@@ -191,6 +196,7 @@ export function registerAdminRoutes(app: FastifyInstance, opts: AdminRoutesOptio
     });
   }
   if (status) app.get('/-/status', async () => status());
+  if (dashboard) registerDashboardRoutes(app, dashboard);
   registerRepositoryRoutes(app, targets, freshen, control);
   if (control) registerControlRoutes(app, control);
 }
@@ -212,7 +218,7 @@ function registerRoutes(app: FastifyInstance, opts: GatewayOptions, limits: Infe
     // The repository extension where this listener serves its load and unload.
     extensions: ['binary_tensor_data', ...(opts.control && opts.adminRoutes !== false ? ['model_repository'] : [])],
   }));
-  if (opts.adminRoutes !== false) registerAdminRoutes(app, { targets: opts.targets, freshen, metrics: opts.metrics, status: opts.status, control: opts.control });
+  if (opts.adminRoutes !== false) registerAdminRoutes(app, { targets: opts.targets, freshen, metrics: opts.metrics, status: opts.status, dashboard: opts.dashboard, control: opts.control });
   registerModelRoutes(app, opts.targets, limits, opts.metrics, freshen, opts.jobs);
   if (opts.jobs) registerJobRoutes(app, opts.jobs);
 }

@@ -18,11 +18,11 @@ const post = (msg: FromIngress) => control.postMessage(msg);
 const metrics = new FerryMetrics({ processWide: false });
 const asked = new Map<number, (value: unknown) => void>();
 let asks = 0;
-const ask = <T>(what: 'status' | 'metrics' | 'readiness'): Promise<T> =>
+const ask = <T>(what: 'status' | 'metrics' | 'readiness' | 'dashboard', since?: number): Promise<T> =>
   new Promise((resolve) => {
     const id = ++asks;
     asked.set(id, resolve as (value: unknown) => void);
-    post({ type: 'ask', id, what });
+    post({ type: 'ask', id, what, ...(since === undefined ? {} : { since }) });
   });
 
 /** An operation run by the control plane (a job store's, a config update's); its error comes back with its code and status. */
@@ -62,6 +62,7 @@ const ingress = new Ingress({
     status: () => ask('status'),
     metrics: () => ask('metrics'),
     readiness: () => ask('readiness'),
+    dashboard: (since) => ask('dashboard', since),
   },
   ...(spec.jobs ? { jobs: { submit: (r) => job('submit', r), get: (id) => job('get', id), cancel: (id) => job('cancel', id) } } : {}),
   ...(spec.control

@@ -56,7 +56,7 @@ export type FromIngress =
   | { type: 'listen-failed'; message: string; code?: string; syscall?: string }
   | { type: 'ack'; ack: number }
   | { type: 'demand'; deployment: string }
-  | { type: 'ask'; id: number; what: 'status' | 'metrics' | 'readiness' }
+  | { type: 'ask'; id: number; what: 'status' | 'metrics' | 'readiness' | 'dashboard'; since?: number }
   | { type: 'job'; id: number; op: 'submit' | 'get' | 'cancel'; arg: unknown }
   | { type: 'control'; id: number; op: ControlOp; arg: unknown }
   | { type: 'collected'; id: number; metrics: unknown }

@@ -17,6 +17,8 @@ const INGRESS_ENTRY = fileURLToPath(new URL(`./ingress-main${extname(fileURLToPa
 export interface IngressHost {
   demand(deployment: string): void;
   status(): unknown;
+  /** What the status page polls: the samples after `since` and the state now. */
+  dashboard(since: number): unknown;
   metrics(): Promise<{ contentType: string; text: string }>;
   readiness(): Record<string, Readiness>;
   /** The job store, where asynchronous inference is served. */
@@ -85,6 +87,7 @@ export class IngressThread implements IngressPeer {
         return;
       case 'ask':
         if (msg.what === 'status') this.post({ type: 'reply', id: msg.id, value: this.host.status() });
+        else if (msg.what === 'dashboard') this.post({ type: 'reply', id: msg.id, value: this.host.dashboard(msg.since ?? 0) });
         else if (msg.what === 'readiness') this.post({ type: 'reply', id: msg.id, value: this.host.readiness() });
         else {
           this.host.metrics().then(

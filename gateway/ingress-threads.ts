@@ -1,5 +1,5 @@
 import type { ResolvedDeployment } from '../deployments/index.js';
-import type { FerryMetrics } from '../metrics/index.js';
+import type { FerryMetrics, MetricSnapshot } from '../metrics/index.js';
 import type { ServingPool } from '../replicas/index.js';
 import type { IngressDeployment } from './ingress.js';
 import type { IngressThreadSpec } from './ingress-protocol.js';
@@ -41,6 +41,8 @@ export interface IngressThreadsOptions {
   /** The control plane's own metrics, merged with every thread's at scrape time. */
   metrics: FerryMetrics;
   status(): unknown;
+  /** What the status page polls (see IngressHost.dashboard). */
+  dashboard(since: number): unknown;
   /** The job store, where asynchronous inference is served. */
   jobs?: GatewayJobs;
   /** Where the threads' log lines go. */
@@ -73,6 +75,7 @@ export class IngressThreads {
         {
           demand: (name) => this.pools.find((p) => p.name === name)?.demand(),
           status: () => opts.status(),
+          dashboard: (since) => opts.dashboard(since),
           metrics: () => this.metrics(),
           readiness: () => Object.fromEntries(this.pools.map((p) => [p.name, p.readiness()])),
           log: (line) => opts.log(line),
@@ -133,8 +136,12 @@ export class IngressThreads {
 
   /** Every thread's metrics merged with the control plane's: one process. */
   async metrics(): Promise<{ contentType: string; text: string }> {
-    const snapshots = await Promise.all(this.threads.map((t) => t.collect()));
-    return this.opts.metrics.exposeWith(snapshots);
+    return this.opts.metrics.exposeWith(await this.snapshots());
+  }
+
+  /** Every thread's own figures (requests, the batches its answers carried). */
+  snapshots(): Promise<MetricSnapshot[]> {
+    return Promise.all(this.threads.map((t) => t.collect()));
   }
 
   /** Closes every thread (each lets its requests finish for up to `graceMs`, then answers the rest 503). */

@@ -54,6 +54,8 @@ export interface IngressControl {
   metrics(): Promise<{ contentType: string; text: string }>;
   /** Every deployment's readiness now, by name. */
   readiness(): Promise<Record<string, Readiness>>;
+  /** What the status page polls (`GET /-/dashboard/data?since=N`). */
+  dashboard(since: number): Promise<unknown>;
 }
 
 /** What an ingress records: each request, and what the replicas' answers carry. */
@@ -129,6 +131,7 @@ export class Ingress {
       server: opts.server,
       metrics,
       status: () => opts.control.status(),
+      dashboard: (since) => opts.control.dashboard(since),
       shutdown: this.shutdown,
       ...(opts.jobs ? { jobs: opts.jobs } : {}),
       ...(opts.gatewayControl ? { control: opts.gatewayControl } : {}),

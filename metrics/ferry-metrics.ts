@@ -233,6 +233,20 @@ export class FerryMetrics {
   }
 
   /**
+   * The figures the status page charts (requests by code, their latency,
+   * batch sizes), with those of `others` (ingress threads' snapshots)
+   * summed in; read without running the scrape-time gauges.
+   */
+  async traffic(others: readonly MetricSnapshot[] = []): Promise<MetricSnapshot> {
+    const charted = [this.requests, this.requestDuration, this.batchSize];
+    const own = (await Promise.all(charted.map((m) => m.get()))) as MetricSnapshot;
+    if (others.length === 0) return own;
+    const names = new Set(['ferry_requests_total', 'ferry_request_duration_seconds', 'ferry_batch_size']);
+    const merged = AggregatorRegistry.aggregate([own, ...others.map((s) => s.filter((m) => names.has(m.name)))]);
+    return merged.getMetricsAsJSON() as Promise<MetricSnapshot>;
+  }
+
+  /**
    * This registry merged with other threads' snapshots, as one process:
    * counters and histogram buckets summed per label set (prom-client's
    * cluster aggregation), so a scrape of any ingress sees them all.

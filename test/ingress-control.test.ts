@@ -57,6 +57,7 @@ t.test('an ingress thread serves through its own channels, and asks the control 
     gateway: { ...GATEWAY, logLevel: 'info' },
     metrics,
     status: () => ({ from: 'the control plane', queued: pool.queueDepth }),
+    dashboard: (since) => ({ from: 'the control plane', since }),
     log: (line) => lines.push(line),
     lost: () => t.fail('the thread ended'),
   });
@@ -68,6 +69,7 @@ t.test('an ingress thread serves through its own channels, and asks the control 
   t.equal(res.status, 200);
   t.same(res.body.outputs[0].data, [3, 4], 'answered by the replica over the thread’s own channel');
   t.same(await (await fetch(`${url}/-/status`)).json(), { from: 'the control plane', queued: 0 });
+  t.same(await (await fetch(`${url}/-/dashboard/data?since=7`)).json(), { from: 'the control plane', since: 7 }, "the status page's data, asked with what the page has seen");
   const text = await (await fetch(`${url}/metrics`)).text();
   t.match(text, /ferry_requests_total\{deployment="id",code="200"\} 1/, "the thread's counters");
   t.match(text, /ferry_replicas\{deployment="id",state="ready"\} 1/, "merged with the control plane's gauges");
@@ -100,7 +102,7 @@ t.test('an ingress beside the pool’s own router: exact counts over both, one q
   const ingress = new Ingress({
     deployments: [describe(pool, config)],
     ...GATEWAY,
-    control: { demand() {}, status: async () => ({}), metrics: async () => ({ contentType: 'text/plain', text: '' }), readiness: async () => ({ id: pool.readiness() }) },
+    control: { demand() {}, status: async () => ({}), dashboard: async () => ({}), metrics: async () => ({ contentType: 'text/plain', text: '' }), readiness: async () => ({ id: pool.readiness() }) },
     metrics: { observeRequest: (_d, code) => observed.push(code), answered() {} },
   });
   const peer = peerOf(ingress);
@@ -144,6 +146,7 @@ t.test('an ingress thread takes asynchronous jobs into the control plane’s sto
     gateway: { ...GATEWAY, logLevel: false },
     metrics: new FerryMetrics(),
     status: () => ({}),
+    dashboard: () => ({}),
     jobs: { submit: (r) => store.submit(r), get: (id) => store.get(id), cancel: (id) => store.cancel(id) },
     log: () => {},
     lost: () => t.fail('the thread ended'),
@@ -171,7 +174,7 @@ t.test('an ingress moves a deployment to the pool that replaces it, takes new li
   const ingress = new Ingress({
     deployments: [describe(old.pool, old.config)],
     ...GATEWAY,
-    control: { demand() {}, status: async () => ({}), metrics: async () => ({ contentType: 'text/plain', text: '' }), readiness: async () => ({ id: next.pool.readiness() }) },
+    control: { demand() {}, status: async () => ({}), dashboard: async () => ({}), metrics: async () => ({ contentType: 'text/plain', text: '' }), readiness: async () => ({ id: next.pool.readiness() }) },
     metrics: { observeRequest() {}, answered() {} },
   });
   const peer = peerOf(ingress);
@@ -234,6 +237,7 @@ t.test('ingress threads follow an update and ask the control plane to apply conf
     gateway: { ...GATEWAY, logLevel: false },
     metrics: new FerryMetrics(),
     status: () => ({}),
+    dashboard: () => ({}),
     control: {
       applyConfig: async (raw) => {
         asked.push(`apply ${JSON.stringify(raw)}`);
