@@ -38,5 +38,6 @@ export {
   type TensorMap,
   type WireTensor as Tensor,
 } from './replicas/index.js';
+export { type DeploymentPanel, type NodePanel, type StatusPageData } from './dashboard/index.js';
 export { ERROR_CODES } from './errors.js';
 export { VERSION } from './version.js';

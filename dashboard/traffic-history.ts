@@ -64,7 +64,8 @@ export class TrafficHistory {
     const values = new Map<string, Record<SeriesName, number | null>>();
     for (const d of deployments) {
       const now = totals.get(d.deployment) ?? EMPTY;
-      const was = before?.totals.get(d.deployment);
+      // Once there is a sample before, a deployment it did not count had answered nothing yet.
+      const was = before ? (before.totals.get(d.deployment) ?? EMPTY) : undefined;
       const since = was ? difference(now, was) : null;
       values.set(d.deployment, {
         rate: since && seconds > 0 ? since.requests / seconds : null,

@@ -49,10 +49,8 @@
       summary.append(item);
     }
     const legend = el('div', { class: 'legend muted' });
-    for (const [st, c] of [['ready', 'var(--ready)'], ['starting', 'var(--starting)'], ['draining', 'var(--draining)'], ['pending', 'var(--pending)']]) {
-      const s = el('span', { style: `--c:${c}` }, st);
-      legend.append(s);
-    }
+    // Classes, not style attributes: the page's Content-Security-Policy allows no inline style.
+    for (const st of ['ready', 'starting', 'draining', 'pending']) legend.append(el('span', { class: st }, st));
     const cells = el('div', { class: 'cells', 'data-field': 'cells', role: 'list', 'aria-label': 'replicas' });
     const charts = el('div', { class: 'charts' });
     const plots = CHARTS.map((c) => {

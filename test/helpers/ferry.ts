@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import ort from 'onnxruntime-node';
 import type { Test } from 'tap';
 import { applyOrtEnvironment } from '../../constants.js';
-import { FerryServer, validateConfig, type DeploymentConfig, type FerryConfig, type HttpConfig } from '../../index.js';
+import { FerryServer, validateConfig, type DeploymentConfig, type FerryConfig, type FerryServerOptions, type HttpConfig } from '../../index.js';
 import { modelPath } from '../../models/index.js';
 import type { TensorMap } from '../../replicas/index.js';
 
@@ -19,13 +19,14 @@ export async function startFerry(
   deployments: DeploymentConfig[],
   http: Omit<HttpConfig, 'host' | 'port'> = {},
   extra: Omit<FerryConfig, 'deployments' | 'http'> = {},
+  options: FerryServerOptions = {},
 ): Promise<FerryServer> {
   // Tests are not about capacity unless they say so: room for every replica they start.
   const config = validateConfig(
     { http: { port: 0, ingressThreads: TEST_INGRESS_THREADS, ...http }, node: { cpus: 16 }, ...extra, deployments },
     modelPath('ferry.config.ts'),
   );
-  const server = await FerryServer.start(config);
+  const server = await FerryServer.start(config, options);
   t.teardown(() => server.close(2000));
   return server;
 }
