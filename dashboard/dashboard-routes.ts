@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { PACKAGE_ROOT } from '../paths.js';
+import { ROUTE_DOCS } from '../gateway/route-docs.js';
 
 /** The page's own files, beside this folder's source. */
 const PAGE_DIR = join(PACKAGE_ROOT, 'dashboard', 'page');
@@ -34,10 +35,10 @@ const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-sr
  * (any user name, the key as password; see registerAuth).
  */
 export function registerDashboardRoutes(app: FastifyInstance, data: (since: number) => unknown): void {
-  app.get('/-/dashboard', async (_req, reply) =>
+  app.get('/-/dashboard', { schema: ROUTE_DOCS.dashboard }, async (_req, reply) =>
     reply.type('text/html; charset=utf-8').header('content-security-policy', CONTENT_SECURITY_POLICY).header('cache-control', 'no-cache').send(file('index.html')),
   );
-  app.get<{ Params: { file: string } }>('/-/dashboard/assets/:file', async (req, reply) => {
+  app.get<{ Params: { file: string } }>('/-/dashboard/assets/:file', { schema: ROUTE_DOCS.dashboardAsset }, async (req, reply) => {
     const asset = Object.hasOwn(ASSETS, req.params.file) ? ASSETS[req.params.file]! : null;
     if (!asset) return reply.callNotFound();
     return reply.type(asset.type).header('cache-control', 'no-cache').send(file(req.params.file));
@@ -45,7 +46,7 @@ export function registerDashboardRoutes(app: FastifyInstance, data: (since: numb
   // The gateway's validator does not coerce types: a query's number arrives as a string of digits.
   app.get<{ Querystring: { since?: string } }>(
     '/-/dashboard/data',
-    { schema: { querystring: { type: 'object', properties: { since: { type: 'string', pattern: '^[0-9]{1,15}$' } }, additionalProperties: false } } },
+    { schema: { ...ROUTE_DOCS.dashboardData, querystring: { type: 'object', properties: { since: { type: 'string', pattern: '^[0-9]{1,15}$' } }, additionalProperties: false } } },
     async (req, reply) => reply.header('cache-control', 'no-store').send(await data(Number(req.query.since ?? 0))),
   );
 }

@@ -21,6 +21,8 @@ import type { InferenceLimits } from './run-inference.js';
 import type { ShutdownState } from './shutdown-state.js';
 import { registerStreamRoutes, type StreamSession } from './stream-routes.js';
 import { registerDashboardRoutes } from '../dashboard/index.js';
+import { registerOpenApi } from './openapi.js';
+import { ROUTE_DOCS } from './route-docs.js';
 
 /** Options for {@link buildGateway}. */
 export interface GatewayOptions {
@@ -143,6 +145,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   if (opts.requestLog === true || tracer) registerRequestFollowing(app, { log: opts.requestLog === true, tracer });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
+  registerOpenApi(app, opts.targets, opts.server ?? { name: 'ferry', version: '0.0.0' }, Boolean(opts.auth));
   registerRequestBodies(app);
   registerRawBinaryRequests(app, opts.targets);
   // Answers are gzip- or deflate-compressed when the client asks, as Triton's
@@ -190,12 +193,12 @@ export interface AdminRoutesOptions {
 export function registerAdminRoutes(app: FastifyInstance, opts: AdminRoutesOptions): void {
   const { targets, freshen, metrics, status, dashboard, control } = opts;
   if (metrics) {
-    app.get('/metrics', async (_req, reply) => {
+    app.get('/metrics', { schema: ROUTE_DOCS.metrics }, async (_req, reply) => {
       const { contentType, text } = await metrics.expose();
       return reply.type(contentType).send(text);
     });
   }
-  if (status) app.get('/-/status', async () => status());
+  if (status) app.get('/-/status', { schema: ROUTE_DOCS.status }, async () => status());
   if (dashboard) registerDashboardRoutes(app, dashboard);
   registerRepositoryRoutes(app, targets, freshen, control);
   if (control) registerControlRoutes(app, control);
@@ -205,14 +208,14 @@ export function registerAdminRoutes(app: FastifyInstance, opts: AdminRoutesOptio
 function registerRoutes(app: FastifyInstance, opts: GatewayOptions, limits: InferenceLimits): void {
   const freshen = opts.freshenReadiness ?? (async () => {});
   const allReady = () => [...opts.targets.values()].every((t) => t.ready);
-  app.get('/v2/health/live', async () => ({ live: true }));
-  app.get('/v2/health/ready', async (_req, reply) => {
+  app.get('/v2/health/live', { schema: ROUTE_DOCS.live }, async () => ({ live: true }));
+  app.get('/v2/health/ready', { schema: ROUTE_DOCS.ready }, async (_req, reply) => {
     await freshen();
     const ready = allReady();
     if (!ready) reply.code(503);
     return { ready };
   });
-  app.get('/v2', async () => ({
+  app.get('/v2', { schema: ROUTE_DOCS.server }, async () => ({
     name: opts.server?.name ?? 'ferry',
     version: opts.server?.version ?? '0.0.0',
     // The repository extension where this listener serves its load and unload.

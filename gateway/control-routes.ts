@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { BodyInvalidError } from '../errors.js';
+import { ROUTE_DOCS } from './route-docs.js';
 
 /** One row of the repository index (the OIP repository extension). */
 export interface RepositoryEntry {
@@ -40,14 +41,14 @@ type LoadBody = { parameters?: { config?: unknown } & Record<string, unknown> } 
  * Triton serves them (an empty JSON object when done).
  */
 export function registerControlRoutes(app: FastifyInstance, control: GatewayControl): void {
-  app.get('/-/config', async () => control.config());
-  app.put('/-/config', async (req) => {
+  app.get('/-/config', { schema: ROUTE_DOCS.config }, async () => control.config());
+  app.put('/-/config', { schema: ROUTE_DOCS.applyConfig }, async (req) => {
     if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
       throw new BodyInvalidError('PUT /-/config takes a Ferry config as a JSON object, e.g. {"deployments": [...]}');
     }
     return control.applyConfig(req.body);
   });
-  app.post<{ Params: { name: string }; Body: LoadBody }>('/v2/repository/models/:name/load', async (req) => {
+  app.post<{ Params: { name: string }; Body: LoadBody }>('/v2/repository/models/:name/load', { schema: ROUTE_DOCS.load }, async (req) => {
     const config = req.body?.parameters?.config;
     if (config !== undefined && typeof config !== 'string') {
       throw new BodyInvalidError(`parameters.config must be a deployment's config as JSON text (got ${typeof config})`);
@@ -55,7 +56,7 @@ export function registerControlRoutes(app: FastifyInstance, control: GatewayCont
     await control.load(req.params.name, config ?? null);
     return {};
   });
-  app.post<{ Params: { name: string } }>('/v2/repository/models/:name/unload', async (req) => {
+  app.post<{ Params: { name: string } }>('/v2/repository/models/:name/unload', { schema: ROUTE_DOCS.unload }, async (req) => {
     await control.unload(req.params.name);
     return {};
   });

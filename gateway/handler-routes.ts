@@ -12,6 +12,7 @@ import type { InferenceTarget } from './inference-target.js';
 import type { ShutdownState } from './shutdown-state.js';
 import { checkSessionHeader, refuseModelId, trackCalls, type StreamSession } from './stream-routes.js';
 import { traceCall } from './request-following.js';
+import { ROUTE_DOCS } from './route-docs.js';
 
 /** Calls a handler method through the deployment's router, given up after its requestTimeoutMs (408) or by `control`. */
 async function callWithTimeout(target: InferenceTarget, route: RouteCall, control: CallControl): Promise<unknown> {
@@ -80,6 +81,7 @@ export function registerHandlerRoutes(scope: FastifyInstance, targets: ReadonlyM
       scope.route({
         method: r.method,
         url: `${target.routePrefix}${r.path}`,
+        schema: ROUTE_DOCS.handlerRoute(target.name, r.call),
         ...(metrics ? { onResponse: async (_req: FastifyRequest, reply: FastifyReply) => metrics.observeRequest(target.name, reply.statusCode, reply.elapsedTime / 1000) } : {}),
         handler: async (req, reply) => {
           const raw = req.body as Buffer | undefined;
@@ -169,7 +171,7 @@ export function registerHandlerWebSockets(
 ): void {
   for (const target of targets.values()) {
     for (const ws of target.websockets) {
-      scope.get(`${target.routePrefix}${ws.path}`, { websocket: true, onRequest: checkSessionHeader }, (socket, req) =>
+      scope.get(`${target.routePrefix}${ws.path}`, { websocket: true, schema: ROUTE_DOCS.handlerSocket(target.name), onRequest: checkSessionHeader }, (socket, req) =>
         serveMessages(socket, target, ws, sessions, shutdown, metrics, connectionSessionOf(req.raw)),
       );
     }

@@ -9,6 +9,7 @@ import { modelIdFor, modelIdHeader } from './model-id.js';
 import { sessionIdOf } from './session-header.js';
 import { TensorLease } from './tensor-lease.js';
 import { requestMayCall } from './auth.js';
+import { ROUTE_DOCS } from './route-docs.js';
 
 /** What the gateway asks of the job store, wherever it lives (this thread, or the control plane's). */
 export interface GatewayJobs {
@@ -85,8 +86,8 @@ export function registerJobRoutes(app: FastifyInstance, jobs: GatewayJobs): void
     if (!view || !requestMayCall(req, view.deployment)) throw new JobNotFoundError(req.params.id);
     return view;
   };
-  app.get<{ Params: { id: string } }>('/v2/jobs/:id', async (req) => jobBody(await find(req)));
-  app.get<{ Params: { id: string } }>('/v2/jobs/:id/result', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/v2/jobs/:id', { schema: ROUTE_DOCS.job }, async (req) => jobBody(await find(req)));
+  app.get<{ Params: { id: string } }>('/v2/jobs/:id/result', { schema: ROUTE_DOCS.jobResult }, async (req, reply) => {
     const view = await find(req);
     const res = view.response;
     if (!res) {
@@ -96,7 +97,7 @@ export function registerJobRoutes(app: FastifyInstance, jobs: GatewayJobs): void
     if (res.inferenceHeaderContentLength !== undefined) reply.header('inference-header-content-length', String(res.inferenceHeaderContentLength));
     return reply.code(res.status).type(res.contentType).send(Buffer.from(res.body, 'base64'));
   });
-  app.delete<{ Params: { id: string } }>('/v2/jobs/:id', async (req) => {
+  app.delete<{ Params: { id: string } }>('/v2/jobs/:id', { schema: ROUTE_DOCS.jobCancel }, async (req) => {
     await find(req);
     const result = await jobs.cancel(req.params.id);
     if (!result) throw new JobNotFoundError(req.params.id);

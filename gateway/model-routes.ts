@@ -12,6 +12,7 @@ import { inferRequestSchema, inferRequestValidator } from './infer-schema.js';
 import type { GatewayMetrics } from './build-gateway.js';
 import { traceCall } from './request-following.js';
 import { runInference, type InferenceLimits } from './run-inference.js';
+import { ROUTE_DOCS } from './route-docs.js';
 
 /** Model metadata in the Open Inference Protocol's form; a multiplexed model's name is `{deployment}/{modelId}`. */
 export function metadataBody(target: InferenceTarget, modelId?: string): Record<string, unknown> {
@@ -102,23 +103,23 @@ export function registerModelRoutes(
     const deployment = name ?? (req.params as { name?: string }).name;
     if (metrics && deployment !== undefined && targets.has(deployment)) metrics.observeRequest(deployment, reply.statusCode, reply.elapsedTime / 1000);
   };
-  const inferOptions = { schema: { body: inferRequestSchema }, validatorCompiler: inferRequestValidator, onRequest: known, ...(metrics ? { onResponse: count(undefined) } : {}) };
+  const inferOptions = { schema: { ...ROUTE_DOCS.infer, body: inferRequestSchema }, validatorCompiler: inferRequestValidator, onRequest: known, ...(metrics ? { onResponse: count(undefined) } : {}) };
 
   // `/v2/models/{deployment}/{modelId}`: one model of a multiplexed deployment, by its OIP name.
   for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version', '/v2/models/:name/:modelId']) {
-    app.get<ModelParams>(base, async (req) => metadataBody(find(req.params), req.params.modelId));
-    app.get<ModelParams>(`${base}/ready`, async (req, reply) => readyBody(find(req.params), reply, freshen, req.params.modelId));
+    app.get<ModelParams>(base, { schema: ROUTE_DOCS.metadata }, async (req) => metadataBody(find(req.params), req.params.modelId));
+    app.get<ModelParams>(`${base}/ready`, { schema: ROUTE_DOCS.modelReady }, async (req, reply) => readyBody(find(req.params), reply, freshen, req.params.modelId));
     app.post<ModelParams>(`${base}/infer`, inferOptions, async (req, reply) => run(find(req.params), req, reply));
   }
 
   for (const target of targets.values()) {
     const prefix = target.routePrefix;
     if (!prefix) continue;
-    app.get(prefix, async () => metadataBody(target));
-    app.get(`${prefix}/ready`, async (_req, reply) => readyBody(target, reply, freshen));
+    app.get(prefix, { schema: ROUTE_DOCS.prefixMetadata(target.name) }, async () => metadataBody(target));
+    app.get(`${prefix}/ready`, { schema: ROUTE_DOCS.prefixReady(target.name) }, async (_req, reply) => readyBody(target, reply, freshen));
     for (const url of [prefix, `${prefix}/infer`]) {
       const onRequest = async (req: FastifyRequest) => void modelIdFor(target, undefined, modelIdHeader(req.raw));
-      app.post(url, { schema: { body: inferRequestSchema }, validatorCompiler: inferRequestValidator, onRequest, ...(metrics ? { onResponse: count(target.name) } : {}) }, async (req, reply) =>
+      app.post(url, { schema: { ...ROUTE_DOCS.prefixInfer(target.name), body: inferRequestSchema }, validatorCompiler: inferRequestValidator, onRequest, ...(metrics ? { onResponse: count(target.name) } : {}) }, async (req, reply) =>
         run(target, req, reply),
       );
     }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { BodyInvalidError } from '../errors.js';
 import type { GatewayControl, RepositoryEntry } from './control-routes.js';
 import type { InferenceTarget } from './inference-target.js';
+import { ROUTE_DOCS } from './route-docs.js';
 
 /**
  * The Open Inference Protocol's repository extension, as Triton serves it:
@@ -16,7 +17,7 @@ export function registerRepositoryRoutes(
   freshen: () => Promise<void>,
   control?: GatewayControl,
 ): void {
-  app.post<{ Body: { ready?: unknown } | undefined }>('/v2/repository/index', async (req) => {
+  app.post<{ Body: { ready?: unknown } | undefined }>('/v2/repository/index', { schema: ROUTE_DOCS.repositoryIndex }, async (req) => {
     const ready = req.body?.ready;
     if (ready !== undefined && typeof ready !== 'boolean') throw new BodyInvalidError(`ready must be true or false (got ${JSON.stringify(ready)})`);
     const onlyReady = ready === true;

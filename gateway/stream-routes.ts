@@ -13,6 +13,7 @@ import { inferRequestProblem } from './infer-schema.js';
 import { MODEL_ID_HEADER, modelIdFor, modelIdHeader } from './model-id.js';
 import { connectionSessionOf, sessionIdOf } from './session-header.js';
 import { runInference, type InferenceLimits } from './run-inference.js';
+import { ROUTE_DOCS } from './route-docs.js';
 
 /**
  * Reads one message: text is a JSON inference request; a binary message is
@@ -166,6 +167,7 @@ export function registerStreamRoutes(
       url,
       {
         websocket: true,
+        schema: ROUTE_DOCS.stream,
         onRequest: async (req) => {
           const target = targets.get(req.params.name);
           if (!target) throw new ModelNotFoundError(req.params.modelId === undefined ? req.params.name : `${req.params.name}/${req.params.modelId}`);
@@ -189,7 +191,7 @@ export function registerStreamRoutes(
       sessionIdOf(req.raw);
       modelIdFor(target, undefined, modelIdHeader(req.raw));
     };
-    app.get(`${target.routePrefix}/stream`, { websocket: true, onRequest }, (socket, req) =>
+    app.get(`${target.routePrefix}/stream`, { websocket: true, schema: ROUTE_DOCS.prefixStream(target.name), onRequest }, (socket, req) =>
       serve(socket, target, limits, metrics, sessions, shutdown, connectionSessionOf(req.raw), modelIdFor(target, undefined, modelIdHeader(req.raw))),
     );
   }

@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import t from 'tap';
+import { modelPath } from '../models/index.js';
+import { startFerry } from './helpers/ferry.js';
+
+/*
+ * /docs: the OpenAPI 3 document @fastify/swagger builds from the routes'
+ * schemas, checked by a maintained validator; each deployment's example,
+ * sent as it stands, is answered 200.
+ */
+
+const KEY = 'key-for-the-api-docs';
+const sha = (key: string) => createHash('sha256').update(key).digest('hex');
+const auth = { authorization: `Bearer ${KEY}` };
+
+t.test('the OpenAPI document is valid, lists every route, and each deployment\'s infer example answers 200 as is', async (t) => {
+  // Models with the quirks of real exports: a fixed batch dimension, dynamic spatial dimensions, several inputs of other types, state on axis 1.
+  const names = ['mlp', 'fixed-batch', 'dynamic-image', 'mixed-inputs', 'identity-all', 'recurrent-state'];
+  const server = await startFerry(
+    t,
+    names.map((name) => ({ name, model: modelPath(`${name}.onnx`) })),
+    {},
+    { auth: { apiKeys: [{ name: 'all', sha256: sha(KEY), scopes: ['admin', 'infer'] }], public: ['health'] } },
+  );
+  t.equal((await fetch(`${server.url}/docs/json`)).status, 401, 'behind a key, like every route that is not public');
+  const docsPage = await fetch(`${server.url}/docs`, { headers: auth, redirect: 'manual' });
+  t.ok(docsPage.status === 200 || docsPage.status === 302, `Swagger UI served (${docsPage.status})`);
+  const ui = await fetch(`${server.url}/docs/static/index.html`, { headers: auth });
+  t.equal(ui.status, 200);
+  t.match(await ui.text(), /swagger-ui/i);
+
+  const res = await fetch(`${server.url}/docs/json`, { headers: auth });
+  t.equal(res.status, 200);
+  const spec = (await res.json()) as { openapi: string; paths: Record<string, Record<string, any>> };
+  const validation = await new Validator().validate(spec as object);
+  t.ok(validation.valid, `valid OpenAPI ${spec.openapi}: ${JSON.stringify(validation.errors ?? '')}`);
+  t.match(spec.openapi, /^3\./);
+  for (const path of ['/v2/health/live', '/v2/health/ready', '/v2', '/v2/models/{name}', '/v2/models/{name}/ready', '/v2/models/{name}/infer', '/v2/models/{name}/versions/{version}/infer', '/v2/repository/index', '/metrics', '/-/status', '/-/dashboard', '/-/dashboard/data']) {
+    t.ok(spec.paths[path], `${path} described`);
+  }
+  for (const [path, ops] of Object.entries(spec.paths)) {
+    for (const [method, op] of Object.entries(ops)) t.ok(op.summary, `${method.toUpperCase()} ${path} has a summary`);
+  }
+
+  const infer = spec.paths['/v2/models/{name}/infer']!.post;
+  const bodies = infer.requestBody.content['application/json'].examples as Record<string, { summary: string; value: unknown }>;
+  const pathExamples = (infer.parameters as { name: string; examples: Record<string, { value: string }> }[]).find((p) => p.name === 'name')!.examples;
+  t.same(Object.keys(bodies).sort(), [...names].sort(), 'one example per deployment');
+  for (const name of names) {
+    const metadata = (await (await fetch(`${server.url}/v2/models/${name}`, { headers: auth })).json()) as { inputs: { name: string; datatype: string; shape: number[] }[] };
+    const example = bodies[name]!.value as { inputs: { name: string; datatype: string; shape: number[] }[] };
+    t.same(
+      example.inputs.map((i) => [i.name, i.datatype, i.shape.length]),
+      metadata.inputs.map((i) => [i.name, i.datatype, i.shape.length]),
+      `${name}: the example's inputs are the model's (names, datatypes, ranks)`,
+    );
+    t.match(bodies[name]!.summary, new RegExp(`^${name}: `));
+    const sent = await fetch(`${server.url}/v2/models/${pathExamples[name]!.value}/infer`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify(example),
+    });
+    const answer = (await sent.json()) as { outputs?: { name: string; datatype: string }[] };
+    t.equal(sent.status, 200, `${name}: its example, sent as is, answers 200 ${sent.status === 200 ? '' : JSON.stringify(answer)}`);
+    const shown = infer.responses['200'].content['application/json'].examples[name].value as { outputs: { name: string; datatype: string }[] };
+    t.same(
+      shown.outputs.map((o) => [o.name, o.datatype]),
+      (answer.outputs ?? []).map((o) => [o.name, o.datatype]),
+      `${name}: the answer's example names the outputs the answer has`,
+    );
+  }
+  const meta = spec.paths['/v2/models/{name}']!.get.responses['200'].content['application/json'].examples.mlp.value;
+  t.same(meta, await (await fetch(`${server.url}/v2/models/mlp`, { headers: auth })).json(), "the metadata example is the route's own answer");
+});
