@@ -50,17 +50,19 @@ export function requestMayCall(req: FastifyRequest, deployment: string): boolean
 }
 
 /**
- * The key a request presents: `Authorization: Bearer <key>`, or HTTP Basic
- * (RFC 7617) with the key as password and any user name, which is how a
- * browser signs in to the status page and the API docs. '' when none.
+ * The key a request presents: `Authorization: Bearer <key>`, or, where
+ * `basic` (the pages a browser opens), HTTP Basic (RFC 7617) with the key
+ * as password and any user name: how a browser signs in to the status page
+ * and the API docs. '' when none.
  */
-export function presentedKey(header: string | undefined): string {
+export function presentedKey(header: string | undefined, basic: boolean): string {
   if (typeof header !== 'string') return '';
   const bearer = /^Bearer\s+(.*)$/is.exec(header);
   if (bearer) return bearer[1]!.trim();
-  const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!basic) return '';
-  const pair = Buffer.from(basic[1]!, 'base64').toString('utf8');
+  const credentials = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!credentials) return '';
+  const pair = Buffer.from(credentials[1]!, 'base64').toString('utf8');
   const colon = pair.indexOf(':');
   return colon < 0 ? '' : pair.slice(colon + 1);
 }
@@ -70,8 +72,8 @@ const BROWSER_PAGES = /^\/(-\/dashboard|docs)(\/|$|\?)/;
 
 /**
  * API keys on every route (`auth` in the config): a request without a valid
- * key (see {@link presentedKey}) gets 401 (with `WWW-Authenticate: Bearer`,
- * or `Basic` on the status page and docs), one whose key's scopes do not
+ * key (see {@link presentedKey}; Basic only on the status page and docs)
+ * gets 401 (with `WWW-Authenticate: Bearer`, or `Basic` on those pages), one whose key's scopes do not
  * cover the route gets 403, before its body is read. `need` says what each
  * route asks; health and metrics may be left open. Keys are compared by
  * hash in constant time and never logged.
@@ -80,8 +82,9 @@ export function registerAuth(app: FastifyInstance, auth: ResolvedAuth, need: (re
   app.addHook('onRequest', async (req, reply) => {
     const wanted = need(req);
     if (wanted.kind === 'open') return;
-    const token = presentedKey(req.headers.authorization);
-    const scheme = BROWSER_PAGES.test(req.url) ? 'Basic' : 'Bearer';
+    const page = BROWSER_PAGES.test(req.url);
+    const token = presentedKey(req.headers.authorization, page);
+    const scheme = page ? 'Basic' : 'Bearer';
     if (token === '') {
       reply.header('www-authenticate', `${scheme} realm="ferry"`);
       throw new UnauthorizedError('this route needs an API key: send Authorization: Bearer <key>');

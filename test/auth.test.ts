@@ -74,7 +74,14 @@ t.test('keys and scopes: 401 without a valid key, 403 outside its scopes, served
   t.equal((await call('/v2', OTHER)).status, 200, 'any key');
   t.equal((await call('/no/such/route')).status, 401, 'an unknown route tells a caller without a key nothing');
   t.equal((await call('/no/such/route', CLIENT)).status, 404);
-  t.equal((await call('/v2/models/mlp', undefined, { headers: { authorization: `Basic ${Buffer.from(`x:${CLIENT}`).toString('base64')}` } })).status, 401, 'only Bearer');
+  t.equal((await call('/v2/models/mlp', undefined, { headers: { authorization: `Basic ${Buffer.from(`x:${CLIENT}`).toString('base64')}` } })).status, 401, 'only Bearer, but on the pages a browser opens');
+  const basic = (key: string) => ({ headers: { authorization: `Basic ${Buffer.from(`anyone:${key}`).toString('base64')}` } });
+  t.equal((await call('/-/dashboard/data', undefined, basic(OPS))).status, 200, 'the status page takes the admin key as a Basic password');
+  t.equal((await call('/-/dashboard/data', undefined, basic(CLIENT))).status, 403, 'and checks its scopes');
+  const wrongBasic = await call('/-/dashboard', undefined, basic('not-a-key'));
+  t.equal(wrongBasic.status, 401);
+  t.equal(wrongBasic.headers.get('www-authenticate'), 'Basic realm="ferry"', 'a wrong key is asked again, as a browser expects');
+  t.equal((await call('/-/dashboard', undefined, { headers: { authorization: 'Basic bm8tY29sb24=' } })).status, 401, 'Basic without a password');
   // Jobs: run by the gateway under a key of its own; readable only with a key that may call their deployment.
   const job = await call('/v2/models/mlp/infer', CLIENT, { method: 'POST', headers: { 'content-type': 'application/json', prefer: 'respond-async' }, body });
   t.equal(job.status, 202);

@@ -33,7 +33,7 @@ t.test('the OpenAPI document is valid, lists every route, and each deployment\'s
   const res = await fetch(`${server.url}/docs/json`, { headers: auth });
   t.equal(res.status, 200);
   const spec = (await res.json()) as { openapi: string; paths: Record<string, Record<string, any>> };
-  const validation = await new Validator().validate(spec as object);
+  const validation = await new Validator().validate(spec as Parameters<Validator['validate']>[0]);
   t.ok(validation.valid, `valid OpenAPI ${spec.openapi}: ${JSON.stringify(validation.errors ?? '')}`);
   t.match(spec.openapi, /^3\./);
   for (const path of ['/v2/health/live', '/v2/health/ready', '/v2', '/v2/models/{name}', '/v2/models/{name}/ready', '/v2/models/{name}/infer', '/v2/models/{name}/versions/{version}/infer', '/v2/repository/index', '/metrics', '/-/status', '/-/dashboard', '/-/dashboard/data']) {
