@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import ora from 'ora';
+import { drawsSpinner } from './start-progress.js';
 import { parseTrace, renderChart, resolveAutoscaling, simulate } from '../autoscaler/index.js';
 import { simulateCluster, type ClusterScenario, type ClusterSimulation } from '../cluster/cluster-simulation.js';
 import { CLUSTER_TIMING } from '../cluster/timing.js';
@@ -173,7 +174,7 @@ const LONG_TRACE_S = 3600;
 function simulationProgress(seconds: number, stream: (NodeJS.WriteStream & { isTTY?: boolean }) | null): { step(done: number): void; done(): void } | null {
   if (!stream || seconds < LONG_TRACE_S) return null;
   const text = (done: number) => `simulating ${Math.round(done * 100)}% of ${seconds.toFixed(0)} s`;
-  if (!stream.isTTY) {
+  if (!drawsSpinner(stream)) {
     let quarter = 0;
     return {
       step: (done) => {

@@ -10,14 +10,23 @@ export interface ProgressView {
 }
 
 /**
+ * Whether a spinner can be drawn on `stream`: a terminal with a width. A
+ * pseudo-terminal of no size (0 columns) is a terminal to Node, but ora would
+ * redraw on it without end, so it gets the plain lines.
+ */
+export function drawsSpinner(stream: { isTTY?: boolean; columns?: number }): boolean {
+  return stream.isTTY === true && (stream.columns ?? 0) > 0;
+}
+
+/**
  * Each deployment's replicas starting, as it happens. On a terminal, one
  * spinner line (ora) with every deployment's replicas ready out of those
  * starting and the latest step; elsewhere (a pipe, a log collector), a plain
  * line per step: `ferry: mlp: starting replica mlp#1`, `ferry: mlp: replica
  * mlp#1 ready in 85 ms`.
  */
-export function startProgress(stream: Writable & { isTTY?: boolean }): ProgressView {
-  if (!stream.isTTY) {
+export function startProgress(stream: Writable & { isTTY?: boolean; columns?: number }): ProgressView {
+  if (!drawsSpinner(stream)) {
     let over = false;
     return {
       step: (e) => {

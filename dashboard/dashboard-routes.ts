@@ -38,6 +38,8 @@ export function registerDashboardRoutes(app: FastifyInstance, data: (since: numb
   app.get('/-/dashboard', { schema: ROUTE_DOCS.dashboard }, async (_req, reply) =>
     reply.type('text/html; charset=utf-8').header('content-security-policy', CONTENT_SECURITY_POLICY).header('cache-control', 'no-cache').send(file('index.html')),
   );
+  // The page's links are relative to /-/dashboard: with a trailing slash they would miss.
+  app.get('/-/dashboard/', { schema: { hide: true } }, async (_req, reply) => reply.redirect('../dashboard'));
   app.get<{ Params: { file: string } }>('/-/dashboard/assets/:file', { schema: ROUTE_DOCS.dashboardAsset }, async (req, reply) => {
     const asset = Object.hasOwn(ASSETS, req.params.file) ? ASSETS[req.params.file]! : null;
     if (!asset) return reply.callNotFound();

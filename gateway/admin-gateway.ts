@@ -6,6 +6,9 @@ import { handleError, handleFrameworkError, handleNotFound } from './http-errors
 import type { GatewayControl } from './control-routes.js';
 import type { InferenceTarget } from './inference-target.js';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
+import { registerOpenApi } from './openapi.js';
+import { ROUTE_DOCS } from './route-docs.js';
+import { VERSION } from '../version.js';
 
 /** Options for {@link buildAdminGateway}. */
 export interface AdminGatewayOptions {
@@ -25,7 +28,7 @@ export interface AdminGatewayOptions {
  * The admin listener (`admin: { host, port }`): `/-/status`, `/metrics` and
  * the model repository on an address of their own (a private network, a
  * port the load balancer does not expose), off the inference listener,
- * plus `/v2/health/live` for its own probe. With API keys, its routes need
+ * plus `/v2/health/live` for its own probe and `/docs` describing them. With API keys, its routes need
  * an admin key (`/metrics` and health may be left public).
  */
 export function buildAdminGateway(opts: AdminGatewayOptions): FastifyInstance {
@@ -41,7 +44,11 @@ export function buildAdminGateway(opts: AdminGatewayOptions): FastifyInstance {
   }
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
-  app.get('/v2/health/live', async () => ({ live: true }));
-  registerAdminRoutes(app, { targets: opts.targets, freshen: async () => {}, metrics: opts.metrics, status: opts.status, dashboard: opts.dashboard, control: opts.control });
+  // Its own API docs (/docs): the routes are declared in a plugin, after the one that describes them.
+  registerOpenApi(app, opts.targets, { name: 'ferry', version: VERSION }, Boolean(opts.auth));
+  void app.register(async (scope) => {
+    scope.get('/v2/health/live', { schema: ROUTE_DOCS.live }, async () => ({ live: true }));
+    registerAdminRoutes(scope, { targets: opts.targets, freshen: async () => {}, metrics: opts.metrics, status: opts.status, dashboard: opts.dashboard, control: opts.control });
+  });
   return app;
 }

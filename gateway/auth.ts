@@ -87,7 +87,9 @@ export function registerAuth(app: FastifyInstance, auth: ResolvedAuth, need: (re
     const scheme = page ? 'Basic' : 'Bearer';
     if (token === '') {
       reply.header('www-authenticate', `${scheme} realm="ferry"`);
-      throw new UnauthorizedError('this route needs an API key: send Authorization: Bearer <key>');
+      throw new UnauthorizedError(
+        page ? 'this page needs an API key: sign in with the key as the password (any user name), or send Authorization: Bearer <key>' : 'this route needs an API key: send Authorization: Bearer <key>',
+      );
     }
     const key = matchKey(token, auth.keys);
     if (!key) {

@@ -47,11 +47,14 @@ export function toRegistryError(err: unknown, bodyLimit?: number, contentType?: 
     return Object.assign(new Error(err.reason), { code: err.code, statusCode: err.statusCode ?? 500 });
   }
   if (err instanceof ReplicaStartFailedError) return new ReplicaStartError(err.deployment, err.reason) as Coded;
-  const e = err as FastifyError & { validation?: { instancePath: string; message?: string }[] };
+  const e = err as FastifyError & { validation?: { instancePath: string; message?: string }[]; validationContext?: string };
   if (typeof e?.code === 'string' && e.code.startsWith('FERRY_ERR_')) return e as Coded;
   if (e?.validation) {
     const v = e.validation[0];
-    const where = dottedPath(v.instancePath) || 'body';
+    // The part of the request that failed: the body's field, or the query string's, path's or headers'.
+    const part = e.validationContext && e.validationContext !== 'body' ? e.validationContext : '';
+    const field = dottedPath(v.instancePath);
+    const where = part ? (field ? `${part}.${field}` : part) : field || 'body';
     return new BodyInvalidError(`${where} ${v.message ?? 'is invalid'}`) as Coded;
   }
   if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new BodyTooLargeError(bodyLimit ?? 'the limit') as Coded;

@@ -11,7 +11,8 @@ type OpenApiDocument = Record<string, any>;
 
 /**
  * The OpenAPI 3 description of every route (@fastify/swagger, from the
- * routes' schemas: ROUTE_DOCS and the inference request's JSON Schema),
+ * routes' schemas: ROUTE_DOCS and the inference request's JSON Schema;
+ * WebSocket routes too, as a GET answered 101),
  * served as JSON at `/docs/json` and with Swagger UI at `/docs`. Each
  * deployment serving when the document is asked for is an example of the
  * inference and metadata routes: its inputs and outputs (names, Open
@@ -35,14 +36,26 @@ export function registerOpenApi(app: FastifyInstance, targets: ReadonlyMap<strin
                 browser: { type: 'http', scheme: 'basic', description: 'Any user name, the API key as password.' },
               },
             },
-            security: [{ apiKey: [] }, { browser: [] }],
+            security: [{ apiKey: [] }],
           }
         : {}),
+    },
+    // @fastify/websocket hides its routes from the document; Ferry's streams are routes like any other, answered 101.
+    transform: ({ schema, url, route }) => {
+      // A browser signs in to the status page with Basic; every other route takes the key as a Bearer token only.
+      const signIn: { security?: Record<string, string[]>[] } = keys && url.startsWith('/-/dashboard') ? { security: [{ apiKey: [] }, { browser: [] }] } : {};
+      if (!(route as { websocket?: boolean }).websocket) return { schema: { ...schema, ...signIn }, url };
+      const { hide: _hidden, ...shown } = schema as Record<string, unknown>;
+      return { schema: { ...shown, response: { 101: { description: 'Switching Protocols: the connection is a WebSocket from here on' } } }, url };
     },
   });
   void app.register(swaggerUi, {
     routePrefix: '/docs',
+    // Swagger UI's own policy, less what would reach off the server: no upgrade to https (Ferry serves plain HTTP), no outside hosts.
     staticCSP: true,
+    transformStaticCSP: (policy) => policy.replace(/\s*upgrade-insecure-requests;/, '').replaceAll(' https:', '').replace(' validator.swagger.io', ''),
+    // The spec validator badge would send the document to validator.swagger.io.
+    uiConfig: { validatorUrl: null },
     transformSpecificationClone: true,
     transformSpecification: (spec) => withDeploymentExamples(spec as OpenApiDocument, [...targets.values()]),
   });
@@ -59,37 +72,53 @@ function zeros(s: TensorSpec): { name: string; datatype: string; shape: number[]
   return { name: s.name, datatype: OIP_DATATYPE[s.dtype], shape, data: new Array<unknown>(size).fill(zero) };
 }
 
-/** Adds each deployment's request, answer and metadata as named examples to the model routes. */
+/** Where a deployment's model routes are, with the path parameters that name it there. */
+function placesOf(t: InferenceTarget): { base: string; params: Record<string, string> }[] {
+  const modelId = t.modelIds ? [...t.modelIds][0] : undefined;
+  if (modelId !== undefined) return [{ base: '/v2/models/{name}/{modelId}', params: { name: t.name, modelId } }];
+  return [
+    { base: '/v2/models/{name}', params: { name: t.name } },
+    ...(t.version ? [{ base: '/v2/models/{name}/versions/{version}', params: { name: t.name, version: t.version } }] : []),
+    // A multiplexed deployment's prefix needs its model in a header: only the path form above runs as is.
+    ...(t.routePrefix ? [{ base: t.routePrefix, params: {} }] : []),
+  ];
+}
+
+/**
+ * Adds each deployment's request, answer and metadata as named examples to
+ * its model routes: `/v2/models/{name}` (a multiplexed deployment's
+ * `/{modelId}` form), its version's and its route prefix's.
+ */
 export function withDeploymentExamples(spec: OpenApiDocument, targets: readonly InferenceTarget[]): OpenApiDocument {
   const paths = (spec.paths ?? {}) as Record<string, Record<string, any>>;
   for (const t of targets) {
     const { inputs, outputs } = t.metadata;
     if (inputs.length === 0) continue;
-    const modelId = t.modelIds ? [...t.modelIds][0] : undefined;
-    const base = modelId === undefined ? '/v2/models/{name}' : '/v2/models/{name}/{modelId}';
-    const params = { name: t.name, ...(modelId === undefined ? {} : { modelId }) };
-    const summary = `${t.name}: ${inputs.map((s) => `${s.name} ${OIP_DATATYPE[s.dtype]}[${s.shape.join(',')}]`).join(', ')} → ${outputs.map((s) => `${s.name} ${OIP_DATATYPE[s.dtype]}[${s.shape.join(',')}]`).join(', ')}`;
-    const infer = paths[`${base}/infer`]?.post;
-    if (infer) {
-      exampleParams(infer, t.name, params);
-      const body = (infer.requestBody ??= { content: { 'application/json': {} } });
-      const json = (body.content['application/json'] ??= {});
-      (json.examples ??= {})[t.name] = { summary, value: { inputs: inputs.map(zeros) } };
-      const ok = (infer.responses['200'] ??= { description: 'The outputs' });
-      ok.description = 'The outputs, in the request\'s order of `outputs` (or the model\'s)';
-      ok.content ??= { 'application/json': { schema: { type: 'object' } } };
-      (ok.content['application/json'].examples ??= {})[t.name] = {
-        summary,
-        value: { model_name: t.name, ...(t.version ? { model_version: t.version } : {}), outputs: outputs.map(zeros) },
-      };
-    }
-    const metadata = paths[base]?.get;
-    if (metadata) {
-      exampleParams(metadata, t.name, params);
-      const ok = (metadata.responses['200'] ??= { description: 'The model\'s metadata' });
-      ok.description = "The model's inputs and outputs";
-      ok.content ??= { 'application/json': { schema: { type: 'object' } } };
-      (ok.content['application/json'].examples ??= {})[t.name] = { summary, value: metadataBody(t, modelId) };
+    const tensors = (list: readonly TensorSpec[]) => list.map((s) => `${s.name} ${OIP_DATATYPE[s.dtype]}[${s.shape.join(',')}]`).join(', ');
+    const summary = `${t.name}: ${tensors(inputs)} → ${tensors(outputs)}`;
+    const request = { inputs: inputs.map(zeros) };
+    const answer = { model_name: t.name, ...(t.version ? { model_version: t.version } : {}), outputs: outputs.map(zeros) };
+    for (const { base, params } of placesOf(t)) {
+      const modelId = params.modelId;
+      const metadata = metadataBody(t, modelId);
+      const operations = [
+        { op: paths[base]?.get, response: metadata, description: "The model's inputs and outputs" },
+        { op: paths[`${base}/infer`]?.post, request, response: answer, description: 'The outputs' },
+        // A route prefix answers inference on the prefix itself too.
+        { op: base === t.routePrefix ? paths[base]?.post : undefined, request, response: answer, description: 'The outputs' },
+      ];
+      for (const { op, request: body, response, description } of operations) {
+        if (!op) continue;
+        exampleParams(op, t.name, params);
+        if (body) {
+          const json = ((op.requestBody ??= { content: {} }).content['application/json'] ??= {});
+          (json.examples ??= {})[t.name] = { summary, value: body };
+        }
+        const ok = (op.responses['200'] ??= { description });
+        ok.description = description;
+        ok.content ??= { 'application/json': { schema: { type: 'object' } } };
+        (ok.content['application/json'].examples ??= {})[t.name] = { summary, value: response };
+      }
     }
   }
   return spec;

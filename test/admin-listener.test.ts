@@ -36,10 +36,28 @@ t.test('the admin routes move to their own port; inference stays on the main one
   t.teardown(() => server.close(2000));
   t.equal(server.adminUrl, `http://127.0.0.1:${port}`);
   const get = (url: string, key?: string, init: RequestInit = {}) => fetch(url, { ...init, headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(init.headers as object) } });
-  for (const path of ['/-/status', '/metrics']) {
+  for (const path of ['/-/status', '/metrics', '/-/dashboard', '/-/dashboard/data']) {
     t.equal((await get(`${server.url}${path}`, OPS)).status, 404, `${path} is no longer on the inference listener`);
     t.equal((await get(`${server.adminUrl}${path}`, OPS)).status, 200, `${path} is on the admin one`);
   }
+  const adminDocs = (await (await get(`${server.adminUrl}/docs/json`, OPS)).json()) as { paths: Record<string, unknown> };
+  t.same(
+    Object.keys(adminDocs.paths).filter((p) => /^\/(-|metrics|v2\/repository)/.test(p)).sort(),
+    [
+      '/-/config',
+      '/-/dashboard',
+      '/-/dashboard/assets/{file}',
+      '/-/dashboard/data',
+      '/-/status',
+      '/metrics',
+      '/v2/repository/index',
+      '/v2/repository/models/{name}/load',
+      '/v2/repository/models/{name}/unload',
+    ].sort(),
+    "the admin listener's own docs describe its routes",
+  );
+  const mainDocs = (await (await get(`${server.url}/docs/json`, OPS)).json()) as { paths: Record<string, unknown> };
+  t.notOk(mainDocs.paths['/-/status'], "and the inference listener's, only its own");
   t.equal((await get(`${server.url}/v2/repository/index`, OPS, { method: 'POST' })).status, 404);
   const index = await get(`${server.adminUrl}/v2/repository/index`, OPS, { method: 'POST' });
   t.same(await index.json(), [{ name: 'mlp', version: '', state: 'READY', reason: '' }], 'the repository index, on the admin listener');

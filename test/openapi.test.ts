@@ -19,7 +19,7 @@ t.test('the OpenAPI document is valid, lists every route, and each deployment\'s
   const names = ['mlp', 'fixed-batch', 'dynamic-image', 'mixed-inputs', 'identity-all', 'recurrent-state'];
   const server = await startFerry(
     t,
-    names.map((name) => ({ name, model: modelPath(`${name}.onnx`) })),
+    names.map((name) => ({ name, model: modelPath(`${name}.onnx`), ...(name === 'mlp' ? { routePrefix: '/digits', version: '3' } : {}) })),
     {},
     { auth: { apiKeys: [{ name: 'all', sha256: sha(KEY), scopes: ['admin', 'infer'] }], public: ['health'] } },
   );
@@ -36,9 +36,10 @@ t.test('the OpenAPI document is valid, lists every route, and each deployment\'s
   const validation = await new Validator().validate(spec as Parameters<Validator['validate']>[0]);
   t.ok(validation.valid, `valid OpenAPI ${spec.openapi}: ${JSON.stringify(validation.errors ?? '')}`);
   t.match(spec.openapi, /^3\./);
-  for (const path of ['/v2/health/live', '/v2/health/ready', '/v2', '/v2/models/{name}', '/v2/models/{name}/ready', '/v2/models/{name}/infer', '/v2/models/{name}/versions/{version}/infer', '/v2/repository/index', '/metrics', '/-/status', '/-/dashboard', '/-/dashboard/data']) {
+  for (const path of ['/v2/health/live', '/v2/health/ready', '/v2', '/v2/models/{name}', '/v2/models/{name}/ready', '/v2/models/{name}/infer', '/v2/models/{name}/versions/{version}/infer', '/v2/models/{name}/stream', '/v2/repository/index', '/metrics', '/-/status', '/-/dashboard', '/-/dashboard/data']) {
     t.ok(spec.paths[path], `${path} described`);
   }
+  t.ok(spec.paths['/v2/models/{name}/stream']!.get.responses['101'], 'a WebSocket route is a GET answered 101');
   for (const [path, ops] of Object.entries(spec.paths)) {
     for (const [method, op] of Object.entries(ops)) t.ok(op.summary, `${method.toUpperCase()} ${path} has a summary`);
   }
@@ -69,6 +70,29 @@ t.test('the OpenAPI document is valid, lists every route, and each deployment\'s
       (answer.outputs ?? []).map((o) => [o.name, o.datatype]),
       `${name}: the answer's example names the outputs the answer has`,
     );
+  }
+  // mlp's version and route prefix: their routes carry its example too, and it runs as is there.
+  const post = async (path: string, body: unknown) =>
+    fetch(`${server.url}${path}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const versioned = spec.paths['/v2/models/{name}/versions/{version}/infer']!.post;
+  const values = Object.fromEntries((versioned.parameters as { name: string; examples: Record<string, { value: string }> }[]).map((p) => [p.name, p.examples.mlp!.value]));
+  t.same(values, { name: 'mlp', version: '3' });
+  t.equal((await post(`/v2/models/mlp/versions/3/infer`, versioned.requestBody.content['application/json'].examples.mlp.value)).status, 200, "the version's route, its example as is");
+  for (const path of ['/digits', '/digits/infer']) {
+    const op = spec.paths[path]!.post;
+    t.same(Object.keys(op.requestBody.content['application/json'].examples), ['mlp'], `${path}: mlp's example only`);
+    t.equal((await post(path, op.requestBody.content['application/json'].examples.mlp.value)).status, 200, `${path}: its example as is`);
+  }
+  t.same(spec.paths['/-/status']!.get.security, undefined, 'an admin route takes the key as a Bearer token, as the document says of every route');
+  t.same(spec.paths['/-/dashboard']!.get.security, [{ apiKey: [] }, { browser: [] }], 'the status page also takes a browser\'s Basic sign-in');
+  // What the document says of a route's query is what it checks, in words that name the query.
+  for (const [query, error] of [
+    ['foo=1', 'querystring must NOT have additional properties'],
+    ['since=abc', 'querystring.since must match pattern "^[0-9]{1,15}$"'],
+  ]) {
+    const refused = await fetch(`${server.url}/-/dashboard/data?${query}`, { headers: auth });
+    t.equal(refused.status, 400);
+    t.same(await refused.json(), { error, code: 'FERRY_ERR_BODY_INVALID' }, `?${query}`);
   }
   const meta = spec.paths['/v2/models/{name}']!.get.responses['200'].content['application/json'].examples.mlp.value;
   t.same(meta, await (await fetch(`${server.url}/v2/models/mlp`, { headers: auth })).json(), "the metadata example is the route's own answer");

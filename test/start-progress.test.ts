@@ -4,7 +4,7 @@ import { startProgress } from '../cli/start-progress.js';
 
 /* What `ferry serve` shows while replicas start: plain lines where output is not a terminal, one spinner line where it is. */
 
-function sink(tty: boolean) {
+function sink(tty: boolean, columns = 120) {
   let text = '';
   const stream = Object.assign(
     new Writable({
@@ -13,7 +13,7 @@ function sink(tty: boolean) {
         done();
       },
     }),
-    { isTTY: tty, columns: 120, cursorTo() {}, clearLine() {}, moveCursor() {} },
+    { isTTY: tty, columns, cursorTo() {}, clearLine() {}, moveCursor() {} },
   );
   return { stream, text: () => text };
 }
@@ -26,6 +26,14 @@ t.test('not on a terminal: a line per step, none once the start is over', async 
   view.done(true);
   view.step({ deployment: 'mlp', replica: 'mlp#2', phase: 'starting' });
   t.equal(out.text(), 'ferry: mlp: starting replica mlp#1\nferry: mlp: replica mlp#1 ready in 42 ms\n');
+});
+
+t.test('a terminal of no width (a pseudo-terminal never sized) gets the plain lines, not a spinner that cannot be drawn', async (t) => {
+  const out = sink(true, 0);
+  const view = startProgress(out.stream);
+  view.step({ deployment: 'mlp', replica: 'mlp#1', phase: 'starting' });
+  view.done(true);
+  t.equal(out.text(), 'ferry: mlp: starting replica mlp#1\n');
 });
 
 t.test('on a terminal: one spinner line for every deployment, ending in what is ready, or the failure', async (t) => {

@@ -102,11 +102,15 @@ t.test('the status page loads behind the admin key, lists the deployments, and i
   t.match(await page.textContent('#nodes tbody'), /this machine/);
   const rateBefore = await page.textContent('[data-deployment="mlp"] [data-stat="rate"]');
   t.equal(rateBefore, '0.0', 'no traffic yet');
+  t.equal(await page.textContent('[data-deployment="mlp"] [data-stat="queue"]'), 'queued 0 · in flight 0');
+  await page.goto(`${server.url}/-/dashboard/`);
+  t.equal(new URL(page.url()).pathname, '/-/dashboard', 'a trailing slash is sent to the page');
+  await page.waitForSelector('[data-deployment="mlp"] canvas');
 
   const traffic = load(`${server.url}/v2/models/mlp/infer`, CLIENT, 6);
   try {
     await page.waitForFunction(() => Number(document.querySelector('[data-deployment="mlp"] [data-stat="rate"]')?.textContent) > 0, undefined, { timeout: 30_000 });
-    await page.waitForFunction(() => /^\d/.test(document.querySelector('[data-deployment="mlp"] [data-stat="latency"]')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    await page.waitForFunction(() => /^p50 \d/.test(document.querySelector('[data-deployment="mlp"] [data-stat="latency"]')?.textContent ?? ''), undefined, { timeout: 30_000 });
     // The autoscaler sees six calls against a target of one, and adds the second replica.
     await page.waitForFunction(() => document.querySelector('[data-deployment="mlp"] .decisions li')?.textContent?.includes('1 → 2'), undefined, { timeout: 30_000 });
     await page.waitForFunction(() => document.querySelectorAll('[data-deployment="mlp"] .cell.ready').length === 2, undefined, { timeout: 30_000 });

@@ -7,9 +7,9 @@
   const WINDOW = 300;
   const CHARTS = [
     { key: 'replicas', title: 'Replicas', series: [['ready', 'ready', '#2e8540'], ['starting', 'starting', '#d08c00'], ['draining', 'draining', '#6f42c1'], ['pending', 'pending', '#8a8a8a']], stat: (l) => `${l.ready ?? 0} ready` },
-    { key: 'queue', title: 'Queue and in flight', series: [['queue', 'queued', '#c0392b'], ['ongoing', 'in flight', '#1f6feb']], stat: (l) => `${l.queue ?? 0} / ${l.ongoing ?? 0}` },
+    { key: 'queue', title: 'Queue and in flight', series: [['queue', 'queued', '#c0392b'], ['ongoing', 'in flight', '#1f6feb']], stat: (l) => `queued ${l.queue ?? 0} · in flight ${l.ongoing ?? 0}` },
     { key: 'rate', title: 'Requests/s', series: [['rate', 'req/s', '#1f6feb']], stat: (l) => fixed(l.rate, 1) },
-    { key: 'latency', title: 'Latency (ms)', series: [['p50Ms', 'p50', '#2e8540'], ['p99Ms', 'p99', '#c0392b']], stat: (l) => `${fixed(l.p50Ms, 1)} / ${fixed(l.p99Ms, 1)}` },
+    { key: 'latency', title: 'Latency (ms)', series: [['p50Ms', 'p50', '#2e8540'], ['p99Ms', 'p99', '#c0392b']], stat: (l) => `p50 ${fixed(l.p50Ms, 1)} · p99 ${fixed(l.p99Ms, 1)}` },
     { key: 'errors', title: 'Error ratio (5xx, %)', series: [['errorRatio', '5xx %', '#c0392b', 100]], stat: (l) => (l.errorRatio == null ? '–' : `${fixed(l.errorRatio * 100, 1)} %`) },
     { key: 'batch', title: 'Batch size (rows)', series: [['batchRows', 'rows', '#6f42c1']], stat: (l) => fixed(l.batchRows, 1) },
   ];
@@ -26,6 +26,8 @@
   function fixed(v, digits) {
     return v == null ? '–' : Number(v).toFixed(digits);
   }
+  // Axis numbers as 1.2K, 15K: a narrow chart's axis has room for four characters.
+  const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
 
   function append(name, fresh) {
     let s = state.series.get(name);
@@ -87,7 +89,7 @@
             legend: { show: false },
             cursor: { show: true, points: { show: false } },
             scales: { y: { range: (_u, min, max) => [0, Math.max(1, max * 1.1)] } },
-            axes: [{ size: 24, font: '10px system-ui' }, { size: 40, font: '10px system-ui' }],
+            axes: [{ size: 24, font: '10px system-ui' }, { size: 44, font: '10px system-ui', values: (_u, splits) => splits.map((v) => compact.format(v)) }],
             series: [{}, ...plot.spec.series.map(([, label, stroke]) => ({ label, stroke, width: 1.5, spanGaps: false }))],
           },
           data,
