@@ -23,7 +23,7 @@ import { wrkCleanup } from './wrk.js';
 import { wsLoad } from './ws-load.js';
 
 // `npm run bench -- <name>` runs one of the scenario benches instead.
-const SCENARIOS = ['autoscale', 'batching', 'distributed', 'handles', 'kill', 'overload', 'shutdown', 'slow-senders', 'threads', 'update'];
+const SCENARIOS = ['autoscale', 'batching', 'dashboard', 'distributed', 'handles', 'kill', 'overload', 'shutdown', 'slow-senders', 'threads', 'update'];
 if (SCENARIOS.includes(process.argv[2])) {
   await import(`./${process.argv[2]}.js`);
   process.exit(0);

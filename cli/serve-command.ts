@@ -132,7 +132,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       validate,
     // Asynchronous, but bounded: when stdout cannot keep up, lines past 8 MiB
     // waiting are dropped rather than held in memory (pino's default has no bound).
-      logger: { level: LOG_LEVEL, stream: pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES }) },
+      logger: { level: LOG_LEVEL, stream: progress.logTo(pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES }), process.stdout.isTTY === true) },
       listen: { host: values.host, port },
     });
   } catch (err) {

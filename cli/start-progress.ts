@@ -7,7 +7,22 @@ export interface ProgressView {
   step(event: StartProgress): void;
   /** The start ended: the spinner goes (its last line stays on a terminal), nothing more is written. */
   done(ok: boolean): void;
+  /**
+   * The log's way out while the spinner spins: where the log goes to the same
+   * terminal, each line is written above the spinner (cleared, the line,
+   * drawn again), so its redraws never erase a line; otherwise, and once the
+   * start is over, lines go straight to `dest`.
+   */
+  logTo(dest: { write(chunk: string): unknown }, sameTerminal: boolean): { write(chunk: string): boolean };
 }
+
+/** A log destination that writes straight through. */
+const through = (dest: { write(chunk: string): unknown }) => ({
+  write: (chunk: string) => {
+    dest.write(chunk);
+    return true;
+  },
+});
 
 /**
  * Whether a spinner can be drawn on `stream`: a terminal with a width. A
@@ -36,6 +51,7 @@ export function startProgress(stream: Writable & { isTTY?: boolean; columns?: nu
       done: () => {
         over = true;
       },
+      logTo: through,
     };
   }
   const counts = new Map<string, { starting: number; ready: number }>();
@@ -60,6 +76,21 @@ export function startProgress(stream: Writable & { isTTY?: boolean; columns?: nu
       const each = [...counts].map(([name, n]) => `${name} ${n.ready}/${n.starting}`).join(', ');
       if (ok) spinner.succeed(`replicas ready: ${each}`);
       else spinner.fail(`start failed: ${each} ready`);
+    },
+    logTo: (dest, sameTerminal) => {
+      if (!sameTerminal) return through(dest);
+      return {
+        write: (chunk) => {
+          if (!spinner || finished) {
+            dest.write(chunk);
+            return true;
+          }
+          spinner.clear();
+          stream.write(chunk);
+          spinner.render();
+          return true;
+        },
+      };
     },
   };
 }

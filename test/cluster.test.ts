@@ -102,6 +102,11 @@ t.test('two nodes and a gateway: replicas placed on both, requests answered corr
     `the gateway sees each replica's batches (${JSON.stringify(seen.map((r) => [r.node, r.batches, r.rows]))})`,
   );
   t.ok(seen.every((r) => r.host === 'thread'), 'and its host kind');
+  // The status page lists the nodes, each replica with the node it runs on.
+  const page = (await (await fetch(`${server.url}/-/dashboard/data`)).json()) as any;
+  t.same(page.nodes.map((n: any) => [n.id, n.replicas, n.unreachable]).sort(), [['a', 1, ''], ['b', 1, '']], 'the status page lists every node and its replicas');
+  t.ok(page.nodes.every((n: any) => n.beatAgoMs >= 0 && n.usedCpus === null && /^[\d.]+:\d+$/.test(n.address)), 'with its address and last heartbeat');
+  t.same(page.deployments[0].replicas.map((r: any) => r[3]).sort(), ['a', 'b'], "and each replica's node");
   // Each node's replica ran batches: the requests spread over both.
   for (const n of [a, b]) {
     const stats = (n as unknown as { pools: Map<string, { stats(): { replicas: { batches: number }[] } }> }).pools.get('mlp')!.stats();

@@ -53,3 +53,24 @@ t.test('on a terminal: one spinner line for every deployment, ending in what is 
   startProgress(quiet.stream).done(true);
   t.equal(quiet.text(), '', 'nothing started, nothing shown');
 });
+
+t.test('log lines during the spinner: above it on the same terminal, straight to the log elsewhere and once the start is over', async (t) => {
+  const screen = sink(true);
+  const view = startProgress(screen.stream);
+  const file = sink(false);
+  const log = view.logTo(file.stream, true);
+  view.step({ deployment: 'mlp', replica: 'mlp#1', phase: 'starting' });
+  log.write('{"msg":"Server listening"}\n');
+  t.match(screen.text(), /\{"msg":"Server listening"\}\n/, 'written on the terminal between the spinner\'s frames');
+  t.equal(file.text(), '', 'not also to the log');
+  const redirected = view.logTo(file.stream, false);
+  redirected.write('to the file\n');
+  t.equal(file.text(), 'to the file\n', 'a log that goes elsewhere gets its lines at once');
+  view.done(true);
+  log.write('after\n');
+  t.match(file.text(), /after\n$/, 'once the start is over, straight through');
+  const plain = sink(false);
+  const lines = sink(false);
+  startProgress(plain.stream).logTo(lines.stream, true).write('x\n');
+  t.equal(lines.text(), 'x\n', 'without a spinner, straight through');
+});
