@@ -465,6 +465,7 @@ export class FerryServer {
       onTick: (r) => metrics.desiredReplicas.set({ deployment: r.deployment }, r.to),
     });
     config.deployments.forEach((d) => {
+      metrics.countFromZero(d.name, d.autoscaling !== null);
       if (!d.autoscaling) metrics.desiredReplicas.set({ deployment: d.name }, d.numReplicas);
     });
     let described = new Set(config.deployments.map((d) => d.name));
@@ -485,6 +486,7 @@ export class FerryServer {
     );
     settle = async (serving) => {
       for (const { config: d, pool } of serving) {
+        metrics.countFromZero(d.name, d.autoscaling !== null);
         controller.track(pool, d.autoscaling);
         if (!d.autoscaling) metrics.desiredReplicas.set({ deployment: d.name }, d.numReplicas);
       }

@@ -140,7 +140,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     if (starting.signal.aborted) return 0;
     throw err;
   }
-  progress.done(true);
+  progress.done(true, Object.fromEntries(server.stats().map((s) => [s.deployment, s.pending])));
   config.deployments.forEach((d, i) => {
     const omitted = server.pools.get(d.name)!.omittedOutputs;
     if (omitted.length === 0) return;
@@ -152,6 +152,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   // One write, so a reader that sees the URL sees the deployments too.
   const mib = (server.bodyLimit.bytes / 2 ** 20).toFixed(server.bodyLimit.bytes % 2 ** 20 === 0 ? 0 : 1);
   let banner = `Ferry serving ${config.source}\nlistening on ${server.url}\n`;
+  if (server.adminUrl) banner += `admin routes (/-/status, /-/dashboard, /metrics, the repository, /docs) on ${server.adminUrl}\n`;
   if (server.cluster) banner += `cluster gateway ${server.cluster.id} on ${values.redis}${node ? `, with node ${node.id} (${config.node.cpus} cpus, ${config.node.gpus} gpus)` : ''}\n`;
   banner += `request bodies up to ${mib} MiB (${server.bodyLimit.reason}; set http.bodyLimitBytes to change)\n`;
   banner += server.ingress.reusePort

@@ -5,8 +5,8 @@ import type { StartProgress } from '../ferry-server.js';
 /** What `ferry serve` shows while replicas start: told each step, then done (or failed) once the start ends. */
 export interface ProgressView {
   step(event: StartProgress): void;
-  /** The start ended: the spinner goes (its last line stays on a terminal), nothing more is written. */
-  done(ok: boolean): void;
+  /** The start ended: the spinner goes (its last line stays on a terminal, with the replicas still `pending` per deployment: room on no node), nothing more is written. */
+  done(ok: boolean, pending?: Readonly<Record<string, number>>): void;
   /**
    * The log's way out while the spinner spins: where the log goes to the same
    * terminal, each line is written above the spinner (cleared, the line,
@@ -70,10 +70,16 @@ export function startProgress(stream: Writable & { isTTY?: boolean; columns?: nu
       if (spinner) spinner.text = text;
       else spinner = ora({ text, stream }).start();
     },
-    done: (ok) => {
+    done: (ok, pending = {}) => {
       finished = true;
       if (!spinner) return;
-      const each = [...counts].map(([name, n]) => `${name} ${n.ready}/${n.starting}`).join(', ');
+      for (const name of Object.keys(pending)) if (pending[name]! > 0 && !counts.has(name)) counts.set(name, { starting: 0, ready: 0 });
+      const each = [...counts]
+        .map(([name, n]) => {
+          const waiting = pending[name] ?? 0;
+          return `${name} ${n.ready}/${n.starting + waiting}${waiting > 0 ? ` (${waiting} pending: no room)` : ''}`;
+        })
+        .join(', ');
       if (ok) spinner.succeed(`replicas ready: ${each}`);
       else spinner.fail(`start failed: ${each} ready`);
     },

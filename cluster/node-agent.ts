@@ -262,6 +262,8 @@ export class NodeAgent {
   }
 
   private startPool(d: ResolvedDeployment, count: number, config: ServedConfig): void {
+    // A node's replicas restart here; their deployment's decisions are the gateways'.
+    this.metrics.countFromZero(d.name, false);
     const most = Math.max(count, Math.floor(this.opts.cpus / Math.max(d.resources.cpus, 1e-9)));
     const observer: PoolObserver = {
       answered: (deployment, batch, waits) => this.metrics.answered(deployment, batch, waits),

@@ -45,7 +45,7 @@ export function buildAdminGateway(opts: AdminGatewayOptions): FastifyInstance {
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
   // Its own API docs (/docs): the routes are declared in a plugin, after the one that describes them.
-  registerOpenApi(app, opts.targets, { name: 'ferry', version: VERSION }, Boolean(opts.auth));
+  registerOpenApi(app, opts.targets, { name: 'ferry', version: VERSION }, opts.auth);
   void app.register(async (scope) => {
     scope.get('/v2/health/live', { schema: ROUTE_DOCS.live }, async () => ({ live: true }));
     registerAdminRoutes(scope, { targets: opts.targets, freshen: async () => {}, metrics: opts.metrics, status: opts.status, dashboard: opts.dashboard, control: opts.control });

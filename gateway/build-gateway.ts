@@ -145,7 +145,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   if (opts.requestLog === true || tracer) registerRequestFollowing(app, { log: opts.requestLog === true, tracer });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
-  registerOpenApi(app, opts.targets, opts.server ?? { name: 'ferry', version: '0.0.0' }, Boolean(opts.auth));
+  registerOpenApi(app, opts.targets, opts.server ?? { name: 'ferry', version: '0.0.0' }, opts.auth ?? null);
   registerRequestBodies(app);
   registerRawBinaryRequests(app, opts.targets);
   // Answers are gzip- or deflate-compressed when the client asks, as Triton's

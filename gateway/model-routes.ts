@@ -107,9 +107,10 @@ export function registerModelRoutes(
 
   // `/v2/models/{deployment}/{modelId}`: one model of a multiplexed deployment, by its OIP name.
   for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version', '/v2/models/:name/:modelId']) {
-    app.get<ModelParams>(base, { schema: ROUTE_DOCS.metadata }, async (req) => metadataBody(find(req.params), req.params.modelId));
-    app.get<ModelParams>(`${base}/ready`, { schema: ROUTE_DOCS.modelReady }, async (req, reply) => readyBody(find(req.params), reply, freshen, req.params.modelId));
-    app.post<ModelParams>(`${base}/infer`, inferOptions, async (req, reply) => run(find(req.params), req, reply));
+    const of = base.endsWith(':modelId') ? ROUTE_DOCS.ofMultiplexed : <T>(d: T) => d;
+    app.get<ModelParams>(base, { schema: of(ROUTE_DOCS.metadata) }, async (req) => metadataBody(find(req.params), req.params.modelId));
+    app.get<ModelParams>(`${base}/ready`, { schema: of(ROUTE_DOCS.modelReady) }, async (req, reply) => readyBody(find(req.params), reply, freshen, req.params.modelId));
+    app.post<ModelParams>(`${base}/infer`, { ...inferOptions, schema: { ...inferOptions.schema, ...of(ROUTE_DOCS.infer) } }, async (req, reply) => run(find(req.params), req, reply));
   }
 
   for (const target of targets.values()) {

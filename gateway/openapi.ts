@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import type { TensorSpec } from '../replicas/index.js';
 import { OIP_DATATYPE } from './datatypes.js';
+import type { ResolvedAuth } from '../deployments/index.js';
 import type { InferenceTarget } from './inference-target.js';
 import { metadataBody } from './model-routes.js';
 
@@ -19,7 +20,9 @@ type OpenApiDocument = Record<string, any>;
  * Inference Protocol datatypes, shapes with each dynamic dimension at 1),
  * a request that runs as is. Registered before any route, so it sees them all.
  */
-export function registerOpenApi(app: FastifyInstance, targets: ReadonlyMap<string, InferenceTarget>, server: { name: string; version: string }, keys: boolean): void {
+export function registerOpenApi(app: FastifyInstance, targets: ReadonlyMap<string, InferenceTarget>, server: { name: string; version: string }, auth: ResolvedAuth | null): void {
+  const keys = auth !== null;
+  const open = new Set<string>(auth?.public ?? []);
   void app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -43,8 +46,11 @@ export function registerOpenApi(app: FastifyInstance, targets: ReadonlyMap<strin
     // @fastify/websocket hides its routes from the document; Ferry's streams are routes like any other, answered 101.
     transform: ({ schema, url, route }) => {
       // A browser signs in to the status page with Basic; every other route takes the key as a Bearer token only.
-      const signIn: { security?: Record<string, string[]>[] } = keys && url.startsWith('/-/dashboard') ? { security: [{ apiKey: [] }, { browser: [] }] } : {};
-      if (!(route as { websocket?: boolean }).websocket) return { schema: { ...schema, ...signIn }, url };
+      const left = (url.startsWith('/v2/health/') && open.has('health')) || (url === '/metrics' && open.has('metrics'));
+      const security: { security?: Record<string, string[]>[] } = !keys ? {} : left ? { security: [] } : url.startsWith('/-/dashboard') ? { security: [{ apiKey: [] }, { browser: [] }] } : {};
+      // PUT /-/config reads its body itself (its errors name the config's fields): the document alone says what it takes.
+      const body = url === '/-/config' && route.method === 'PUT' ? { body: CONFIG_BODY } : {};
+      if (!(route as { websocket?: boolean }).websocket) return { schema: { ...schema, ...security, ...body }, url };
       const { hide: _hidden, ...shown } = schema as Record<string, unknown>;
       return { schema: { ...shown, response: { 101: { description: 'Switching Protocols: the connection is a WebSocket from here on' } } }, url };
     },
@@ -60,6 +66,15 @@ export function registerOpenApi(app: FastifyInstance, targets: ReadonlyMap<strin
     transformSpecification: (spec) => withDeploymentExamples(spec as OpenApiDocument, [...targets.values()]),
   });
 }
+
+/** What `PUT /-/config` takes, for the document: a config as the config file's default export, in JSON. */
+const CONFIG_BODY = {
+  type: 'object',
+  description: 'A Ferry config in JSON, as a config file exports it: `deployments` and the server-wide settings (`http`, `autoscaling` per deployment, ...). What is fixed at start (`http`, `auth`, ...) must stay as it is.',
+  required: ['deployments'],
+  properties: { deployments: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, model: { type: 'string' } } } } },
+  example: { deployments: [{ name: 'mlp', model: 'mlp.onnx', numReplicas: 2 }] },
+};
 
 /** A tensor's shape with each dynamic dimension at 1: what the examples send. */
 const concrete = (s: TensorSpec) => s.shape.map((d) => (d < 0 ? 1 : d));
@@ -106,6 +121,7 @@ export function withDeploymentExamples(spec: OpenApiDocument, targets: readonly 
         { op: paths[`${base}/infer`]?.post, request, response: answer, description: 'The outputs' },
         // A route prefix answers inference on the prefix itself too.
         { op: base === t.routePrefix ? paths[base]?.post : undefined, request, response: answer, description: 'The outputs' },
+        { op: paths[`${base}/ready`]?.get, response: { name: metadata.name, ready: true }, description: 'Ready (200), or not ready (503, `ready: false`)' },
       ];
       for (const { op, request: body, response, description } of operations) {
         if (!op) continue;

@@ -22,6 +22,12 @@ export const ROUTE_DOCS = {
     'Runs the model on the request\'s inputs (JSON, or binary tensor data with `Inference-Header-Content-Length`). Each example is one deployment\'s request: pick the same deployment as the path\'s `name`.',
   ),
   stream: doc(MODELS, 'Inference over a WebSocket', 'Upgrade to a WebSocket: each message an inference request, each answer carries its `id`.'),
+  /** The same route for one model of a multiplexed deployment (`multiplex` in its config), named `deployment/modelId`. */
+  ofMultiplexed: <T extends { summary: string; description?: string }>(d: T): T => ({
+    ...d,
+    summary: `${d.summary} (one model of a multiplexed deployment)`,
+    description: `Only for a deployment with \`multiplex\` in its config: \`modelId\` is one of its models. ${d.description ?? ''}`.trim(),
+  }),
   prefixMetadata: (name: string) => doc(MODELS, `Model metadata of ${name} (its route prefix)`),
   prefixReady: (name: string) => doc(MODELS, `Model ready of ${name} (its route prefix)`),
   prefixInfer: (name: string) => doc(MODELS, `Inference on ${name} (its route prefix)`),

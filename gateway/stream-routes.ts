@@ -167,7 +167,7 @@ export function registerStreamRoutes(
       url,
       {
         websocket: true,
-        schema: ROUTE_DOCS.stream,
+        schema: url.endsWith(':modelId/stream') ? ROUTE_DOCS.ofMultiplexed(ROUTE_DOCS.stream) : ROUTE_DOCS.stream,
         onRequest: async (req) => {
           const target = targets.get(req.params.name);
           if (!target) throw new ModelNotFoundError(req.params.modelId === undefined ? req.params.name : `${req.params.name}/${req.params.modelId}`);

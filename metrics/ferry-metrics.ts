@@ -22,6 +22,9 @@ export type MetricSnapshot = MetricObjectWithValues<MetricValue<string>>[];
 
 /** Buckets for latencies from 1 ms to 30 s. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Why a replica is replaced (ReplicaLossCause): `ferry_replica_restarts_total`'s reasons. */
+const RESTART_REASONS = ['crashed', 'hung', 'unhealthy', 'start_failed'] as const;
+
 /** Buckets for batch sizes in rows. */
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 
@@ -195,6 +198,17 @@ export class FerryMetrics {
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
       this.registry.removeSingleMetric(name);
     }
+  }
+
+  /**
+   * Starts a deployment's event counters at 0 — its restarts for every
+   * reason, and its autoscaler's decisions each way when it autoscales — so
+   * the first event is an increase Prometheus sees (a series that first
+   * appears at 1 counts as no increase in `increase()`).
+   */
+  countFromZero(deployment: string, autoscaled: boolean): void {
+    for (const reason of RESTART_REASONS) this.replicaRestarts.inc({ deployment, reason }, 0);
+    if (autoscaled) for (const direction of ['up', 'down']) this.decisions.inc({ deployment, direction }, 0);
   }
 
   /** Where `ferry_async_jobs{state}` reads the jobs queued and running (the job store). */

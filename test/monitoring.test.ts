@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parse } from 'yaml';
+import { FerryMetrics } from '../metrics/index.js';
 import { modelPath } from '../models/index.js';
 import { postJson, randomRow, startFerry } from './helpers/ferry.js';
 import { requireCommand } from './helpers/system-tool.js';
@@ -70,6 +71,23 @@ t.test('its alerts fire on the series that should raise them, and stay quiet oth
         alert('FerryScalePinnedAtMax', '15m', [{ labels: { severity: 'warning', deployment: 'mlp' }, summary: 'mlp: the autoscaler wants its maximum and the queue still fills' }]),
       ],
     },
+    {
+      // Two gateways, each with a queue of its own: both 45% full is no saturation; one at 90% is.
+      interval: '15s',
+      input_series: [
+        series('ferry_queue_depth', 'instance="g1",deployment="mlp"', '45x40'),
+        series('ferry_queue_depth', 'instance="g2",deployment="mlp"', '45x40'),
+        series('ferry_queue_capacity', 'instance="g1",deployment="mlp"', '100x40'),
+        series('ferry_queue_capacity', 'instance="g2",deployment="mlp"', '100x40'),
+        series('ferry_queue_depth', 'instance="g1",deployment="cnn"', '90x40'),
+        series('ferry_queue_depth', 'instance="g2",deployment="cnn"', '10x40'),
+        series('ferry_queue_capacity', 'instance="g1",deployment="cnn"', '100x40'),
+        series('ferry_queue_capacity', 'instance="g2",deployment="cnn"', '100x40'),
+        series('ferry_requests_total', 'instance="g1",deployment="mlp",code="200"', '0+60x40'),
+      ],
+      alert_rule_test: [alert('FerryQueueSaturated', '5m', [{ labels: { severity: 'warning', deployment: 'cnn' }, summary: 'cnn: its queue is 90% full' }])],
+      promql_expr_test: [{ expr: 'ferry:errors:ratio1m', eval_time: '5m', exp_samples: [{ labels: 'ferry:errors:ratio1m{deployment="mlp"}', value: 0 }] }],
+    },
   ];
   const dir = t.testdir({ 'ferry-rules.yml': rules, 'ferry-rules.test.yml': JSON.stringify({ rule_files: ['ferry-rules.yml'], evaluation_interval: '15s', tests }) });
   const out = spawnSync('promtool', ['test', 'rules', `${dir}/ferry-rules.test.yml`], { encoding: 'utf8' });
@@ -97,9 +115,16 @@ t.test('every metric the rules and the dashboard read is one a live Ferry export
     { name: 'mlp', model: modelPath('mlp.onnx'), autoscaling: { minReplicas: 1, maxReplicas: 2 } },
   ]);
   t.equal((await postJson(`${server.url}/v2/models/mlp/infer`, { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: randomRow(1, 784) }] })).status, 200);
+  // Event counters start at 0, so the alerts' increase() sees the first event.
+  const before = await (await fetch(`${server.url}/metrics`)).text();
+  t.match(before, /ferry_replica_restarts_total\{deployment="mlp",reason="crashed"\} 0/, 'restarts counted from 0 before the first');
+  t.match(before, /ferry_autoscaler_decisions_total\{deployment="mlp",direction="up"\} 0/, 'decisions too');
   server.pools.get('mlp')!.killReplica('mlp#1');
   await new Promise((r) => setTimeout(r, 300));
-  const exported = metricNames(await (await fetch(`${server.url}/metrics`)).text());
+  // A cluster node's registry (what `ferry node` serves on /metrics) exports its own replicas by state.
+  const node = new FerryMetrics({ node: true });
+  node.readFrom(() => [{ deployment: 'mlp', queueDepth: 0, ongoing: 0, replicas: { ready: 1 } }]);
+  const exported = new Set([...metricNames(await (await fetch(`${server.url}/metrics`)).text()), ...metricNames((await node.expose()).text)]);
   const read = [...metricNames(`${JSON.stringify(parse(rules))} ${dashboardExprs.join(' ')}`)];
   t.ok(read.length >= 12, `the rules and the dashboard read ${read.join(', ')}`);
   for (const name of read) t.ok(exported.has(name), `${name} is exported`);

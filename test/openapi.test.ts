@@ -83,6 +83,11 @@ t.test('the OpenAPI document is valid, lists every route, and each deployment\'s
     t.same(Object.keys(op.requestBody.content['application/json'].examples), ['mlp'], `${path}: mlp's example only`);
     t.equal((await post(path, op.requestBody.content['application/json'].examples.mlp.value)).status, 200, `${path}: its example as is`);
   }
+  t.same(spec.paths['/v2/health/ready']!.get.security, [], 'health left public is said to need no key');
+  t.same(spec.paths['/metrics']!.get.security, undefined, 'metrics not left public keeps the key');
+  t.same(Object.keys(spec.paths['/-/config']!.put.requestBody.content['application/json'].schema.properties), ['deployments'], 'PUT /-/config says it takes a config');
+  t.match(spec.paths['/v2/models/{name}/{modelId}/infer']!.post.summary, /multiplexed/, "a multiplexed model's routes say they are");
+  t.same(spec.paths['/v2/models/{name}/ready']!.get.responses['200'].content['application/json'].examples.mlp.value, await (await fetch(`${server.url}/v2/models/mlp/ready`, { headers: auth })).json(), "the ready example is the route's answer");
   t.same(spec.paths['/-/status']!.get.security, undefined, 'an admin route takes the key as a Bearer token, as the document says of every route');
   t.same(spec.paths['/-/dashboard']!.get.security, [{ apiKey: [] }, { browser: [] }], 'the status page also takes a browser\'s Basic sign-in');
   // What the document says of a route's query is what it checks, in words that name the query.

@@ -44,6 +44,12 @@ t.test('on a terminal: one spinner line for every deployment, ending in what is 
   view.step({ deployment: 'mlp', replica: 'mlp#1', phase: 'ready', ms: 5 });
   view.done(true);
   t.match(ok.text(), /replicas ready: mlp 1\/1, cnn 0\/1/);
+  const short = sink(true);
+  const room = startProgress(short.stream);
+  room.step({ deployment: 'mlp', replica: 'mlp#1', phase: 'starting' });
+  room.step({ deployment: 'mlp', replica: 'mlp#1', phase: 'ready', ms: 5 });
+  room.done(true, { mlp: 1, cnn: 2 });
+  t.match(short.text(), /replicas ready: mlp 1\/2 \(1 pending: no room\), cnn 0\/2 \(2 pending: no room\)/, 'replicas no node has room for are said so');
   const failed = sink(true);
   const other = startProgress(failed.stream);
   other.step({ deployment: 'mlp', replica: 'mlp#1', phase: 'starting' });

@@ -159,7 +159,8 @@ t.test('at hundreds of replicas the page shows one square each, and polls withou
   const app = buildGateway({ targets: new Map(), dashboard: (since) => statusPage.data(since) });
   t.teardown(() => app.close());
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  const page = await (await browser.newContext()).newPage();
+  // A phone's width: the page scrolls down, not sideways.
+  const page = await (await browser.newContext({ viewport: { width: 400, height: 800 } })).newPage();
   await page.goto(`${url}/-/dashboard`);
   await page.waitForSelector('[data-deployment="big"] canvas');
   const seq = Number(await page.getAttribute('body', 'data-seq'));
@@ -172,4 +173,6 @@ t.test('at hundreds of replicas the page shows one square each, and polls withou
   t.match(await page.getAttribute('.cell', 'title'), /big#1 · ready · 1 in flight/);
   const box = await page.locator('[data-field="cells"]').boundingBox();
   t.ok(box && box.height <= 8 * 16, `the squares stay within a few lines (${box?.height} px high)`);
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  t.ok(wide <= 400, `nothing wider than a 400 px screen (${wide} px)`);
 });

@@ -28,6 +28,14 @@
   }
   // Axis numbers as 1.2K, 15K: a narrow chart's axis has room for four characters.
   const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
+  // A value with no neighbour (one request in a quiet minute) has no line to be part of: it is drawn as a dot.
+  const lonely = (u, s, show) => {
+    if (show) return null;
+    const ys = u.data[s];
+    const idxs = [];
+    for (let i = 0; i < ys.length; i++) if (ys[i] != null && ys[i - 1] == null && ys[i + 1] == null) idxs.push(i);
+    return idxs.length ? idxs : null;
+  };
 
   function append(name, fresh) {
     let s = state.series.get(name);
@@ -90,7 +98,7 @@
             cursor: { show: true, points: { show: false } },
             scales: { y: { range: (_u, min, max) => [0, Math.max(1, max * 1.1)] } },
             axes: [{ size: 24, font: '10px system-ui' }, { size: 44, font: '10px system-ui', values: (_u, splits) => splits.map((v) => compact.format(v)) }],
-            series: [{}, ...plot.spec.series.map(([, label, stroke]) => ({ label, stroke, width: 1.5, spanGaps: false }))],
+            series: [{}, ...plot.spec.series.map(([, label, stroke]) => ({ label, stroke, width: 1.5, spanGaps: false, points: { size: 5, fill: stroke, filter: lonely } }))],
           },
           data,
           plot.area,
