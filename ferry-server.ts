@@ -464,10 +464,12 @@ export class FerryServer {
       },
       onTick: (r) => metrics.desiredReplicas.set({ deployment: r.deployment }, r.to),
     });
-    config.deployments.forEach((d) => {
+    // Each deployment served, at start and after each update: its event counters from 0, and its fixed target where it does not autoscale.
+    const countFor = (d: ResolvedDeployment) => {
       metrics.countFromZero(d.name, d.autoscaling !== null);
       if (!d.autoscaling) metrics.desiredReplicas.set({ deployment: d.name }, d.numReplicas);
-    });
+    };
+    config.deployments.forEach(countFor);
     let described = new Set(config.deployments.map((d) => d.name));
     const status = (): FerryStatus => ({
       version: VERSION,
@@ -486,9 +488,8 @@ export class FerryServer {
     );
     settle = async (serving) => {
       for (const { config: d, pool } of serving) {
-        metrics.countFromZero(d.name, d.autoscaling !== null);
         controller.track(pool, d.autoscaling);
-        if (!d.autoscaling) metrics.desiredReplicas.set({ deployment: d.name }, d.numReplicas);
+        countFor(d);
       }
       const names = new Set(serving.map((s) => s.config.name));
       for (const name of described) if (!names.has(name)) metrics.desiredReplicas.remove({ deployment: name });

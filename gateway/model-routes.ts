@@ -103,14 +103,14 @@ export function registerModelRoutes(
     const deployment = name ?? (req.params as { name?: string }).name;
     if (metrics && deployment !== undefined && targets.has(deployment)) metrics.observeRequest(deployment, reply.statusCode, reply.elapsedTime / 1000);
   };
-  const inferOptions = { schema: { ...ROUTE_DOCS.infer, body: inferRequestSchema }, validatorCompiler: inferRequestValidator, onRequest: known, ...(metrics ? { onResponse: count(undefined) } : {}) };
+  const inferOptions = { validatorCompiler: inferRequestValidator, onRequest: known, ...(metrics ? { onResponse: count(undefined) } : {}) };
 
   // `/v2/models/{deployment}/{modelId}`: one model of a multiplexed deployment, by its OIP name.
   for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version', '/v2/models/:name/:modelId']) {
     const of = base.endsWith(':modelId') ? ROUTE_DOCS.ofMultiplexed : <T>(d: T) => d;
     app.get<ModelParams>(base, { schema: of(ROUTE_DOCS.metadata) }, async (req) => metadataBody(find(req.params), req.params.modelId));
     app.get<ModelParams>(`${base}/ready`, { schema: of(ROUTE_DOCS.modelReady) }, async (req, reply) => readyBody(find(req.params), reply, freshen, req.params.modelId));
-    app.post<ModelParams>(`${base}/infer`, { ...inferOptions, schema: { ...inferOptions.schema, ...of(ROUTE_DOCS.infer) } }, async (req, reply) => run(find(req.params), req, reply));
+    app.post<ModelParams>(`${base}/infer`, { ...inferOptions, schema: { ...of(ROUTE_DOCS.infer), body: inferRequestSchema } }, async (req, reply) => run(find(req.params), req, reply));
   }
 
   for (const target of targets.values()) {
